@@ -73,3 +73,108 @@ def data_prepare(data_path: str | None, partial: bool) -> None:
     click.echo(format_description(describe(data_path, expect_full=not partial)))
 
 
+
+
+# --- train ---------------------------------------------------------------------------------
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--recipe", type=click.Choice(["homework", "fast"]), default="fast", show_default=True,
+              help="homework: the course's reference recipe; fast: the best accuracy per second.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run folder to write [default: runs/<recipe>-<time>].")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epoch count.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same history.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--time-budget", type=click.FloatRange(min=0), help="Seconds; stop cleanly and save.")
+@click.option("--resume", type=click.Path(exists=True), help="A run folder to continue.")
+@click.option("--subset", type=click.IntRange(min=10), help="Train on the first N images (for tests).")
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@user_errors
+def train(**options) -> None:
+    """Train a network with a recipe and write a gradable run folder."""
+    from grader.train import train_command
+
+    sys.exit(train_command(**options))
+
+
+# --- grade / check / report ----------------------------------------------------------------
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("submission", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for results.json and the report.")
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False),
+              help="rubric.toml [default: the homework's own assertions].")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
+@user_errors
+def grade(**options) -> None:
+    """Grade one SUBMISSION (file or folder) against the rubric and write results and report."""
+    from grader.grade import grade_command
+
+    sys.exit(grade_command(**options))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("submission", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grader-check",
+              show_default=True, help="Folder for results.json and the report.")
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@user_errors
+def check(**options) -> None:
+    """Self-check before handing in: grade with the public checks and print a summary."""
+    from grader.batch import check_command
+
+    sys.exit(check_command(**options))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--no-pdf", is_flag=True, help="Write only report.html.")
+@user_errors
+def report(**options) -> None:
+    """Re-render report.html and report.pdf from a RESULTS json, without re-evaluating."""
+    from grader.report import report_command
+
+    sys.exit(report_command(**options))
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("submissions_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Parallel workers [default: cores].")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address, with --executor dask.")
+@click.option("--no-sandbox", is_flag=True, help="Run submissions unsandboxed (loudly flagged).")
+@user_errors
+def batch(**options) -> None:
+    """Grade every submission in SUBMISSIONS_DIR; write a gradebook and Gradescope results."""
+    from grader.batch import batch_command
+
+    sys.exit(batch_command(**options))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--root", type=click.Path(file_okay=False), default="/autograder", show_default=True)
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@user_errors
+def gradescope(**options) -> None:
+    """Run as a Gradescope autograder: ROOT/submission in, ROOT/results/results.json out."""
+    from grader.batch import gradescope_command
+
+    sys.exit(gradescope_command(**options))
