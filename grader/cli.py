@@ -17,6 +17,12 @@ EXIT_CODES = "Exit codes: 0 success, 1 rubric failed, 2 usage or input error."
 DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar.gz [env: GRADER_DATA]."
 
 
+class InputError(click.ClickException):
+    """A usage or input error: printed without a traceback, exit code 2 (click's usage code)."""
+
+    exit_code = 2
+
+
 def user_errors(fn):
     """Turn a GraderError into a clean message and exit code 2, never a traceback."""
 
@@ -25,7 +31,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except GraderError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise InputError(str(exc)) from None
 
     return wrapper
 

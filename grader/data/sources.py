@@ -79,7 +79,7 @@ def read_source(path: Path, *, expect_full: bool = True) -> Converted:
     if kind == "official-folder":
         folder = _official_folder(path)
         assert folder is not None
-        converted = _read_official(lambda name: (folder / name).read_bytes(), str(folder))
+        converted = _read_official(lambda name: (folder / name).read_bytes(), str(folder), kind)
     elif kind == "official-archive":
         converted = _read_official_archive(path)
     elif kind == "image-tree":
@@ -105,6 +105,7 @@ class _BatchUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 pickles bytes at protocol 2
     }
 
     def find_class(self, module: str, name: str):
@@ -119,7 +120,7 @@ def _official_md5s() -> dict[str, str]:
     return dict(CIFAR10.train_list + CIFAR10.test_list)
 
 
-def _read_official(read: Callable[[str], bytes], where: str) -> Converted:
+def _read_official(read: Callable[[str], bytes], where: str, kind: str) -> Converted:
     expected = _official_md5s()
     official = True
     splits = {}
@@ -145,7 +146,7 @@ def _read_official(read: Callable[[str], bytes], where: str) -> Converted:
             images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))  # NCHW -> NHWC
             labels.append(batch_labels)
         splits[split] = (np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
-    return Converted("official", official, splits)
+    return Converted(kind, official, splits)
 
 
 def _official_folder(path: Path) -> Path | None:
@@ -167,9 +168,7 @@ def _read_official_archive(path: Path) -> Converted:
                     members[name] = f.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise GraderError(f"{path} is corrupt: {exc}", "download the archive again") from None
-    converted = _read_official(members.__getitem__, str(path))
-    converted.kind = "official-archive"
-    return converted
+    return _read_official(members.__getitem__, str(path), "official-archive")
 
 
 # --- image trees ---------------------------------------------------------------------------
