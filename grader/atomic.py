@@ -42,10 +42,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 @contextmanager
-def staged_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; on success it replaces ``path`` in one rename.
+def staged_dir(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it becomes ``path`` in one rename.
 
-    On an exception the temporary folder is removed and ``path`` is left as it was.
+    With ``replace=False`` a ``path`` that appeared meanwhile (another process finished the same
+    work first) is kept and the staged copy discarded. On an exception the temporary folder is
+    removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +55,9 @@ def staged_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if path.exists():
+            if not replace:
+                shutil.rmtree(tmp)
+                return
             shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:

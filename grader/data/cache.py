@@ -115,7 +115,7 @@ def convert(source: Path, *, expect_full: bool = True, label: str | None = None)
         "grader_version": __version__,
         "converted_seconds": round(time.perf_counter() - started, 2),
     }
-    with staged_dir(folder) as tmp:
+    with staged_dir(folder, replace=False) as tmp:  # a parallel worker may win the race
         for split, (images, labels) in converted.splits.items():
             np.save(tmp / f"{split}_images.npy", images)
             np.save(tmp / f"{split}_labels.npy", labels)
