@@ -49,3 +49,16 @@ def shared_copy() -> Path:
     if not path.exists():
         pytest.skip(f"the shared CIFAR-10 copy is absent ({path}); set GRADER_DATA to run this")
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
