@@ -1,0 +1,120 @@
+"""Find the submissions in a class folder and name each one's student.
+
+    discover_submissions(folder) -> list[Entry]
+
+One entry per student: every file or sub-folder directly inside ``folder`` (hidden names and
+``__MACOSX`` skipped). The student id is ``student`` from the sub-folder's ``submission.toml``,
+else the folder name, else the file name without its suffix (``alice.pt`` -> ``alice``), the same
+rule as ``grader.submission``. Nothing is loaded; only bytes are hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import GraderError
+
+SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+# Characters kept in an output folder name; anything else becomes "_" so that a student id from a
+# manifest can never name a path outside OUT.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+HASH_CHUNK = 1 << 20  # bytes read at a time
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One student's submission, found but not inspected.
+
+    Attributes:
+        path: the file or folder handed in.
+        student: the student id (from the manifest or the name), as written in the gradebook.
+        slug: ``student`` made safe as a folder name under OUT.
+        sha256: hex digest of the whole submission's content (every file's relative path and
+            bytes, for a folder), so any change to any file is seen by ``resume``.
+    """
+
+    path: Path
+    student: str
+    slug: str
+    sha256: str
+
+
+def discover_submissions(folder: str | Path) -> list[Entry]:
+    """List the submissions in ``folder``, sorted by student id.
+
+    Raises:
+        GraderError: when ``folder`` is not a folder, holds no submission, or two submissions
+            claim the same student id (or ids that map to the same folder name).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GraderError(f"{folder} is not a folder", "pass the folder holding one file or sub-folder per student")
+    entries = [_entry(path) for path in sorted(folder.iterdir()) if not _skipped(path)]
+    if not entries:
+        raise GraderError(f"{folder} holds no submission",
+                          "put one checkpoint file or one sub-folder per student in it")
+    _refuse_duplicates(entries)
+    return sorted(entries, key=lambda e: e.student)
+
+
+def student_id(path: Path) -> str:
+    """The student id of the submission at ``path``: manifest ``student``, else its name."""
+    if path.is_dir():
+        from grader.submission import MANIFEST_NAME, read_manifest
+
+        try:
+            manifest = read_manifest(path / MANIFEST_NAME)
+        except GraderError:
+            manifest = {}  # grading reports the bad manifest; the name still identifies the row
+        student = str(manifest.get("student", "")).strip()
+        return student or path.name
+    return path.stem
+
+
+def slugify(student: str) -> str:
+    """``student`` as a safe folder name: unsafe characters -> ``_``, no leading dots."""
+    slug = _UNSAFE.sub("_", student).lstrip(".")
+    return slug or "_"
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's sorted (relative path, file digest) list."""
+    if path.is_file():
+        return _file_sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        digest.update(bytes.fromhex(_file_sha256(file)))
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _skipped(path: Path) -> bool:
+    return path.name.startswith(".") or path.name in SKIPPED_NAMES or not (path.is_file() or path.is_dir())
+
+
+def _entry(path: Path) -> Entry:
+    student = student_id(path)
+    return Entry(path=path, student=student, slug=slugify(student), sha256=content_sha256(path))
+
+
+def _refuse_duplicates(entries: list[Entry]) -> None:
+    for attr in ("student", "slug"):
+        seen: dict[str, Path] = {}
+        for entry in entries:
+            key = getattr(entry, attr).lower()  # case-insensitive file systems would merge them
+            if key in seen:
+                raise GraderError(
+                    f"{seen[key].name} and {entry.path.name} both belong to student {entry.student!r}",
+                    "give each a distinct `student` in its submission.toml, or rename one")
+            seen[key] = entry.path

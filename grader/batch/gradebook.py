@@ -1,0 +1,119 @@
+"""The class's grades as one CSV, built from each student's results.json and batch.json.
+
+    Record                                  one student's finished grade, read back from OUT
+    read_record(entry, folder) -> Record
+    gradebook_csv(records, check_names) -> str      pure
+    write_gradebook(records, check_names, out_dir) -> Path
+
+Columns: student, status, score, max_score, accuracy, one ``check:<name>`` column per rubric check
+(points earned), error, sha256 (the submission's content digest) and report (path relative to
+OUT). Rows sorted by student id. No timings: the same grades give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from grader import atomic
+from grader.batch.resume import RESULTS_NAME, read_marker
+
+GRADEBOOK_NAME = "gradebook.csv"
+FIXED_COLUMNS = ("student", "status", "score", "max_score", "accuracy")
+TAIL_COLUMNS = ("error", "sha256", "report")
+STATUSES = ("graded", "error", "timeout", "memory", "crashed", "missing")
+# A cell a spreadsheet would run as a formula; student ids and messages come from students.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One student's grade as the reducers (gradebook, class report) see it.
+
+    Attributes:
+        student: student id.
+        slug: folder name under OUT.
+        sha256: the submission's content digest.
+        status: one of ``STATUSES``: "graded", "error" (the grader refused the submission),
+            "timeout", "memory", "crashed" (the grading process died), "missing" (no output).
+        error: the reason for anything but "graded", else None.
+        results: the results.json dict ({} when missing).
+        timings: seconds (``startup``, ``evaluate``, ``render``) from batch.json, if any.
+        report: the report's path relative to OUT, or "" when none was written.
+    """
+
+    student: str
+    slug: str
+    sha256: str
+    status: str
+    error: str | None = None
+    results: dict = field(default_factory=dict, repr=False)
+    timings: dict = field(default_factory=dict)
+    report: str = ""
+
+
+def read_record(student: str, slug: str, sha256: str, folder: Path) -> Record:
+    """Read the finished folder of one student (``OUT/<slug>``) into a Record."""
+    marker = read_marker(folder) or {}
+    try:
+        results = json.loads((folder / RESULTS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return Record(student, slug, sha256, "missing", "no results were written; run the batch again")
+    outcome = marker.get("status", "ok")
+    if outcome != "ok":
+        status, error = outcome, marker.get("reason") or results.get("error")
+    elif results.get("status") == "graded":
+        status, error = "graded", None
+    else:
+        status, error = "error", results.get("error") or "not graded"
+    report = next((f"{slug}/{name}" for name in ("report.pdf", "report.html") if (folder / name).is_file()), "")
+    return Record(student, slug, sha256, status, error, results, marker.get("timings") or {}, report)
+
+
+def check_scores(results: dict) -> dict[str, Any]:
+    """check name -> points earned, from a results dict."""
+    return {c["name"]: c.get("score") for c in results.get("checks") or [] if "name" in c}
+
+
+def gradebook_rows(records: Iterable[Record], check_names: Sequence[str]) -> list[list[str]]:
+    """Header plus one row per record, sorted by student id."""
+    header = [*FIXED_COLUMNS, *(f"check:{name}" for name in check_names), *TAIL_COLUMNS]
+    rows = [header]
+    for rec in sorted(records, key=lambda r: r.student):
+        r = rec.results
+        scores = check_scores(r)
+        rows.append([
+            _text(rec.student), rec.status, _number(r.get("score", 0.0)), _number(r.get("max_score")),
+            _number(r.get("accuracy"), digits=4),
+            *(_number(scores.get(name)) for name in check_names),
+            _text(rec.error or ""), rec.sha256, rec.report,
+        ])
+    return rows
+
+
+def gradebook_csv(records: Iterable[Record], check_names: Sequence[str]) -> str:
+    """The gradebook as CSV text (UTF-8, ``\\n`` line ends, minimal quoting)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(gradebook_rows(records, check_names))
+    return buf.getvalue()
+
+
+def write_gradebook(records: Iterable[Record], check_names: Sequence[str], out_dir: Path) -> Path:
+    """Write ``OUT/gradebook.csv`` atomically; returns its path."""
+    return atomic.write_text(Path(out_dir) / GRADEBOOK_NAME, gradebook_csv(records, check_names))
+
+
+def _number(value: Any, digits: int = 6) -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    return f"{round(float(value), digits):g}"
+
+
+def _text(value: str) -> str:
+    """Neutralise a leading formula character, as spreadsheets would otherwise evaluate it."""
+    value = " ".join(str(value).split()) if "\n" in str(value) else str(value)
+    return "'" + value if value.startswith(_FORMULA_START) else value

@@ -1,0 +1,424 @@
+"""Run one grading task per submission, each in its own child process, under limits.
+
+    run_job(task, job, limits) -> Outcome        supervise one child (any thread may call it)
+    LocalExecutor(workers).run(task, jobs, limits)   N children at a time on this machine
+    DaskExecutor(address).run(task, jobs, limits)    the same on a dask.distributed cluster
+
+A child that crashes, overruns the wall clock or the memory cap is killed with everything it
+started (the sandboxed inference child included) and becomes an Outcome with a reason; the other
+children go on. ``task(job)`` runs in the child, writes its files into ``job.staging`` and returns
+its timings; the child then writes ``batch.json`` there, the marker of a finished task.
+
+Children are forked from a forkserver that has imported the task's module already (torch and the
+report stack take seconds to import), or started as fresh interpreters where forking children is
+not allowed (a daemonic process, such as a Dask worker).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from grader import atomic
+from grader.errors import GraderError
+
+MARKER = "batch.json"  # written last by a finished child; its absence means "not finished"
+CRASH_NOTE = "crash.txt"  # the child's own account of an exception in the grader itself
+CRASH_EXIT = 70  # EX_SOFTWARE: the grader (not the submission) raised in the child
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use, enforced by the parent on the child's whole process tree.
+
+    Attributes:
+        timeout_s: wall-clock seconds from the child's start to its exit (start-up, inference
+            and rendering together).
+        memory_mib: resident memory of the child and all its descendants, MiB (pages shared
+            between them are counted once per process, so this errs on the strict side).
+        poll_s: seconds between two memory samples.
+    """
+
+    timeout_s: float = 600.0
+    memory_mib: int = 6144
+    poll_s: float = 0.1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to grade, as handed to a child.
+
+    Attributes:
+        student: the student id (gradebook key).
+        slug: ``student`` as a folder name under OUT.
+        submission: the file or folder handed in.
+        sha256: content digest of the submission (see ``discover.content_sha256``).
+        staging: empty folder the child writes its files into.
+        settings: how to grade (data, rubric, language, sandbox, ...), opaque to the pool.
+        resume_key: what the finished folder is valid for (see ``resume.resume_key``).
+    """
+
+    student: str
+    slug: str
+    submission: Path
+    sha256: str
+    staging: Path
+    settings: Any = None
+    resume_key: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a child ended.
+
+    Attributes:
+        status: "ok" (the task finished), "timeout", "memory" or "crashed".
+        reason: for anything but "ok", a sentence for the gradebook's error column; deterministic
+            (no timings, no pids) so a re-run writes the same gradebook.
+        wall_s: seconds the child ran.
+        peak_mib: the largest resident memory sampled over its process tree, MiB.
+        files: for a remote run, the files it wrote (relative path -> bytes); else empty.
+    """
+
+    status: str
+    reason: str | None = None
+    wall_s: float = 0.0
+    peak_mib: float = 0.0
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+Task = Callable[[Job], dict]
+
+
+# --- the child side -----------------------------------------------------------------------------
+
+
+def child_main(task: Task, job: Job, launched_at: float) -> None:
+    """Body of every child: run ``task(job)``, then write the ``batch.json`` marker.
+
+    An exception (a bug in the grader, since grading itself never raises for a bad submission)
+    is written to ``crash.txt`` and the child exits with ``CRASH_EXIT``.
+    """
+    _die_with_parent()
+    started = time.time()
+    try:
+        timings = dict(task(job) or {})
+        timings["startup"] = round(timings.get("startup", 0.0) + max(started - launched_at, 0.0), 3)
+        atomic.write_json(job.staging / MARKER, {
+            "student": job.student, "sha256": job.sha256, "resume_key": job.resume_key,
+            "status": "ok", "reason": None, "timings": timings,
+        })
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent as a reason
+        note = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        try:
+            atomic.write_text(job.staging / CRASH_NOTE, note + "\n\n" + traceback.format_exc())
+        finally:
+            os._exit(CRASH_EXIT)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this child when its parent dies, so no orphan outlives a killed batch."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _subprocess_main(job_file: str) -> None:
+    """Entry of a child started as a fresh interpreter: the pickled (task, job, time) is our own."""
+    with open(job_file, "rb") as f:
+        task, job, launched_at = pickle.load(f)
+    child_main(task, job, launched_at)
+
+
+# --- launching ----------------------------------------------------------------------------------
+
+
+class _Child:
+    """A started child: its pid and how to ask whether it has exited (exit code or None)."""
+
+    def __init__(self, pid: int, poll: Callable[[], int | None], reap: Callable[[], None]):
+        self.pid, self.poll, self.reap = pid, poll, reap
+
+
+_forkserver_lock = threading.Lock()
+_forkserver_ctx = None
+
+
+def _forkserver(preload: str):
+    """The process-wide forkserver context, preloading ``preload`` the first time it is made."""
+    global _forkserver_ctx
+    import multiprocessing
+
+    with _forkserver_lock:
+        if _forkserver_ctx is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload([preload, __name__])
+            _forkserver_ctx = ctx
+        return _forkserver_ctx
+
+
+def can_fork_children() -> bool:
+    """Whether this process may start multiprocessing children (a daemonic one may not)."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
+
+
+def launch(task: Task, job: Job) -> _Child:
+    """Start ``child_main(task, job)`` in a new process, warm (forkserver) when allowed."""
+    launched_at = time.time()
+    if can_fork_children():
+        process = _forkserver(task.__module__).Process(
+            target=child_main, args=(task, job, launched_at), name=f"grade-{job.slug}")
+        process.start()
+        return _Child(process.pid, lambda: process.exitcode, process.close)
+    job_file = job.staging / ".job.pickle"
+    job_file.write_bytes(pickle.dumps((task, job, launched_at)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    popen = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from grader.batch.pool import _subprocess_main; "
+                               "_subprocess_main(sys.argv[1])", str(job_file)],
+        env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    return _Child(popen.pid, popen.poll, lambda: None)
+
+
+# --- supervising --------------------------------------------------------------------------------
+
+
+def run_job(task: Task, job: Job, limits: Limits = Limits()) -> Outcome:
+    """Run ``task(job)`` in a child and watch it until it exits or breaks a limit.
+
+    Returns:
+        the Outcome; never raises for anything the child does.
+    """
+    job.staging.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    child = launch(task, job)
+    peak = 0.0
+    try:
+        while (code := child.poll()) is None:
+            elapsed = time.monotonic() - start
+            rss = tree_rss_mib(child.pid)
+            peak = max(peak, rss)
+            if elapsed > limits.timeout_s:
+                kill_tree(child.pid)
+                return Outcome("timeout", f"took longer than the {limits.timeout_s:g} s limit and was stopped",
+                               elapsed, peak)
+            if rss > limits.memory_mib:
+                kill_tree(child.pid)
+                return Outcome("memory", f"used more than the {limits.memory_mib} MiB memory limit and was "
+                                         "stopped", elapsed, peak)
+            time.sleep(limits.poll_s)
+    except BaseException:
+        kill_tree(child.pid)
+        raise
+    finally:
+        _wait_gone(child)
+        (job.staging / ".job.pickle").unlink(missing_ok=True)
+    wall = time.monotonic() - start
+    return _outcome_from_exit(code, job.staging, wall, peak)
+
+
+def _wait_gone(child: _Child) -> None:
+    """Reap the child (waiting briefly if it is being killed) so no zombie is left."""
+    deadline = time.monotonic() + 5.0
+    while child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        child.reap()
+    except ValueError:
+        pass  # still running after SIGKILL (uninterruptible I/O); the OS reaps it later
+
+
+def _outcome_from_exit(code: int, staging: Path, wall: float, peak: float) -> Outcome:
+    if code == 0 and (staging / MARKER).is_file():
+        return Outcome("ok", None, wall, peak)
+    if code == CRASH_EXIT and (staging / CRASH_NOTE).is_file():
+        first = (staging / CRASH_NOTE).read_text(encoding="utf-8").split("\n\n", 1)[0]
+        return Outcome("crashed", f"the grader failed on this submission: {first}", wall, peak)
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+        return Outcome("crashed", f"the grading process was killed by {name}{hint}", wall, peak)
+    return Outcome("crashed", f"the grading process exited with code {code} without finishing", wall, peak)
+
+
+def _process_table() -> dict[int, int]:
+    """pid -> parent pid for every visible process (from /proc)."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # exited while we looked
+        # The command name may hold spaces or ')'; the fields after the last ')' are fixed.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, parents before children."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _process_table().items():
+        children.setdefault(parent, []).append(child)
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, MiB (0 where /proc is unavailable)."""
+    if not os.path.isdir("/proc"):
+        return 0.0
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 2**20
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants (collected first, so none is reparented away)."""
+    for p in (descendants(pid) if os.path.isdir("/proc") else [pid]):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+# --- executors ----------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """``workers`` children at a time on this machine; results in completion order."""
+
+    def __init__(self, workers: int):
+        if workers < 1:
+            raise GraderError(f"--jobs must be at least 1, got {workers}")
+        self.workers = workers
+
+    def run(self, task: Task, jobs: Iterable[Job], limits: Limits) -> Iterator[tuple[Job, Outcome]]:
+        jobs = list(jobs)
+        # Threads only wait on children; the grading itself happens in the child processes.
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="grade") as pool:
+            pending = {pool.submit(run_job, task, job, limits): job for job in jobs}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield pending.pop(future), future.result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+
+def run_remote(task: Task, job: Job, files: dict[str, bytes], limits: Limits) -> Outcome:
+    """Grade on a Dask worker: rebuild the submission from ``files`` in a temporary folder, run the
+    job there, and return the Outcome with every file the child wrote (so OUT needs no shared disk).
+    """
+    with tempfile.TemporaryDirectory(prefix="grader-remote-") as tmp:
+        root = Path(tmp)
+        submission = root / "in" / job.submission.name
+        for rel, data in files.items():
+            target = submission / rel if rel else submission
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if not files:
+            submission.mkdir(parents=True)
+        local = replace(job, submission=submission, staging=root / "out")
+        outcome = run_job(task, local, limits)
+        written = {p.relative_to(local.staging).as_posix(): p.read_bytes()
+                   for p in sorted(local.staging.rglob("*")) if p.is_file() and p.name != ".job.pickle"}
+        return replace(outcome, files=written)
+
+
+def read_submission_files(path: Path) -> dict[str, bytes]:
+    """A submission's files as relative path -> bytes ('' for a single-file submission)."""
+    if path.is_file():
+        return {"": path.read_bytes()}
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+class DaskExecutor:
+    """Send each job to a dask.distributed cluster; its workers need ``grader`` and the data."""
+
+    def __init__(self, address: str | None = None, *, client=None):
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:
+            raise GraderError(f"--executor dask needs dask.distributed ({exc})",
+                              "pip install 'cifar10-grader[dask]'") from None
+        if client is None and not address:
+            raise GraderError("--executor dask needs --scheduler ADDRESS",
+                              "start one with `dask scheduler` and pass e.g. --scheduler tcp://host:8786")
+        try:
+            self.client = client or Client(address, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            raise GraderError(f"cannot reach the Dask scheduler at {address} ({exc})",
+                              "check the address and that `dask scheduler` is running there") from None
+        self._own_client = client is None
+
+    def run(self, task: Task, jobs: Iterable[Job], limits: Limits) -> Iterator[tuple[Job, Outcome]]:
+        from dask.distributed import as_completed
+
+        futures = {}
+        for job in jobs:
+            future = self.client.submit(run_remote, task, job, read_submission_files(job.submission), limits,
+                                        pure=False, key=f"grade-{job.slug}-{job.resume_key[:12]}")
+            futures[future] = job
+        try:
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker becomes a row, not a crash
+                    outcome = Outcome("crashed", f"the Dask worker failed: {type(exc).__name__}: {exc}")
+                yield job, outcome
+        finally:
+            for future in futures:
+                future.cancel()
+            if self._own_client:
+                self.client.close()
+
+
+def materialise(outcome: Outcome, staging: Path) -> None:
+    """Write a remote Outcome's files into the local ``staging`` folder."""
+    for rel, data in outcome.files.items():
+        atomic.write_bytes(staging / rel, data)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
