@@ -1,0 +1,188 @@
+"""Start one child (sandboxed or not), feed stdin, capture capped output, enforce the wall clock."""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.sandbox import bwrap, seccomp
+from grader.sandbox.limits import Limits, RunResult, format_bytes
+
+APPLY_LIMITS = Path(__file__).with_name("_apply_limits.py")
+_CHUNK = 1 << 16
+# How the child's stderr reads when a limit refused it something (Python, torch/c10, libstdc++).
+_MEMORY_SIGNS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc",
+                 b"DefaultCPUAllocator: can't allocate")
+_FILE_SIZE_SIGNS = (b"File too large",)
+
+
+def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (),
+        limits: Limits = Limits(), sandbox: bool = True) -> RunResult:
+    """Run ``argv`` as an untrusted child and return what it did.
+
+    With ``sandbox=True`` the child runs under bubblewrap (see grader.sandbox.bwrap) with the
+    seccomp filter; with ``sandbox=False`` it runs directly, in a scratch cwd/HOME, with the same
+    environment, rlimits (but RLIMIT_NPROC) and wall clock. Callers must then say loudly, in
+    their output and report, that the submission ran unsandboxed.
+
+    Args:
+        argv: the command, e.g. ``[sys.executable, "-m", "grader.runner.child", ...]``.
+        stdin: bytes written to the child's standard input, then closed.
+        readonly: host paths the child may read (bound read-only at the same path).
+        limits: resource caps.
+        sandbox: False only when the user asked for --no-sandbox.
+    Returns:
+        RunResult; a limit that ended the run is named in ``reason``. Never raises for anything
+        the child did.
+    Raises:
+        GraderError: bubblewrap is missing or unusable, or a ``readonly`` path is missing.
+    """
+    command = [sys.executable, "-I", "-S", str(APPLY_LIMITS), _rlimit_spec(limits, sandbox), "--",
+               *argv]
+    if not sandbox:
+        with tempfile.TemporaryDirectory(prefix="grader-unsandboxed-") as scratch:
+            return _supervise(command, stdin, limits, cwd=scratch,
+                              env=bwrap.child_env(scratch), pass_fds=(), sandboxed=False)
+    bwrap.check_available()
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, seccomp.build_filter())  # a few hundred bytes: fits the pipe buffer
+        os.close(write_fd)
+        write_fd = -1
+        prefix = bwrap.bwrap_argv(readonly=readonly, limits=limits, seccomp_fd=read_fd)
+        return _supervise(prefix + command, stdin, limits, cwd="/", env={"PATH": os.defpath},
+                          pass_fds=(read_fd,), sandboxed=True)
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+
+
+def _rlimit_spec(limits: Limits, sandbox: bool) -> str:
+    """``NAME=SOFT:HARD,...`` for _apply_limits.py.
+
+    The CPU soft limit sends SIGXCPU, the hard one (5 s later) SIGKILL for a child that catches it.
+    RLIMIT_NPROC counts every process of the uid; outside a user namespace that would be the
+    grader's own user, so it is applied only in the sandbox.
+    """
+    spec = {"CPU": (limits.cpu_seconds, limits.cpu_seconds + 5),
+            "DATA": (limits.memory_bytes, limits.memory_bytes),
+            "FSIZE": (limits.file_size_bytes, limits.file_size_bytes),
+            "NOFILE": (limits.open_files, limits.open_files),
+            "CORE": (0, 0)}
+    if sandbox:
+        spec["NPROC"] = (limits.max_processes, limits.max_processes)
+    return ",".join(f"{name}={soft}:{hard}" for name, (soft, hard) in spec.items())
+
+
+def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunResult:
+    start = time.monotonic()
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd, env=env, pass_fds=pass_fds,
+                            start_new_session=True)  # its own process group, killed as one
+    stdout, stderr_tail, stopped = _pump(proc, stdin, limits, deadline=start + limits.wall_seconds)
+    if stopped:
+        _kill(proc)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - start
+    returncode = None if stopped else proc.returncode
+    if sandboxed and returncode is not None and returncode > 128:
+        returncode = -(returncode - 128)  # bwrap reports a signal death as 128 + N, like a shell
+    cpu = usage.ru_utime + usage.ru_stime
+    reason = _reason(stopped, returncode, stderr_tail, cpu, limits)
+    return RunResult(returncode=returncode, stdout=stdout, stderr=stderr_tail,
+                     timed_out=stopped == "wall", reason=reason, seconds=seconds,
+                     sandboxed=sandboxed)
+
+
+def _pump(proc, stdin: bytes, limits: Limits, *, deadline: float):
+    """Write stdin and read stdout/stderr until both close, the deadline, or the output cap.
+
+    Returns (stdout, stderr tail, None | "wall" | "output").
+    """
+    stdout, stderr = bytearray(), bytearray()
+    sel = selectors.DefaultSelector()
+    for stream in (proc.stdout, proc.stderr):
+        os.set_blocking(stream.fileno(), False)
+        sel.register(stream, selectors.EVENT_READ)
+    view, written = memoryview(stdin), 0
+    if stdin:
+        os.set_blocking(proc.stdin.fileno(), False)
+        sel.register(proc.stdin, selectors.EVENT_WRITE)
+    else:
+        proc.stdin.close()
+    try:
+        while sel.get_map() and any(k.events == selectors.EVENT_READ for k in sel.get_map().values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bytes(stdout), bytes(stderr), "wall"
+            for key, _ in sel.select(timeout=min(remaining, 1.0)):
+                if key.fileobj is proc.stdin:
+                    try:
+                        written += os.write(proc.stdin.fileno(), view[written:written + _CHUNK])
+                    except BrokenPipeError:  # the child stopped reading; its exit tells why
+                        written = len(view)
+                    if written >= len(view):
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                data = os.read(key.fileobj.fileno(), _CHUNK)
+                if not data:
+                    sel.unregister(key.fileobj)
+                elif key.fileobj is proc.stdout:
+                    stdout += data
+                    if len(stdout) > limits.output_bytes:
+                        return bytes(stdout[:limits.output_bytes]), bytes(stderr), "output"
+                else:
+                    stderr += data
+                    del stderr[:-limits.stderr_tail_bytes]
+        # Output closed: wait for the exit, still under the wall clock (a pidfd turns readable
+        # when the process exits, so the wait needs neither polling nor reaping it here).
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            ready, _, _ = select.select([pidfd], [], [], max(deadline - time.monotonic(), 0))
+        finally:
+            os.close(pidfd)
+        return bytes(stdout), bytes(stderr), None if ready else "wall"
+    finally:
+        sel.close()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if not stream.closed:
+                stream.close()
+
+
+def _kill(proc) -> None:
+    """SIGKILL the child's process group; in the sandbox, bwrap's death ends its PID namespace."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reason(stopped, returncode, stderr_tail: bytes, cpu_seconds: float, limits: Limits):
+    if stopped == "output":
+        return f"output over {format_bytes(limits.output_bytes)}"
+    if stopped == "wall":
+        return f"killed after {limits.wall_seconds:g} s wall clock"
+    if returncode == 0:
+        return None
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_seconds >= limits.cpu_seconds:
+        return f"CPU time limit of {limits.cpu_seconds} s exceeded"
+    if any(sign in stderr_tail for sign in _MEMORY_SIGNS):
+        return f"memory limit of {format_bytes(limits.memory_bytes)} exceeded"
+    if any(sign in stderr_tail for sign in _FILE_SIZE_SIGNS):
+        return f"file size limit of {format_bytes(limits.file_size_bytes)} exceeded"
+    if returncode < 0:
+        return f"killed by signal {signal.Signals(-returncode).name}"
+    last = stderr_tail.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return f"exited with status {returncode}" + (f": {last[0][:200]}" if last[0] else "")

@@ -1,0 +1,116 @@
+"""grader.sandbox.run: isolation, limits and reasons, sandboxed and not."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from grader.errors import GraderError
+from grader.sandbox import Limits, RunResult, check_available, run
+from grader.sandbox import bwrap as bwrap_module
+
+PY = sys.executable
+QUICK = Limits(wall_seconds=30, cpu_seconds=30, memory_bytes=1 << 30)
+
+
+def py(code: str, **kwargs) -> RunResult:
+    """Run a ``python -c`` child under the sandbox with small limits."""
+    kwargs.setdefault("limits", QUICK)
+    return run([PY, "-c", code], **kwargs)
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_stdin_in_stdout_out(sandbox):
+    result = py("import sys; sys.stdout.write(sys.stdin.read().upper())", stdin=b"abc" * 100_000,
+                sandbox=sandbox)
+    assert result.ok, result
+    assert result.stdout == b"ABC" * 100_000
+    assert result.sandboxed is sandbox
+
+
+def test_child_runs_as_nobody_in_tmp_without_capabilities():
+    result = py("import os; print(os.getuid(), os.getgid(), os.getcwd(), os.environ['HOME']);"
+                "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    assert result.stdout.split() == [b"65534", b"65534", b"/tmp", b"/tmp", b"0000000000000000"]
+
+
+def test_environment_is_not_inherited(monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
+    result = py("import os; print(sorted(os.environ))")
+    assert b"GRADER_SECRET_TOKEN" not in result.stdout
+
+
+def test_child_imports_torch_and_grader():
+    result = py("import torch, grader.models; print(torch.ones(2, 2).sum().item())")
+    assert result.ok, result.stderr
+    assert result.stdout.strip() == b"4.0"
+
+
+def test_readonly_paths_are_visible_and_read_only(tmp_path):
+    (tmp_path / "model.py").write_text("WEIGHTS = 3\n")
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import model; print(model.WEIGHTS);"
+            f"open({str(tmp_path / 'x')!r}, 'w')")
+    result = py(code, readonly=[tmp_path])
+    assert result.stdout.strip() == b"3"
+    assert b"Read-only file system" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_readonly_path_is_a_grader_error(tmp_path):
+    with pytest.raises(GraderError, match="does not exist"):
+        py("pass", readonly=[tmp_path / "absent"])
+
+
+def test_internet_socket_refused_by_seccomp_unix_allowed():
+    result = py("import socket; a, b = socket.socketpair(); a.send(b'ok'); print(b.recv(2));"
+                "socket.socket(socket.AF_INET, socket.SOCK_STREAM)")
+    assert result.stdout.strip() == b"b'ok'"
+    assert b"PermissionError" in result.stderr
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_wall_clock_kills_and_says_so(sandbox):
+    result = py("import time; print('started', flush=True); time.sleep(60)",
+                limits=Limits(wall_seconds=1.5), sandbox=sandbox)
+    assert result.timed_out and result.returncode is None
+    assert result.reason == "killed after 1.5 s wall clock"
+    assert result.stdout == b"started\n"
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_output_cap(sandbox):
+    result = py("import sys\nwhile True: sys.stdout.write('x' * 65536)",
+                limits=Limits(output_bytes=1 << 20), sandbox=sandbox)
+    assert result.reason == "output over 1 MiB"
+    assert len(result.stdout) == 1 << 20
+
+
+def test_stderr_keeps_its_tail():
+    result = py("import sys\nfor i in range(100000): print(i, file=sys.stderr)\nsys.exit(3)",
+                limits=Limits(stderr_tail_bytes=100))
+    assert result.returncode == 3
+    assert len(result.stderr) == 100 and result.stderr.endswith(b"99999\n")
+    assert result.reason == "exited with status 3: 99999"
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_signal_death_is_negative(sandbox):
+    result = py("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", sandbox=sandbox)
+    assert result.returncode == -11
+    assert result.reason == "killed by signal SIGSEGV"
+
+
+def test_limits_reject_nonsense():
+    with pytest.raises(ValueError, match="wall_seconds"):
+        Limits(wall_seconds=0)
+
+
+def test_check_available_names_the_fix(monkeypatch):
+    check_available()  # installed here and on CI
+    monkeypatch.setattr(bwrap_module.shutil, "which", lambda name: None)
+    with pytest.raises(GraderError) as err:
+        check_available()
+    assert "bwrap" in err.value.message and "apt-get install bubblewrap" in err.value.hint
+    with pytest.raises(GraderError):
+        run([PY, "-c", "pass"])
