@@ -1,0 +1,130 @@
+"""results.json: assembled from the pieces of one grade, serialised exactly per docs/results-schema.md.
+
+    new_results(...) -> dict        the skeleton every result starts from (all keys, metrics null)
+    with_submission / with_evaluation / with_error / with_verdict -> dict   (pure: return new dicts)
+    write_results(results, out_dir) -> Path   (atomic)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+
+from grader import __version__
+from grader.atomic import write_json
+from grader.data import Cifar10
+from grader.evaluate import EvalResult
+from grader.rubric import Verdict
+from grader.submission import Submission
+
+SCHEMA_VERSION = 1
+RESULTS_NAME = "results.json"
+# Keys that hold measurements: null (or empty) in an error result.
+METRIC_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_class_accuracy",
+               "per_class_precision", "per_class_count", "confusion_matrix")
+LIST_KEYS = ("confused_pairs", "samples", "confident_wrong")
+
+
+def new_results(path: str | Path, *, data: Cifar10, sandbox: bool, created: str | None = None) -> dict:
+    """A results dict with every schema key, status ``graded`` and no measurements yet."""
+    path = Path(path)
+    name = path.stem if path.is_file() else path.name
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "status": "graded",
+        "error": None,
+        "grader_version": __version__,
+        "created": created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "student": {"id": name, "name": name},
+        "submission": {"path": str(path), "sha256": None, "format": None, "files": [], "manifest": {},
+                       "input": None, "notes": []},
+        "dataset": data.identity(),
+        "device": "cpu",
+        "sandbox": {"enabled": bool(sandbox), "warning": None},
+    }
+    results.update({key: None for key in METRIC_KEYS})
+    results.update({key: [] for key in LIST_KEYS})
+    results.update({
+        "model": {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": []},
+        "history": None,
+        "score": 0.0,
+        "max_score": 0.0,
+        "checks": [],
+        "flags": [],
+        "timings": {"load": None, "inference": None, "total": None},
+    })
+    return results
+
+
+def with_submission(results: dict, submission: Submission) -> dict:
+    """Record what was handed in (before it runs)."""
+    out = dict(results, student=dict(submission.student), history=submission.history)
+    out["submission"] = dict(results["submission"], **submission.describe())
+    return out
+
+
+def with_evaluation(results: dict, evaluation: EvalResult, info: dict, *, sandbox: dict) -> dict:
+    """Record the metrics and the child's model description."""
+    out = dict(results)
+    metrics = evaluation.to_dict()
+    metrics.pop("count")
+    out.update(metrics)
+    out["submission"] = dict(results["submission"], format=info.get("form", results["submission"]["format"]),
+                             input=info.get("input"), notes=list(info.get("notes", [])))
+    out["model"] = {
+        "parameters": info.get("parameters"),
+        "macs_per_image": info.get("macs_per_image"),
+        "latency_ms_per_image": info.get("latency_ms_per_image"),
+        "layers": list(info.get("layers", [])),
+    }
+    out["device"] = str(info.get("device", "cpu"))
+    out["sandbox"] = dict(sandbox)
+    timings = info.get("timings", {})
+    out["timings"] = dict(results["timings"], load=timings.get("load"), inference=timings.get("inference"))
+    return out
+
+
+def with_error(results: dict, message: str, *, sandbox: dict | None = None) -> dict:
+    """Mark a result ``error`` with ``message``; every measurement goes back to null/empty."""
+    out = dict(results, status="error", error=message)
+    out.update({key: None for key in METRIC_KEYS})
+    out.update({key: [] for key in LIST_KEYS})
+    out["model"] = {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": []}
+    if sandbox is not None:
+        out["sandbox"] = dict(sandbox)
+    return out
+
+
+def with_verdict(results: dict, verdict: Verdict, *, total_seconds: float) -> dict:
+    """Record the rubric's verdict, the TA flags and the total time."""
+    out = dict(results, score=verdict.score, max_score=verdict.max_score,
+               checks=[c.to_dict() for c in verdict.checks])
+    flags = list(results.get("flags", []))
+    if verdict.borderline:
+        flags.append("borderline")
+    if not out["sandbox"].get("enabled"):
+        flags.append("no-sandbox")
+    out["flags"] = sorted(set(flags))
+    out["timings"] = dict(results["timings"], total=total_seconds)
+    return out
+
+
+def write_results(results: dict, out_dir: str | Path) -> Path:
+    """Write ``results`` to ``out_dir/results.json`` atomically; returns the path.
+
+    Raises:
+        ValueError: when ``results`` holds NaN or infinity (the schema forbids them).
+    """
+    return write_json(Path(out_dir) / RESULTS_NAME, _finite(results))
+
+
+def _finite(obj):
+    """``obj`` as JSON-ready lists and dicts; ValueError on NaN or infinity instead of invalid JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError("results hold a NaN or infinite number")
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

@@ -1,0 +1,337 @@
+"""The rubric: a TOML file of checks on any metric in results.json, turned into a Verdict.
+
+    load_rubric(path | None) -> Rubric         (None: the homework's own assertions)
+    check(results, rubric) -> Verdict          (pure)
+
+The format is documented in docs/grading.md; the default lives in grader/rubrics/default.toml.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.evaluate import wilson_interval
+
+CHECK_KEYS = {"name", "metric", "condition", "points", "floor", "target", "public"}
+LIMIT_KEYS = {"wall_seconds", "memory_mb"}
+AGGREGATES = {"min": min, "max": max, "mean": lambda v: sum(v) / len(v), "first": lambda v: v[0],
+              "last": lambda v: v[-1]}
+ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
+    "train_loss": "history.train_loss",
+    "train_acc": "history.train_acc",
+    "test_acc": "accuracy",
+    "parameters": "model.parameters",
+    "macs": "model.macs_per_image",
+}
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_CONDITION = re.compile(rf"^\s*(?:(?P<lo>{_NUMBER})\s*(?P<lo_op><=|<)\s*)?x\s*"
+                        rf"(?:(?P<hi_op><=|<|>=|>)\s*(?P<hi>{_NUMBER}))?\s*$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resources the batch tool grants each submission.
+
+    Attributes:
+        wall_seconds: wall-clock seconds for loading and inference.
+        memory_mb: memory cap, MiB.
+    """
+
+    wall_seconds: float = 300.0
+    memory_mb: int = 4096
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rubric line.
+
+    Attributes:
+        name: shown to students and TAs.
+        metric: a dotted path into results.json (``accuracy``, ``history.train_loss``,
+            ``per_class_accuracy.min``, ``model.parameters``...); lists give their last value
+            unless an aggregate (min, max, mean, first, last) follows.
+        condition: the test as written, e.g. ``"0.7 < x <= 1"``.
+        lower, upper: the bounds (None: unbounded); ``*_inclusive`` says whether equality passes.
+        points: earned when the condition holds (without partial credit).
+        floor, target: partial credit: ``points * clamp((value - floor) / (target - floor), 0, 1)``;
+            works in either direction (floor > target for a lower-is-better metric).
+        public: False hides the check from the students' ``grader check``.
+    """
+
+    name: str
+    metric: str
+    condition: str
+    lower: float | None = None
+    lower_inclusive: bool = False
+    upper: float | None = None
+    upper_inclusive: bool = False
+    points: float = 1.0
+    floor: float | None = None
+    target: float | None = None
+    public: bool = True
+
+    def holds(self, value: float) -> bool:
+        if self.lower is not None and not (value >= self.lower if self.lower_inclusive else value > self.lower):
+            return False
+        if self.upper is not None and not (value <= self.upper if self.upper_inclusive else value < self.upper):
+            return False
+        return True
+
+    @property
+    def threshold(self) -> float | list[float] | None:
+        """The single bound, or ``[lower, upper]`` for a two-sided condition."""
+        if self.lower is not None and self.upper is not None:
+            return [self.lower, self.upper]
+        return self.lower if self.lower is not None else self.upper
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """Checks plus the per-submission resource limits. ``source``: the file it came from."""
+
+    checks: tuple[Check, ...]
+    limits: Limits = Limits()
+    source: str = "default"
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(c.points for c in self.checks))
+
+    def public(self) -> "Rubric":
+        """The rubric students see (``public = false`` checks removed)."""
+        return Rubric(tuple(c for c in self.checks if c.public), self.limits, self.source)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check applied to one results dict. Fields as in results.json's ``checks``."""
+
+    name: str
+    metric: str
+    op: str
+    threshold: float | list[float] | None
+    passed: bool
+    value: float | None
+    score: float
+    max_score: float
+    borderline: bool
+    detail: str
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The rubric's verdict on one submission.
+
+    Attributes:
+        checks: each check's result, rubric order.
+        score, max_score: points earned and available.
+        passed: every check passed.
+        borderline: some check's value lies within the measurement's 95% interval of its bound.
+    """
+
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+    score: float = 0.0
+    max_score: float = 0.0
+    passed: bool = False
+    borderline: bool = False
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def default_rubric_path() -> Path:
+    return Path(str(resources.files("grader") / "rubrics" / "default.toml"))
+
+
+def load_rubric(path: str | Path | None = None) -> Rubric:
+    """Read a rubric file; None reads the default (the homework's own assertions).
+
+    Raises:
+        GraderError: naming the file and the check at fault.
+    """
+    path = Path(path) if path is not None else default_rubric_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GraderError(f"rubric {path} does not exist", "pass --rubric with an existing rubric.toml") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GraderError(f"rubric {path} is not valid TOML: {exc}", "see docs/grading.md") from None
+    return parse_rubric(data, source=str(path))
+
+
+def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
+    """A Rubric from parsed TOML (``[limits]`` and ``[[check]]`` tables)."""
+    unknown = set(data) - {"limits", "check"}
+    if unknown:
+        raise GraderError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}",
+                          "a rubric holds [limits] and [[check]] tables only")
+    raw_limits = data.get("limits", {})
+    bad = set(raw_limits) - LIMIT_KEYS
+    if bad:
+        raise GraderError(f"{source}: unknown [limits] key(s) {', '.join(sorted(bad))}",
+                          f"known: {', '.join(sorted(LIMIT_KEYS))}")
+    for key, value in raw_limits.items():
+        if not _is_number(value) or value <= 0:
+            raise GraderError(f"{source}: [limits] {key} must be a positive number, got {value!r}")
+    limits = Limits(wall_seconds=float(raw_limits.get("wall_seconds", Limits.wall_seconds)),
+                    memory_mb=int(raw_limits.get("memory_mb", Limits.memory_mb)))
+    checks = data.get("check", [])
+    if not isinstance(checks, list) or not checks:
+        raise GraderError(f"{source} has no checks", "add at least one [[check]] table")
+    return Rubric(tuple(_parse_check(c, i, source) for i, c in enumerate(checks, 1)), limits, source)
+
+
+def _parse_check(raw: dict, number: int, source: str) -> Check:
+    where = f"{source}: check {number}"
+    unknown = set(raw) - CHECK_KEYS
+    if unknown:
+        raise GraderError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
+                          f"known: {', '.join(sorted(CHECK_KEYS))}")
+    for key in ("metric", "condition"):
+        if not isinstance(raw.get(key), str):
+            raise GraderError(f"{where}: {key} is missing or not a string", 'e.g. condition = "0.7 < x <= 1"')
+    match = _CONDITION.match(raw["condition"])
+    if not match or (match["lo"] is None and match["hi"] is None):
+        raise GraderError(f'{where}: condition "{raw["condition"]}" is not understood',
+                          'write it with x for the value: "x < 0.5", "x >= 0.7", "0.7 < x <= 1"')
+    lower = float(match["lo"]) if match["lo"] else None
+    lower_inclusive = match["lo_op"] == "<="
+    upper = upper_inclusive = None
+    if match["hi_op"] in ("<", "<="):
+        upper, upper_inclusive = float(match["hi"]), match["hi_op"] == "<="
+    elif match["hi_op"] in (">", ">="):
+        if lower is not None:
+            raise GraderError(f'{where}: condition "{raw["condition"]}" bounds x from below twice',
+                              'write a range as "low < x <= high"')
+        lower, lower_inclusive = float(match["hi"]), match["hi_op"] == ">="
+    points = raw.get("points", 1.0)
+    if not _is_number(points) or points < 0:
+        raise GraderError(f"{where}: points must be a number >= 0, got {points!r}")
+    floor, target = raw.get("floor"), raw.get("target")
+    if (floor is None) != (target is None) or (floor is not None and (
+            not _is_number(floor) or not _is_number(target) or floor == target)):
+        raise GraderError(f"{where}: partial credit needs both floor and target, two different numbers",
+                          "e.g. floor = 0.6, target = 0.8: no points at 0.6, all at 0.8")
+    if not isinstance(raw.get("public", True), bool):
+        raise GraderError(f"{where}: public must be true or false")
+    return Check(
+        name=str(raw.get("name") or f"{raw['metric']}: {raw['condition']}"),
+        metric=raw["metric"], condition=raw["condition"].strip(),
+        lower=lower, lower_inclusive=lower_inclusive, upper=upper, upper_inclusive=bool(upper_inclusive),
+        points=float(points), floor=None if floor is None else float(floor),
+        target=None if target is None else float(target), public=raw.get("public", True),
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+def check(results: dict, rubric: Rubric) -> Verdict:
+    """Apply every check of ``rubric`` to a results dict (docs/results-schema.md). Pure.
+
+    An error result, or a metric it lacks, fails the check with a detail saying why.
+    """
+    outcomes = tuple(apply_check(c, results) for c in rubric.checks)
+    return Verdict(
+        checks=outcomes,
+        score=float(sum(o.score for o in outcomes)),
+        max_score=rubric.max_score,
+        passed=all(o.passed for o in outcomes),
+        borderline=any(o.borderline for o in outcomes),
+    )
+
+
+def apply_check(c: Check, results: dict) -> CheckResult:
+    """One check on one results dict."""
+    def failed(detail: str, value=None) -> CheckResult:
+        return CheckResult(c.name, c.metric, c.condition, c.threshold, False, value, 0.0, c.points, False, detail)
+
+    if results.get("status") == "error":
+        return failed(f"not graded: {results.get('error') or 'the submission could not be graded'}")
+    value, missing = resolve_metric(results, c.metric)
+    if value is None:
+        return failed(missing)
+    passed = c.holds(value)
+    if c.floor is not None:
+        fraction = min(1.0, max(0.0, (value - c.floor) / (c.target - c.floor)))
+        score = c.points * fraction
+    else:
+        score = c.points if passed else 0.0
+    borderline = is_borderline(c, value, results)
+    detail = f"{_fmt(value)} {'satisfies' if passed else 'fails'} {c.condition}"
+    if borderline:
+        detail += " (borderline: within the 95% interval of the measurement)"
+    return CheckResult(c.name, c.metric, c.condition, c.threshold, passed, value, score, c.points,
+                       borderline, detail)
+
+
+def resolve_metric(results: dict, metric: str) -> tuple[float | None, str]:
+    """The number ``metric`` names in ``results``, or (None, why it is unavailable)."""
+    path = ALIASES.get(metric, metric).split(".")
+    node: object = results
+    for i, part in enumerate(path):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif part in AGGREGATES and i == len(path) - 1 and isinstance(node, (list, dict)):
+            values = [v for v in (node.values() if isinstance(node, dict) else node) if _is_number(v)]
+            if not values:
+                return None, f"{metric}: no values to take the {part} of"
+            node = AGGREGATES[part](values)
+        else:
+            if path[0] == "history":
+                return None, ("no training history: add history = \"history.json\" to submission.toml "
+                              "with per-epoch train_loss, train_acc, test_acc")
+            return None, f"{metric} is not in the results"
+        if node is None:
+            return None, (f"{metric} is not available for this submission"
+                          if path[0] != "history" else "no training history: add history = \"history.json\" "
+                          "to submission.toml with per-epoch train_loss, train_acc, test_acc")
+    if isinstance(node, list) and node:
+        node = node[-1]  # a per-epoch list: its final epoch
+    if not _is_number(node):
+        return None, f"{metric} is not a number in the results ({type(node).__name__})"
+    return float(node), ""
+
+
+def is_borderline(c: Check, value: float, results: dict) -> bool:
+    """True when a bound of ``c`` lies inside the 95% Wilson interval of a test-set proportion.
+
+    Only proportions measured here on the test set have an interval (accuracy, top-2, per-class);
+    a bound at 0 or 1 is never borderline (a perfect score is not uncertain about being <= 1).
+    """
+    n = _sample_size(c.metric, results)
+    if not n:
+        return False
+    lo, hi = wilson_interval(round(value * n), n)
+    return any(b is not None and 0.0 < b < 1.0 and lo <= b <= hi for b in (c.lower, c.upper))
+
+
+def _sample_size(metric: str, results: dict) -> int | None:
+    path = ALIASES.get(metric, metric).split(".")
+    count = (results.get("dataset") or {}).get("test_count")
+    if path[0] in ("accuracy", "top2_accuracy") and len(path) == 1:
+        return count
+    per_class = results.get("per_class_count") or {}
+    if path[0] == "per_class_accuracy" and len(path) == 2:
+        if path[1] in per_class:
+            return per_class[path[1]]
+        if path[1] in AGGREGATES and per_class:
+            return min(per_class.values())  # the smallest class: the widest interval
+    return None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"

@@ -1,0 +1,146 @@
+"""The parent side: start the child on a submission, send shuffled images, check the logits.
+
+    run_submission(submission, images, ...) -> ChildOutput
+
+Labels never leave the grading process. What comes back is untrusted: its frame is parsed with
+JSON and ``np.load(allow_pickle=False)`` only, and the logits are validated (shape, dtype,
+finite) before anyone uses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader.errors import GraderError
+from grader.runner.protocol import ProtocolError, decode, encode
+from grader.submission import Submission
+
+NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
+                      "grader's own permissions")
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Resources for one child.
+
+    Attributes:
+        wall_seconds: wall-clock seconds before the child is killed.
+        memory_mb: memory cap, MiB (enforced by the sandbox).
+        batch_size: images per forward pass in the child.
+        threads: intra-op threads in the child; 0 means all cores it may use.
+    """
+
+    wall_seconds: float = 300.0
+    memory_mb: int = 4096
+    batch_size: int = 500
+    threads: int = 0
+
+
+@dataclass
+class ChildOutput:
+    """What the child returned, checked.
+
+    Attributes:
+        logits: float32 (n, classes), in the caller's image order.
+        info: the child's model description (``parameters``, ``macs_per_image``, ``layers``,
+            ``latency_ms_per_image``, ``form``, ``input``, ``history``, ``notes``, ``timings``).
+        sandbox: ``{"enabled": bool, "warning": str | None}``.
+        seconds: wall-clock seconds of the whole child run, parent side.
+    """
+
+    logits: np.ndarray
+    info: dict
+    sandbox: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def run_submission(submission: Submission, images: np.ndarray, *, classes: int, seed_text: str = "",
+                   sandbox: bool = True, limits: RunLimits = RunLimits()) -> ChildOutput:
+    """Run ``submission`` on uint8 ``images`` (n, 32, 32, 3) in a child; return checked logits.
+
+    Args:
+        classes: the number of classes the logits must have.
+        seed_text: mixed into the shuffle seed (the data fingerprint), so the order is fixed for a
+            given submission and data, and unknown in advance to the submission.
+        sandbox: False runs the child unsandboxed, and the result says so.
+
+    Raises:
+        GraderError: when the child fails, times out, or returns something malformed; the message
+            is the child's own when it diagnosed the submission.
+    """
+    seed = int.from_bytes(hashlib.sha256((submission.sha256 + seed_text).encode()).digest()[:8], "little")
+    order = np.random.default_rng(seed).permutation(len(images))
+    request = {
+        "form": submission.form,
+        "weights": str(submission.weights),
+        "entry": [str(submission.entry[0]), submission.entry[1]] if submission.entry else None,
+        "input": submission.input,
+        "batch_size": limits.batch_size,
+        "threads": limits.threads,
+    }
+    started = time.perf_counter()
+    result, sandbox_info = launch_child(encode(request, images[order]), submission=submission,
+                                        sandbox=sandbox, limits=limits)
+    seconds = time.perf_counter() - started
+    info, shuffled = read_reply(result, submission)
+    logits = np.empty_like(shuffled)
+    logits[order] = shuffled  # row i of the reply is image order[i]
+    check_logits(logits, n=len(images), classes=classes)
+    return ChildOutput(logits=logits, info=info, sandbox=sandbox_info, seconds=seconds)
+
+
+def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limits: RunLimits):
+    """Start ``python -m grader.runner.child`` (sandboxed unless told not to).
+
+    Returns:
+        (grader.sandbox.RunResult, the results' ``sandbox`` object).
+    """
+    from grader.sandbox import Limits, run as run_sandboxed
+
+    argv = [sys.executable, "-m", "grader.runner.child"]
+    readonly = [submission.path if submission.path.is_dir() else submission.path.parent]
+    sandbox_limits = Limits(wall_seconds=float(limits.wall_seconds), memory_bytes=int(limits.memory_mb) << 20)
+    result = run_sandboxed(argv, stdin=request, readonly=readonly, limits=sandbox_limits, sandbox=sandbox)
+    return result, {"enabled": bool(sandbox), "warning": None if sandbox else NO_SANDBOX_WARNING}
+
+
+def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
+    """The child's (info, logits) from a run result; GraderError for every way it can go wrong."""
+    name = submission.weights.name
+    if result.timed_out:
+        raise GraderError(f"{name}: loading and running the network took too long ({result.reason})",
+                          "make sure forward() finishes; the homework network needs a few seconds")
+    try:
+        header, logits = decode(result.stdout)
+    except ProtocolError as exc:
+        tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        why = result.reason or f"it sent no valid reply ({exc})"
+        raise GraderError(f"{name}: the grading child process failed: {why}"
+                          + (f"; last output: {' | '.join(tail)}" if tail else ""),
+                          "run your network locally; it must not exit the process or exhaust memory") from None
+    if "error" in header:
+        raise GraderError(str(header["error"]), str(header.get("hint", "")))
+    if logits is None:
+        raise GraderError(f"{name}: the child returned no logits", "this is a grader bug; please report it")
+    return header, logits
+
+
+def check_logits(logits: np.ndarray, *, n: int, classes: int) -> None:
+    """Raise GraderError unless ``logits`` is a finite float (n, classes) array."""
+    if logits.ndim != 2 or logits.shape != (n, classes):
+        raise GraderError(f"the network's output has shape {tuple(logits.shape)}, expected ({n}, {classes})",
+                          f"the last layer must output {classes} logits per image")
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise GraderError(f"the network's output has dtype {logits.dtype}, not float",
+                          "return the raw logits (float), not class indices")
+    bad = ~np.isfinite(logits)
+    if bad.any():
+        rows = int(bad.any(axis=1).sum())
+        raise GraderError(f"the network's output holds NaN or infinite values for {rows} of {n} images",
+                          "check the weights for NaN (a diverged training run) and re-train")
