@@ -18,6 +18,7 @@ from pathlib import Path
 from grader.errors import GraderError
 
 SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+RESERVED_SLUGS = {"gradebook.csv", "class-report.html", "class-report.pdf"}  # the batch's own outputs
 # Characters kept in an output folder name; anything else becomes "_" so that a student id from a
 # manifest can never name a path outside OUT.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
@@ -76,8 +77,8 @@ def student_id(path: Path) -> str:
 
 def slugify(student: str) -> str:
     """``student`` as a safe folder name: unsafe characters -> ``_``, no leading dots."""
-    slug = _UNSAFE.sub("_", student).lstrip(".")
-    return slug or "_"
+    slug = _UNSAFE.sub("_", student).lstrip(".") or "_"
+    return "_" + slug if slug.lower() in RESERVED_SLUGS else slug
 
 
 def content_sha256(path: Path) -> str:

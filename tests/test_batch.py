@@ -1,0 +1,425 @@
+"""grader batch: discovery, the child pool under limits, resume, SIGKILL safety, gradebook, class report.
+
+Most tests grade with ``fake_grade``, a stand-in task that reads a one-line "behaviour" from each
+submission file (an accuracy, or crash / sleep / hog / raise) and writes a schema-1 results dict
+checked by the real rubric, so the pool, resume and reducers run for real in child processes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.batch import resume
+from grader.batch.classreport import class_context, render_class_html
+from grader.batch.commands import run_batch
+from grader.batch.discover import discover_submissions, slugify
+from grader.batch.gradebook import Record, gradebook_csv
+from grader.batch.pool import Limits, LocalExecutor
+from grader.batch.worker import GradeSettings, load_settings_rubric, write_outputs
+from grader.data import CLASSES
+from grader.errors import GraderError
+from tests.conftest import make_image_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = Limits(timeout_s=20.0, memory_mib=1500, poll_s=0.05)
+
+
+# --- the stand-in grading task (runs in the child) ------------------------------------------------
+
+
+def synthetic_results(student: str, accuracy: float | None, *, flags=(), error: str | None = None,
+                      rubric=None) -> dict:
+    """A schema-1 results dict for ``accuracy`` (None with ``error``: an error result), scored by
+    ``rubric`` (default: the homework's)."""
+    from grader.rubric import check, load_rubric
+
+    graded = error is None
+    per_class = {c: round(min(1.0, max(0.0, accuracy + (i - 4.5) * 0.02)), 4) for i, c in enumerate(CLASSES)} \
+        if graded else {}
+    results = {
+        "schema_version": 1, "status": "graded" if graded else "error", "error": error,
+        "grader_version": "test", "created": "2024-01-01T00:00:00+00:00",
+        "student": {"id": student, "name": student},
+        "submission": {"path": student, "sha256": "0" * 64, "format": "state-dict", "files": [], "manifest": {},
+                       "input": None},
+        "dataset": {"fingerprint": "f" * 64, "official": False, "source": "tree", "source_kind": "image-tree",
+                    "test_count": 10000},
+        "device": "cpu", "sandbox": {"enabled": True, "warning": None},
+        "accuracy": accuracy, "accuracy_ci": [accuracy - 0.01, accuracy + 0.01] if graded else None,
+        "loss": 1.0 if graded else None, "top2_accuracy": accuracy, "ece": 0.05 if graded else None,
+        "per_class_accuracy": per_class, "per_class_precision": per_class, "confusion_matrix": [],
+        "confused_pairs": [], "samples": [], "confident_wrong": [],
+        "model": {"parameters": 1_234_567 if graded else None, "macs_per_image": None,
+                  "latency_ms_per_image": 1.0, "layers": []},
+        "history": {"epoch": [1, 2], "train_loss": [1.0, 0.4], "train_acc": [0.6, 0.8]} if graded else None,
+        "flags": list(flags), "timings": {"load": 0.1, "inference": 0.2, "total": 0.3},
+    }
+    verdict = check(results, rubric or load_rubric(None))
+    results.update(score=verdict.score, max_score=verdict.max_score,
+                   checks=[c.to_dict() for c in verdict.checks])
+    if verdict.borderline and "borderline" not in results["flags"]:
+        results["flags"].append("borderline")
+    return results
+
+
+def fake_grade(job) -> dict:
+    """Behaviour from the submission's text: ``0.83`` (accuracy), ``error``, ``crash``, ``raise``,
+    ``sleep``, ``hog``, or ``slow 0.83`` (accuracy after a pause)."""
+    path = job.submission / "behaviour.txt" if job.submission.is_dir() else job.submission
+    word, *rest = path.read_text().split()
+    if word == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if word == "raise":
+        raise RuntimeError("a bug in the grader")
+    if word == "sleep":
+        time.sleep(600)
+    if word == "hog":
+        hog = []
+        for _ in range(40):  # 40 x 50 MiB at most, far over the test cap: the parent must stop it first
+            hog.append(b"x" * (50 << 20))
+            time.sleep(0.02)
+    if word == "slow":
+        time.sleep(0.4)
+        word = rest[0]
+    rubric = load_settings_rubric(job.settings)
+    if word == "error":
+        results = synthetic_results(job.student, None, error="model.pth is not a checkpoint", rubric=rubric)
+    else:
+        results = synthetic_results(job.student, float(word), rubric=rubric)
+    write_outputs(results, job.staging, job.settings, {})
+    return {"startup": 0.0, "evaluate": 0.0, "render": 0.0}
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_tree(tmp_path_factory) -> Path:
+    return make_image_tree(tmp_path_factory.mktemp("data") / "tree", {"train": 1, "test": 1})
+
+
+@pytest.fixture
+def settings(data_tree) -> GradeSettings:
+    return GradeSettings(data_path=str(data_tree), partial=True, report=False)
+
+
+def make_class(root: Path, behaviours: dict[str, str]) -> Path:
+    """One file per student (``<name>.pt`` holding its behaviour); names with a '/' become folders."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, behaviour in behaviours.items():
+        if "/" in name:
+            folder, student = name.split("/")
+            (root / folder).mkdir()
+            (root / folder / "behaviour.txt").write_text(behaviour)
+            (root / folder / "submission.toml").write_text(f'student = "{student}"\n')
+        else:
+            (root / f"{name}.pt").write_text(behaviour)
+    return root
+
+
+def read_gradebook(out: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8"))))
+
+
+def run(subs: Path, out: Path, settings: GradeSettings, **kwargs):
+    kwargs.setdefault("limits", FAST)
+    kwargs.setdefault("executor", LocalExecutor(2))
+    kwargs.setdefault("class_report", False)
+    return run_batch(subs, out, settings=settings, task=fake_grade, **kwargs)
+
+
+# --- discovery -----------------------------------------------------------------------------------
+
+
+def test_discovery_names_students_from_manifest_or_name(tmp_path):
+    subs = make_class(tmp_path / "subs", {"bob": "0.8", "folder1/alice": "0.9"})
+    (subs / ".DS_Store").write_text("x")
+    (subs / "__MACOSX").mkdir()
+    entries = discover_submissions(subs)
+    assert [(e.student, e.path.name) for e in entries] == [("alice", "folder1"), ("bob", "bob.pt")]
+    assert all(len(e.sha256) == 64 for e in entries)
+
+
+def test_discovery_refuses_two_submissions_for_one_student(tmp_path):
+    subs = make_class(tmp_path / "subs", {"alice": "0.8", "x/alice": "0.9"})
+    with pytest.raises(GraderError, match="both belong to student 'alice'"):
+        discover_submissions(subs)
+
+
+def test_discovery_refuses_an_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GraderError, match="holds no submission"):
+        discover_submissions(tmp_path / "empty")
+
+
+def test_slug_never_leaves_the_output_folder():
+    assert slugify("../../etc/passwd") == "_.._etc_passwd"
+    assert slugify("..") == "_"
+    assert slugify("gradebook.csv") == "_gradebook.csv"
+    assert slugify("zhang.wei@uni.edu") == "zhang.wei@uni.edu"
+
+
+def test_content_digest_changes_with_any_file(tmp_path):
+    subs = make_class(tmp_path / "subs", {"f/alice": "0.8"})
+    before = discover_submissions(subs)[0].sha256
+    (subs / "f" / "notes.md").write_text("hello")
+    assert discover_submissions(subs)[0].sha256 != before
+
+
+# --- the batch ------------------------------------------------------------------------------------
+
+
+CLASS = {"alice": "0.83", "bob": "0.55", "carol": "error", "dave": "crash", "erin": "raise",
+         "frank": "sleep", "grace": "hog", "f/heidi": "0.91"}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, data_tree):
+    """The whole CLASS graded once (module scope: the limits make it the slowest step)."""
+    root = tmp_path_factory.mktemp("class")
+    subs = make_class(root / "subs", CLASS)
+    settings = GradeSettings(data_path=str(data_tree), partial=True, report=False)
+    limits = Limits(timeout_s=4.0, memory_mib=600, poll_s=0.05)
+    summary = run(subs, root / "out", settings, limits=limits)
+    return subs, root / "out", summary, settings, limits
+
+
+def test_gradebook_rows_for_good_failing_and_broken_submissions(graded_class):
+    subs, out, summary, _, _ = graded_class
+    rows = {r["student"]: r for r in read_gradebook(out)}
+    assert list(rows) == sorted(rows)  # sorted by student id
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
+    assert rows["alice"]["status"] == "graded" and rows["alice"]["score"] == "3"
+    assert rows["alice"]["accuracy"] == "0.83" and rows["alice"]["max_score"] == "3"
+    assert rows["alice"]["check:test accuracy above 0.7"] == "1"
+    assert rows["bob"]["status"] == "graded" and rows["bob"]["score"] == "2"
+    assert rows["bob"]["check:test accuracy above 0.7"] == "0"
+    assert rows["carol"]["status"] == "error" and "not a checkpoint" in rows["carol"]["error"]
+    assert rows["dave"]["status"] == "crashed" and "SIGSEGV" in rows["dave"]["error"]
+    assert rows["erin"]["status"] == "crashed" and "a bug in the grader" in rows["erin"]["error"]
+    assert rows["frank"]["status"] == "timeout" and "4 s limit" in rows["frank"]["error"]
+    assert rows["grace"]["status"] == "memory" and "600 MiB" in rows["grace"]["error"]
+    assert rows["heidi"]["status"] == "graded"  # a folder, id from its submission.toml
+    for student in ("dave", "frank", "grace"):
+        assert rows[student]["score"] == "0" and rows[student]["accuracy"] == ""
+    assert rows["alice"]["sha256"] == discover_submissions(subs)[0].sha256
+    assert sorted(summary.graded_now) == sorted(rows) and summary.skipped == []
+
+
+def test_every_student_gets_results_and_gradescope_files(graded_class):
+    from grader.batch.gradescope import validate_gradescope
+
+    _, out, _, _, _ = graded_class
+    for name in ("alice", "dave", "frank", "grace", "heidi"):
+        results = json.loads((out / name / "results.json").read_text())
+        assert results["schema_version"] == 1 and results["student"]["id"] == name
+        gradescope = json.loads((out / name / "gradescope" / "results.json").read_text())
+        assert validate_gradescope(gradescope) == []
+    timeout = json.loads((out / "frank" / "results.json").read_text())
+    assert timeout["status"] == "error" and all(not c["passed"] for c in timeout["checks"])
+    assert not list(out.glob(".batch-tmp-*"))  # no staging folder left behind
+
+
+def test_no_child_outlives_the_batch(graded_class):
+    """The sleeping and hogging children were killed, not left running."""
+    mine = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True)
+    assert "grade-frank" not in mine.stdout and "grade-grace" not in mine.stdout
+
+
+def test_resume_skips_unchanged_and_regrades_changed(graded_class, tmp_path):
+    subs, out, first, settings, limits = graded_class
+    before = (out / "gradebook.csv").read_text()
+    again = run(subs, out, settings, limits=limits)
+    assert again.graded_now == [] and len(again.skipped) == len(CLASS)
+    assert (out / "gradebook.csv").read_text() == before
+
+    (subs / "bob.pt").write_text("0.95")
+    third = run(subs, out, settings, limits=limits)
+    assert third.graded_now == ["bob"]
+    assert {r["student"]: r for r in read_gradebook(out)}["bob"]["score"] == "3"
+    (subs / "bob.pt").write_text("0.55")  # restore for the other tests using this module's class
+    run(subs, out, settings, limits=limits)
+
+
+def test_retry_failed_grades_timeouts_again(graded_class):
+    subs, out, _, settings, limits = graded_class
+    again = run(subs, out, settings, limits=limits, retry_failed=True)
+    assert sorted(again.graded_now) == ["dave", "erin", "frank", "grace"]
+
+
+def test_a_changed_rubric_regrades_everything(tmp_path, settings):
+    subs = make_class(tmp_path / "subs", {"alice": "0.83", "bob": "0.75"})
+    run(subs, tmp_path / "out", settings)
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text('[[check]]\nname = "acc"\nmetric = "accuracy"\ncondition = "x > 0.8"\npoints = 5\n')
+    from dataclasses import replace
+
+    summary = run(subs, tmp_path / "out", replace(settings, rubric_path=str(rubric)))
+    assert summary.graded_now == ["alice", "bob"]
+    rows = read_gradebook(tmp_path / "out")
+    assert [r["check:acc"] for r in rows] == ["5", "0"]
+    assert "check:test accuracy above 0.7" not in rows[0]
+
+
+def test_same_folder_twice_gives_the_same_gradebook(tmp_path, settings):
+    subs = make_class(tmp_path / "subs", {"alice": "0.83", "bob": "error", "carol": "crash"})
+    run(subs, tmp_path / "a", settings)
+    run(subs, tmp_path / "b", settings, executor=LocalExecutor(1))
+    assert (tmp_path / "a" / "gradebook.csv").read_bytes() == (tmp_path / "b" / "gradebook.csv").read_bytes()
+
+
+def test_interrupted_commit_leaves_old_or_new_folder(tmp_path):
+    target = tmp_path / "alice"
+    target.mkdir()
+    (target / "results.json").write_text("old")
+    staging = resume.new_staging(tmp_path, "alice")
+    (staging / "results.json").write_text("new")
+    resume.commit(staging, target)
+    assert (target / "results.json").read_text() == "new"
+    leftover = resume.new_staging(tmp_path, "bob")
+    assert resume.clean_staging(tmp_path) == 1 and not leftover.exists()
+
+
+def test_two_batches_on_one_folder_are_refused(tmp_path, settings):
+    import fcntl
+
+    subs = make_class(tmp_path / "subs", {"alice": "0.8"})
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / ".batch.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(GraderError, match="another `grader batch`"):
+            run(subs, tmp_path / "out", settings)
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from grader.batch.commands import run_batch
+from grader.batch.pool import Limits, LocalExecutor
+from grader.batch.worker import GradeSettings
+from tests.test_batch import fake_grade
+settings = GradeSettings(data_path={data!r}, partial=True, report=False)
+run_batch(Path({subs!r}), Path({out!r}), settings=settings, task=fake_grade, executor=LocalExecutor(2),
+          limits=Limits(timeout_s=30, memory_mib=1500, poll_s=0.05), class_report=False)
+"""
+
+
+def _batch_process(subs: Path, out: Path, data: Path) -> subprocess.Popen:
+    script = KILL_SCRIPT.format(root=str(ROOT), data=str(data), subs=str(subs), out=str(out))
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_gradebook(tmp_path, data_tree):
+    behaviours = {f"s{i:02d}": f"slow 0.{60 + i}" for i in range(12)} | {"zz_broken": "error"}
+    subs = make_class(tmp_path / "subs", behaviours)
+    reference = _batch_process(subs, tmp_path / "reference", data_tree)
+    assert reference.wait(timeout=120) == 0, reference.stderr.read().decode()
+
+    out = tmp_path / "out"
+    victim = _batch_process(subs, out, data_tree)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("s*/batch.json"))) < 3:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    done_before = len(list(out.glob("s*/batch.json")))
+    assert 3 <= done_before < len(behaviours), "the kill should land in the middle of the batch"
+    for results in out.glob("*/results.json"):  # whatever is there is whole
+        json.loads(results.read_text())
+
+    resumed = _batch_process(subs, out, data_tree)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode()
+    assert (out / "gradebook.csv").read_bytes() == (tmp_path / "reference" / "gradebook.csv").read_bytes()
+    assert not list(out.glob(".batch-tmp-*"))
+
+
+# --- gradebook and class report (pure) --------------------------------------------------------------
+
+
+def _records() -> list[Record]:
+    return [
+        Record("zoe", "zoe", "a" * 64, "graded", None, synthetic_results("zoe", 0.72), {}, "zoe/report.pdf"),
+        Record("=cmd()", "_cmd__", "b" * 64, "graded", None, synthetic_results("=cmd()", 0.9)),
+        Record("amy", "amy", "c" * 64, "timeout", "took longer than the 600 s limit and was stopped",
+               synthetic_results("amy", None, error="took longer")),
+    ]
+
+
+def test_gradebook_csv_is_sorted_and_safe_for_spreadsheets():
+    text = gradebook_csv(_records(), ["final training loss below 0.5", "test accuracy above 0.7"])
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["student", "status", "score", "max_score", "accuracy",
+                       "check:final training loss below 0.5", "check:test accuracy above 0.7",
+                       "error", "sha256", "report"]
+    assert [r[0] for r in rows[1:]] == ["'=cmd()", "amy", "zoe"]
+    assert rows[3][2:5] == ["3", "3", "0.72"] and rows[3][-1] == "zoe/report.pdf"
+    assert rows[2][1] == "timeout" and rows[2][7].startswith("took longer")
+
+
+def test_class_report_context_summarises_the_class():
+    records = _records() + [Record("bea", "bea", "d" * 64, "graded", None,
+                                   synthetic_results("bea", 0.70, flags=["memorisation-suspected"]))]
+    ctx = class_context(records, figures=False)
+    assert ctx["counts"] == {"total": 4, "graded": 3, "not_graded": 1}
+    assert [row["student"] for row in ctx["leaderboard"]] == ["=cmd()", "zoe", "bea"]
+    assert ctx["failures"] == [{"student": "amy", "status": "timeout",
+                                "error": "took longer than the 600 s limit and was stopped"}]
+    rates = {c["name"]: (c["passed"], c["total"]) for c in ctx["checks"]}
+    assert rates["test accuracy above 0.7"] == (2, 4)
+    assert ctx["per_class"][0]["name"] == CLASSES[0]  # the synthetic per-class accuracy is lowest there
+    reviewed = {r["student"]: r for r in ctx["review"]}
+    assert "memorisation-suspected" in reviewed["bea"]["flags"]
+    assert "test accuracy above 0.7" in reviewed["bea"]["borderline"]  # 0.70 sits on the 0.7 bound
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_class_report_html_has_every_section(lang):
+    html = render_class_html(_records(), lang, figures=False)
+    for section in ("scores", "checks", "per-class", "leaderboard", "failures", "review"):
+        assert f'id="{section}"' in html
+    assert "&lt;" not in "=cmd()" and "took longer than the 600 s limit" in html
+
+
+def test_class_report_writes_html_and_pdf(tmp_path):
+    from grader.batch.classreport import write_class_report
+
+    paths = write_class_report(_records(), tmp_path, pdf=True)
+    assert [p.name for p in paths] == ["class-report.html", "class-report.pdf"]
+    assert paths[1].read_bytes().startswith(b"%PDF") and paths[0].read_text().count('<img src="data:image/') == 4
+
+
+# --- dask ---------------------------------------------------------------------------------------------
+
+
+def test_dask_executor_gives_the_same_gradebook(tmp_path, settings):
+    distributed = pytest.importorskip("dask.distributed")
+    from grader.batch.pool import DaskExecutor
+
+    subs = make_class(tmp_path / "subs", {"alice": "0.83", "bob": "error", "f/carol": "0.75", "dave": "crash"})
+    run(subs, tmp_path / "local", settings)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        run(subs, tmp_path / "dask", settings, executor=DaskExecutor(client=client))
+    assert (tmp_path / "dask" / "gradebook.csv").read_bytes() == (tmp_path / "local" / "gradebook.csv").read_bytes()
+    assert json.loads((tmp_path / "dask" / "carol" / "results.json").read_text())["accuracy"] == 0.75
+
+
+def test_dask_without_a_scheduler_is_a_clear_error():
+    pytest.importorskip("dask.distributed")
+    from grader.batch.commands import make_executor
+
+    with pytest.raises(GraderError, match="--scheduler"):
+        make_executor("dask", None, None)
+    with pytest.raises(GraderError, match="only applies with --executor dask"):
+        make_executor("local", "tcp://x:8786", None)
