@@ -62,7 +62,7 @@ def test_missing_readonly_path_is_a_grader_error(tmp_path):
         py("pass", readonly=[tmp_path / "absent"])
 
 
-def test_internet_socket_refused_by_seccomp_unix_allowed():
+def test_sockets_refused_by_seccomp_socketpair_allowed():
     result = py("import socket; a, b = socket.socketpair(); a.send(b'ok'); print(b.recv(2));"
                 "socket.socket(socket.AF_INET, socket.SOCK_STREAM)")
     assert result.stdout.strip() == b"b'ok'"
@@ -114,3 +114,17 @@ def test_check_available_names_the_fix(monkeypatch):
     assert "bwrap" in err.value.message and "apt-get install bubblewrap" in err.value.hint
     with pytest.raises(GraderError):
         run([PY, "-c", "pass"])
+
+
+def test_broad_readonly_path_is_refused():
+    with pytest.raises(GraderError, match="too broad"):
+        py("pass", readonly=["/tmp"])
+
+
+def test_single_file_can_be_shown(tmp_path):
+    (tmp_path / "weights.pt").write_bytes(b"w")
+    (tmp_path / "sibling").write_bytes(b"s")
+    code = (f"import os; print(open({str(tmp_path / 'weights.pt')!r}).read(), "
+            f"os.path.exists({str(tmp_path / 'sibling')!r}))")
+    result = py(code, readonly=[tmp_path / "weights.pt"])
+    assert result.stdout.split() == [b"w", b"False"]

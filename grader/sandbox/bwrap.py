@@ -99,6 +99,9 @@ def bwrap_argv(*, readonly: Sequence[Path], limits: Limits, seccomp_fd: int) -> 
         path = Path(path)
         if not path.exists():
             raise GraderError(f"{path} does not exist; cannot show it to the sandboxed child")
+        if len(path.resolve().parts) <= 2:  # "/", "/tmp", "/home": host sockets, other users
+            raise GraderError(f"{path} is too broad to show to the sandboxed child",
+                              "pass the submission file or its own folder")
         argv += ["--ro-bind", str(path.resolve()), str(path.resolve())]
         if path.absolute() != path.resolve():  # the caller may name it through a symlink
             argv += ["--ro-bind", str(path.resolve()), str(path.absolute())]

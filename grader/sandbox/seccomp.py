@@ -1,7 +1,7 @@
 """A seccomp-bpf program, written by hand, that bubblewrap installs before the child runs.
 
 It is the second wall behind the namespaces: even inside a fresh network namespace the child may
-not create an Internet, netlink or packet socket, use io_uring (whose requests bypass seccomp),
+not create any socket (a connected AF_UNIX socketpair stays allowed), use io_uring (whose requests bypass seccomp),
 or get memory around RLIMIT_DATA (shared anonymous mmaps, memfd_create, SysV shm). Denied calls
 fail with EPERM rather than killing the process, so the child's traceback says what it tried.
 
@@ -88,7 +88,9 @@ def build_filter(machine: str | None = None) -> bytes:
     if abi.reject_x32:
         prog.append((_JGE_K, X32_SYSCALL_BIT, "deny", None))
     prog += [
-        (_JEQ_K, abi.socket, "family", None),
+        # socket() is refused whatever the family: even AF_UNIX could reach a host socket whose
+        # path is visible; socketpair() (pipes between a child's own processes) stays.
+        (_JEQ_K, abi.socket, "deny", None),
         (_JEQ_K, abi.socketpair, "family", None),
         (_JEQ_K, abi.mmap, "mmap", None),
     ]

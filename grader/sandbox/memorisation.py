@@ -1,0 +1,68 @@
+"""Memorisation check: a network that learned the test images themselves collapses on near copies.
+
+A network trained on the test set scores near 100% on the exact images; one-pixel shifts and
+faint noise, which a normal CIFAR-10 network shrugs off (a drop of a few points), break a lookup.
+The grading side runs a second pass on ``perturb(images)`` and asks ``memorisation_flag``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MemorisationThresholds:
+    """How the perturbed copies are made and when an accuracy drop is flagged."""
+
+    noise_std: float = 3.0           # Gaussian noise, in pixel units of 0..255
+    max_shift_pixels: int = 1        # each image moves by -1, 0 or +1 pixels on each axis
+    min_clean_accuracy: float = 0.5  # below this a drop says nothing about memorising (fraction)
+    max_drop: float = 0.2            # clean minus perturbed accuracy that raises the flag (fraction)
+
+
+THRESHOLDS = MemorisationThresholds()
+
+
+def perturb(images: np.ndarray, seed: int, thresholds: MemorisationThresholds = THRESHOLDS
+            ) -> np.ndarray:
+    """Slightly perturbed copies: each image shifted (edges repeated) and given faint noise.
+
+    Args:
+        images: uint8, shape (n, h, w, c).
+        seed: the same seed gives the same copies (evaluation stays deterministic).
+    Returns:
+        a new uint8 array of the same shape.
+    """
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"expected uint8 images (n, h, w, c), got {images.dtype} {images.shape}")
+    n, h, w, _ = images.shape
+    s = thresholds.max_shift_pixels
+    rng = np.random.default_rng(seed)
+    padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")  # (n, h+2s, w+2s, c)
+    dy, dx = rng.integers(0, 2 * s + 1, size=(2, n))
+    rows = dy[:, None] + np.arange(h)[None, :]                                # (n, h)
+    cols = dx[:, None] + np.arange(w)[None, :]                                # (n, w)
+    shifted = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
+    noise = rng.normal(0.0, thresholds.noise_std, size=shifted.shape)
+    return np.clip(shifted + noise, 0, 255).round().astype(np.uint8)
+
+
+def memorisation_flag(clean_acc: float, perturbed_acc: float,
+                      thresholds: MemorisationThresholds = THRESHOLDS) -> str | None:
+    """A sentence for the report when the accuracies look like memorised test images, else None.
+
+    Args:
+        clean_acc: accuracy on the test images, as a fraction in [0, 1].
+        perturbed_acc: accuracy on ``perturb(test images)``, same scale.
+    """
+    for name, value in (("clean_acc", clean_acc), ("perturbed_acc", perturbed_acc)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+    drop = clean_acc - perturbed_acc
+    if clean_acc < thresholds.min_clean_accuracy or drop < thresholds.max_drop:
+        return None
+    return (f"possible memorisation of the test set: accuracy falls from {clean_acc:.1%} to "
+            f"{perturbed_acc:.1%} on copies shifted by up to {thresholds.max_shift_pixels} pixel "
+            f"with noise of {thresholds.noise_std:g}/255 (a normal network loses a few points)")

@@ -1,0 +1,213 @@
+"""Cheap checks on a submitted file before any child starts: pure reads, nothing unpickled.
+
+A torch.save archive is a zip whose entries are all *stored* (torch never compresses them), with
+one pickle (``<prefix>/data.pkl``) whose persistent ids name storages ``<prefix>/data/<key>`` and
+their element counts. Refusing compressed entries defeats zip bombs; comparing each storage's
+claimed size with its entry defeats "this tensor holds a terabyte"; scanning the pickle's opcodes
+(pickletools, which builds nothing) names a forbidden global such as ``os.system`` up front, before
+``torch.load(weights_only=True)`` in the sandboxed child refuses it again.
+"""
+
+from __future__ import annotations
+
+import pickletools
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.sandbox.limits import GiB, MiB, format_bytes
+
+PICKLE_SUFFIXES = (".pkl",)
+# Bytes per element of the storage classes torch.save names (torch.<Name>Storage).
+ELEMENT_BYTES = {
+    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
+    "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
+    "BoolStorage": 1, "ComplexDoubleStorage": 16, "ComplexFloatStorage": 8, "QInt8Storage": 1,
+    "QUInt8Storage": 1, "QInt32Storage": 4, "UntypedStorage": 1, "Float8_e4m3fnStorage": 1,
+    "Float8_e5m2Storage": 1, "UInt16Storage": 2, "UInt32Storage": 4, "UInt64Storage": 8,
+}
+# Globals a weights file may name: what torch.load(weights_only=True) can rebuild, plus the
+# TorchScript namespace. Anything else (os, subprocess, builtins.eval, ...) is refused here.
+ALLOWED_GLOBAL_PREFIXES = ("torch.", "torch ", "__torch__", "collections OrderedDict",
+                           "_codecs encode", "builtins set", "builtins frozenset",
+                           "builtins bytearray", "builtins slice", "builtins complex")
+_STRING_OPS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
+               "BINSTRING", "SHORT_BINSTRING"}
+_INT_OPS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
+_PUT_OPS = {"BINPUT", "LONG_BINPUT", "PUT"}
+_GET_OPS = {"BINGET", "LONG_BINGET", "GET"}
+
+
+@dataclass(frozen=True)
+class PrecheckLimits:
+    """Caps on a submitted file, in bytes."""
+
+    file_bytes: int = 1 * GiB           # any one submitted file
+    pickle_bytes: int = 64 * MiB        # one pickle inside an archive
+    storage_bytes: int = 2 * GiB        # all tensor storages together
+    entries: int = 100_000              # zip members
+    source_bytes: int = 4 * MiB         # one deflated TorchScript code/ entry, inflated
+    source_ratio: int = 20              # its inflated/deflated ratio (source text: about 2-4)
+
+
+def precheck_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> None:
+    """Refuse a submitted file that is unsafe to hand even to the sandboxed child.
+
+    Zip archives (torch.save, TorchScript) get the archive checks; a bare pickle (torch's legacy
+    format, or pickle.dump) is refused; other files (safetensors, ONNX, model.py) get the size cap.
+
+    Raises:
+        GraderError: naming the file and every problem found.
+    """
+    problems = inspect_file(Path(path), limits)
+    if problems:
+        raise GraderError(f"{path} was refused before loading: " + "; ".join(problems),
+                          "save weights with torch.save(model.state_dict(), path) (the default "
+                          "zip format) or safetensors, and nothing but tensors and plain data")
+
+
+def inspect_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> list[str]:
+    """Every problem with ``path``, in words; empty when it may be loaded.
+
+    Raises:
+        GraderError: the file cannot be read at all.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise GraderError(f"cannot read {path}: {exc.strerror}") from exc
+    if size > limits.file_bytes:
+        return [f"it is {format_bytes(size)}, over the {format_bytes(limits.file_bytes)} cap"]
+    if head.startswith(b"PK"):
+        return inspect_archive(path, size, limits)
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
+        return ["it is a bare pickle (torch's legacy format or pickle.dump), which can run code "
+                "when loaded; only the zip format of torch.save is accepted"]
+    return []
+
+
+def inspect_archive(path: Path, size: int, limits: PrecheckLimits) -> list[str]:
+    """Problems with a torch zip archive (entries stored, sizes honest, pickles tame)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if len(infos) > limits.entries:
+                return [f"it has {len(infos)} zip entries, over the cap of {limits.entries}"]
+            problems = _entry_problems(infos, size, limits)
+            if problems:
+                return problems  # do not read (inflate) anything from a suspicious archive
+            sizes = {info.filename: info.file_size for info in infos}
+            for info in infos:
+                if info.filename.endswith(PICKLE_SUFFIXES):
+                    if info.file_size > limits.pickle_bytes:
+                        problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over "
+                                        f"the {format_bytes(limits.pickle_bytes)} cap")
+                        continue
+                    problems += inspect_pickle(archive.read(info), info.filename, sizes, limits)
+            return problems
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        return [f"it is not a readable zip archive ({exc})"]
+
+
+def _entry_problems(infos: list[zipfile.ZipInfo], size: int,
+                    limits: PrecheckLimits) -> list[str]:
+    problems = [f"entry {i.filename} is compressed ({i.compress_size} -> {i.file_size} bytes); "
+                "torch.save stores entries uncompressed" for i in infos
+                if (i.compress_type != zipfile.ZIP_STORED or i.compress_size != i.file_size)
+                and not _tame_torchscript_source(i, limits)]
+    stored = sum(i.compress_size for i in infos)
+    if stored > size:  # entries cannot outweigh the archive unless they overlap
+        problems.append(f"its entries declare {format_bytes(stored)} in a "
+                        f"{format_bytes(size)} file (overlapping entries)")
+    exported = any(i.filename.endswith("/archive_format") for i in infos)  # torch.export.save
+    if not exported and not any(i.filename.endswith(PICKLE_SUFFIXES) for i in infos):
+        problems.append("it has no data.pkl: not a torch.save, TorchScript or torch.export "
+                        "archive")
+    return problems[:5]
+
+
+def _tame_torchscript_source(info: zipfile.ZipInfo, limits: PrecheckLimits) -> bool:
+    """torch.jit.save deflates its code/ entries: allowed when small and plainly compressed."""
+    return ("/code/" in f"/{info.filename}" and info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size <= limits.source_bytes
+            and info.file_size <= limits.source_ratio * max(info.compress_size, 1))
+
+
+def inspect_pickle(data: bytes, name: str, sizes: dict[str, int],
+                   limits: PrecheckLimits) -> list[str]:
+    """Problems in one pickle's opcodes: forbidden globals, storages that lie about their size.
+
+    Args:
+        data: the pickle bytes (scanned with pickletools.genops; nothing is built).
+        name: its archive name, e.g. ``model/data.pkl``; storages live in ``model/data/<key>``.
+        sizes: archive entry name -> uncompressed size.
+    """
+    prefix = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+    storage_dir = prefix + ("constants/" if name.endswith("constants.pkl") else "data/")
+    problems, memo, values, marks, total = [], {}, [], [], 0
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            kind = op.name
+            if kind in _STRING_OPS or kind in _INT_OPS:
+                values.append(arg)
+            elif kind == "GLOBAL":
+                values.append(arg)
+                problems += _global_problem(arg, name)
+            elif kind == "STACK_GLOBAL":
+                qualified = " ".join(str(v) for v in values[-2:])
+                values[-2:] = [qualified]
+                problems += _global_problem(qualified, name)
+            elif kind in _PUT_OPS:
+                memo[arg] = values[-1] if values else None
+            elif kind == "MEMOIZE":
+                memo[len(memo)] = values[-1] if values else None
+            elif kind in _GET_OPS:
+                values.append(memo.get(arg))
+            elif kind == "MARK":
+                marks.append(len(values))
+            elif kind == "TUPLE" and marks:
+                start = marks.pop()
+                values[start:] = [tuple(values[start:])]
+            elif kind == "BINPERSID":
+                pid = values[-1] if values else None
+                message, nbytes = _storage_problem(pid, storage_dir, sizes)
+                problems += [f"{name}: {message}"] if message else []
+                total += nbytes
+            else:
+                # Any other opcode ends the run of flat values a persistent id is made of.
+                if kind not in ("TUPLE1", "TUPLE2", "TUPLE3", "EMPTY_TUPLE"):
+                    values.append(None)
+    except (ValueError, IndexError, KeyError) as exc:  # genops on a truncated or forged pickle
+        problems.append(f"{name} is not a well-formed pickle ({exc})")
+    if total > limits.storage_bytes:
+        problems.append(f"its tensors claim {format_bytes(total)}, over the "
+                        f"{format_bytes(limits.storage_bytes)} cap")
+    return problems[:5]
+
+
+def _global_problem(qualified: str, name: str) -> list[str]:
+    if qualified.startswith(ALLOWED_GLOBAL_PREFIXES):
+        return []
+    return [f"{name} refers to {qualified.replace(' ', '.')}, which a weights file has no use "
+            "for (it is how a pickle runs code)"]
+
+
+def _storage_problem(pid, storage_dir: str, sizes: dict[str, int]) -> tuple[str | None, int]:
+    """Check one persistent id ('storage', 'torch FloatStorage', key, location, numel)."""
+    if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+        return f"unexpected persistent id {str(pid)[:80]}", 0
+    _, storage_type, key, _, numel = pid
+    element = ELEMENT_BYTES.get(str(storage_type).rsplit(" ", 1)[-1].rsplit(".", 1)[-1])
+    if element is None or not isinstance(numel, int) or numel < 0:
+        return f"storage {key} has an unknown type {storage_type} or count {numel}", 0
+    claimed = numel * element
+    held = sizes.get(f"{storage_dir}{key}")
+    if held is None:
+        return f"storage {key} has no entry {storage_dir}{key}", 0
+    if claimed > held:
+        return (f"storage {key} claims {format_bytes(claimed)} but its entry holds "
+                f"{format_bytes(held)}"), 0
+    return None, claimed
