@@ -95,7 +95,7 @@ def data_prepare(data_path: str | None, partial: bool) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--time-budget", type=click.FloatRange(min=0), help="Seconds; stop cleanly and save.")
 @click.option("--resume", type=click.Path(exists=True), help="A run folder to continue.")
-@click.option("--subset", type=click.IntRange(min=10), help="Train on the first N images (for tests).")
+@click.option("--subset", type=click.IntRange(min=10), help="Train on N images spread over the set (tests).")
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @user_errors
 def train(**options) -> None:

@@ -50,3 +50,54 @@ def homework_net(num_classes: int = 10, dropout: float = 0.3) -> nn.Sequential:
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_uniform_(module.weight)
     return net
+
+
+class _Scale(nn.Module):
+    """Multiply by a constant: keeps the head's logits small at init without a learned scale."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def _conv_group(c_in: int, c_out: int, bn_momentum: float) -> nn.Sequential:
+    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU: halves h and w."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.MaxPool2d(2),
+        nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.GELU(),
+        nn.Conv2d(c_out, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.GELU(),
+    )
+
+
+@register
+def fast_net(widths: tuple[int, int, int] | list[int] = (32, 64, 128), whiten_width: int = 24,
+             num_classes: int = 10, bn_momentum: float = 0.4, logit_scale: float = 1 / 9) -> nn.Sequential:
+    """A small airbench-style network (after KellerJordan/cifar10-airbench and Page's ResNet-9).
+
+    Input (n, 3, 32, 32) normalised per channel; output (n, num_classes) logits.
+    Layer 0 is a 2x2 "whitening" convolution (whiten_width = 2 * 12 patch eigenvectors) whose
+    weights the trainer sets from the data and that are built frozen (requires_grad False); then three conv groups, each halving
+    the resolution: 31 -> 15 -> 7 -> 3, a global max pool and a bias-free linear head.
+    """
+    w1, w2, w3 = widths
+    net = nn.Sequential(
+        nn.Conv2d(3, whiten_width, kernel_size=2, padding=0, bias=True), nn.GELU(),  # 31x31
+        _conv_group(whiten_width, w1, bn_momentum),  # 15x15
+        _conv_group(w1, w2, bn_momentum),  # 7x7
+        _conv_group(w2, w3, bn_momentum),  # 3x3
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        nn.Linear(w3, num_classes, bias=False), _Scale(logit_scale),
+    )
+    net[0].weight.requires_grad_(False)  # set from the data by the trainer, never trained
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):
+            # Dirac-plus-noise init (airbench): each conv starts near an identity on its first channels.
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            with __import__("torch").no_grad():
+                n_id = min(module.in_channels, module.out_channels)
+                nn.init.dirac_(module.weight[:n_id])
+    return net

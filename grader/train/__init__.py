@@ -1,0 +1,91 @@
+"""`grader train`: train a recipe and write a run folder that `grader grade` takes as it is.
+
+    train_command(recipe=..., out_dir=..., ...) -> exit code
+
+Recipes live in ``recipes.py``, the loop in ``loop.py``, the run folder in ``checkpoint.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from grader.errors import GraderError
+from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, write_run
+from grader.train.loop import TrainResult, train
+from grader.train.recipes import RECIPES, Recipe, get_recipe, recipe_from_dict
+
+__all__ = ["RECIPES", "Recipe", "TrainResult", "get_recipe", "train", "train_command"]
+
+EXIT_INTERRUPTED = 130  # the shell's convention for a run stopped by Ctrl-C
+
+
+def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path: str | None = None,
+                  epochs: int | None = None, seed: int = 0, device: str = "auto",
+                  time_budget: float | None = None, resume: str | None = None,
+                  subset: int | None = None, partial: bool = False, quiet: bool = False) -> int:
+    """Train (or continue) a run and write its folder; the body of `grader train`.
+
+    With ``resume`` the recipe, seed and subset come from that run's checkpoint (``recipe``,
+    ``seed`` and ``subset`` are ignored); ``epochs`` may raise its epoch count before it finishes.
+
+    Returns:
+        0 when the run completed or stopped at its time budget (both saved), 130 after Ctrl-C
+        (saved, resumable).
+
+    Raises:
+        GraderError: for an unknown recipe, a run folder that already holds a run, a resume
+        folder that is not a resumable run or was trained on other data, or unusable data.
+    """
+    from grader.data import load_cifar10
+    from grader.train.progress import RichProgress
+
+    model = state = None
+    if resume is not None:
+        ckpt = read_run(resume)
+        chosen = recipe_from_dict(ckpt["recipe"])
+        done = len(ckpt["history"].get("epoch", []))
+        if epochs is not None:
+            if epochs <= done:
+                raise GraderError(f"--epochs {epochs}: the run in {resume} has already done {done} epochs",
+                                  f"pass --epochs above {done}, or leave it out")
+            chosen = replace(chosen, epochs=epochs)
+        if "resume" not in ckpt:
+            raise GraderError(f"the run in {resume} is complete ({done} epochs); there is nothing to resume",
+                              "start a new run with --out and a larger --epochs")
+        seed, subset = int(ckpt["seed"]), ckpt["dataset"].get("train_subset")
+        model, state = rebuild(ckpt), ckpt["resume"]
+        folder = Path(out_dir) if out_dir else Path(resume)
+    else:
+        chosen = get_recipe(recipe, **({"epochs": epochs} if epochs is not None else {}))
+        folder = Path(out_dir) if out_dir else Path("runs") / f"{chosen.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (folder / CHECKPOINT_NAME).exists():
+            raise GraderError(f"{folder} already holds a run",
+                              f"continue it with --resume {folder}, or choose another --out")
+
+    data = load_cifar10(data_path, expect_full=not partial)
+    if resume is not None and data.fingerprint != ckpt["dataset"].get("fingerprint"):
+        raise GraderError(f"the run in {resume} was trained on other data (test fingerprint "
+                          f"{str(ckpt['dataset'].get('fingerprint'))[:12]}, this source {data.fingerprint[:12]})",
+                          "pass the same --data as the run used")
+
+    def save(result: TrainResult) -> None:
+        write_run(folder, make_checkpoint(result, chosen, data, seed, subset))
+
+    result = train(chosen, data, seed=seed, device=device, subset=subset, time_budget=time_budget,
+                   resume=state, model=model, progress=None if quiet else RichProgress(), on_epoch=save)
+    save(result)
+
+    history = result.history
+    last = f"test accuracy {history['test_acc'][-1]:.2%} after epoch {history['epoch'][-1]}" \
+        if history["epoch"] else "no epoch completed"
+    if result.stopped == "complete":
+        click.echo(f"{folder}: {last}. Grade it with: grader grade {folder} --out <folder>")
+        return 0
+    reason = "time budget reached" if result.stopped == "time_budget" else "interrupted"
+    click.echo(f"{folder}: {reason} at step {result.steps_done}/{result.steps_total}; {last}. "
+               f"Continue with: grader train --resume {folder}")
+    return 0 if result.stopped == "time_budget" else EXIT_INTERRUPTED

@@ -1,0 +1,130 @@
+"""The run folder: checkpoint.pt, history.json, submission.toml (docs/checkpoint-format.md).
+
+    make_checkpoint(result, recipe, data, seed) -> dict      pure
+    write_run(folder, checkpoint)                           atomic writes
+    read_run(folder) -> dict                                weights_only load, checked
+    rebuild(checkpoint) -> nn.Module
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from grader import __version__, atomic
+from grader.data import Cifar10
+from grader.errors import GraderError
+from grader.models import build
+from grader.train.loop import TrainResult
+from grader.train.recipes import Recipe
+
+FORMAT = "grader-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "history.json"
+SUBMISSION_NAME = "submission.toml"
+
+
+def versions() -> dict:
+    """Library versions that produced a checkpoint."""
+    try:
+        torchvision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        torchvision = ""
+    return {"grader": __version__, "torch": str(torch.__version__), "torchvision": torchvision,
+            "python": platform.python_version()}
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Weights on the CPU in the default (contiguous NCHW) layout, whatever trained them."""
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def make_checkpoint(result: TrainResult, recipe: Recipe, data: Cifar10, seed: int,
+                    subset: int | None = None) -> dict:
+    """The self-describing checkpoint dict (weights_only-loadable) for a training result."""
+    ckpt = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": {"name": recipe.arch, "args": dict(recipe.arch_args)},
+        "state_dict": cpu_state_dict(result.model),
+        "input": recipe.input_spec(),
+        "recipe": recipe.to_dict(),
+        "history": result.history,
+        "dataset": {**data.identity(), "train_subset": subset},
+        "versions": versions(),
+        "seed": seed,
+        "stopped": result.stopped,
+    }
+    if result.resume is not None:
+        ckpt["resume"] = result.resume
+    return ckpt
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def submission_toml(student: str, input_spec: dict, weights: str = CHECKPOINT_NAME) -> str:
+    """submission.toml text telling `grader grade` how to load the run folder with no flags."""
+    floats = lambda xs: "[" + ", ".join(repr(float(x)) for x in xs) + "]"  # noqa: E731
+    return (
+        f"student = {_toml_string(student)}\n"
+        f"weights = {_toml_string(weights)}\n"
+        f"history = {_toml_string(HISTORY_NAME)}\n"
+        "\n[input]\n"
+        f"scale = {float(input_spec['scale'])!r}\n"
+        f"mean = {floats(input_spec['mean'])}\n"
+        f"std = {floats(input_spec['std'])}\n"
+    )
+
+
+def write_run(folder: str | Path, checkpoint: dict) -> Path:
+    """Write checkpoint.pt, history.json and submission.toml into ``folder``, each atomically.
+
+    The checkpoint goes last but one: a reader that finds history.json newer than the
+    checkpoint never sees history the checkpoint lacks.
+    """
+    folder = Path(folder)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic.write_bytes(folder / CHECKPOINT_NAME, buffer.getvalue())
+    atomic.write_json(folder / HISTORY_NAME, checkpoint["history"])
+    atomic.write_text(folder / SUBMISSION_NAME, submission_toml(folder.resolve().name, checkpoint["input"]))
+    return folder
+
+
+def read_run(folder: str | Path) -> dict:
+    """Load a run folder's checkpoint safely (``weights_only=True``) and check its format.
+
+    Raises:
+        GraderError: when the folder has no checkpoint.pt, or it is not a grader checkpoint.
+    """
+    path = Path(folder) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise GraderError(f"{path} does not exist", "--resume takes a run folder written by `grader train`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or foreign file: say which, never unpickle unsafely
+        raise GraderError(f"{path} could not be loaded as a weights-only checkpoint: {exc}",
+                          "it must be a checkpoint.pt written by `grader train`") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise GraderError(f"{path} is not a grader checkpoint (no format = {FORMAT!r})",
+                          "--resume takes a run folder written by `grader train`")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise GraderError(f"{path} has checkpoint format_version {ckpt.get('format_version')!r}",
+                          f"this grader reads version {FORMAT_VERSION}")
+    return ckpt
+
+
+def rebuild(checkpoint: dict) -> nn.Module:
+    """The checkpoint's network with its weights loaded (strictly: every key must match)."""
+    net = build(checkpoint["arch"]["name"], **checkpoint["arch"]["args"])
+    net.load_state_dict(checkpoint["state_dict"])
+    return net

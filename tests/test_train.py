@@ -1,0 +1,182 @@
+"""grader.train: a short run learns, writes a loadable run folder, resumes, and repeats itself."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import replace
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.data import load_cifar10
+from grader.errors import GraderError
+from grader.models import build
+from grader.train import train_command
+from grader.train.checkpoint import make_checkpoint, read_run, rebuild, write_run
+from grader.train.loop import Progress, epoch_plan, lr_at, train, translate
+from grader.train.recipes import FastRecipe, HomeworkRecipe, get_recipe, recipe_from_dict
+from tests.conftest import make_image_tree
+
+# Small, quick versions of both recipes: same code paths, a fraction of the work.
+TINY_FAST = replace(FastRecipe(), arch_args={"widths": [8, 16, 16]}, whiten_samples=40, batch_size=10,
+                    epochs=3, eval_batch_size=50)
+TINY_HOMEWORK = replace(HomeworkRecipe(), batch_size=10, epochs=2, lr=0.05, eval_batch_size=50)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return make_image_tree(tmp_path_factory.mktemp("data") / "tree", {"train": 4, "test": 1})
+
+
+@pytest.fixture(scope="module")
+def data(tree):
+    return load_cifar10(tree, expect_full=False)
+
+
+def run(recipe, data, **kw):
+    return train(recipe, data, seed=kw.pop("seed", 0), device="cpu", **kw)
+
+
+@pytest.mark.parametrize("recipe", [TINY_HOMEWORK, TINY_FAST], ids=["homework", "fast"])
+def test_short_run_lowers_the_loss(recipe, data):
+    result = run(replace(recipe, epochs=3), data)
+    losses = result.history["train_loss"]
+    assert result.stopped == "complete" and result.resume is None
+    assert result.history["epoch"] == [1, 2, 3]
+    assert losses[-1] < losses[0]
+    assert all(0.0 <= a <= 1.0 for a in result.history["test_acc"])
+
+
+def test_same_seed_same_history_other_seed_differs(data):
+    first, again = run(TINY_FAST, data, seed=3), run(TINY_FAST, data, seed=3)
+    other = run(TINY_FAST, data, seed=4)
+    keys = ("train_loss", "train_acc", "test_acc")
+    assert all(first.history[k] == again.history[k] for k in keys)
+    assert first.history["train_loss"] != other.history["train_loss"]
+
+
+@pytest.mark.parametrize("recipe", [TINY_HOMEWORK, TINY_FAST], ids=["homework", "fast"])
+def test_interrupted_run_resumes_to_the_same_history(recipe, data, tmp_path):
+    full = run(recipe, data, seed=1)
+
+    class InterruptMidEpoch(Progress):  # Ctrl-C arrives in the middle of epoch 2
+        calls = 0
+
+        def step(self, epoch, loss, acc):
+            self.calls += 1
+            if self.calls == 5:
+                raise KeyboardInterrupt
+
+    cut = run(recipe, data, seed=1, progress=InterruptMidEpoch())
+    assert cut.stopped == "interrupted" and cut.history["epoch"] == [1]
+    write_run(tmp_path / "run", make_checkpoint(cut, recipe, data, seed=1))
+    ckpt = read_run(tmp_path / "run")  # through the file, as --resume does
+    resumed = run(recipe, data, seed=1, resume=ckpt["resume"], model=rebuild(ckpt))
+    assert resumed.stopped == "complete"
+    for key in ("epoch", "train_loss", "train_acc", "test_acc"):
+        assert resumed.history[key] == pytest.approx(full.history[key], rel=1e-5), key
+
+
+def test_time_budget_stops_cleanly_with_a_resume_state(data):
+    result = run(TINY_FAST, data, time_budget=0.0)
+    assert result.stopped == "time_budget" and result.steps_done == 0 and result.resume is not None
+
+
+def test_run_folder_is_self_describing_and_loads_weights_only(data, tmp_path):
+    result = run(TINY_FAST, data, seed=2)
+    folder = write_run(tmp_path / "alice", make_checkpoint(result, TINY_FAST, data, seed=2))
+    ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert ckpt["format"] == "grader-checkpoint" and ckpt["format_version"] == 1
+    assert ckpt["arch"] == {"name": "fast_net", "args": {"widths": [8, 16, 16]}}
+    assert recipe_from_dict(ckpt["recipe"]) == TINY_FAST
+    assert ckpt["dataset"]["fingerprint"] == data.fingerprint and ckpt["seed"] == 2
+    assert set(ckpt["versions"]) == {"grader", "torch", "torchvision", "python"}
+    assert "resume" not in ckpt
+    net = build(ckpt["arch"]["name"], **ckpt["arch"]["args"])
+    net.load_state_dict(ckpt["state_dict"])
+    x = torch.rand(4, 3, 32, 32)
+    result.model.eval(), net.eval()
+    assert torch.allclose(net(x), result.model(x.contiguous(memory_format=torch.channels_last)), atol=1e-5)
+    history = json.loads((folder / "history.json").read_text())
+    assert history["test_acc"] == ckpt["history"]["test_acc"]
+    toml = tomllib.loads((folder / "submission.toml").read_text())
+    assert toml["student"] == "alice" and toml["weights"] == "checkpoint.pt"
+    assert toml["history"] == "history.json"
+    assert toml["input"] == {"scale": 1.0, "mean": list(FastRecipe().input_mean), "std": list(FastRecipe().input_std)}
+
+
+def test_homework_recipe_is_the_reference():
+    r = HomeworkRecipe()
+    assert (r.arch, r.epochs, r.batch_size, r.lr, r.momentum, r.weight_decay) == ("homework_net", 20, 100, 0.03, 0, 0)
+    assert not (r.flip or r.translate or r.tta_flip or r.whiten_samples or r.label_smoothing or r.bf16)
+    assert r.input_spec() == {"scale": 1.0, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    assert all(lr_at(s, 10_000, r) == 0.03 for s in (0, 5_000, 9_999))  # constant
+
+
+def test_fast_schedule_warms_up_then_decays_to_zero():
+    r = FastRecipe()
+    assert lr_at(0, 100, r) < lr_at(19, 100, r) == pytest.approx(r.lr)
+    assert lr_at(99, 100, r) < 0.02 * r.lr
+
+
+def test_augmentation_plan_is_seeded_and_flips_alternate():
+    r = FastRecipe()
+    a, b = epoch_plan(50, 0, 7, r), epoch_plan(50, 0, 7, r)
+    assert torch.equal(a["order"], b["order"]) and torch.equal(a["dx"], b["dx"])
+    assert torch.equal(epoch_plan(50, 1, 7, r)["flip"], ~a["flip"])
+    assert a["dx"].abs().max() <= r.translate
+
+
+def test_translate_shifts_pixels():
+    x = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).view(2, 1, 5, 5)
+    out = translate(x, torch.tensor([0, 1]), torch.tensor([0, -1]), pad=1)
+    assert torch.equal(out[0], x[0])
+    assert torch.equal(out[1, 0, 1:4, 1:], x[1, 0, 2:5, :4])  # row +1, column -1
+
+
+def test_unknown_recipe_is_a_grader_error():
+    with pytest.raises(GraderError, match="unknown recipe"):
+        get_recipe("slow")
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def cli(*args):
+    return CliRunner().invoke(main, ["train", *args], catch_exceptions=False)
+
+
+def test_cli_trains_resumes_and_refuses_to_overwrite(tree, tmp_path):
+    out = tmp_path / "bob"
+    result = cli("--recipe", "homework", "--data", str(tree), "--partial", "--epochs", "2",
+                 "--subset", "20", "--out", str(out), "--device", "cpu", "--time-budget", "0")
+    assert result.exit_code == 0, result.output
+    assert "time budget reached" in result.output
+    assert "resume" in read_run(out)
+    again = cli("--data", str(tree), "--partial", "--out", str(out))
+    assert again.exit_code == 2 and "already holds a run" in again.output
+    resumed = cli("--resume", str(out), "--data", str(tree), "--partial", "--device", "cpu")
+    assert resumed.exit_code == 0, resumed.output
+    ckpt = read_run(out)
+    assert ckpt["history"]["epoch"] == [1, 2] and "resume" not in ckpt
+    assert ckpt["recipe"]["name"] == "homework" and ckpt["dataset"]["train_subset"] == 20
+    done = cli("--resume", str(out), "--data", str(tree), "--partial")
+    assert done.exit_code == 2 and "complete" in done.output
+
+
+def test_cli_resume_of_a_folder_without_checkpoint_exits_2(tmp_path):
+    result = cli("--resume", str(tmp_path))
+    assert result.exit_code == 2 and "checkpoint.pt" in result.output
+
+
+def test_train_command_rejects_other_data_on_resume(tree, tmp_path):
+    out = tmp_path / "carol"
+    code = train_command(recipe="homework", out_dir=str(out), data_path=str(tree), partial=True, epochs=2,
+                         subset=20, device="cpu", time_budget=0, quiet=True)
+    assert code == 0
+    other = make_image_tree(tmp_path / "other", {"train": 2, "test": 1}, seed=9)
+    with pytest.raises(GraderError, match="other data"):
+        train_command(resume=str(out), data_path=str(other), partial=True, quiet=True)
