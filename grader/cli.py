@@ -132,6 +132,8 @@ def grade(**options) -> None:
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
 @click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@click.option("--no-sandbox", is_flag=True, help="Run your own network unsandboxed (flagged in the report).")
 @user_errors
 def check(**options) -> None:
     """Self-check before handing in: grade with the public checks and print a summary."""
@@ -166,6 +168,10 @@ def report(**options) -> None:
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", help="Dask scheduler address, with --executor dask.")
 @click.option("--no-sandbox", is_flag=True, help="Run submissions unsandboxed (loudly flagged).")
+@click.option("--retry-failed", is_flag=True,
+              help="Grade again the submissions that timed out, ran out of memory or crashed last time.")
+@click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @user_errors
 def batch(**options) -> None:
     """Grade every submission in SUBMISSIONS_DIR; write a gradebook and Gradescope results."""
@@ -178,6 +184,7 @@ def batch(**options) -> None:
 @click.option("--root", type=click.Path(file_okay=False), default="/autograder", show_default=True)
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
 @click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @user_errors
 def gradescope(**options) -> None:
     """Run as a Gradescope autograder: ROOT/submission in, ROOT/results/results.json out."""

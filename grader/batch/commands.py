@@ -12,7 +12,7 @@ import fcntl
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +20,8 @@ from grader import __version__, atomic
 from grader.batch import resume
 from grader.batch.discover import Entry, discover_submissions
 from grader.batch.gradebook import Record, read_record, write_gradebook
-from grader.batch.pool import DaskExecutor, Job, Limits, LocalExecutor, Outcome, Task, materialise, remove_tree
+from grader.batch.pool import (MARKER, DaskExecutor, Job, Limits, LocalExecutor, Outcome, Task, materialise,
+                               remove_tree)
 from grader.batch.worker import (GradeSettings, LimitMargin, failed_results, grade_into, load_data,
                                  load_settings_rubric, rubric_check_names, rubric_digest, rubric_limits,
                                  rubric_public, write_outputs)
@@ -60,7 +61,7 @@ class Plan:
     rubric: object
     public: dict[str, bool]
     limits: Limits
-    dataset: dict
+    data: object
     identity: dict
 
 
@@ -72,7 +73,7 @@ def make_plan(settings: GradeSettings, *, limits: Limits | None = None) -> Plan:
                 "lang": settings.lang, "sandbox": settings.sandbox, "report": settings.report,
                 "pdf": settings.pdf, "public_only": settings.public_only}
     return Plan(settings, rubric, rubric_public(rubric),
-                limits or rubric_limits(rubric, LimitMargin()), data.identity(), identity)
+                limits or rubric_limits(rubric, LimitMargin()), data, identity)
 
 
 def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, executor=None,
@@ -124,15 +125,11 @@ def record_outcome(job: Job, outcome: Outcome, out_dir: Path, plan: Plan) -> Non
     if not outcome.ok:
         remove_tree(staging)
         staging = resume.new_staging(out_dir, job.slug)
-        results = failed_results(job, outcome.reason or "not graded", plan.rubric, plan.dataset)
-        try:
-            write_outputs(results, staging, plan.settings, plan.public)
-        except GraderError:
-            # The report could not be drawn; results.json and the Gradescope file are what count.
-            write_outputs(results, staging, replace(plan.settings, report=False), plan.public)
-        atomic.write_json(staging / "batch.json", {
+        results = failed_results(job, outcome.reason or "not graded", plan.rubric, plan.data)
+        report_error = write_outputs(results, staging, plan.settings, plan.public)
+        atomic.write_json(staging / MARKER, {
             "student": job.student, "sha256": job.sha256, "resume_key": job.resume_key,
-            "status": outcome.status, "reason": outcome.reason,
+            "status": outcome.status, "reason": outcome.reason, "report_error": report_error,
             "timings": {"wall": round(outcome.wall_s, 3)}, "peak_mib": round(outcome.peak_mib, 1),
         })
     resume.commit(staging, out_dir / job.slug)

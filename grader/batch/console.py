@@ -76,6 +76,10 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
         for rec in summary.failed:
             table.add_row(rec.student, rec.status, rec.error or "")
         console.print(table)
+    unrendered = [r for r in summary.records if r.report_error]
+    if unrendered:
+        console.print(f"[yellow]warning[/]: {len(unrendered)} report(s) could not be drawn (the grades stand); "
+                      f"first, {unrendered[0].student}: {unrendered[0].report_error}")
     console.print(f"gradebook: {out_dir / GRADEBOOK_NAME}")
     for path in summary.outputs[1:]:
         console.print(f"class report: {path}")

@@ -44,6 +44,7 @@ class Record:
         results: the results.json dict ({} when missing).
         timings: seconds (``startup``, ``evaluate``, ``render``) from batch.json, if any.
         report: the report's path relative to OUT, or "" when none was written.
+        report_error: why the report could not be drawn, or None.
     """
 
     student: str
@@ -54,6 +55,7 @@ class Record:
     results: dict = field(default_factory=dict, repr=False)
     timings: dict = field(default_factory=dict)
     report: str = ""
+    report_error: str | None = None
 
 
 def read_record(student: str, slug: str, sha256: str, folder: Path) -> Record:
@@ -71,7 +73,8 @@ def read_record(student: str, slug: str, sha256: str, folder: Path) -> Record:
     else:
         status, error = "error", results.get("error") or "not graded"
     report = next((f"{slug}/{name}" for name in ("report.pdf", "report.html") if (folder / name).is_file()), "")
-    return Record(student, slug, sha256, status, error, results, marker.get("timings") or {}, report)
+    return Record(student, slug, sha256, status, error, results, marker.get("timings") or {}, report,
+                  marker.get("report_error"))
 
 
 def check_scores(results: dict) -> dict[str, Any]:

@@ -119,10 +119,11 @@ def child_main(task: Task, job: Job, launched_at: float) -> None:
     started = time.time()
     try:
         timings = dict(task(job) or {})
+        report_error = timings.pop("report_error", None)
         timings["startup"] = round(timings.get("startup", 0.0) + max(started - launched_at, 0.0), 3)
         atomic.write_json(job.staging / MARKER, {
             "student": job.student, "sha256": job.sha256, "resume_key": job.resume_key,
-            "status": "ok", "reason": None, "timings": timings,
+            "status": "ok", "reason": None, "timings": timings, "report_error": report_error,
         })
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent as a reason
         note = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -16,11 +16,10 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from grader import __version__, atomic
+from grader import atomic
 from grader.batch.gradescope import gradescope_results
 from grader.batch.pool import Job, Limits
 
@@ -71,7 +70,8 @@ def grade_into(job: Job) -> dict:
 
     Returns:
         seconds spent: ``startup`` (imports, data, rubric), ``evaluate`` (grade_submission),
-        ``render`` (results, report, Gradescope file).
+        ``render`` (results, report, Gradescope file); plus ``report_error`` when the report
+        could not be drawn.
     """
     t0 = time.perf_counter()
     from grader.grade import grade_submission
@@ -83,54 +83,50 @@ def grade_into(job: Job) -> dict:
     results = grade_submission(job.submission, data=data, rubric=rubric, sandbox=settings.sandbox)
     results.setdefault("student", {})["id"] = job.student  # the gradebook's key, whatever the manifest says
     t2 = time.perf_counter()
-    write_outputs(results, job.staging, settings, rubric_public(rubric))
+    report_error = write_outputs(results, job.staging, settings, rubric_public(rubric))
     t3 = time.perf_counter()
-    return {"startup": round(t1 - t0, 3), "evaluate": round(t2 - t1, 3), "render": round(t3 - t2, 3)}
+    timings = {"startup": round(t1 - t0, 3), "evaluate": round(t2 - t1, 3), "render": round(t3 - t2, 3)}
+    return {**timings, "report_error": report_error} if report_error else timings
 
 
 def write_outputs(results: Mapping[str, Any], folder: Path, settings: GradeSettings,
-                  public: Mapping[str, bool]) -> None:
-    """Write results.json, the report (per ``settings``) and gradescope/results.json into ``folder``."""
-    atomic.write_json(folder / "results.json", results)
-    if settings.report:
+                  public: Mapping[str, bool]) -> str | None:
+    """Write results.json, gradescope/results.json and the report (per ``settings``) into ``folder``.
+
+    Returns:
+        None, or why the report could not be drawn: a grade never depends on its rendering, so
+        the results stand and the reason goes to batch.json and the run's summary.
+    """
+    from grader.results import write_results
+
+    write_results(dict(results), folder)
+    atomic.write_json(folder / GRADESCOPE_NAME, gradescope_results(results, public=public))
+    if not settings.report:
+        return None
+    try:
         from grader.report import write_report
 
         write_report(results, folder, lang=settings.lang, pdf=settings.pdf)
-    atomic.write_json(folder / GRADESCOPE_NAME, gradescope_results(results, public=public))
+    except Exception as exc:  # noqa: BLE001 - see Returns
+        return f"the report could not be drawn ({type(exc).__name__}: {exc})"
+    return None
 
 
-def failed_results(job: Job, reason: str, rubric, dataset: Mapping[str, Any]) -> dict:
+def failed_results(job: Job, reason: str, rubric, data) -> dict:
     """A schema-1 ``error`` result for a submission whose grading process did not finish.
 
     Args:
-        rubric: the run's Rubric; every check is listed as failed with ``reason`` as its detail.
-        dataset: the data identity the run graded against.
+        rubric: the run's Rubric; every check is listed as failed with ``reason`` in its detail.
+        data: the Cifar10 the run grades against (only its identity is recorded).
     """
+    from grader.results import new_results, with_error, with_verdict
     from grader.rubric import check
 
-    results = {
-        "schema_version": 1,
-        "status": "error",
-        "error": reason,
-        "grader_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "student": {"id": job.student, "name": job.student},
-        "submission": {"path": str(job.submission), "sha256": job.sha256, "format": None, "files": [],
-                       "manifest": {}, "input": None},
-        "dataset": dict(dataset),
-        "device": None,
-        "sandbox": {"enabled": bool(getattr(job.settings, "sandbox", True)), "warning": None},
-        "accuracy": None, "accuracy_ci": None, "loss": None, "top2_accuracy": None, "ece": None,
-        "per_class_accuracy": {}, "per_class_precision": {}, "confusion_matrix": [],
-        "confused_pairs": [], "samples": [], "confident_wrong": [],
-        "model": {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": []},
-        "history": None,
-        "flags": [],
-        "timings": {"load": None, "inference": None, "total": None},
-    }
-    verdict = check(results, rubric)
-    results.update(score=0.0, max_score=verdict.max_score, checks=[c.to_dict() for c in verdict.checks])
-    return results
+    results = new_results(job.submission, data=data, sandbox=bool(getattr(job.settings, "sandbox", True)))
+    results["student"] = {"id": job.student, "name": job.student}
+    results["submission"]["sha256"] = job.sha256
+    results = with_error(results, reason)
+    return with_verdict(results, check(results, rubric), total_seconds=0.0)
 
 
 # --- rubric adapters ------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""grader check: a student's self-check with the rubric's public checks, run for real on tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from tests.conftest import make_image_tree
+
+RUBRIC = """
+[[check]]
+name = "test accuracy above 0.05"
+metric = "accuracy"
+condition = "x > 0.05"
+
+[[check]]
+name = "hidden: parameters below 10"
+metric = "parameters"
+condition = "x < 10"
+public = false
+"""
+
+
+@pytest.fixture(scope="module")
+def homework_submission(tmp_path_factory):
+    import torch
+
+    from grader.models import build
+
+    root = tmp_path_factory.mktemp("check")
+    torch.manual_seed(0)
+    torch.save(build("homework_net"), root / "alice.pth")
+    return root / "alice.pth", make_image_tree(root / "data", {"train": 1, "test": 3})
+
+
+@pytest.mark.slow  # ~10 s alone, 30 s on a loaded 2-core machine: a real sandboxed child
+def test_check_grades_with_public_checks_only(homework_submission, tmp_path):
+    submission, data = homework_submission
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(RUBRIC)
+    out = tmp_path / "mine"
+    result = CliRunner().invoke(main, ["check", str(submission), "--out", str(out), "--rubric", str(rubric),
+                                       "--data", str(data), "--partial"])
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "graded", results["error"]
+    assert [c["name"] for c in results["checks"]] == ["test accuracy above 0.05"]  # the private one is gone
+    assert "hidden" not in result.output
+    assert "test accuracy above 0.05" in result.output and "accuracy" in result.output
+    passed = results["checks"][0]["passed"]
+    assert result.exit_code == (0 if passed else 1), result.output
+    assert (out / "gradescope" / "results.json").is_file()
+
+
+def test_check_refuses_to_replace_a_folder_of_other_files(homework_submission, tmp_path):
+    submission, data = homework_submission
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["check", str(submission), "--out", str(tmp_path), "--data", str(data),
+                                       "--partial"])
+    assert result.exit_code == 2 and "already holds other files" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
