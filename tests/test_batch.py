@@ -423,3 +423,18 @@ def test_dask_without_a_scheduler_is_a_clear_error():
         make_executor("dask", None, None)
     with pytest.raises(GraderError, match="only applies with --executor dask"):
         make_executor("local", "tcp://x:8786", None)
+
+
+def test_fresh_interpreter_children_where_forking_is_not_allowed(tmp_path, settings, monkeypatch):
+    """A Dask worker process is daemonic and may not fork children: the pool starts fresh
+    interpreters there, with the same outcomes."""
+    from grader.batch import pool
+
+    monkeypatch.setattr(pool, "can_fork_children", lambda: False)
+    subs = make_class(tmp_path / "subs", {"alice": "0.83", "dave": "crash", "erin": "raise"})
+    run(subs, tmp_path / "out", settings)
+    rows = {r["student"]: r for r in read_gradebook(tmp_path / "out")}
+    assert rows["alice"]["status"] == "graded"
+    assert rows["dave"]["status"] == "crashed" and "SIGSEGV" in rows["dave"]["error"]
+    assert rows["erin"]["status"] == "crashed" and "a bug in the grader" in rows["erin"]["error"]
+    assert not list((tmp_path / "out" / "alice").glob(".job.pickle"))
