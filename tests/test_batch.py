@@ -438,3 +438,16 @@ def test_fresh_interpreter_children_where_forking_is_not_allowed(tmp_path, setti
     assert rows["dave"]["status"] == "crashed" and "SIGSEGV" in rows["dave"]["error"]
     assert rows["erin"]["status"] == "crashed" and "a bug in the grader" in rows["erin"]["error"]
     assert not list((tmp_path / "out" / "alice").glob(".job.pickle"))
+
+
+def test_workers_get_disjoint_cores_when_there_are_enough():
+    from grader.batch.pool import cpu_slots
+
+    cores = sorted(os.sched_getaffinity(0))
+    slots = cpu_slots(1)
+    assert slots == [tuple(cores)]
+    many = cpu_slots(len(cores) + 1)
+    assert all(len(s) == 1 for s in many) and {c for s in many for c in s} == set(cores)
+    if len(cores) >= 2:
+        halves = cpu_slots(2)
+        assert set(halves[0]).isdisjoint(halves[1]) and set(halves[0]) | set(halves[1]) == set(cores)

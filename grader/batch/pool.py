@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import shutil
 import signal
 import subprocess
@@ -68,6 +69,9 @@ class Job:
         staging: empty folder the child writes its files into.
         settings: how to grade (data, rubric, language, sandbox, ...), opaque to the pool.
         resume_key: what the finished folder is valid for (see ``resume.resume_key``).
+        cpus: cores the child (and the inference child, which sizes its thread pool from its
+            affinity) is pinned to, so N parallel children do not oversubscribe the machine;
+            None leaves the affinity alone.
     """
 
     student: str
@@ -77,6 +81,7 @@ class Job:
     staging: Path
     settings: Any = None
     resume_key: str = ""
+    cpus: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ def child_main(task: Task, job: Job, launched_at: float) -> None:
     is written to ``crash.txt`` and the child exits with ``CRASH_EXIT``.
     """
     _die_with_parent()
+    if job.cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, job.cpus)
     started = time.time()
     try:
         timings = dict(task(job) or {})
@@ -167,7 +174,7 @@ _forkserver_lock = threading.Lock()
 _forkserver_ctx = None
 
 
-def _forkserver(preload: str):
+def _forkserver(preload: list[str]):
     """The process-wide forkserver context, preloading ``preload`` the first time it is made."""
     global _forkserver_ctx
     import multiprocessing
@@ -175,7 +182,7 @@ def _forkserver(preload: str):
     with _forkserver_lock:
         if _forkserver_ctx is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([preload, __name__])
+            ctx.set_forkserver_preload([*preload, __name__])
             _forkserver_ctx = ctx
         return _forkserver_ctx
 
@@ -191,7 +198,8 @@ def launch(task: Task, job: Job) -> _Child:
     """Start ``child_main(task, job)`` in a new process, warm (forkserver) when allowed."""
     launched_at = time.time()
     if can_fork_children():
-        process = _forkserver(task.__module__).Process(
+        # A task may name the heavy modules it needs (``task.preload``) so children start warm.
+        process = _forkserver([task.__module__, *getattr(task, "preload", ())]).Process(
             target=child_main, args=(task, job, launched_at), name=f"grade-{job.slug}")
         process.start()
         return _Child(process.pid, lambda: process.exitcode, process.close)
@@ -323,6 +331,23 @@ def kill_tree(pid: int) -> None:
 # --- executors ----------------------------------------------------------------------------------
 
 
+def cpu_slots(workers: int) -> list[tuple[int, ...] | None]:
+    """One set of cores per worker: the available cores split evenly (one each, shared round-robin,
+    when there are more workers than cores); [None] * workers where affinity is not supported."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * workers
+    cores = sorted(os.sched_getaffinity(0))
+    if workers >= len(cores):
+        return [(cores[i % len(cores)],) for i in range(workers)]
+    share, extra = divmod(len(cores), workers)
+    slots, start = [], 0
+    for i in range(workers):
+        size = share + (1 if i < extra else 0)
+        slots.append(tuple(cores[start:start + size]))
+        start += size
+    return slots
+
+
 class LocalExecutor:
     """``workers`` children at a time on this machine; results in completion order."""
 
@@ -333,9 +358,20 @@ class LocalExecutor:
 
     def run(self, task: Task, jobs: Iterable[Job], limits: Limits) -> Iterator[tuple[Job, Outcome]]:
         jobs = list(jobs)
+        slots: queue.SimpleQueue = queue.SimpleQueue()
+        for cpus in cpu_slots(self.workers):
+            slots.put(cpus)
+
+        def pinned(job: Job) -> Outcome:
+            cpus = slots.get()
+            try:
+                return run_job(task, replace(job, cpus=cpus), limits)
+            finally:
+                slots.put(cpus)
+
         # Threads only wait on children; the grading itself happens in the child processes.
         with ThreadPoolExecutor(self.workers, thread_name_prefix="grade") as pool:
-            pending = {pool.submit(run_job, task, job, limits): job for job in jobs}
+            pending = {pool.submit(pinned, job): job for job in jobs}
             try:
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)

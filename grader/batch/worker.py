@@ -89,6 +89,11 @@ def grade_into(job: Job) -> dict:
     return {**timings, "report_error": report_error} if report_error else timings
 
 
+# Imported once by the forkserver, so every child starts with them loaded (seconds each, cold).
+grade_into.preload = ("grader.grade", "grader.report.render", "grader.report.context", "grader.report.figures",
+                      "jinja2", "matplotlib.figure", "matplotlib.backends.backend_agg", "weasyprint")
+
+
 def write_outputs(results: Mapping[str, Any], folder: Path, settings: GradeSettings,
                   public: Mapping[str, bool]) -> str | None:
     """Write results.json, gradescope/results.json and the report (per ``settings``) into ``folder``.
