@@ -1,0 +1,119 @@
+"""Render one submission's report: HTML through Jinja, PDF through weasyprint, then write them.
+
+    render_html(results, lang="en") -> str     pure
+    render_pdf(html) -> bytes                  pure
+    write_report(results, out_dir, lang, pdf) -> [paths]    the only function that touches disk
+
+The same template serves both: screen CSS for the browser, print CSS (A4, no figure or table
+split across pages) for weasyprint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from grader import atomic
+from grader.errors import GraderError
+
+SUBMISSION_TEMPLATE = "submission.html.j2"
+HTML_NAME, PDF_NAME = "report.html", "report.pdf"
+
+
+@lru_cache(maxsize=1)
+def environment():
+    """The Jinja environment over the templates shipped as ``grader.templates`` (autoescaped).
+
+    Other reports (the class report) can extend ``base.html.j2`` and import ``macros.html.j2``.
+    """
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("grader.templates", "."),
+        autoescape=jinja2.select_autoescape(("html", "html.j2", "j2")),
+        undefined=jinja2.StrictUndefined,  # a missing label is a bug, not an empty string
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(results: Mapping[str, Any], *, lang: str = "en") -> str:
+    """The report of one results.json dict as one self-contained HTML page (figures embedded).
+
+    Args:
+        results: a results.json dict (docs/results-schema.md), graded or error.
+        lang: "en" or "zh"; every label and heading follows it.
+    Raises:
+        GraderError: for an unknown ``lang`` or a dict that is not a schema-1 result.
+    """
+    from grader.report.context import build_context
+    from grader.report.figures import warn_if_no_cjk_font
+
+    if lang == "zh":
+        warn_if_no_cjk_font()
+    context = build_context(results, lang)
+    return environment().get_template(SUBMISSION_TEMPLATE).render(**context)
+
+
+def render_pdf(html: str) -> bytes:
+    """An A4 PDF (selectable text) of ``html`` as rendered by weasyprint.
+
+    Raises:
+        GraderError: when weasyprint or its system libraries (Pango) are missing.
+    """
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:
+        raise GraderError(f"cannot write the PDF report: weasyprint is unavailable ({exc})",
+                          "pip install weasyprint (it needs Pango: apt-get install libpango-1.0-0), "
+                          "or pass --no-pdf") from exc
+    # weasyprint logs every CSS property it ignores; the reports use a few on purpose (screen-only).
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    return weasyprint.HTML(string=html).write_pdf()
+
+
+def write_report(results: Mapping[str, Any], out_dir: Path, *, lang: str = "en",
+                 pdf: bool = True) -> list[Path]:
+    """Write ``report.html`` (and ``report.pdf`` unless ``pdf`` is False) into ``out_dir``, atomically.
+
+    Returns:
+        the paths written, HTML first.
+    Raises:
+        GraderError: as render_html and render_pdf do.
+    """
+    out_dir = Path(out_dir)
+    html = render_html(results, lang=lang)
+    written = [atomic.write_text(out_dir / HTML_NAME, html)]
+    if pdf:
+        written.append(atomic.write_bytes(out_dir / PDF_NAME, render_pdf(html)))
+    return written
+
+
+def load_results(path: Path) -> dict:
+    """Read a results.json file.
+
+    Raises:
+        GraderError: naming the file when it is missing or not JSON.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GraderError(f"{path} does not exist", "pass the results.json that grader grade wrote") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GraderError(f"{path} is not a JSON results file ({exc})",
+                          "pass the results.json that grader grade wrote") from None
+
+
+def report_command(*, results: str, out_dir: str, lang: str = "en", no_pdf: bool = False) -> int:
+    """`grader report`: re-render the report of a results.json without re-evaluating. Returns 0."""
+    import click
+
+    for path in write_report(load_results(Path(results)), Path(out_dir), lang=lang, pdf=not no_pdf):
+        click.echo(str(path))
+    return 0
