@@ -451,3 +451,17 @@ def test_workers_get_disjoint_cores_when_there_are_enough():
     if len(cores) >= 2:
         halves = cpu_slots(2)
         assert set(halves[0]).isdisjoint(halves[1]) and set(halves[0]) | set(halves[1]) == set(cores)
+
+
+def test_cli_batch_usage_errors_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    subs = make_class(tmp_path / "subs", {"alice": "0.8"})
+    result = CliRunner().invoke(main, ["batch", str(subs), "--out", str(tmp_path / "out"),
+                                       "--scheduler", "tcp://nowhere:8786"])
+    assert result.exit_code == 2 and "--executor dask" in result.output
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "holds no submission" in result.output
