@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -180,3 +181,28 @@ def test_train_command_rejects_other_data_on_resume(tree, tmp_path):
     other = make_image_tree(tmp_path / "other", {"train": 2, "test": 1}, seed=9)
     with pytest.raises(GraderError, match="other data"):
         train_command(resume=str(out), data_path=str(other), partial=True, quiet=True)
+
+
+# --- the example submissions --------------------------------------------------------------------
+
+
+def test_export_forms_rebuild_the_same_network(data, tmp_path):
+    import importlib.util
+
+    from grader.train.export import export_state_dict_folder, export_whole_module
+
+    recipe = replace(TINY_FAST, arch_args=FastRecipe().arch_args, epochs=1)  # the submission's widths
+    run_dir = write_run(tmp_path / "run", make_checkpoint(run(recipe, data), recipe, data, seed=0))
+    model_py = Path(__file__).resolve().parents[1] / "submissions" / "s2400002" / "model.py"
+    folder = export_state_dict_folder(run_dir, tmp_path / "sub", model_py=model_py, student="s1", name="A B")
+    spec = importlib.util.spec_from_file_location("student_model", folder / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    student_net = module.build_model()
+    student_net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))  # strict: same keys
+    toml = tomllib.loads((folder / "submission.toml").read_text())
+    assert toml["entry"] == "model.py:build_model" and toml["weights"] == "weights.pt" and toml["name"] == "A B"
+    whole = torch.load(export_whole_module(run_dir, tmp_path / "s1.pth"), weights_only=False)
+    x = torch.rand(3, 3, 32, 32)
+    student_net.eval()
+    assert torch.allclose(student_net(x), whole(x), atol=1e-5)
