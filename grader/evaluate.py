@@ -156,7 +156,9 @@ def wilson_interval(successes: int, n: int, *, z: float = EvalConfig.z) -> tuple
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, despite rounding
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int) -> float:

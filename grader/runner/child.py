@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,10 +37,13 @@ class Inference:
     Attributes:
         batch_size: images per forward pass; larger batches amortise per-call overhead on CPU.
         threads: intra-op threads; 0 means all the cores this process may use.
+        fast: trace and freeze plain nn.Modules in channels-last layout when that reproduces the
+            eager output exactly (about 1.3x less CPU for the homework net).
     """
 
     batch_size: int = 500
     threads: int = 0
+    fast: bool = True
 
 
 class ChildError(Exception):
@@ -316,7 +320,7 @@ def to_input(images: np.ndarray, net_input: dict) -> torch.Tensor:
     The same elementwise operations as ``transforms.ToTensor()``, so the inputs equal the
     homework's bit for bit.
     """
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()  # n, c, h, w
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()  # n, c, h, w
     x = x.to(torch.float32).div(255)
     if net_input.get("scale", 1.0) != 1.0:
         x = x.mul(float(net_input["scale"]))
@@ -330,30 +334,68 @@ def to_input(images: np.ndarray, net_input: dict) -> torch.Tensor:
 def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()) -> np.ndarray:
     """Logits, float32 (n, classes), for uint8 ``images`` (n, 32, 32, 3), in batches.
 
+    The first batch runs eagerly; its output is the reference the fast path must match exactly
+    (see ``accelerate``), so speed never changes a number.
+
     Raises:
         ChildError: when the network fails, or returns something other than one (batch, k) tensor.
     """
     outputs = []
     batch = loaded.fixed_batch or config.batch_size
+    forward = loaded.forward
     with torch.inference_mode():
         for start in range(0, len(images), batch):
             chunk = images[start:start + batch]
             if loaded.fixed_batch and len(chunk) < batch:  # pad the last batch, keep the real rows
                 chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:], chunk.dtype)])
             x = to_input(chunk, loaded.input)
-            try:
-                y = loaded.forward(x)
-            except Exception as exc:
-                raise ChildError(f"the network failed on a batch of {tuple(x.shape)} images: {_one_line(exc)[:400]}",
-                                 "it must accept float32 (n, 3, 32, 32) input") from None
-            if not isinstance(y, torch.Tensor):
-                raise ChildError(f"the network returned a {type(y).__name__}, not a tensor",
-                                 "forward() must return the logits tensor (n, 10)")
-            if y.ndim != 2 or y.shape[0] != x.shape[0]:
-                raise ChildError(f"the network returned shape {tuple(y.shape)} for {x.shape[0]} images",
-                                 "forward() must return logits of shape (n, 10)")
+            y = _run_batch(forward, x)
+            if start == 0 and config.fast:
+                forward = accelerate(loaded, x, y)
             outputs.append(y.detach().to(torch.float32).numpy()[:len(images) - start])
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+def _run_batch(forward: Callable, x: torch.Tensor) -> torch.Tensor:
+    try:
+        y = forward(x)
+    except Exception as exc:
+        raise ChildError(f"the network failed on a batch of {tuple(x.shape)} images: {_one_line(exc)[:400]}",
+                         "it must accept float32 (n, 3, 32, 32) input") from None
+    if not isinstance(y, torch.Tensor):
+        raise ChildError(f"the network returned a {type(y).__name__}, not a tensor",
+                         "forward() must return the logits tensor (n, 10)")
+    if y.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ChildError(f"the network returned shape {tuple(y.shape)} for {x.shape[0]} images",
+                         "forward() must return logits of shape (n, 10)")
+    return y
+
+
+def accelerate(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor) -> Callable:
+    """A faster forward for a plain nn.Module: channels-last layout, traced and frozen (oneDNN
+    prepacked weights, fused conv+ReLU). Used only when it reproduces ``reference`` (the eager
+    output on ``x``) bit for bit; otherwise the eager forward, unchanged.
+    """
+    module = loaded.module
+    if (module is None or loaded.form == "exported" or loaded.fixed_batch
+            or isinstance(module, torch.jit.ScriptModule)):
+        return loaded.forward
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings are about student code, not for the TA
+            module.to(memory_format=torch.channels_last)
+            traced = torch.jit.freeze(torch.jit.trace(module, x.contiguous(memory_format=torch.channels_last),
+                                                      check_trace=False))
+
+        def fast(t: torch.Tensor) -> torch.Tensor:
+            return traced(t.contiguous(memory_format=torch.channels_last))
+
+        if torch.equal(fast(x), reference):
+            return fast
+    except Exception:  # anything the tracer cannot handle simply runs eagerly
+        pass
+    module.to(memory_format=torch.contiguous_format)
+    return loaded.forward
 
 
 def describe_model(loaded: Loaded) -> dict:

@@ -1,0 +1,95 @@
+"""Rubric parsing and arithmetic: pass/fail, partial credit, borderline, missing values."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.errors import GraderError
+from grader.rubric import check, load_rubric, parse_rubric
+
+
+def results(accuracy=0.75, history=None, n=10000, **extra) -> dict:
+    out = {"status": "graded", "accuracy": accuracy, "history": history, "dataset": {"test_count": n},
+           "per_class_accuracy": {"cat": 0.5, "dog": 0.9}, "per_class_count": {"cat": 1000, "dog": 1000},
+           "model": {"parameters": 1_244_106}}
+    out.update(extra)
+    return out
+
+
+def rubric(*checks, limits=None):
+    data = {"check": list(checks)}
+    if limits:
+        data["limits"] = limits
+    return parse_rubric(data)
+
+
+def test_default_rubric_is_the_homeworks_assertions():
+    default = load_rubric()
+    assert [(c.metric, c.condition) for c in default.checks] == [
+        ("history.train_loss", "x < 0.5"), ("history.train_acc", "0.7 < x <= 1"), ("accuracy", "0.7 < x <= 1")]
+    assert default.limits.wall_seconds > 0 and default.max_score == 3
+    verdict = check(results(0.75, {"train_loss": [1.0, 0.49], "train_acc": [0.5, 0.71]}), default)
+    assert verdict.passed and verdict.score == 3
+    verdict = check(results(0.7, {"train_loss": [0.5], "train_acc": [1.0]}), default)
+    assert [c.passed for c in verdict.checks] == [False, True, False]  # 0.5 < 0.5 and 0.7 < 0.7 fail
+    assert verdict.score == 1
+
+
+def test_missing_history_fails_with_a_detail_that_says_what_to_do():
+    verdict = check(results(0.9), load_rubric())
+    missing = verdict.checks[0]
+    assert not missing.passed and missing.value is None and "history" in missing.detail
+    assert verdict.checks[2].passed
+
+
+def test_partial_credit_between_floor_and_target():
+    r = rubric({"metric": "accuracy", "condition": "x >= 0.6", "points": 10, "floor": 0.5, "target": 0.8})
+    assert check(results(0.65), r).score == pytest.approx(5.0)
+    assert check(results(0.9), r).score == 10 and check(results(0.4), r).score == 0
+    down = rubric({"metric": "loss", "condition": "x < 1", "points": 4, "floor": 2.0, "target": 1.0})
+    assert check(results(loss=1.5), down).score == pytest.approx(2.0)
+
+
+def test_borderline_when_the_threshold_is_inside_the_interval():
+    r = rubric({"metric": "accuracy", "condition": "0.7 < x <= 1"})
+    near, far = check(results(0.705), r), check(results(0.75), r)
+    assert near.borderline and near.checks[0].passed and not far.borderline
+    assert check(results(0.705, n=100000), r).borderline is False  # a bigger test set is surer
+    assert not check(results(1.0), r).borderline  # the upper bound 1 is never uncertain
+
+
+def test_per_class_minimum_and_parameter_budget():
+    r = rubric({"metric": "per_class_accuracy.min", "condition": "x >= 0.6"},
+               {"metric": "model.parameters", "condition": "x <= 2e6", "points": 2},
+               {"metric": "per_class_accuracy.dog", "condition": "x > 0.8", "public": False})
+    verdict = check(results(), r)
+    assert [c.passed for c in verdict.checks] == [False, True, True]
+    assert verdict.checks[0].value == 0.5 and verdict.score == 3 and verdict.max_score == 4
+    assert len(r.public().checks) == 2
+
+
+def test_error_result_fails_every_check_naming_the_error():
+    verdict = check({"status": "error", "error": "model.py failed to import"}, load_rubric())
+    assert verdict.score == 0 and all("model.py failed" in c.detail for c in verdict.checks)
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"metric": "accuracy", "condition": "accuracy > 0.7"}, "not understood"),
+    ({"metric": "accuracy", "condition": "0.1 < x > 0.7"}, "twice"),
+    ({"metric": "accuracy", "condition": "x > 0.7", "floor": 0.5}, "both floor and target"),
+    ({"metric": "accuracy", "condition": "x > 0.7", "ponts": 1}, "unknown key"),
+    ({"condition": "x > 0.7"}, "metric is missing"),
+])
+def test_bad_checks_are_named(raw, match):
+    with pytest.raises(GraderError, match=match):
+        rubric(raw)
+
+
+def test_limits_and_files(tmp_path):
+    r = rubric({"metric": "accuracy", "condition": "x > 0"}, limits={"wall_seconds": 60, "memory_mb": 1024})
+    assert (r.limits.wall_seconds, r.limits.memory_mb) == (60.0, 1024)
+    with pytest.raises(GraderError, match="memory_gb"):
+        rubric({"metric": "accuracy", "condition": "x > 0"}, limits={"memory_gb": 1})
+    (tmp_path / "r.toml").write_text("[[check]\n")
+    with pytest.raises(GraderError, match="not valid TOML"):
+        load_rubric(tmp_path / "r.toml")

@@ -1,0 +1,151 @@
+"""The child (in-process here, for speed) and the parent side (one real child process)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from grader.errors import GraderError
+from grader.runner import child
+from grader.runner.child import ChildError, serve, strip_prefixes
+from grader.runner.launch import RunLimits, check_logits, run_submission
+from grader.runner.protocol import ProtocolError, decode, encode
+from grader.submission import inspect_submission
+from tests.fixtures.make_submissions import (
+    MODEL_PY, homework_net, small_net, tiny_data, write_form, write_hostile_pickle)
+
+FORMS = ["pickled-module", "state-dict", "state-dict-nested", "safetensors", "torchscript", "exported", "onnx"]
+
+
+def request_for(path) -> dict:
+    sub = inspect_submission(path)
+    return {"form": sub.form, "weights": str(sub.weights), "input": sub.input,
+            "entry": [str(sub.entry[0]), sub.entry[1]] if sub.entry else None, "batch_size": 16}
+
+
+def reference_logits(net, images, mean=None, std=None) -> np.ndarray:
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    if mean is not None:
+        x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        return net(x).numpy()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_form_round_trips_with_identical_predictions(tmp_path, form):
+    data = tiny_data(40)
+    net = small_net(seed=3)
+    info, logits = serve(request_for(write_form(form, tmp_path / "s", net)), data.test_images)
+    expected = reference_logits(net, data.test_images)
+    assert np.array_equal(logits.argmax(1), expected.argmax(1))
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+    assert info["parameters"] == sum(p.numel() for p in net.parameters())
+
+
+def test_run_folder_applies_its_own_normalisation_and_returns_history(tmp_path):
+    data = tiny_data(12)
+    net = homework_net(seed=1)
+    info, logits = serve(request_for(write_form("run-folder", tmp_path / "run", net)), data.test_images)
+    expected = reference_logits(net, data.test_images, mean=[0.5] * 3, std=[0.25] * 3)
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+    assert info["form"] == "run-folder" and info["history"]["train_acc"] == [0.6, 0.8]
+
+
+def test_model_info_counts_macs_and_layers(tmp_path):
+    info, _ = serve(request_for(write_form("pickled-module", tmp_path / "s", homework_net())),
+                    tiny_data(4).test_images)
+    assert info["parameters"] == 1_244_106
+    assert info["macs_per_image"] == 65_915_392  # hand count: convs 7x7,5x5,3x3x3 + linears
+    assert [layer["output_shape"] for layer in info["layers"]][:3] == [[16, 32, 32], [16, 32, 32], [16, 16, 16]]
+
+
+def test_hostile_pickle_is_refused_in_the_child_too_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = write_hostile_pickle(tmp_path / "evil.pth", marker)
+    for form in ("pickled-module", "state-dict", "run-folder"):  # whatever the parent had guessed
+        request = {"form": form, "weights": str(path), "entry": [str(tmp_path / "m.py"), "build_model"]}
+        with pytest.raises(ChildError, match="refused without running it"):
+            child.load(request)
+    assert not marker.exists()
+
+
+def test_prefixes_are_stripped_in_one_place():
+    assert list(strip_prefixes({"module._orig_mod.0.weight": 1, "fc.bias": 2})) == ["0.weight", "fc.bias"]
+
+
+@pytest.mark.parametrize("code, match", [
+    ("import no_such_module\n", "model.py failed to import: ModuleNotFoundError"),
+    ("def build_model(:\n", "model.py failed to import: SyntaxError.*line 1"),
+    ("x = 1\n", "defines no build_model"),
+    ("def build_model():\n    return 3\n", "returned a int, not an nn.Module"),
+])
+def test_model_py_problems_are_reported(tmp_path, code, match):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "model.py").write_text(code)
+    with pytest.raises(ChildError, match=match):
+        serve(request_for(folder), tiny_data(2).test_images)
+
+
+def test_state_dict_that_does_not_fit_names_the_keys(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "model.py").write_text(MODEL_PY.replace("nn.Linear(8 * 8 * 8, 10)", "nn.Linear(8 * 8 * 8, 10), nn.Linear(10, 10)"))
+    with pytest.raises(ChildError, match=r"missing keys 5\.weight, 5\.bias"):
+        serve(request_for(folder), tiny_data(2).test_images)
+    (folder / "model.py").write_text(MODEL_PY.replace("nn.Conv2d(3, 8, 3", "nn.Conv2d(3, 9, 3"))
+    with pytest.raises(ChildError, match="does not fit the network.*size mismatch"):
+        serve(request_for(folder), tiny_data(2).test_images)
+
+
+def test_wrong_output_shape_is_reported(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "model.py").write_text(MODEL_PY + "\n_b = build_model\ndef build_model():\n"
+                                     "    import torch.nn as nn\n    return nn.Sequential(_b(), nn.Flatten(0))\n")
+    (folder / "weights.pth").unlink()
+    torch.save({f"0.{k}": v for k, v in small_net().state_dict().items()}, folder / "weights.pth")
+    with pytest.raises(ChildError, match="returned shape"):
+        serve(request_for(folder), tiny_data(4).test_images)
+
+
+def test_parent_checks_shape_and_finite_values():
+    check_logits(np.zeros((3, 10), np.float32), n=3, classes=10)
+    with pytest.raises(GraderError, match="shape"):
+        check_logits(np.zeros((3, 9), np.float32), n=3, classes=10)
+    with pytest.raises(GraderError, match="NaN or infinite values for 1 of 3"):
+        check_logits(np.array([[0.0] * 10, [np.nan] * 10, [1.0] * 10], np.float32), n=3, classes=10)
+
+
+def test_protocol_round_trip_and_refuses_garbage():
+    header, array = decode(encode({"a": 1}, np.arange(6, dtype=np.float32).reshape(2, 3)))
+    assert header == {"a": 1} and array.shape == (2, 3)
+    for frame in (b"", b"nonsense", encode({"a": 1})[:-3]):
+        with pytest.raises(ProtocolError):
+            decode(frame)
+
+
+@pytest.mark.parametrize("sandbox", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_child_process_gets_shuffled_images_and_parent_restores_the_order(tmp_path, sandbox):
+    if sandbox:
+        try:
+            from grader.sandbox import check_available
+            check_available()
+        except GraderError as exc:
+            pytest.skip(f"no sandbox here: {exc}")
+    data = tiny_data(30)
+    net = small_net(seed=5)
+    folder = write_form("pickled-module", tmp_path / "s", net)
+    # a network that prints must not corrupt the reply
+    out = run_submission(inspect_submission(folder), data.test_images, classes=10,
+                         sandbox=sandbox, limits=RunLimits(wall_seconds=120))
+    np.testing.assert_allclose(out.logits, reference_logits(net, data.test_images), rtol=1e-4, atol=1e-5)
+    assert out.sandbox["enabled"] is sandbox
+
+
+def test_student_prints_and_nan_weights_end_as_clear_errors(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "model.py").write_text("print('hello from the student')\n" + MODEL_PY)
+    state = small_net().state_dict()
+    state["4.bias"] = torch.full_like(state["4.bias"], float("nan"))
+    torch.save(state, folder / "weights.pth")
+    with pytest.raises(GraderError, match="NaN or infinite"):
+        run_submission(inspect_submission(folder), tiny_data(8).test_images, classes=10, sandbox=False)

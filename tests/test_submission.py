@@ -1,0 +1,145 @@
+"""Form detection, manifest and history parsing, cheap checks: nothing is unpickled here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grader.errors import GraderError
+from grader.submission import inspect_submission, read_history, read_manifest, scan_pickle
+from tests.fixtures.make_submissions import homework_net, write_form, write_hostile_pickle
+
+FORMS = {
+    "pickled-module": "pickled-module", "state-dict": "state-dict", "state-dict-nested": "state-dict",
+    "safetensors": "safetensors", "torchscript": "torchscript", "exported": "exported", "onnx": "onnx",
+}
+
+
+@pytest.mark.parametrize("written, detected", FORMS.items())
+def test_every_form_is_detected_without_being_told(tmp_path, written, detected):
+    sub = inspect_submission(write_form(written, tmp_path / "s"))
+    assert sub.form == detected
+    assert len(sub.sha256) == 64
+    assert (sub.entry is not None) == (detected in ("state-dict", "safetensors"))
+
+
+def test_run_folder_is_detected_from_its_checkpoint(tmp_path):
+    sub = inspect_submission(write_form("run-folder", tmp_path / "run", homework_net()))
+    assert sub.form == "run-folder" and sub.weights.name == "checkpoint.pt"
+
+
+def test_homework_style_pickle_of_the_reference_net_is_a_pickled_module(tmp_path):
+    torch.save(homework_net(), tmp_path / "net.pth")
+    assert inspect_submission(tmp_path / "net.pth").form == "pickled-module"
+
+
+def test_hostile_pickle_is_refused_by_name_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = write_hostile_pickle(tmp_path / "evil.pth", marker)
+    with pytest.raises(GraderError, match=r"posix\.system|os\.system"):
+        inspect_submission(path)
+    assert not marker.exists()
+
+
+def test_own_class_pickle_gets_a_hint_to_hand_in_a_state_dict(tmp_path):
+    import pickle
+
+    data = pickle.dumps(None, protocol=2).replace(b"N.", b"c__main__\nNet\n.")
+    globals_, _ = scan_pickle(data, name="x")
+    assert "__main__.Net" in globals_
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "own.pth", "w") as z:
+        z.writestr("own/data.pkl", data)
+    with pytest.raises(GraderError) as info:
+        inspect_submission(tmp_path / "own.pth")
+    assert "__main__.Net" in info.value.message and "state_dict" in info.value.hint
+
+
+def test_truncated_checkpoint_is_reported(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    path = folder / "model.pth"
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(GraderError, match="truncated or corrupt|corrupt"):
+        inspect_submission(path)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "empty"),
+    (b"hello, this is not a network", "unknown format"),
+    (b"\x80\x02}q\x00.", "legacy pickle"),
+])
+def test_bad_files_say_what_is_wrong(tmp_path, content, match):
+    path = tmp_path / "model.pth"
+    path.write_bytes(content)
+    with pytest.raises(GraderError, match=match):
+        inspect_submission(path)
+
+
+def test_weights_without_code_ask_for_model_py(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "model.py").unlink()
+    with pytest.raises(GraderError) as info:
+        inspect_submission(folder)
+    assert "model.py is missing" in info.value.message and "build_model" in info.value.hint
+
+
+def test_several_checkpoints_need_the_manifest(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    torch.save({}, folder / "other.pth")
+    with pytest.raises(GraderError, match="several checkpoints"):
+        inspect_submission(folder)
+    (folder / "submission.toml").write_text('student = "SC1"\nweights = "weights.pth"\n')
+    sub = inspect_submission(folder)
+    assert sub.weights.name == "weights.pth" and sub.student["id"] == "SC1"
+
+
+def test_manifest_keys_and_input(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "net.py").write_text((folder / "model.py").read_text().replace("build_model", "make"))
+    (folder / "submission.toml").write_text(
+        'student = "SC24219070"\nname = "Li Lei"\nentry = "net.py:make"\n'
+        '[input]\nscale = 1.0\nmean = [0.485, 0.456, 0.406]\nstd = [0.229, 0.224, 0.225]\n')
+    sub = inspect_submission(folder)
+    assert sub.entry[0].name == "net.py" and sub.entry[1] == "make"
+    assert sub.input == {"scale": 1.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    assert sub.student == {"id": "SC24219070", "name": "Li Lei"}
+
+
+@pytest.mark.parametrize("text, match", [
+    ("studnet = 'x'", "unknown key"),
+    ("weights = 3", "must be a string"),
+    ("[input]\nstd = [0, 1, 1]", "std must be three numbers"),
+    ("[input]\nscale = -1", "scale must be a positive number"),
+    ("weights = ", "not valid TOML"),
+    ('weights = "../../etc/passwd"', "outside the submission folder"),
+])
+def test_bad_manifests_name_the_key(tmp_path, text, match):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "submission.toml").write_text(text)
+    with pytest.raises(GraderError, match=match):
+        inspect_submission(folder)
+    if "[input]" not in text and "passwd" not in text:
+        with pytest.raises(GraderError):
+            read_manifest(folder / "submission.toml")
+
+
+def test_history_json_and_csv_agree(tmp_path):
+    (tmp_path / "h.json").write_text('[{"epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "test_acc": 0.35},'
+                                     ' {"epoch": 2, "train_loss": 0.9, "train_acc": 0.7, "test_acc": 0.6}]')
+    (tmp_path / "h.csv").write_text("epoch,train_loss,train_acc,test_acc\n1,1.5,0.4,0.35\n2,0.9,0.7,0.6\n")
+    assert read_history(tmp_path / "h.json") == read_history(tmp_path / "h.csv")
+    assert read_history(tmp_path / "h.csv")["train_loss"] == [1.5, 0.9]
+
+
+def test_history_in_a_folder_is_found(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "history.json").write_text('{"train_loss": [0.9, 0.4], "train_acc": [0.6, 0.9]}')
+    assert inspect_submission(folder).history == {"train_loss": [0.9, 0.4], "train_acc": [0.6, 0.9]}
+
+
+@pytest.mark.parametrize("text", ['{"train_loss": ["a"]}', '{"train_loss": [NaN]}', '{"lr": [0.1]}', "[1, 2]"])
+def test_bad_history_is_reported(tmp_path, text):
+    (tmp_path / "history.json").write_text(text)
+    with pytest.raises(GraderError, match="history.json"):
+        read_history(tmp_path / "history.json")
