@@ -121,7 +121,7 @@ def test_wrong_predictions_are_marked_by_symbol_not_only_colour(graded):
     html = render_html(graded)
     wrong = sum(not s["correct"] for s in graded["samples"]) + len(graded["confident_wrong"])
     assert html.count('class="thumb wrong"') == wrong
-    assert len(re.findall(r'class="pred">✗', html)) == wrong
+    assert len(re.findall(r"<figcaption>[^<\n]+\n✗ ", html)) == wrong
     assert "✗ fail" in html and "⚠ borderline" in html  # failed + borderline rubric checks
 
 
