@@ -19,9 +19,12 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,31 +54,90 @@ def _probe(bwrap: str | None) -> None:
     if bwrap is None:
         raise GraderError("bubblewrap (bwrap) is not on PATH; submissions cannot be sandboxed",
                           INSTALL_HINT)
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
-            "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", *_system_binds(), "--", "/bin/true"]
-    probe = subprocess.run(argv, capture_output=True, timeout=30)
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as staging:
+        argv = bwrap_argv(readonly=(), limits=Limits(), seccomp_fd=0, staging=Path(staging))
+        argv.remove("--seccomp")
+        argv.remove("0")
+        probe = subprocess.run([*argv, sys.executable, "-I", "-S", "-c", ""],
+                               capture_output=True, timeout=60)
     if probe.returncode != 0:
         raise GraderError(
             f"bubblewrap ({bwrap}) cannot create a sandbox here: "
             f"{probe.stderr.decode(errors='replace').strip()}",
-            "allow user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_"
-            "clone; in Docker, --security-opt seccomp=unconfined or run as root), or pass "
-            "--no-sandbox (not advised)")
+            "allow unprivileged user namespaces (sysctl user.max_user_namespaces, "
+            "kernel.unprivileged_userns_clone; in Docker, --security-opt seccomp=unconfined), "
+            "or pass --no-sandbox (not advised)")
 
 
-def bwrap_argv(*, readonly: Sequence[Path], limits: Limits, seccomp_fd: int) -> list[str]:
-    """The ``bwrap ... --`` prefix; the command to run inside follows it.
+def readable_copies(readonly: Sequence[Path], copies: Path) -> list[tuple[Path, Path]]:
+    """Pair each path with what to show at it: itself, or a world-readable copy under ``copies``.
+
+    The child runs as host uid 65534 and reads only what others may read; a 0600 weights file
+    (torch.save, mkstemp, a umask 077 checkout) is copied rather than chmod-ed behind the owner's
+    back. Returns (source to bind, path it appears at) pairs.
+    """
+    pairs = []
+    for i, path in enumerate(map(Path, readonly)):
+        if not path.exists():
+            raise GraderError(f"{path} does not exist; cannot show it to the sandboxed child")
+        if len(path.resolve().parts) <= 2:  # "/", "/tmp", "/home": host sockets, other users
+            raise GraderError(f"{path} is too broad to show to the sandboxed child",
+                              "pass the submission file or its own folder")
+        files = [path] + (sorted(path.rglob("*")) if path.is_dir() else [])
+        if all(_readable_by_others(p) for p in files):
+            pairs.append((path.resolve(), path.absolute()))
+            continue
+        os.chmod(copies, 0o755)
+        copy = copies / str(i)
+        if path.is_dir():
+            shutil.copytree(path, copy, symlinks=True, ignore=_special_files)
+        else:
+            shutil.copy2(path, copy)
+        for p in [copy] + (sorted(copy.rglob("*")) if copy.is_dir() else []):
+            if not p.is_symlink():
+                p.chmod(0o755 if p.is_dir() else 0o644)
+        pairs.append((copy, path.absolute()))
+    return pairs
+
+
+def _special_files(folder: str, names: list[str]) -> list[str]:
+    """Sockets, FIFOs and devices are not copied: a submission has no business holding them."""
+    return [n for n in names if not stat.S_ISDIR(m := os.lstat(os.path.join(folder, n)).st_mode)
+            and not stat.S_ISREG(m) and not stat.S_ISLNK(m)]
+
+
+def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp_fd: int,
+               staging: Path) -> list[str]:
+    """The command prefix that starts bubblewrap; the command to run inside follows it.
+
+    Run as root, the prefix first drops to the unprivileged host uid 65534 (see _drop_root):
+    a sandbox whose processes are host root, even without capabilities, is exempt from
+    RLIMIT_NPROC and owns every root-owned file it can see.
 
     Args:
-        readonly: extra host paths bound read-only at the same path (the submission).
+        readonly: (source, shown at) pairs from readable_copies: the submission.
         limits: tmpfs_bytes sizes /tmp and /dev/shm.
         seccomp_fd: an inherited descriptor holding the BPF program (see seccomp.build_filter).
+        staging: an empty directory the caller removes afterwards (used only as root).
     Raises:
-        GraderError: a ``readonly`` path does not exist.
+        GraderError: a ``readonly`` path does not exist or is too broad.
     """
+    binds = [(path, path) for path in LOADER_FILES if os.path.exists(path)]
+    for path in _python_roots():
+        if path == Path("/"):
+            raise GraderError(f"Python is installed at / ({sys.prefix}); the sandbox will not "
+                              "expose the whole file system", "use a virtualenv or a Python "
+                              "installed under /usr, /opt or a home directory")
+        binds.append((str(path), str(path)))
+    for source, shown in readonly:
+        binds.append((str(Path(source).resolve()), str(shown)))
+        if Path(shown).resolve() != Path(shown):  # named through a symlink: show both names
+            binds.append((str(Path(source).resolve()), str(Path(shown).resolve())))
+    prefix = []
+    if os.geteuid() == 0:
+        prefix, binds = _drop_root(binds, staging)
     argv = [shutil.which("bwrap") or "bwrap",
-            # Started as root, bwrap would keep capabilities: a user namespace mapping only
-            # uid/gid 65534, with every capability dropped, leaves the child none.
+            # A user namespace mapping only uid/gid 65534, with every capability dropped.
             "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--unshare-all",  # network, IPC, PID, UTS, cgroup namespaces
             "--disable-userns",  # no nested user namespace to regain capabilities in
@@ -87,31 +149,62 @@ def bwrap_argv(*, readonly: Sequence[Path], limits: Limits, seccomp_fd: int) -> 
             "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
             "--size", str(limits.tmpfs_bytes), "--tmpfs", "/dev/shm",
             *_system_binds()]
-    for path in LOADER_FILES:
-        argv += ["--ro-bind-try", path, path]
-    for path in _python_roots():
-        if path == Path("/"):
-            raise GraderError(f"Python is installed at / ({sys.prefix}); the sandbox will not "
-                              "expose the whole file system", "use a virtualenv or a Python "
-                              "installed under /usr, /opt or a home directory")
-        argv += ["--ro-bind", str(path), str(path)]
-    for path in readonly:
-        path = Path(path)
-        if not path.exists():
-            raise GraderError(f"{path} does not exist; cannot show it to the sandboxed child")
-        if len(path.resolve().parts) <= 2:  # "/", "/tmp", "/home": host sockets, other users
-            raise GraderError(f"{path} is too broad to show to the sandboxed child",
-                              "pass the submission file or its own folder")
-        argv += ["--ro-bind", str(path.resolve()), str(path.resolve())]
-        if path.absolute() != path.resolve():  # the caller may name it through a symlink
-            argv += ["--ro-bind", str(path.resolve()), str(path.absolute())]
+    for source, dest in binds:
+        argv += ["--ro-bind", source, dest]
     # The sandbox's root and /dev are bwrap's own tmpfs, writable and uncapped until remounted:
     # without the remounts a child could fill memory by writing files there.
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for name, value in child_env("/tmp").items():
         argv += ["--setenv", name, value]
     argv += ["--seccomp", str(seccomp_fd), "--"]
-    return argv
+    return prefix + argv
+
+
+def _drop_root(binds: list[tuple[str, str]], staging: Path):
+    """As root: a prefix that runs bwrap as host uid 65534, and binds it can still reach.
+
+    uid 65534 cannot traverse e.g. /root (0700) to reach a pyenv Python or pytest's tmp folders.
+    So, in a private mount namespace of its own (``unshare --mount``, invisible to the host),
+    the prefix mounts a small tmpfs on ``staging``, bind-mounts each unreachable source into it,
+    and then ``setpriv`` drops to 65534 and execs bwrap with those staged sources.
+    Returns (prefix argv, rewritten binds).
+    """
+    script, staged = [f"mount -t tmpfs -o mode=755,size=64k grader-staging {_q(staging)}"], []
+    for i, (source, dest) in enumerate(binds):
+        if _reachable_by_others(Path(source)):
+            staged.append((source, dest))
+            continue
+        target = staging / str(i)
+        make = "mkdir" if os.path.isdir(source) else "touch"
+        script += [f"{make} {_q(target)}", f"mount --bind {_q(source)} {_q(target)}"]
+        staged.append((str(target), dest))
+    script.append(f'exec setpriv --reuid={SANDBOX_UID} --regid={SANDBOX_UID} --clear-groups '
+                  f'--no-new-privs -- "$@"')
+    prefix = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec",
+              " && ".join(script), "grader-sandbox"]
+    return prefix, staged
+
+
+def _q(path) -> str:
+    return shlex.quote(str(path))
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a uid with no special rights can read ``path`` (every ancestor searchable)."""
+    try:
+        return (all(os.stat(parent).st_mode & stat.S_IXOTH for parent in path.parents)
+                and _readable_by_others(path))
+    except OSError:
+        return False
+
+
+def _readable_by_others(path: Path) -> bool:
+    """Whether ``path`` itself grants others read (and search, for a directory)."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        return True
+    need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & need == need
 
 
 def child_env(home: str) -> dict[str, str]:

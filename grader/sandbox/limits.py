@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TiB = 1 << 40
 GiB = 1 << 30
 MiB = 1 << 20
 
@@ -64,7 +65,7 @@ class RunResult:
 
 def format_bytes(n: int) -> str:
     """1073741824 -> '1 GiB', 1536 -> '1.5 KiB': limits read back in reasons."""
-    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+    for unit, size in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n} B"

@@ -54,17 +54,21 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
                               env=bwrap.child_env(scratch), pass_fds=(), sandboxed=False)
     bwrap.check_available()
     read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, seccomp.build_filter())  # a few hundred bytes: fits the pipe buffer
-        os.close(write_fd)
-        write_fd = -1
-        prefix = bwrap.bwrap_argv(readonly=readonly, limits=limits, seccomp_fd=read_fd)
-        return _supervise(prefix + command, stdin, limits, cwd="/", env={"PATH": os.defpath},
-                          pass_fds=(read_fd,), sandboxed=True)
-    finally:
-        os.close(read_fd)
-        if write_fd >= 0:
+    with tempfile.TemporaryDirectory(prefix="grader-staging-") as staging, \
+            tempfile.TemporaryDirectory(prefix="grader-shown-") as copies:
+        try:
+            os.write(write_fd, seccomp.build_filter())  # a few hundred bytes: fits a pipe buffer
             os.close(write_fd)
+            write_fd = -1
+            shown = bwrap.readable_copies(readonly, Path(copies))
+            prefix = bwrap.bwrap_argv(readonly=shown, limits=limits, seccomp_fd=read_fd,
+                                      staging=Path(staging))
+            return _supervise(prefix + command, stdin, limits, cwd="/", env={"PATH": os.defpath},
+                              pass_fds=(read_fd,), sandboxed=True)
+        finally:
+            os.close(read_fd)
+            if write_fd >= 0:
+                os.close(write_fd)
 
 
 def _rlimit_spec(limits: Limits, sandbox: bool) -> str:
@@ -176,7 +180,9 @@ def _reason(stopped, returncode, stderr_tail: bytes, cpu_seconds: float, limits:
         return f"killed after {limits.wall_seconds:g} s wall clock"
     if returncode == 0:
         return None
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_seconds >= limits.cpu_seconds:
+    # SIGXCPU comes from the soft CPU limit; SIGKILL from the hard one (if SIGXCPU was caught).
+    if returncode == -signal.SIGXCPU or (returncode == -signal.SIGKILL
+                                         and cpu_seconds >= limits.cpu_seconds):
         return f"CPU time limit of {limits.cpu_seconds} s exceeded"
     if any(sign in stderr_tail for sign in _MEMORY_SIGNS):
         return f"memory limit of {format_bytes(limits.memory_bytes)} exceeded"
