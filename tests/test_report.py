@@ -149,6 +149,18 @@ def test_sandbox_warning_and_flags_are_shown():
         assert f"<code>{flag}</code>" in html
 
 
+def test_hostile_strings_stay_text(tmp_path):
+    """A student name or image from a results file cannot inject markup or break the CSS footer."""
+    results = load("graded")
+    results["student"]["name"] = 'Bob\\"; } body { display: none } </style><script>alert(1)</script>'
+    results["samples"][0]["png"] = '"><script>alert(2)</script>'
+    html = render_html(results)
+    assert "<script" not in html and html.count("</style>") == 1
+    assert html.count('<div class="no-image">') == 1
+    footer = re.search(r"@bottom-left \{ content: \"(.*?)\"; \}", html).group(1)
+    assert '"' not in footer and "<" not in footer and "}" not in footer
+
+
 def test_missing_history_and_layers_drop_their_parts():
     results = load("graded")
     results["history"] = None
@@ -186,6 +198,8 @@ def test_bad_input_names_the_problem(graded):
         render_html({**graded, "schema_version": 2})
     with pytest.raises(GraderError, match="lack the keys: confusion_matrix"):
         render_html({**graded, "confusion_matrix": None})
+    with pytest.raises(GraderError, match="confusion_matrix is not 10x10"):
+        render_html({**graded, "confusion_matrix": graded["confusion_matrix"][:9]})
     with pytest.raises(GraderError, match="unknown report language 'fr'"):
         render_html(graded, lang="fr")
 

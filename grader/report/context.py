@@ -9,6 +9,7 @@ Numbers are formatted here, once, so templates only place strings; figures are d
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Mapping
 
 from grader.errors import GraderError
@@ -16,6 +17,7 @@ from grader.report import figures
 from grader.report.i18n import class_name, strings
 
 SCHEMA_VERSION = 1
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Metrics whose values are fractions of 1 and read best as percentages.
 FRACTION_METRICS = ("accuracy", "acc", "recall", "precision", "gap", "ece", "top2")
 
@@ -78,6 +80,12 @@ def _check_shape(results: Mapping[str, Any]) -> None:
     if missing:
         raise GraderError(f"results ({results['status']}) lack the keys: {', '.join(missing)}",
                           "see docs/results-schema.md for what each key holds")
+    if results["status"] == "graded":
+        n = len(results["per_class_accuracy"])
+        matrix = results["confusion_matrix"]
+        if len(matrix) != n or any(len(row) != n for row in matrix):
+            raise GraderError(f"results confusion_matrix is not {n}x{n}, one row and column per class "
+                              "of per_class_accuracy", "re-grade the submission to rewrite results.json")
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -238,7 +246,9 @@ def _confusion(r: Mapping[str, Any], labels: list[str], t: dict, lang: str) -> d
 
 
 def _sample(s: Mapping[str, Any], lang: str) -> dict:
-    return {"uri": "data:image/png;base64," + s.get("png", ""),
+    png = s.get("png") or ""
+    valid = bool(BASE64.fullmatch(png))  # else no <img>: a broken one is a failed load in a browser
+    return {"uri": "data:image/png;base64," + png if valid else "",
             "index": s.get("index"),
             "true": class_name(s.get("true", "?"), lang),
             "predicted": class_name(s.get("predicted", "?"), lang),

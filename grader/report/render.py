@@ -31,7 +31,7 @@ def environment():
     """
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("grader.templates", "."),
         autoescape=jinja2.select_autoescape(("html", "html.j2", "j2")),
         undefined=jinja2.StrictUndefined,  # a missing label is a bug, not an empty string
@@ -39,6 +39,21 @@ def environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["css_string"] = css_string
+    return env
+
+
+def css_string(value) -> str:
+    """Text made safe inside a double-quoted CSS string in a <style> element.
+
+    HTML escaping does not apply there (a <style> is raw text), so anything but letters, digits
+    (any script) and a few marks becomes a CSS hex escape: a student name cannot end the string,
+    the rule or the element.
+    """
+    from markupsafe import Markup
+
+    text = value.unescape() if isinstance(value, Markup) else str(value)
+    return Markup("".join(c if c.isalnum() or c in " -_.,·:()" else f"\\{ord(c):x} " for c in text))
 
 
 def render_html(results: Mapping[str, Any], *, lang: str = "en") -> str:
