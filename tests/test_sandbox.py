@@ -128,3 +128,28 @@ def test_single_file_can_be_shown(tmp_path):
             f"os.path.exists({str(tmp_path / 'sibling')!r}))")
     result = py(code, readonly=[tmp_path / "weights.pt"])
     assert result.stdout.split() == [b"w", b"False"]
+
+
+def test_memorisation_flags_a_lookup_table_not_a_robust_classifier():
+    import numpy as np
+
+    from grader.sandbox.memorisation import memorisation_flag, perturb
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 200)
+    table = {img.tobytes(): y for img, y in zip(images, labels)}  # memorised test set
+
+    def lookup(batch):
+        return np.array([table.get(img.tobytes(), 0) for img in batch])
+
+    copies = perturb(images, seed=1)
+    assert copies.shape == images.shape and copies.dtype == np.uint8
+    assert np.array_equal(copies, perturb(images, seed=1))
+    assert np.abs(copies.astype(int) - images).mean() > 0
+    clean, perturbed = (lookup(images) == labels).mean(), (lookup(copies) == labels).mean()
+    assert "memorisation" in memorisation_flag(clean, perturbed)
+    assert memorisation_flag(0.93, 0.90) is None  # a normal network keeps its accuracy
+    assert memorisation_flag(0.30, 0.05) is None  # too weak for a drop to mean anything
+    with pytest.raises(ValueError):
+        memorisation_flag(93.0, 90.0)
