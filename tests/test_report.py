@@ -371,8 +371,8 @@ class Chromium:
         assert "error" not in reply, reply
         return reply["result"]
 
-    def load(self, url: str, width: int, height: int, mobile: bool) -> tuple[list[dict], bytes]:
-        """Open ``url``; return (failed loads + console errors + exceptions, full-page PNG)."""
+    def load(self, url: str, width: int, height: int, mobile: bool) -> tuple[list[dict], bytes, int]:
+        """Open ``url``; return (failed loads + console errors + exceptions, full-page PNG, page width)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
@@ -382,13 +382,15 @@ class Chromium:
         self.events.clear()
         self.call("Page.navigate", {"url": url}, session=session)
         self._receive(lambda m: m.get("method") == "Page.loadEventFired")
+        page_width = self.call("Runtime.evaluate", {"expression": "document.documentElement.scrollWidth"},
+                               session=session)["result"]["value"]
         shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
                          session=session)
         problems = [m for m in self.events
                     if m.get("method") in ("Network.loadingFailed", "Runtime.exceptionThrown")
                     or (m.get("method") == "Runtime.consoleAPICalled" and m["params"]["type"] in ("error", "warning"))
                     or (m.get("method") == "Log.entryAdded" and m["params"]["entry"]["level"] in ("error", "warning"))]
-        return problems, base64.b64decode(shot["data"])
+        return problems, base64.b64decode(shot["data"]), page_width
 
 
 @pytest.fixture(scope="module")
@@ -401,12 +403,14 @@ def chromium(tmp_path_factory):
 
 
 def test_chromium_catches_a_broken_page(chromium, tmp_path):
-    """The detector itself: a missing image and a console error must both be reported."""
+    """The detector itself: a missing image, a console error and a too-wide page are all caught."""
     page = tmp_path / "broken.html"
-    page.write_text('<img src="missing.png"><script>console.error("boom")</script>', encoding="utf-8")
-    problems, _ = chromium.load(page.as_uri(), 800, 600, False)
+    page.write_text('<img src="missing.png"><script>console.error("boom")</script>'
+                    '<div style="width: 2000px">too wide</div>', encoding="utf-8")
+    problems, _, page_width = chromium.load(page.as_uri(), 800, 600, False)
     methods = {m["method"] for m in problems}
     assert "Network.loadingFailed" in methods and "Runtime.consoleAPICalled" in methods
+    assert page_width > 800
 
 
 @pytest.mark.parametrize("key,width,height,mobile", [("en", 1280, 900, False), ("zh", 390, 844, True),
@@ -415,8 +419,9 @@ def test_html_loads_cleanly_in_chromium(chromium, pdfs, key, width, height, mobi
     from PIL import Image
 
     html_path = pdfs[key + "_html"]
-    problems, png = chromium.load(html_path.as_uri(), width, height, mobile)
+    problems, png, page_width = chromium.load(html_path.as_uri(), width, height, mobile)
     assert problems == []
+    assert page_width <= width  # no sideways scrolling of the page: wide tables scroll in their box
     shot = html_path.with_name(f"screenshot-{width}.png")
     shot.write_bytes(png)
     with Image.open(shot) as image:
