@@ -9,7 +9,7 @@ import torch
 from grader.errors import GraderError
 from grader.runner import child
 from grader.runner.child import ChildError, serve, strip_prefixes
-from grader.runner.launch import RunLimits, check_logits, run_submission
+from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
 from grader.submission import inspect_submission
 from tests.fixtures.make_submissions import (
@@ -149,3 +149,66 @@ def test_student_prints_and_nan_weights_end_as_clear_errors(tmp_path):
     torch.save(state, folder / "weights.pth")
     with pytest.raises(GraderError, match="NaN or infinite"):
         run_submission(inspect_submission(folder), tiny_data(8).test_images, classes=10, sandbox=False)
+
+
+def _require_sandbox():
+    from grader.sandbox import check_available
+
+    try:
+        check_available()
+    except GraderError as exc:
+        pytest.skip(f"no sandbox here: {exc}")
+
+
+def test_child_is_shown_only_what_the_submission_consists_of(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "notes.txt").write_text("not needed by the child")
+    assert submission_paths(inspect_submission(folder)) == [folder.resolve()]
+    single = write_form("pickled-module", tmp_path / "one")
+    (single / "neighbour.txt").write_text("secret")
+    assert submission_paths(inspect_submission(single / "model.pth")) == [(single / "model.pth").resolve()]
+    # a bare state_dict next to its model.py: both files, still not the folder
+    bare = inspect_submission(folder / "weights.pth")
+    assert submission_paths(bare) == [(folder / "weights.pth").resolve(), (folder / "model.py").resolve()]
+
+
+def test_rubric_limits_reach_the_sandbox():
+    limits = sandbox_limits(RunLimits(wall_seconds=2000, memory_mb=1500))
+    assert limits.wall_seconds == 2000.0 and limits.memory_bytes == 1500 << 20
+    assert limits.cpu_seconds >= 2000  # a longer wall clock is not cut short by the CPU cap
+    assert sandbox_limits(RunLimits()).cpu_seconds >= 600
+
+
+def test_sandboxed_single_file_sees_no_sibling_files(tmp_path):
+    _require_sandbox()
+    folder = write_form("state-dict", tmp_path / "s")
+    secret = folder / "neighbour-secret.txt"
+    secret.write_text("another student's work")
+    (folder / "model.py").write_text(
+        "import os\n"
+        f"assert not os.path.exists({str(secret)!r}), 'sibling file visible'\n"
+        f"assert sorted(os.listdir({str(folder)!r})) == ['model.py', 'weights.pth'], 'folder listing'\n"
+        + MODEL_PY)
+    out = run_submission(inspect_submission(folder / "weights.pth"), tiny_data(4).test_images,
+                         classes=10, limits=RunLimits(wall_seconds=120))
+    assert out.sandbox["enabled"] and out.logits.shape == (4, 10)
+    with pytest.raises(GraderError, match="sibling file visible"):  # the folder form shows it all
+        run_submission(inspect_submission(folder), tiny_data(4).test_images, classes=10,
+                       limits=RunLimits(wall_seconds=120))
+
+
+def test_sandboxed_file_directly_in_tmp_is_graded():
+    _require_sandbox()
+    import os
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="grader-test-", suffix=".pth", dir="/tmp")
+    os.close(fd)
+    try:
+        net = small_net(seed=7)
+        torch.save(net, name)
+        images = tiny_data(6).test_images
+        out = run_submission(inspect_submission(name), images, classes=10, limits=RunLimits(wall_seconds=120))
+        np.testing.assert_allclose(out.logits, reference_logits(net, images), rtol=1e-4, atol=1e-5)
+    finally:
+        os.unlink(name)

@@ -10,6 +10,8 @@ finite) before anyone uses them.
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -101,13 +103,43 @@ def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limit
     Returns:
         (grader.sandbox.RunResult, the results' ``sandbox`` object).
     """
-    from grader.sandbox import Limits, run as run_sandboxed
+    from grader.sandbox import run as run_sandboxed
 
     argv = [sys.executable, "-m", "grader.runner.child"]
-    readonly = [submission.path if submission.path.is_dir() else submission.path.parent]
-    sandbox_limits = Limits(wall_seconds=float(limits.wall_seconds), memory_bytes=int(limits.memory_mb) << 20)
-    result = run_sandboxed(argv, stdin=request, readonly=readonly, limits=sandbox_limits, sandbox=sandbox)
+    result = run_sandboxed(argv, stdin=request, readonly=submission_paths(submission),
+                           limits=sandbox_limits(limits), sandbox=sandbox)
     return result, {"enabled": bool(sandbox), "warning": None if sandbox else NO_SANDBOX_WARNING}
+
+
+def submission_paths(submission: Submission) -> list[Path]:
+    """What the child may read: exactly what the submission consists of.
+
+    A folder is shown whole; a single file is shown alone, plus the ``model.py`` beside it that
+    a bare state_dict needs. Never the file's parent folder: its other files (another student's
+    submission, the grader's scratch) are none of the child's business, and the sandbox refuses
+    a top-level folder such as /tmp outright.
+    """
+    if submission.path.is_dir():
+        return [submission.path]
+    paths = [submission.weights]
+    if submission.entry is not None and submission.entry[0] != submission.weights:
+        paths.append(submission.entry[0])
+    return paths
+
+
+def sandbox_limits(limits: RunLimits):
+    """The sandbox's ``Limits`` for a child run under ``limits`` (the rubric's ``[limits]``).
+
+    The CPU-time cap follows the wall clock: a child may keep every core it can run on busy for
+    the whole wall-clock budget, so a rubric that allows a slow network more time also allows the
+    CPU seconds to use it, and the wall clock stays the limit that ends an overlong run.
+    """
+    from grader.sandbox import Limits
+
+    cores = max(1, len(os.sched_getaffinity(0)))  # the child inherits this process's CPU set
+    cpu_seconds = max(Limits.cpu_seconds, math.ceil(limits.wall_seconds * cores))
+    return Limits(wall_seconds=float(limits.wall_seconds), cpu_seconds=cpu_seconds,
+                  memory_bytes=int(limits.memory_mb) << 20)
 
 
 def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
