@@ -249,3 +249,12 @@ def test_shared_copy_has_full_cifar10(shared_copy):
     assert np.bincount(ds.test_labels).tolist() == [1000] * 10
     assert ds.source_kind == "image-tree-archive" and not ds.official
     assert ds.fingerprint == fingerprint(ds.test_images, ds.test_labels)
+
+
+def test_atomic_write_has_normal_permissions_and_no_leftovers(tmp_path):
+    from grader.atomic import write_json
+
+    path = write_json(tmp_path / "out" / "r.json", {"a": "中文"})
+    assert path.read_text(encoding="utf-8") == '{\n  "a": "中文"\n}\n'
+    assert path.stat().st_mode & 0o044  # group/others can read, as with open()
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]

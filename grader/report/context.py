@@ -156,6 +156,15 @@ def _flags(r: Mapping[str, Any], t: dict) -> list[dict]:
     return [{"name": f, "text": t.get(f"flag_{f}", "")} for f in flags]
 
 
+def _condition(metric: str, check: Mapping[str, Any]) -> str:
+    """The rubric's condition as written ("0.7 < x ≤ 1"; the check's name says what x is)."""
+    op = str(check.get("op") or "")
+    if "x" not in op:  # an operator alone ("<"), with the bound in threshold
+        bound = check.get("threshold")
+        return f"{op} {metric_value(metric, bound) if not isinstance(bound, list) else bound}".strip()
+    return op.replace("<=", "≤").replace(">=", "≥")
+
+
 def _verdict(r: Mapping[str, Any], t: dict) -> dict:
     checks = []
     for c in r["checks"]:
@@ -163,7 +172,7 @@ def _verdict(r: Mapping[str, Any], t: dict) -> dict:
         checks.append({
             "name": c.get("name") or metric,
             "value": metric_value(metric, c.get("value")) if c.get("value") is not None else t["unavailable"],
-            "threshold": f"{c.get('op', '')} {metric_value(metric, c.get('threshold'))}".strip(),
+            "threshold": _condition(metric, c),
             "points": f"{number(c.get('score', 0.0))} / {number(c.get('max_score', 0.0))}",
             "passed": bool(c.get("passed")),
             "borderline": bool(c.get("borderline")),
