@@ -68,7 +68,7 @@ def _checkpoint_history(raw: object, name: str) -> dict | None:
 
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
                   lang: str = "en", no_sandbox: bool = False) -> int:
-    """The `grade` command: grade, write ``out_dir/results.json``, print a summary.
+    """The `grade` command: grade, write ``out_dir/results.json`` and the report, print a summary.
 
     Returns:
         0 every check passed, 1 some check failed, 2 the submission could not be graded (or the
@@ -86,9 +86,23 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
     path = write_results(results, out_dir)
     click.echo(format_summary(results))
     click.echo(f"wrote {path}")
+    write_report_or_warn(results, Path(out_dir), lang=lang)
     if results["status"] == "error":
         return EXIT_UNGRADED
     return EXIT_PASSED if all(c["passed"] for c in results["checks"]) else EXIT_FAILED
+
+
+def write_report_or_warn(results: dict, out_dir: Path, *, lang: str, pdf: bool = True) -> None:
+    """Render report.html (and .pdf) beside results.json; a rendering failure never loses the grade."""
+    from grader.report import write_report
+
+    try:
+        for written in write_report(results, out_dir, lang=lang, pdf=pdf):
+            click.echo(f"wrote {written}")
+    except Exception as exc:  # the grade is already on disk; say how to retry
+        click.echo(f"WARNING: the report could not be rendered ({type(exc).__name__}: {exc}); "
+                   f"results.json is complete: retry with `grader report {out_dir}/results.json "
+                   f"--out {out_dir}`", err=True)
 
 
 def format_summary(results: dict) -> str:

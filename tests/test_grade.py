@@ -72,11 +72,14 @@ def test_cli_exit_codes(tmp_path, cli, monkeypatch):
     folder = write_form("pickled-module", tmp_path / "s")
     failed = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "o1"), "--no-sandbox"])
     assert failed.exit_code == 1 and "FAIL" in failed.output  # no history: the homework checks fail
+    assert (tmp_path / "o1" / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert "CIFAR-10" in (tmp_path / "o1" / "report.html").read_text()
 
     (tmp_path / "bad.pth").write_bytes(b"\x00" * 100)
     ungraded = cli.invoke(main, ["grade", str(tmp_path / "bad.pth"), "--out", str(tmp_path / "o2"), "--no-sandbox"])
     assert ungraded.exit_code == 2 and "unknown format" in ungraded.output
     assert json.loads((tmp_path / "o2" / "results.json").read_text())["status"] == "error"
+    assert "unknown format" in (tmp_path / "o2" / "report.html").read_text()  # the error's own report
 
     graded = json.loads((tmp_path / "o1" / "results.json").read_text())
     always = tmp_path / "always.toml"
