@@ -46,7 +46,7 @@ def new_results(path: str | Path, *, data: Cifar10, sandbox: bool, created: str 
     results.update({key: None for key in METRIC_KEYS})
     results.update({key: [] for key in LIST_KEYS})
     results.update({
-        "model": {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": []},
+        "model": empty_model(),
         "history": None,
         "score": 0.0,
         "max_score": 0.0,
@@ -55,6 +55,12 @@ def new_results(path: str | Path, *, data: Cifar10, sandbox: bool, created: str 
         "timings": {"load": None, "inference": None, "total": None},
     })
     return results
+
+
+def empty_model() -> dict:
+    """The ``model`` object before (or without) a successful run."""
+    return {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": [],
+            "precision": None}
 
 
 def with_submission(results: dict, submission: Submission) -> dict:
@@ -77,6 +83,7 @@ def with_evaluation(results: dict, evaluation: EvalResult, info: dict, *, sandbo
         "macs_per_image": info.get("macs_per_image"),
         "latency_ms_per_image": info.get("latency_ms_per_image"),
         "layers": list(info.get("layers", [])),
+        "precision": info.get("precision"),
     }
     out["device"] = str(info.get("device", "cpu"))
     out["sandbox"] = dict(sandbox)
@@ -90,7 +97,7 @@ def with_error(results: dict, message: str, *, sandbox: dict | None = None) -> d
     out = dict(results, status="error", error=message)
     out.update({key: None for key in METRIC_KEYS})
     out.update({key: [] for key in LIST_KEYS})
-    out["model"] = {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": []}
+    out["model"] = empty_model()
     if sandbox is not None:
         out["sandbox"] = dict(sandbox)
     return out
