@@ -7,15 +7,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
 
 from grader.data import Cifar10, load_cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
-from grader.results import new_results, with_error, with_evaluation, with_submission, with_verdict, write_results
+from grader.results import (new_results, with_error, with_evaluation, with_memorisation, with_submission,
+                            with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
 from grader.runner.launch import RunLimits, run_submission
 from grader.submission import inspect_submission, normalise_history
@@ -23,15 +27,40 @@ from grader.submission import inspect_submission, normalise_history
 EXIT_PASSED, EXIT_FAILED, EXIT_UNGRADED = 0, 1, 2
 
 
+@dataclass(frozen=True)
+class MemorisationProbe:
+    """The second pass of the memorisation check (issue 7; thresholds in grader.sandbox.memorisation).
+
+    Attributes:
+        subset_size: test images that also go to the child as perturbed copies (images; the whole
+            test set when it is smaller). 2,000 adds a fifth to the inference time and measures
+            each accuracy to about +-2 points (95%).
+        seed: with the data fingerprint, picks the subset and the perturbation: fixed for a data
+            set, so every submission is probed with the same copies.
+    """
+
+    subset_size: int = 2000
+    seed: int = 1
+
+
+MEMORISATION = MemorisationProbe()
+
+
 def grade_submission(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = None,
-                     sandbox: bool = True) -> dict:
+                     sandbox: bool = True, memorisation: MemorisationProbe | None = MEMORISATION) -> dict:
     """Grade one submission (file or folder) on ``data``'s test set; never raises for a bad submission.
+
+    The child receives the test images and perturbed copies of a seeded subset of them, shuffled
+    together in one request, so it cannot tell which are which; the metrics come from the clean
+    images, and the accuracy on the copies against the same images' clean accuracy feeds the
+    memorisation check (``results["memorisation"]``, flag ``memorisation-suspected``).
 
     Args:
         submission: what the student handed in.
         data: the CIFAR-10 test set (its labels stay in this process).
         rubric: the checks to apply [default: the homework's assertions].
         sandbox: False runs the submission unsandboxed; the result flags it.
+        memorisation: how to probe for a memorised test set; None skips the check.
 
     Returns:
         the results dict of docs/results-schema.md: ``status`` "graded", or "error" with a message
@@ -44,10 +73,16 @@ def grade_submission(submission: str | Path, *, data: Cifar10, rubric: Rubric | 
         inspected = inspect_submission(submission)
         results = with_submission(results, inspected)
         limits = RunLimits(wall_seconds=rubric.limits.wall_seconds, memory_mb=rubric.limits.memory_mb)
-        child = run_submission(inspected, data.test_images, classes=len(data.classes),
+        n = len(data.test_images)
+        subset, copies = probe_images(data, memorisation) if memorisation else (np.zeros(0, np.int64), None)
+        images = data.test_images if copies is None else np.concatenate([data.test_images, copies])
+        child = run_submission(inspected, images, classes=len(data.classes),
                                seed_text=data.fingerprint, sandbox=sandbox, limits=limits)
-        evaluation = evaluate(child.logits, data.test_labels, data.classes, data.test_images)
+        evaluation = evaluate(child.logits[:n], data.test_labels, data.classes, data.test_images)
         results = with_evaluation(results, evaluation, child.info, sandbox=child.sandbox)
+        if copies is not None:
+            results = with_memorisation(results, memorisation_check(
+                child.logits[subset], child.logits[n:], data.test_labels[subset]))
         if results["history"] is None and child.info.get("history"):
             results["history"] = _checkpoint_history(child.info["history"], inspected.weights.name)
     except GraderError as exc:
@@ -56,6 +91,36 @@ def grade_submission(submission: str | Path, *, data: Cifar10, rubric: Rubric | 
         results = with_error(results, f"the grader failed unexpectedly ({type(exc).__name__}: {exc}); "
                                       "please report this with the submission")
     return with_verdict(results, check(results, rubric), total_seconds=time.perf_counter() - started)
+
+
+def probe_images(data: Cifar10, probe: MemorisationProbe) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted indices of the probed test images, their perturbed copies: uint8 (m, 32, 32, 3))."""
+    from grader.sandbox.memorisation import perturb
+
+    digest = hashlib.sha256(f"{data.fingerprint}:memorisation:{probe.seed}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    n = len(data.test_images)
+    subset = np.sort(rng.choice(n, size=min(probe.subset_size, n), replace=False))
+    return subset, perturb(np.asarray(data.test_images[subset]), seed=int(rng.integers(2**32)))
+
+
+def memorisation_check(clean_logits: np.ndarray, perturbed_logits: np.ndarray, labels: np.ndarray) -> dict:
+    """The ``memorisation`` object of results.json: accuracies on the probed images and their copies.
+
+    Args:
+        clean_logits: (m, k) logits of the probed test images.
+        perturbed_logits: (m, k) logits of their perturbed copies, same order.
+        labels: (m,) their true classes.
+    """
+    from grader.sandbox.memorisation import memorisation_flag
+
+    clean = float((clean_logits.argmax(axis=1) == labels).mean())
+    perturbed = float((perturbed_logits.argmax(axis=1) == labels).mean())
+    flag = memorisation_flag(clean, perturbed)
+    detail = flag or (f"accuracy {clean:.1%} on {len(labels)} test images and {perturbed:.1%} on "
+                      "slightly shifted, noisy copies: no sign of a memorised test set")
+    return {"clean_subset_acc": clean, "perturbed_acc": perturbed, "flagged": flag is not None,
+            "detail": detail, "count": int(len(labels))}
 
 
 def _checkpoint_history(raw: object, name: str) -> dict | None:

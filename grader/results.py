@@ -22,7 +22,8 @@ SCHEMA_VERSION = 1
 RESULTS_NAME = "results.json"
 # Keys that hold measurements: null (or empty) in an error result.
 METRIC_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_class_accuracy",
-               "per_class_precision", "per_class_count", "confusion_matrix")
+               "per_class_precision", "per_class_count", "confusion_matrix", "memorisation")
+MEMORISATION_FLAG = "memorisation-suspected"
 LIST_KEYS = ("confused_pairs", "samples", "confident_wrong")
 
 
@@ -89,6 +90,14 @@ def with_evaluation(results: dict, evaluation: EvalResult, info: dict, *, sandbo
     out["sandbox"] = dict(sandbox)
     timings = info.get("timings", {})
     out["timings"] = dict(results["timings"], load=timings.get("load"), inference=timings.get("inference"))
+    return out
+
+
+def with_memorisation(results: dict, memorisation: dict) -> dict:
+    """Record the memorisation check; a suspected memorisation also becomes a TA flag."""
+    out = dict(results, memorisation=dict(memorisation))
+    if memorisation["flagged"]:
+        out["flags"] = sorted(set(results.get("flags", [])) | {MEMORISATION_FLAG})
     return out
 
 
