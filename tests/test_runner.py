@@ -241,7 +241,7 @@ def test_bf16_path_keeps_every_float32_prediction_and_recomputes_low_margins():
     net = _scaled_net(seed=4, gain=40.0)
     loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     stats = {}
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=64), stats=stats)
+    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, calibration_images=64), stats=stats)
     exact = reference_logits(net, images)
     assert stats["precision"] == "bfloat16+float32"
     assert 0 < stats["recomputed"] < len(images) - 64  # some, not all, of the bf16 images
@@ -262,7 +262,7 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
         net[4].weight.copy_(net[4].weight[:1] * 10 + 1e-4 * net[4].weight)
     loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     stats = {}
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=64), stats=stats)
+    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, calibration_images=64), stats=stats)
     assert stats["precision"] == "float32" and stats["recomputed"] == 0
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-7)
 
@@ -276,7 +276,7 @@ def test_traced_float32_path_is_used_only_when_bit_exact():
         reference = net(x)
         assert child.accelerate(loaded, x, reference) is not net  # traced: reproduces eager exactly
         assert child.accelerate(loaded, x, reference + 1e-3) is net  # a mismatch keeps eager
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, bf16=False))
+    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, calibration_images=64, bf16=False))
     assert np.array_equal(logits, reference_logits(net, images))
 
 
@@ -297,6 +297,6 @@ def test_data_dependent_forward_is_never_traced():
     net = _PerImageBranch().eval()
     loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     stats = {}
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=32), stats=stats)
+    logits = child.infer(loaded, images, config=child.Inference(batch_size=32, calibration_images=32), stats=stats)
     assert stats["precision"] == "float32"
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-6)
