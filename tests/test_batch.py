@@ -74,9 +74,19 @@ def synthetic_results(student: str, accuracy: float | None, *, flags=(), error: 
 
 def fake_grade(job) -> dict:
     """Behaviour from the submission's text: ``0.83`` (accuracy), ``error``, ``crash``, ``raise``,
-    ``sleep``, ``hog``, or ``slow 0.83`` (accuracy after a pause)."""
+    ``sleep``, ``hog``, ``slow 0.83`` (accuracy after a pause), ``lost`` (exit 255, what
+    multiprocessing reports for a lost exit status) or ``lost-once 0.83`` (lost on the first try
+    only, remembered in a hidden ``.<file>.tried`` file beside the submission)."""
     path = job.submission / "behaviour.txt" if job.submission.is_dir() else job.submission
     word, *rest = path.read_text().split()
+    if word == "lost":
+        os._exit(255)
+    if word == "lost-once":
+        tried = path.with_name(f".{path.name}.tried")
+        if not tried.exists():
+            tried.write_text("1")
+            os._exit(255)
+        word = rest[0]
     if word == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
     if word == "raise":
@@ -397,6 +407,40 @@ def test_class_report_writes_html_and_pdf(tmp_path):
     paths = write_class_report(_records(), tmp_path, pdf=True)
     assert [p.name for p in paths] == ["class-report.html", "class-report.pdf"]
     assert paths[1].read_bytes().startswith(b"%PDF") and paths[0].read_text().count('<img src="data:image/') == 4
+
+
+def test_a_lost_exit_status_is_retried_and_never_a_final_grade(tmp_path, settings):
+    """Exit code 255 is how multiprocessing reports a forkserver child whose status it lost: the
+    grader's machinery failed, not the submission. Such a child runs once more; lost twice, the row
+    says so and a resumed batch grades the student again instead of keeping the crash."""
+    subs = make_class(tmp_path / "subs", {"alice": "lost-once 0.83", "bob": "lost"})
+    first = run(subs, tmp_path / "out", settings)
+    rows = {r["student"]: r for r in read_gradebook(tmp_path / "out")}
+    assert rows["alice"]["status"] == "graded" and rows["alice"]["accuracy"] == "0.83"
+    assert rows["bob"]["status"] == "crashed" and "lost track" in rows["bob"]["error"]
+    assert sorted(first.graded_now) == ["alice", "bob"]
+    (subs / "bob.pt").write_text("lost")
+    again = run(subs, tmp_path / "out", settings)
+    assert again.skipped == ["alice"] and again.graded_now == ["bob"]
+
+
+def test_parallel_children_all_report_their_exit(tmp_path, settings, monkeypatch):
+    """Regression: Process.start() in one thread polls every other live child, and a forkserver
+    child's exit status can be read from its pipe only once, so unsynchronised threads turned
+    finished children into "exited with code 255". A slowed status read widens that window."""
+    from multiprocessing import forkserver
+
+    read_signed = forkserver.read_signed
+
+    def slow_read_signed(fd):
+        time.sleep(0.01)  # the window between "the pipe is readable" and "the status is taken"
+        return read_signed(fd)
+
+    monkeypatch.setattr(forkserver, "read_signed", slow_read_signed)
+    subs = make_class(tmp_path / "subs", {f"s{i:02d}": f"0.{50 + i}" for i in range(24)})
+    limits = Limits(timeout_s=20.0, memory_mib=1500, poll_s=0.001)  # owners poll as often as starts happen
+    summary = run(subs, tmp_path / "out", settings, executor=LocalExecutor(6), limits=limits)
+    assert [r.student for r in summary.records if r.status != "graded"] == []
 
 
 # --- dask ---------------------------------------------------------------------------------------------

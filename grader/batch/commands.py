@@ -131,6 +131,7 @@ def record_outcome(job: Job, outcome: Outcome, out_dir: Path, plan: Plan) -> Non
             "student": job.student, "sha256": job.sha256, "resume_key": job.resume_key,
             "status": outcome.status, "reason": outcome.reason, "report_error": report_error,
             "timings": {"wall": round(outcome.wall_s, 3)}, "peak_mib": round(outcome.peak_mib, 1),
+            "infrastructure": outcome.infrastructure,
         })
     resume.commit(staging, out_dir / job.slug)
 

@@ -38,6 +38,9 @@ from grader.errors import GraderError
 MARKER = "batch.json"  # written last by a finished child; its absence means "not finished"
 CRASH_NOTE = "crash.txt"  # the child's own account of an exception in the grader itself
 CRASH_EXIT = 70  # EX_SOFTWARE: the grader (not the submission) raised in the child
+# What multiprocessing reports when it could not learn a forkserver child's exit status (the status
+# pipe hit EOF); the grader's own code never exits with it, so it means "lost", not "the submission".
+LOST_EXIT = 255
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Outcome:
         wall_s: seconds the child ran.
         peak_mib: the largest resident memory sampled over its process tree, MiB.
         files: for a remote run, the files it wrote (relative path -> bytes); else empty.
+        infrastructure: the failure came from the grader's own machinery (a lost exit status, a
+            lost Dask worker), not the submission; resume grades such a student again.
     """
 
     status: str
@@ -102,6 +107,7 @@ class Outcome:
     wall_s: float = 0.0
     peak_mib: float = 0.0
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    infrastructure: bool = False
 
     @property
     def ok(self) -> bool:
@@ -121,6 +127,7 @@ def child_main(task: Task, job: Job, launched_at: float) -> None:
     is written to ``crash.txt`` and the child exits with ``CRASH_EXIT``.
     """
     _die_with_parent()
+    _die_with_batch()
     if job.cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, job.cpus)
     started = time.time()
@@ -153,6 +160,29 @@ def _die_with_parent() -> None:
         pass
 
 
+def _die_with_batch() -> None:
+    """In a forkserver child, SIGKILL this child once the batch process that asked for it dies.
+
+    Its parent is the forkserver, which outlives a SIGKILLed batch for as long as any of its
+    children holds the forkserver's "alive" pipe, so PR_SET_PDEATHSIG alone would let a killed
+    batch's children finish and write into staging folders the resumed batch has just cleaned.
+    multiprocessing's parent sentinel becomes readable when the requesting process is gone.
+    """
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait as wait_ready
+
+        wait_ready([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="die-with-batch", daemon=True).start()
+
+
 def _subprocess_main(job_file: str) -> None:
     """Entry of a child started as a fresh interpreter: the pickled (task, job, time) is our own."""
     with open(job_file, "rb") as f:
@@ -172,6 +202,12 @@ class _Child:
 
 _forkserver_lock = threading.Lock()
 _forkserver_ctx = None
+# multiprocessing's Process objects are not thread-safe: Process.start() polls *every* live child
+# (process._cleanup), and a forkserver child's poll() reads its exit status from a pipe that holds
+# it once. A start in one thread racing the owner's poll in another lets one reader take the status
+# and the other hit EOF, which multiprocessing turns into exit code 255 for a child that finished
+# fine. Every start, poll and close of a Process therefore happens under this lock.
+_process_lock = threading.Lock()
 
 
 def _forkserver(preload: list[str]):
@@ -201,8 +237,18 @@ def launch(task: Task, job: Job) -> _Child:
         # A task may name the heavy modules it needs (``task.preload``) so children start warm.
         process = _forkserver([task.__module__, *getattr(task, "preload", ())]).Process(
             target=child_main, args=(task, job, launched_at), name=f"grade-{job.slug}")
-        process.start()
-        return _Child(process.pid, lambda: process.exitcode, process.close)
+        with _process_lock:
+            process.start()
+
+        def poll() -> int | None:
+            with _process_lock:
+                return process.exitcode
+
+        def reap() -> None:
+            with _process_lock:
+                process.close()
+
+        return _Child(process.pid, poll, reap)
     job_file = job.staging / ".job.pickle"
     job_file.write_bytes(pickle.dumps((task, job, launched_at)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -219,9 +265,21 @@ def launch(task: Task, job: Job) -> _Child:
 def run_job(task: Task, job: Job, limits: Limits = Limits()) -> Outcome:
     """Run ``task(job)`` in a child and watch it until it exits or breaks a limit.
 
+    A child whose exit status was lost (an infrastructure failure, see ``LOST_EXIT``) is run once
+    more in an emptied staging folder; lost twice, it is a "crashed" Outcome marked
+    ``infrastructure`` so that a resumed batch grades it again.
+
     Returns:
         the Outcome; never raises for anything the child does.
     """
+    outcome = _run_once(task, job, limits)
+    if outcome.infrastructure:
+        shutil.rmtree(job.staging, ignore_errors=True)
+        outcome = _run_once(task, job, limits)
+    return outcome
+
+
+def _run_once(task: Task, job: Job, limits: Limits) -> Outcome:
     job.staging.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     child = launch(task, job)
@@ -271,6 +329,9 @@ def _outcome_from_exit(code: int, staging: Path, wall: float, peak: float) -> Ou
         name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
         hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
         return Outcome("crashed", f"the grading process was killed by {name}{hint}", wall, peak)
+    if code == LOST_EXIT:
+        return Outcome("crashed", "the grader lost track of the grading process (no exit status); "
+                                  "run the batch again to grade it", wall, peak, infrastructure=True)
     return Outcome("crashed", f"the grading process exited with code {code} without finishing", wall, peak)
 
 
@@ -442,7 +503,8 @@ class DaskExecutor:
                 try:
                     outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - a lost worker becomes a row, not a crash
-                    outcome = Outcome("crashed", f"the Dask worker failed: {type(exc).__name__}: {exc}")
+                    outcome = Outcome("crashed", f"the Dask worker failed: {type(exc).__name__}: {exc}",
+                                      infrastructure=True)
                 yield job, outcome
         finally:
             for future in futures:

@@ -50,9 +50,12 @@ def read_marker(folder: Path) -> dict | None:
 
 def finished(folder: Path, key: str, *, retry_failed: bool = False) -> bool:
     """Whether ``folder`` holds a complete grade for ``key`` (and, with ``retry_failed``, not a
-    timeout, memory or crash outcome, which a re-run should try again)."""
+    timeout, memory or crash outcome, which a re-run should try again). A failure of the grader's
+    own machinery (marker ``infrastructure``) says nothing about the submission: never finished."""
     marker = read_marker(folder)
     if marker is None or marker.get("resume_key") != key or not (folder / RESULTS_NAME).is_file():
+        return False
+    if marker.get("infrastructure"):
         return False
     return not (retry_failed and marker.get("status") != "ok")
 
