@@ -103,6 +103,9 @@ def main() -> None:
         runs["grader"].append(t)
         full, *t = timed(lambda: infer(loaded, images, config=Inference(bf16=False)))
         runs["float32"].append(t)
+        (hw, hw_c), (gr, gr_c) = runs["homework"][-1], runs["grader"][-1]
+        print(f"  round {len(runs['grader'])}: load {os.getloadavg()[0]:.1f}, homework {hw:.2f} s, grader {gr:.2f} s: "
+              f"{hw / gr:.2f} x wall, {hw_c / gr_c:.2f} x CPU", flush=True)
     best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
     hw_wall, hw_cpu = best["homework"]
     bound = COMPUTE_BOUND_S * len(images) / 10_000
