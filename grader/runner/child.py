@@ -390,7 +390,7 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
             for start in range(first, n, batch):
                 y = half.forward(to_input(images[start:start + batch], loaded.input))
                 logits[start:start + len(y)] = y.numpy()
-                low.append(start + np.flatnonzero(_margins(y) < half.bound))
+                low.append(start + np.flatnonzero(~(_margins(y) >= half.bound)))  # NaN too
             recompute = np.concatenate(low)
             if len(recompute):
                 logits[recompute] = _run_chunks(full, images[recompute], loaded, batch).numpy()
