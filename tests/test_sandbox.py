@@ -29,10 +29,10 @@ def test_stdin_in_stdout_out(sandbox):
     assert result.sandboxed is sandbox
 
 
-def test_child_runs_as_nobody_in_tmp_without_capabilities():
+def test_child_runs_as_nobody_in_scratch_without_capabilities():
     result = py("import os; print(os.getuid(), os.getgid(), os.getcwd(), os.environ['HOME']);"
                 "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
-    assert result.stdout.split() == [b"65534", b"65534", b"/tmp", b"/tmp", b"0000000000000000"]
+    assert result.stdout.split() == [b"65534", b"65534", b"/tmp/home", b"/tmp/home", b"0000000000000000"]
 
 
 def test_environment_is_not_inherited(monkeypatch):

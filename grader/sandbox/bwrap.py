@@ -7,7 +7,7 @@ symlinks and the editable install's finder keep working):
     /etc/ld.so.cache, /etc/ld.so.conf(.d)                  the dynamic loader's view of /usr
     the Python installation, the venv, the grader package   what ``python -m grader...`` imports
     the caller's ``readonly`` paths                         the submission
-    /tmp, /dev/shm                                          size-capped tmpfs, HOME and cwd = /tmp
+    /tmp, /dev/shm                                          size-capped tmpfs; HOME and cwd = /tmp/home
     /proc (own PID namespace), /dev (null, zero, urandom, ...)
 
 Never ``/`` whole (host UNIX sockets live in /run and /tmp), never /home, /root, /work or any data
@@ -32,6 +32,7 @@ from grader.errors import GraderError
 from grader.sandbox.limits import Limits
 
 SANDBOX_UID = 65534  # "nobody" inside the user namespace
+SCRATCH_HOME = "/tmp/home"  # on the capped tmpfs; empty at start
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 LOADER_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 # Modules the child imports from outside the interpreter's prefixes, if installed elsewhere.
@@ -153,8 +154,11 @@ def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp
         argv += ["--ro-bind", source, dest]
     # The sandbox's root and /dev are bwrap's own tmpfs, writable and uncapped until remounted:
     # without the remounts a child could fill memory by writing files there.
-    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
-    for name, value in child_env("/tmp").items():
+    # HOME and cwd: an empty folder of the scratch tmpfs (/tmp itself may hold the mount points of
+    # binds that live under the host's /tmp, such as a project checked out there).
+    argv += ["--dir", SCRATCH_HOME]
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SCRATCH_HOME, "--clearenv"]
+    for name, value in child_env(SCRATCH_HOME).items():
         argv += ["--setenv", name, value]
     argv += ["--seccomp", str(seccomp_fd), "--"]
     return prefix + argv
