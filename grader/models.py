@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
@@ -97,7 +98,7 @@ def fast_net(widths: tuple[int, int, int] | list[int] = (32, 64, 128), whiten_wi
         if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):
             # Dirac-plus-noise init (airbench): each conv starts near an identity on its first channels.
             nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            with __import__("torch").no_grad():
+            with torch.no_grad():
                 n_id = min(module.in_channels, module.out_channels)
                 nn.init.dirac_(module.weight[:n_id])
     return net
