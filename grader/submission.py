@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.sandbox.precheck import precheck_file
 
 MANIFEST_NAME = "submission.toml"
 MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
@@ -118,6 +119,7 @@ def inspect_submission(path: str | Path, *, checks: Checks = CHECKS) -> Submissi
         raise GraderError(f"{weights.name} is {size / 2**20:.0f} MiB, over the "
                           f"{checks.max_bytes / 2**20:.0f} MiB limit", "hand in only the trained network")
     form = detect_form(weights, checks=checks)
+    precheck_file(weights)  # zip bombs, storages that claim more than they hold, legacy pickles
 
     entry = None
     if form in NEEDS_CODE:

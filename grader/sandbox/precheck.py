@@ -173,6 +173,8 @@ def inspect_pickle(data: bytes, name: str, sizes: dict[str, int],
                 values[start:] = [tuple(values[start:])]
             elif kind == "BINPERSID":
                 pid = values[-1] if values else None
+                if name.endswith("traced_inputs.pkl"):
+                    continue  # torch.jit.save records the example inputs' storages empty
                 message, nbytes = _storage_problem(pid, storage_dir, sizes)
                 problems += [f"{name}: {message}"] if message else []
                 total += nbytes
@@ -189,6 +191,8 @@ def inspect_pickle(data: bytes, name: str, sizes: dict[str, int],
 
 
 def _global_problem(qualified: str, name: str) -> list[str]:
+    if qualified.startswith("__builtin__ "):  # protocol-2 pickles name builtins the Python 2 way
+        qualified = "builtins " + qualified[len("__builtin__ "):]
     if qualified.startswith(ALLOWED_GLOBAL_PREFIXES):
         return []
     return [f"{name} refers to {qualified.replace(' ', '.')}, which a weights file has no use "
