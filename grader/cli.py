@@ -97,6 +97,8 @@ def data_prepare(data_path: str | None, partial: bool) -> None:
 @click.option("--resume", type=click.Path(exists=True), help="A run folder to continue.")
 @click.option("--subset", type=click.IntRange(min=10), help="Train on N images spread over the set (tests).")
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Grade the finished run and write results.json and the report into it.")
 @user_errors
 def train(**options) -> None:
     """Train a network with a recipe and write a gradable run folder."""

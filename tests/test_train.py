@@ -147,6 +147,7 @@ def test_unknown_recipe_is_a_grader_error():
 
 
 def cli(*args):
+    args = list(args) if "--report" in args else [*args, "--no-report"]  # grading is tested once
     return CliRunner().invoke(main, ["train", *args], catch_exceptions=False)
 
 
@@ -166,6 +167,19 @@ def test_cli_trains_resumes_and_refuses_to_overwrite(tree, tmp_path):
     assert ckpt["recipe"]["name"] == "homework" and ckpt["dataset"]["train_subset"] == 20
     done = cli("--resume", str(out), "--data", str(tree), "--partial")
     assert done.exit_code == 2 and "complete" in done.output
+
+
+def test_a_finished_run_is_graded_with_its_report(tree, tmp_path):
+    out = tmp_path / "dora"
+    result = cli("--recipe", "homework", "--data", str(tree), "--partial", "--epochs", "1",
+                 "--subset", "20", "--out", str(out), "--device", "cpu", "--report")
+    assert result.exit_code == 0, result.output
+    graded = json.loads((out / "results.json").read_text())
+    assert graded["status"] == "graded", graded["error"]
+    assert graded["submission"]["format"] == "run-folder"
+    assert graded["history"]["train_loss"] == read_run(out)["history"]["train_loss"]
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert "dora" in (out / "report.html").read_text()
 
 
 def test_cli_resume_of_a_folder_without_checkpoint_exits_2(tmp_path):

@@ -26,7 +26,8 @@ EXIT_INTERRUPTED = 130  # the shell's convention for a run stopped by Ctrl-C
 def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path: str | None = None,
                   epochs: int | None = None, seed: int = 0, device: str = "auto",
                   time_budget: float | None = None, resume: str | None = None,
-                  subset: int | None = None, partial: bool = False, quiet: bool = False) -> int:
+                  subset: int | None = None, partial: bool = False, quiet: bool = False,
+                  report: bool = True) -> int:
     """Train (or continue) a run and write its folder; the body of `grader train`.
 
     With ``resume`` the recipe, seed and subset come from that run's checkpoint (``recipe``,
@@ -79,6 +80,9 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
                    resume=state, model=model, progress=None if quiet else RichProgress(), on_epoch=save)
     save(result)
 
+    if report and result.stopped != "interrupted" and result.history["epoch"]:
+        grade_run(folder, data)
+
     history = result.history
     last = f"test accuracy {history['test_acc'][-1]:.2%} after epoch {history['epoch'][-1]}" \
         if history["epoch"] else "no epoch completed"
@@ -89,3 +93,15 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
     click.echo(f"{folder}: {reason} at step {result.steps_done}/{result.steps_total}; {last}. "
                f"Continue with: grader train --resume {folder}")
     return 0 if result.stopped == "time_budget" else EXIT_INTERRUPTED
+
+
+def grade_run(folder: Path, data) -> None:
+    """Grade the run folder like any submission (sandboxed child, default rubric) and write
+    results.json, report.html and report.pdf into it."""
+    from grader.grade import format_summary, grade_submission, write_report_or_warn
+    from grader.results import write_results
+
+    results = grade_submission(folder, data=data)
+    click.echo(format_summary(results))
+    click.echo(f"wrote {write_results(results, folder)}")
+    write_report_or_warn(results, folder, lang="en")
