@@ -21,14 +21,21 @@ import time
 from pathlib import Path
 
 
-def make_submissions(root: Path, count: int) -> None:
-    """``count`` randomly initialised homework networks, each saved with torch.save(net)."""
+def make_submissions(root: Path, count: int, weights: Path | None = None) -> None:
+    """``count`` homework networks saved with torch.save(net): copies of ``weights`` (a trained
+    one, as students hand in), else randomly initialised ones (no bf16 fast path: their logits
+    have no margins to speak of)."""
+    import shutil
+
     import torch
 
     from grader.models import build
 
     root.mkdir(parents=True, exist_ok=True)
     for i in range(count):
+        if weights is not None:
+            shutil.copyfile(weights, root / f"student{i:03d}.pth")
+            continue
         torch.manual_seed(i)
         torch.save(build("homework_net"), root / f"student{i:03d}.pth")
 
@@ -52,6 +59,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data", default=None, help="CIFAR-10 source [default: $GRADER_DATA]")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--weights", type=Path, help="a trained torch.save(net) to copy per student "
+                        "(e.g. submissions/s2400001.pth) [default: random initialisation]")
     args = parser.parse_args()
 
     from grader.batch.commands import run_batch
@@ -60,7 +69,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp = Path(tmp)
-        make_submissions(tmp / "subs", args.count)
+        make_submissions(tmp / "subs", args.count, args.weights)
         baseline = None
         if not args.no_baseline:
             baseline = baseline_in_process(tmp / "subs" / "student000.pth", tmp / "baseline", args.data)
