@@ -138,6 +138,18 @@ def test_translate_shifts_pixels():
     assert torch.equal(out[1, 0, 1:4, 1:], x[1, 0, 2:5, :4])  # row +1, column -1
 
 
+def test_cli_offers_every_recipe_and_fast_long_is_the_wider_fast():
+    from grader.cli import train as train_cmd
+    from grader.train.recipes import RECIPES, FastRecipe
+
+    (recipe_option,) = [p for p in train_cmd.params if p.name == "recipe"]
+    assert list(recipe_option.type.choices) == list(RECIPES)
+    long = get_recipe("fast-long")
+    assert long.arch_args["widths"] == [64, 128, 256] and long.epochs == 16
+    narrowed = replace(long, name="fast", arch_args=FastRecipe().arch_args, epochs=FastRecipe().epochs)
+    assert narrowed.to_dict() == get_recipe("fast").to_dict()
+
+
 def test_unknown_recipe_is_a_grader_error():
     with pytest.raises(GraderError, match="unknown recipe"):
         get_recipe("slow")
