@@ -33,13 +33,13 @@ class MemorisationProbe:
 
     Attributes:
         subset_size: test images that also go to the child as perturbed copies (images; the whole
-            test set when it is smaller). 2,000 adds a fifth to the inference time and measures
-            each accuracy to about +-2 points (95%).
+            test set when it is smaller). 1,000 adds a tenth to the inference time and measures
+            each accuracy to about +-3 points (95%), far finer than the 20-point drop that flags.
         seed: with the data fingerprint, picks the subset and the perturbation: fixed for a data
             set, so every submission is probed with the same copies.
     """
 
-    subset_size: int = 2000
+    subset_size: int = 1000
     seed: int = 1
 
 
