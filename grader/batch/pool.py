@@ -289,14 +289,15 @@ def _run_once(task: Task, job: Job, limits: Limits) -> Outcome:
             elapsed = time.monotonic() - start
             rss = tree_rss_mib(child.pid)
             peak = max(peak, rss)
-            if elapsed > limits.timeout_s:
-                kill_tree(child.pid)
-                return Outcome("timeout", f"took longer than the {limits.timeout_s:g} s limit and was stopped",
-                               elapsed, peak)
+            # memory first: a child over both caps is reported for the more specific one
             if rss > limits.memory_mib:
                 kill_tree(child.pid)
                 return Outcome("memory", f"used more than the {limits.memory_mib} MiB memory limit and was "
                                          "stopped", elapsed, peak)
+            if elapsed > limits.timeout_s:
+                kill_tree(child.pid)
+                return Outcome("timeout", f"took longer than the {limits.timeout_s:g} s limit and was stopped",
+                               elapsed, peak)
             time.sleep(limits.poll_s)
     except BaseException:
         kill_tree(child.pid)
