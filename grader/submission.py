@@ -14,13 +14,13 @@ import hashlib
 import io
 import json
 import math
-import pickletools
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.sandbox.pickle_scan import allowed_global, scan_pickle, stock_module_names
 from grader.sandbox.precheck import precheck_file
 
 MANIFEST_NAME = "submission.toml"
@@ -310,8 +310,11 @@ def _zip_form(weights: Path, checks: Checks) -> str:
 
 def _pickle_form(weights: Path, data: bytes) -> str:
     """Classify a torch.save pickle by the globals and strings it names, refusing foreign globals."""
-    globals_, strings = scan_pickle(data, name=weights.name)
-    foreign = sorted(g for g in globals_ if not is_allowed_global(g))
+    scan = scan_pickle(data)
+    if scan.error:
+        raise GraderError(f"{weights.name} is corrupt: its pickle cannot be read ({scan.error})",
+                          "save the network again and re-submit")
+    foreign = sorted({g for g in scan.globals if not allowed_global(g)})
     if foreign:
         own = [g for g in foreign if g.startswith("__main__.")]
         hint = ("your network's class is defined in your own script, which the grader cannot trust: "
@@ -319,71 +322,11 @@ def _pickle_form(weights: Path, data: bytes) -> str:
                 if own else "it was refused without being run; hand in plain weights or stock torch.nn layers")
         raise GraderError(f"{weights.name} asks to load {', '.join(foreign[:5])}, outside the allowed "
                           "torch.nn classes", hint)
-    if any(g in _stock_module_names() for g in globals_):
+    if any(g in stock_module_names() for g in scan.globals):
         return "pickled-module"
-    if "grader-checkpoint" in strings:
+    if "grader-checkpoint" in scan.strings:
         return "run-folder"
     return "state-dict"
-
-
-def scan_pickle(data: bytes, *, name: str) -> tuple[set[str], set[str]]:
-    """The ``module.name`` globals and the short strings a pickle names, without executing it.
-
-    Raises:
-        GraderError: when the pickle stream is malformed.
-    """
-    globals_: set[str] = set()
-    strings: set[str] = set()
-    recent: list[str] = []  # STACK_GLOBAL (protocol >= 4) takes module and name from the stack
-    memo: dict[int, str] = {}
-    try:
-        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
-            if op.name == "GLOBAL":
-                module, _, attr = str(arg).partition(" ")
-                globals_.add(_canonical(module, attr))
-            elif op.name == "STACK_GLOBAL" and len(recent) >= 2:
-                globals_.add(_canonical(recent[-2], recent[-1]))
-            elif isinstance(arg, str) and ("UNICODE" in op.name or op.name.endswith("STRING")):
-                recent.append(str(arg))
-                if len(arg) < 64:
-                    strings.add(str(arg))
-            elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and recent:
-                memo[int(arg)] = recent[-1]
-            elif op.name == "MEMOIZE" and recent:
-                memo[len(memo)] = recent[-1]
-            elif op.name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
-                recent.append(memo[int(arg)])
-    except Exception as exc:  # pickletools raises ValueError and others on garbage
-        raise GraderError(f"{name} is corrupt: its pickle cannot be read ({exc})",
-                          "save the network again and re-submit") from None
-    return globals_, strings
-
-
-def _canonical(module: str, attr: str) -> str:
-    return f"{'builtins' if module == '__builtin__' else module}.{attr}"
-
-
-def is_allowed_global(name: str) -> bool:
-    """True for what torch's weights-only loader allows plus the stock ``torch.nn`` layer classes."""
-    module, _, attr = name.rpartition(".")
-    if name in _stock_module_names() or name in _weights_only_globals():
-        return True
-    return module == "torch" and attr.endswith("Storage")  # legacy typed storages, rebuilt as tensors
-
-
-def _stock_module_names() -> set[str]:
-    from grader.runner.allowlist import stock_module_classes
-
-    return {f"{cls.__module__}.{cls.__qualname__}" for cls in stock_module_classes()}
-
-
-def _weights_only_globals() -> set[str]:
-    try:
-        from torch._weights_only_unpickler import _get_allowed_globals
-    except ImportError:  # a torch without it: the child's weights-only load still refuses foreign globals
-        return {"collections.OrderedDict", "builtins.set", "torch._utils._rebuild_tensor_v2",
-                "torch._utils._rebuild_parameter"}
-    return set(_get_allowed_globals())
 
 
 # --- history and digest ----------------------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from grader.errors import GraderError
-from grader.submission import inspect_submission, read_history, read_manifest, scan_pickle
+from grader.sandbox.pickle_scan import scan_pickle
+from grader.submission import inspect_submission, read_history, read_manifest
 from tests.fixtures.make_submissions import homework_net, write_form, write_hostile_pickle
 
 FORMS = {
@@ -45,8 +46,7 @@ def test_own_class_pickle_gets_a_hint_to_hand_in_a_state_dict(tmp_path):
     import pickle
 
     data = pickle.dumps(None, protocol=2).replace(b"N.", b"c__main__\nNet\n.")
-    globals_, _ = scan_pickle(data, name="x")
-    assert "__main__.Net" in globals_
+    assert "__main__.Net" in scan_pickle(data).globals
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "own.pth", "w") as z:

@@ -4,19 +4,20 @@ A torch.save archive is a zip whose entries are all *stored* (torch never compre
 one pickle (``<prefix>/data.pkl``) whose persistent ids name storages ``<prefix>/data/<key>`` and
 their element counts. Refusing compressed entries defeats zip bombs; comparing each storage's
 claimed size with its entry defeats "this tensor holds a terabyte"; scanning the pickle's opcodes
-(pickletools, which builds nothing) names a forbidden global such as ``os.system`` up front, before
-``torch.load(weights_only=True)`` in the sandboxed child refuses it again.
+(``grader.sandbox.pickle_scan``: pickletools, which builds nothing) names a forbidden global such
+as ``os.system`` up front, before ``torch.load(weights_only=True)`` in the sandboxed child refuses
+it again.
 """
 
 from __future__ import annotations
 
-import pickletools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
 from grader.sandbox.limits import GiB, MiB, format_bytes
+from grader.sandbox.pickle_scan import allowed_global, scan_pickle
 
 PICKLE_SUFFIXES = (".pkl",)
 # Bytes per element of the storage classes torch.save names (torch.<Name>Storage).
@@ -27,16 +28,6 @@ ELEMENT_BYTES = {
     "QUInt8Storage": 1, "QInt32Storage": 4, "UntypedStorage": 1, "Float8_e4m3fnStorage": 1,
     "Float8_e5m2Storage": 1, "UInt16Storage": 2, "UInt32Storage": 4, "UInt64Storage": 8,
 }
-# Globals a weights file may name: what torch.load(weights_only=True) can rebuild, plus the
-# TorchScript namespace. Anything else (os, subprocess, builtins.eval, ...) is refused here.
-ALLOWED_GLOBAL_PREFIXES = ("torch.", "torch ", "__torch__", "collections OrderedDict",
-                           "_codecs encode", "builtins set", "builtins frozenset",
-                           "builtins bytearray", "builtins slice", "builtins complex")
-_STRING_OPS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
-               "BINSTRING", "SHORT_BINSTRING"}
-_INT_OPS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
-_PUT_OPS = {"BINPUT", "LONG_BINPUT", "PUT"}
-_GET_OPS = {"BINGET", "LONG_BINGET", "GET"}
 
 
 @dataclass(frozen=True)
@@ -100,13 +91,15 @@ def inspect_archive(path: Path, size: int, limits: PrecheckLimits) -> list[str]:
             if problems:
                 return problems  # do not read (inflate) anything from a suspicious archive
             sizes = {info.filename: info.file_size for info in infos}
+            torchscript = any("/code/" in f"/{info.filename}" for info in infos)
             for info in infos:
                 if info.filename.endswith(PICKLE_SUFFIXES):
                     if info.file_size > limits.pickle_bytes:
                         problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over "
                                         f"the {format_bytes(limits.pickle_bytes)} cap")
                         continue
-                    problems += inspect_pickle(archive.read(info), info.filename, sizes, limits)
+                    problems += inspect_pickle(archive.read(info), info.filename, sizes, limits,
+                                               torchscript=torchscript)
             return problems
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         return [f"it is not a readable zip archive ({exc})"]
@@ -136,67 +129,35 @@ def _tame_torchscript_source(info: zipfile.ZipInfo, limits: PrecheckLimits) -> b
             and info.file_size <= limits.source_ratio * max(info.compress_size, 1))
 
 
-def inspect_pickle(data: bytes, name: str, sizes: dict[str, int],
-                   limits: PrecheckLimits) -> list[str]:
+def inspect_pickle(data: bytes, name: str, sizes: dict[str, int], limits: PrecheckLimits, *,
+                   torchscript: bool = False) -> list[str]:
     """Problems in one pickle's opcodes: forbidden globals, storages that lie about their size.
 
     Args:
-        data: the pickle bytes (scanned with pickletools.genops; nothing is built).
+        data: the pickle bytes (scanned with pickletools; nothing is built).
         name: its archive name, e.g. ``model/data.pkl``; storages live in ``model/data/<key>``.
         sizes: archive entry name -> uncompressed size.
+        torchscript: the archive is TorchScript, whose pickles also name its compiled classes.
     """
+    scan = scan_pickle(data)
+    problems = [f"{name} refers to {g}, which a weights file has no use for (it is how a pickle "
+                "runs code)" for g in dict.fromkeys(scan.globals)
+                if not allowed_global(g, torchscript=torchscript)]
+    if scan.error:
+        problems.append(f"{name} is not a well-formed pickle ({scan.error})")
+    if name.endswith("traced_inputs.pkl"):
+        return problems[:5]  # torch.jit.save records the example inputs' storages empty
     prefix = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
     storage_dir = prefix + ("constants/" if name.endswith("constants.pkl") else "data/")
-    problems, memo, values, marks, total = [], {}, [], [], 0
-    try:
-        for op, arg, _ in pickletools.genops(data):
-            kind = op.name
-            if kind in _STRING_OPS or kind in _INT_OPS:
-                values.append(arg)
-            elif kind == "GLOBAL":
-                values.append(arg)
-                problems += _global_problem(arg, name)
-            elif kind == "STACK_GLOBAL":
-                qualified = " ".join(str(v) for v in values[-2:])
-                values[-2:] = [qualified]
-                problems += _global_problem(qualified, name)
-            elif kind in _PUT_OPS:
-                memo[arg] = values[-1] if values else None
-            elif kind == "MEMOIZE":
-                memo[len(memo)] = values[-1] if values else None
-            elif kind in _GET_OPS:
-                values.append(memo.get(arg))
-            elif kind == "MARK":
-                marks.append(len(values))
-            elif kind == "TUPLE" and marks:
-                start = marks.pop()
-                values[start:] = [tuple(values[start:])]
-            elif kind == "BINPERSID":
-                pid = values[-1] if values else None
-                if name.endswith("traced_inputs.pkl"):
-                    continue  # torch.jit.save records the example inputs' storages empty
-                message, nbytes = _storage_problem(pid, storage_dir, sizes)
-                problems += [f"{name}: {message}"] if message else []
-                total += nbytes
-            else:
-                # Any other opcode ends the run of flat values a persistent id is made of.
-                if kind not in ("TUPLE1", "TUPLE2", "TUPLE3", "EMPTY_TUPLE"):
-                    values.append(None)
-    except (ValueError, IndexError, KeyError) as exc:  # genops on a truncated or forged pickle
-        problems.append(f"{name} is not a well-formed pickle ({exc})")
+    total = 0
+    for pid in scan.persistent_ids:
+        message, nbytes = _storage_problem(pid, storage_dir, sizes)
+        problems += [f"{name}: {message}"] if message else []
+        total += nbytes
     if total > limits.storage_bytes:
         problems.append(f"its tensors claim {format_bytes(total)}, over the "
                         f"{format_bytes(limits.storage_bytes)} cap")
     return problems[:5]
-
-
-def _global_problem(qualified: str, name: str) -> list[str]:
-    if qualified.startswith("__builtin__ "):  # protocol-2 pickles name builtins the Python 2 way
-        qualified = "builtins " + qualified[len("__builtin__ "):]
-    if qualified.startswith(ALLOWED_GLOBAL_PREFIXES):
-        return []
-    return [f"{name} refers to {qualified.replace(' ', '.')}, which a weights file has no use "
-            "for (it is how a pickle runs code)"]
 
 
 def _storage_problem(pid, storage_dir: str, sizes: dict[str, int]) -> tuple[str | None, int]:
