@@ -11,7 +11,7 @@ Without it the network is randomly initialised; its logits barely differ (margin
 bfloat16's rounding), so the calibrated bf16 path rightly declines and only float32 runs.
 
 The homework loop: torchvision-style dataset with per-image ``ToTensor()``, ``DataLoader(batch_size
-=100)``, ``net(images)``, ``torch.max``. The grader path is ``grader.runner.child.infer``, the very
+=100)``, ``net(images)``, ``torch.max``. The grader path is ``grader.runner.infer.infer``, the very
 function the child process runs while grading (whole-array conversion, batches of 500, a frozen
 trace, bfloat16 with float32 recomputation of low-margin images). Both use the same network, in
 the same process, timed back to back; CPU seconds are printed beside wall time because other
@@ -35,7 +35,8 @@ from torchvision import transforms
 
 from grader.data import load_cifar10
 from grader.models import build
-from grader.runner.child import Inference, Loaded, infer
+from grader.runner.infer import Inference, infer
+from grader.runner.loaders import Loaded
 
 COMPUTE_BOUND_S = 5.7  # float32, whole test set, 2 cores (issue 4); bfloat16 about half
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from grader.errors import GraderError
-from grader.runner import child
-from grader.runner.child import ChildError, serve, strip_prefixes
+from grader.runner.child import serve
+from grader.runner.infer import Inference, _native_bf16, accelerate, infer, to_input
+from grader.runner.loaders import ChildError, Loaded, load, strip_prefixes
 from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
 from grader.submission import inspect_submission
@@ -39,7 +40,7 @@ def assert_close_to_float32(logits, expected, precision: dict) -> None:
         assert close.all()
         return
     moved = logits - expected  # how far bf16 moved each difference of two logits
-    assert (moved.max(axis=1) - moved.min(axis=1)).max() <= child.Inference.bf16_safety * precision["bf16_error"]
+    assert (moved.max(axis=1) - moved.min(axis=1)).max() <= Inference.bf16_safety * precision["bf16_error"]
     assert np.abs(moved).max() < 0.1 * np.abs(expected).max()
 
 
@@ -77,7 +78,7 @@ def test_hostile_pickle_is_refused_in_the_child_too_and_never_runs(tmp_path):
     for form in ("pickled-module", "state-dict", "run-folder"):  # whatever the parent had guessed
         request = {"form": form, "weights": str(path), "entry": [str(tmp_path / "m.py"), "build_model"]}
         with pytest.raises(ChildError, match="refused without running it"):
-            child.load(request)
+            load(request)
     assert not marker.exists()
 
 
@@ -235,13 +236,13 @@ def _scaled_net(seed: int, gain: float) -> torch.nn.Module:
 
 
 def test_bf16_path_keeps_every_float32_prediction_and_recomputes_low_margins():
-    if not child._native_bf16():
+    if not _native_bf16():
         pytest.skip("no native bf16 on this CPU: the float32 path is the only one")
     images = tiny_data(400).test_images
     net = _scaled_net(seed=4, gain=40.0)
-    loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     stats = {}
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, calibration_images=64), stats=stats)
+    logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     exact = reference_logits(net, images)
     assert stats["precision"] == "bfloat16+float32"
     assert 0 < stats["recomputed"] < len(images) - 64  # some, not all, of the bf16 images
@@ -254,15 +255,15 @@ def test_bf16_path_keeps_every_float32_prediction_and_recomputes_low_margins():
 
 
 def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
-    if not child._native_bf16():
+    if not _native_bf16():
         pytest.skip("no native bf16 on this CPU")
     images = tiny_data(200).test_images
     net = small_net(seed=4)
     with torch.no_grad():  # ten nearly identical rows: logits differ far less than bf16 rounds them
         net[4].weight.copy_(net[4].weight[:1] * 10 + 1e-4 * net[4].weight)
-    loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     stats = {}
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, calibration_images=64), stats=stats)
+    logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     assert stats["precision"] == "float32" and stats["recomputed"] == 0
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-7)
 
@@ -270,13 +271,13 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
 def test_traced_float32_path_is_used_only_when_bit_exact():
     images = tiny_data(200).test_images
     net = small_net(seed=6)
-    loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
-    x = child.to_input(images[:64], loaded.input)
+    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    x = to_input(images[:64], loaded.input)
     with torch.inference_mode():
         reference = net(x)
-        assert child.accelerate(loaded, x, reference) is not net  # traced: reproduces eager exactly
-        assert child.accelerate(loaded, x, reference + 1e-3) is net  # a mismatch keeps eager
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=64, calibration_images=64, bf16=False))
+        assert accelerate(loaded, x, reference) is not net  # traced: reproduces eager exactly
+        assert accelerate(loaded, x, reference + 1e-3) is net  # a mismatch keeps eager
+    logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64, bf16=False))
     assert np.array_equal(logits, reference_logits(net, images))
 
 
@@ -295,8 +296,8 @@ class _PerImageBranch(torch.nn.Module):
 def test_data_dependent_forward_is_never_traced():
     images = tiny_data(120).test_images
     net = _PerImageBranch().eval()
-    loaded = child.Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     stats = {}
-    logits = child.infer(loaded, images, config=child.Inference(batch_size=32, calibration_images=32), stats=stats)
+    logits = infer(loaded, images, config=Inference(batch_size=32, calibration_images=32), stats=stats)
     assert stats["precision"] == "float32"
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-6)

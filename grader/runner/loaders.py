@@ -1,0 +1,291 @@
+"""Loading a submission: one function per form, each returning a ``Loaded`` network ready to run.
+
+Every problem with the submission becomes a ``ChildError`` whose message and hint are written for
+the student. Pickles are read only with ``weights_only=True`` (plus the stock torch.nn classes).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from grader.runner.allowlist import stock_module_classes
+
+NESTING_KEYS = ("state_dict", "model_state_dict", "model", "net")
+PREFIXES = ("module.", "_orig_mod.")
+
+
+class ChildError(Exception):
+    """A problem with the submission, stated for the student: ``message`` and ``hint``."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, for a ChildError's text."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class Loaded:
+    """A network ready to run.
+
+    Attributes:
+        forward: float32 (n, 3, 32, 32) -> logits (n, classes).
+        module: the nn.Module behind ``forward`` (None for ONNX).
+        form: the form actually loaded (a grader checkpoint reports ``run-folder``).
+        input: the normalisation the network expects: ``{"scale", "mean", "std"}``.
+        history: training history carried by the checkpoint, or None.
+        notes: things worth telling a TA (ignored keys, ...).
+        parameters: parameter count when ``module`` cannot say (ONNX), else None.
+        fixed_batch: the only batch size the network accepts (an export with a static batch), or None.
+    """
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    module: nn.Module | None
+    form: str
+    input: dict
+    history: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    parameters: int | None = None
+    fixed_batch: int | None = None
+
+
+def load(request: dict) -> Loaded:
+    """Load the network the request describes. Raises ChildError naming what is wrong."""
+    weights = Path(request["weights"])
+    form = request["form"]
+    manifest_input = request.get("input")
+    default_input = {"scale": 1.0, "mean": None, "std": None}
+    if form == "pickled-module":
+        loaded = _load_pickled_module(weights)
+    elif form in ("state-dict", "safetensors"):
+        state = _read_safetensors(weights) if form == "safetensors" else _unwrap(_torch_load(weights), weights)
+        module = build_from_entry(Path(request["entry"][0]), request["entry"][1])
+        notes = load_weights(module, state, source=weights.name)
+        loaded = Loaded(module, module, form, default_input, notes=notes)
+    elif form == "run-folder":
+        loaded = _load_grader_checkpoint(weights)
+    elif form == "torchscript":
+        module = _guard(lambda: torch.jit.load(str(weights), map_location="cpu"), weights, "TorchScript")
+        loaded = Loaded(module, module, form, default_input)
+    elif form == "exported":
+        program = _guard(lambda: torch.export.load(str(weights)), weights, "torch.export")
+        module = program.module()
+        loaded = Loaded(module, module, form, default_input, fixed_batch=_static_batch(module))
+    elif form == "onnx":
+        loaded = _load_onnx(weights)
+    else:
+        raise ChildError(f"unknown form {form!r}", "this is a grader bug; please report it")
+    if manifest_input:
+        loaded.input = manifest_input
+    if loaded.module is not None:
+        try:
+            loaded.module.eval()
+        except (NotImplementedError, RuntimeError):  # exported programs fix their mode at export time
+            loaded.notes.append("the exported program's train/eval mode was fixed when it was exported")
+    return loaded
+
+
+def _static_batch(module: nn.Module) -> int | None:
+    """The batch size an exported program was specialised to, or None when it is dynamic."""
+    for node in getattr(module, "graph").nodes:
+        if node.op == "placeholder" and hasattr(node.meta.get("val"), "shape"):
+            size = node.meta["val"].shape[0]
+            return size if isinstance(size, int) else None
+    return None
+
+
+def _guard(fn: Callable, weights: Path, what: str):
+    try:
+        return fn()
+    except Exception as exc:
+        raise ChildError(f"{weights.name} could not be loaded as {what}: {one_line(exc)}",
+                         "save it again with the same torch version as the grader and re-submit") from None
+
+
+def _torch_load(weights: Path):
+    """``torch.load`` with ``weights_only=True`` plus the stock nn classes; never unrestricted."""
+    try:
+        with torch.serialization.safe_globals(list(stock_module_classes())):
+            return torch.load(str(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = one_line(exc)
+        if "Unsupported global" in text or "weights_only" in text.lower():
+            raise ChildError(f"{weights.name} asks to load something outside the allowed torch.nn classes "
+                             f"and was refused without running it ({text[:300]})",
+                             "hand in torch.save(net.state_dict(), 'weights.pth') plus model.py") from None
+        raise ChildError(f"{weights.name} could not be read: {text[:300]}",
+                         "the file may be truncated; save it again and re-submit") from None
+
+
+def _load_pickled_module(weights: Path) -> Loaded:
+    obj = _torch_load(weights)
+    if isinstance(obj, dict):
+        obj = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), nn.Module)), obj)
+    if not isinstance(obj, nn.Module):
+        raise ChildError(f"{weights.name} holds a {type(obj).__name__}, not a network",
+                         "hand in torch.save(net, ...) or a state_dict plus model.py")
+    return Loaded(obj, obj, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+
+
+def _load_grader_checkpoint(weights: Path) -> Loaded:
+    from grader.models import build
+
+    ckpt = _torch_load(weights)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "grader-checkpoint":
+        raise ChildError(f"{weights.name} is not a grader checkpoint", "grade the run folder `grader train` wrote")
+    try:
+        module = build(ckpt["arch"]["name"], **ckpt["arch"].get("args", {}))
+    except (KeyError, TypeError) as exc:
+        raise ChildError(f"{weights.name} names an architecture this grader cannot build: {exc}",
+                         "grade it with the grader version that wrote it") from None
+    notes = load_weights(module, ckpt.get("state_dict", {}), source=weights.name)
+    given = ckpt.get("input") or {}
+    net_input = {"scale": float(given.get("scale", 1.0)), "mean": given.get("mean"), "std": given.get("std")}
+    history = ckpt.get("history") if isinstance(ckpt.get("history"), dict) else None
+    return Loaded(module, module, "run-folder", net_input, history=history, notes=notes)
+
+
+def _read_safetensors(weights: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(weights), device="cpu")
+    except Exception as exc:
+        raise ChildError(f"{weights.name} is not readable safetensors: {one_line(exc)}",
+                         "save it again with safetensors.torch.save_file(net.state_dict(), ...)") from None
+
+
+def _unwrap(obj, weights: Path) -> dict:
+    """The tensor dict inside a checkpoint: bare, or under one of ``NESTING_KEYS``."""
+    for _ in range(3):
+        if isinstance(obj, dict) and not _is_tensor_dict(obj):
+            inner = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), dict)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, dict) or not _is_tensor_dict(obj):
+        keys = ", ".join(list(map(str, obj))[:8]) if isinstance(obj, dict) else type(obj).__name__
+        raise ChildError(f"{weights.name} holds no state_dict (found: {keys})",
+                         f"save net.state_dict(), bare or under one of {', '.join(NESTING_KEYS)}")
+    return obj
+
+
+def _is_tensor_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def strip_prefixes(state: dict) -> dict:
+    """Drop the ``module.`` (DataParallel) and ``_orig_mod.`` (torch.compile) prefixes from every key."""
+    out = {}
+    for key, value in state.items():
+        while key.startswith(PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key] = value
+    return out
+
+
+def load_weights(module: nn.Module, state: dict, *, source: str) -> list[str]:
+    """Load ``state`` into ``module``; every missing or unexpected key is an error that names them.
+
+    Returns:
+        notes for the TA (e.g. prefixes that were stripped).
+    """
+    notes = []
+    stripped = strip_prefixes(state)
+    if stripped.keys() != state.keys():
+        notes.append(f"stripped {'/'.join(PREFIXES)} prefixes from {source}'s keys")
+    try:
+        result = module.load_state_dict(stripped, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ChildError(f"{source} does not fit the network: {one_line(exc)[:600]}",
+                         "build_model() must build the same architecture the weights were trained with") from None
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_few(missing)}")
+        if result.unexpected_keys:
+            parts.append(f"unexpected keys {_few(result.unexpected_keys)}")
+        raise ChildError(f"{source} does not fit the network: {'; '.join(parts)}",
+                         "build_model() must build the same architecture the weights were trained with")
+    return notes
+
+
+def _few(keys: list[str]) -> str:
+    return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+
+
+def build_from_entry(file: Path, name: str) -> nn.Module:
+    """Import ``file`` and call ``name()`` (a function or class) to build the network."""
+    sys.path.insert(0, str(file.parent))  # so model.py can import its sibling modules
+    spec = importlib.util.spec_from_file_location("submission_model", file)
+    try:
+        code = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(code)
+    except BaseException as exc:
+        raise ChildError(f"{file.name} failed to import: {_where(exc, file)}",
+                         f"run `python {file.name}` locally and fix the error") from None
+    builder = getattr(code, name, None)
+    if builder is None:
+        raise ChildError(f"{file.name} defines no {name}",
+                         f'define {name}() returning the network, or name yours: entry = "{file.name}:Net"')
+    try:
+        module = builder()
+    except BaseException as exc:
+        raise ChildError(f"{file.name}: {name}() failed: {_where(exc, file)}",
+                         f"{name}() must take no arguments and return the network") from None
+    if not isinstance(module, nn.Module):
+        raise ChildError(f"{file.name}: {name}() returned a {type(module).__name__}, not an nn.Module",
+                         f"make {name}() return the network")
+    return module
+
+
+def _where(exc: BaseException, file: Path) -> str:
+    """``Type: message (model.py line N)``: the deepest frame in the student's file."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
+    at = f" ({file.name} line {lines[-1]})" if lines else ""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        at = f" ({file.name} line {exc.lineno})"
+    return f"{one_line(exc)}{at}"
+
+
+def _load_onnx(weights: Path) -> Loaded:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ChildError(f"{weights.name} is ONNX, and onnxruntime is not installed",
+                         "pip install 'cifar10-grader[onnx]', or hand in a torch form instead") from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    try:
+        session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ChildError(f"{weights.name} is not a loadable ONNX model: {one_line(exc)[:300]}",
+                         "export it again with torch.onnx.export and re-submit") from None
+    input_name = session.get_inputs()[0].name
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
+
+    parameters = None
+    try:
+        import onnx
+
+        model = onnx.load(str(weights))
+        parameters = int(sum(np.prod(t.dims) for t in model.graph.initializer))
+    except Exception:  # the count is informative only; onnx (not onnxruntime) may be absent
+        pass
+    return Loaded(forward, None, "onnx", {"scale": 1.0, "mean": None, "std": None}, parameters=parameters)
