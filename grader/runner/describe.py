@@ -1,4 +1,8 @@
-"""Describing a loaded network: parameter count, layers with their output shapes, MACs per image."""
+"""Describing a loaded network: parameter count, layers with their output shapes, MACs per image.
+
+``describe_model`` counts a torch module's MACs with one forward; ``onnx_macs_per_image`` counts
+an ONNX graph's from its inferred shapes (the ONNX loader calls it: there is no module to run).
+"""
 
 from __future__ import annotations
 
@@ -27,9 +31,10 @@ def describe_model(loaded: Loaded) -> dict:
     in such a layer or in a norm/embedding layer (the homework's case: no extra cost). Otherwise
     (a custom layer with its own weights, TorchScript, an export) one forward under
     FlopCounterMode counts every matrix product; its first use costs about a CPU-second.
+    Without a module (ONNX), the counts are the loader's (see ``onnx_macs_per_image``).
     """
     module = loaded.module
-    info = {"parameters": loaded.parameters, "macs_per_image": None, "layers": []}
+    info = {"parameters": loaded.parameters, "macs_per_image": loaded.macs_per_image, "layers": []}
     if module is None:
         return info
     info["parameters"] = int(sum(p.numel() for p in module.parameters()))
@@ -74,3 +79,59 @@ def _record(name: str, sub: nn.Module, layers: list, macs: list[int]) -> Callabl
         elif isinstance(output, torch.Tensor) and type(sub) is nn.Linear:
             macs[0] += output.numel() * sub.in_features
     return hook
+
+
+def onnx_macs_per_image(model) -> int | None:
+    """Multiply-accumulates per image of an ONNX model (``onnx.ModelProto``), from inferred shapes.
+
+    Counted as ``describe_model`` counts a torch module, with the first (batch) dimension left out
+    of every output, whatever it is (symbolic or fixed): Conv: output elements times the product
+    of the weight's shape after its first dimension (input channels per group times the kernel);
+    Gemm: output elements times K (from B, the weight, as ``transB`` lays it out); MatMul: output
+    elements times the inner dimension (the first input's last). Other operators (pooling,
+    elementwise, normalisation) are not counted, as ``describe_model`` counts no such layer.
+
+    Returns:
+        the count, or None when a shape it needs is unknown after shape inference, or the graph
+        holds subgraphs (If, Loop, Scan), whose work cannot be counted from shapes, or calls a
+        local function the inliner left in place.
+    """
+    import onnx
+
+    functions = {(function.domain, function.name) for function in model.functions}
+    if functions:  # a model-local function's nodes are counted where it is called
+        import onnx.inliner
+
+        model = onnx.inliner.inline_local_functions(model)
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {value.name: _onnx_dims(value) for value in (*graph.input, *graph.value_info, *graph.output)}
+    shapes.update({tensor.name: list(tensor.dims) for tensor in graph.initializer})
+    macs = 0
+    for node in graph.node:
+        if (node.domain, node.op_type) in functions or any(
+                attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for attr in node.attribute):
+            return None
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or node.domain not in ("", "ai.onnx"):
+            continue
+        out, a, b = (shapes.get(name) for name in (node.output[0], node.input[0], node.input[1]))
+        if out is None or None in out[1:]:
+            return None
+        if node.op_type == "Conv":
+            fan_in = None if b is None or None in b[1:] else math.prod(b[1:])
+        elif node.op_type == "Gemm":
+            trans_b = next((attr.i for attr in node.attribute if attr.name == "transB"), 0)
+            fan_in = b[1 if trans_b else 0] if b is not None and len(b) == 2 else None
+        else:
+            fan_in = a[-1] if a else None
+        if fan_in is None:
+            return None
+        macs += math.prod(out[1:]) * fan_in
+    return macs
+
+
+def _onnx_dims(value) -> list[int | None] | None:
+    """The dimensions of a graph value (None for a symbolic or unknown one), or None without a shape."""
+    tensor = value.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return [dim.dim_value if dim.HasField("dim_value") else None for dim in tensor.shape.dim]

@@ -49,6 +49,7 @@ class Loaded:
         history: training history carried by the checkpoint, or None.
         notes: things worth telling a TA (ignored keys, ...).
         parameters: parameter count when ``module`` cannot say (ONNX), else None.
+        macs_per_image: multiply-accumulates per image when ``module`` cannot say (ONNX), else None.
         fixed_batch: the only batch size the network accepts (an export with a static batch), or None.
     """
 
@@ -59,6 +60,7 @@ class Loaded:
     history: dict | None = None
     notes: list[str] = field(default_factory=list)
     parameters: int | None = None
+    macs_per_image: int | None = None
     fixed_batch: int | None = None
 
 
@@ -280,12 +282,16 @@ def _load_onnx(weights: Path) -> Loaded:
     def forward(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
 
-    parameters = None
+    parameters = macs = None
     try:
         import onnx
 
+        from grader.runner.describe import onnx_macs_per_image  # here: describe imports this module
+
         model = onnx.load(str(weights))
         parameters = int(sum(np.prod(t.dims) for t in model.graph.initializer))
-    except Exception:  # the count is informative only; onnx (not onnxruntime) may be absent
+        macs = onnx_macs_per_image(model)
+    except Exception:  # the counts are informative only; onnx (not onnxruntime) may be absent
         pass
-    return Loaded(forward, None, "onnx", {"scale": 1.0, "mean": None, "std": None}, parameters=parameters)
+    return Loaded(forward, None, "onnx", {"scale": 1.0, "mean": None, "std": None}, parameters=parameters,
+                  macs_per_image=macs)
