@@ -93,6 +93,7 @@ class HomeworkRecipe(Recipe):
     batch_size: int = 100
     lr: float = 0.03
     eval_batch_size: int = 500
+    channels_last: bool = True  # float32 all the same: only the order of the sums changes
 
 
 # CIFAR-10 training-set channel statistics of pixels / 255.
