@@ -12,7 +12,7 @@ bfloat16's rounding), so the calibrated bf16 path rightly declines and only floa
 
 The homework loop: torchvision-style dataset with per-image ``ToTensor()``, ``DataLoader(batch_size
 =100)``, ``net(images)``, ``torch.max``. The grader path is ``grader.runner.infer.infer``, the very
-function the child process runs while grading (whole-array conversion, batches of 500, a frozen
+function the child process runs while grading (whole-array conversion, batches of 100, a frozen
 trace, bfloat16 with float32 recomputation of low-margin images). Both use the same network, in
 the same process, timed back to back; CPU seconds are printed beside wall time because other
 work may share the cores. ``--child`` also times one whole child process (start-up included),
