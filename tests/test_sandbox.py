@@ -72,9 +72,9 @@ def test_sockets_refused_by_seccomp_socketpair_allowed():
 @pytest.mark.parametrize("sandbox", [True, False])
 def test_wall_clock_kills_and_says_so(sandbox):
     result = py("import time; print('started', flush=True); time.sleep(60)",
-                limits=Limits(wall_seconds=1.5), sandbox=sandbox)
+                limits=Limits(wall_seconds=4), sandbox=sandbox)  # room to start on a loaded CI machine
     assert result.timed_out and result.returncode is None
-    assert result.reason == "killed after 1.5 s wall clock"
+    assert result.reason == "killed after 4 s wall clock"
     assert result.stdout == b"started\n"
 
 
