@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from grader.batch.commands import run_batch
-    from grader.batch.pool import LocalExecutor
+    from grader.batch.executors import LocalExecutor
     from grader.batch.worker import GradeSettings
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:

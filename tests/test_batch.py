@@ -23,8 +23,9 @@ from grader.batch import resume
 from grader.batch.classreport import class_context, render_class_html
 from grader.batch.commands import run_batch
 from grader.batch.discover import discover_submissions, slugify
+from grader.batch.executors import LocalExecutor
 from grader.batch.gradebook import Record, gradebook_csv
-from grader.batch.pool import Limits, LocalExecutor
+from grader.batch.pool import Limits
 from grader.batch.worker import GradeSettings, load_settings_rubric, write_outputs
 from grader.data import CLASSES
 from grader.errors import GraderError
@@ -319,7 +320,8 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from grader.batch.commands import run_batch
-from grader.batch.pool import Limits, LocalExecutor
+from grader.batch.executors import LocalExecutor
+from grader.batch.pool import Limits
 from grader.batch.worker import GradeSettings
 from tests.test_batch import fake_grade
 settings = GradeSettings(data_path={data!r}, partial=True, report=False)
@@ -451,7 +453,7 @@ def test_parallel_children_all_report_their_exit(tmp_path, settings, monkeypatch
 
 def test_dask_executor_gives_the_same_gradebook(tmp_path, settings):
     distributed = pytest.importorskip("dask.distributed")
-    from grader.batch.pool import DaskExecutor
+    from grader.batch.executors import DaskExecutor
 
     subs = make_class(tmp_path / "subs", {"alice": "0.83", "bob": "error", "f/carol": "0.75", "dave": "crash"})
     run(subs, tmp_path / "local", settings)
@@ -488,7 +490,7 @@ def test_fresh_interpreter_children_where_forking_is_not_allowed(tmp_path, setti
 
 
 def test_workers_get_disjoint_cores_when_there_are_enough():
-    from grader.batch.pool import cpu_slots
+    from grader.batch.executors import cpu_slots
 
     cores = sorted(os.sched_getaffinity(0))
     slots = cpu_slots(1)

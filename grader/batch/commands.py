@@ -20,8 +20,8 @@ from grader import __version__, atomic
 from grader.batch import resume
 from grader.batch.discover import Entry, discover_submissions
 from grader.batch.gradebook import Record, read_record, write_gradebook
-from grader.batch.pool import (MARKER, DaskExecutor, Job, Limits, LocalExecutor, Outcome, Task, materialise,
-                               remove_tree)
+from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, remove_tree
+from grader.batch.pool import MARKER, Job, Limits, Outcome, Task
 from grader.batch.worker import (GradeSettings, LimitMargin, failed_results, grade_into, load_data,
                                  load_settings_rubric, rubric_check_names, rubric_digest, rubric_limits,
                                  rubric_public, write_outputs)
