@@ -2,6 +2,14 @@
 
 A network trained on the test set scores near 100% on the exact images; one-pixel shifts and
 faint noise, which a normal CIFAR-10 network shrugs off (a drop of a few points), break a lookup.
+
+The noise is kept at one grey level (sigma 1/255) on purpose. Measured on 2,000 test images
+(session 2): the homework network (69.6%) loses at most 1.1 points to any of these copies, but
+the fast recipe's network (81.1%), whose frozen whitening layer amplifies high-frequency
+components, loses 0.7 points at sigma 1, 4.2 at sigma 2 and 12.1 at sigma 3 (the first
+setting): a better-trained whitened network could have crossed the 20-point flag without
+cheating. Shifts cost neither network anything. sigma 1 still changes every copy (rounding
+leaves a pixel unchanged with probability 0.38, all 3,072 of an image never).
 The grading side runs a second pass on ``perturb(images)`` and asks ``memorisation_flag``.
 """
 
@@ -16,7 +24,7 @@ import numpy as np
 class MemorisationThresholds:
     """How the perturbed copies are made and when an accuracy drop is flagged."""
 
-    noise_std: float = 3.0           # Gaussian noise, in pixel units of 0..255
+    noise_std: float = 1.0           # Gaussian noise, in pixel units of 0..255 (see the module doc)
     max_shift_pixels: int = 1        # each image moves by -1, 0 or +1 pixels on each axis
     min_clean_accuracy: float = 0.5  # below this a drop says nothing about memorising (fraction)
     max_drop: float = 0.2            # clean minus perturbed accuracy that raises the flag (fraction)
