@@ -1,4 +1,5 @@
-"""MACs per image: the ONNX count from inferred shapes against the torch count from hooks."""
+"""What describe_model says of a network: MACs per image (the ONNX count from inferred shapes
+against the torch count from hooks) and its layers."""
 
 from __future__ import annotations
 
@@ -72,3 +73,19 @@ def test_onnx_count_looks_inside_local_functions(monkeypatch):
     assert onnx_macs_per_image(model) == 5 * 4
     monkeypatch.setattr(onnx.inliner, "inline_local_functions", lambda m: m)  # a call the inliner leaves
     assert onnx_macs_per_image(model) is None
+
+
+def test_torchscript_lists_the_same_layers_as_the_module_without_shapes():
+    import torch
+
+    net = build("homework_net").eval()
+    scripted = torch.jit.trace(net, torch.zeros(1, 3, 32, 32))
+    plain = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    traced = Loaded(scripted, scripted, "torchscript", {"scale": 1.0, "mean": None, "std": None})
+    eager, script = describe_model(plain)["layers"], describe_model(traced)["layers"]
+    assert [(l["name"], l["type"], l["parameters"]) for l in script] == \
+        [(l["name"], l["type"], l["parameters"]) for l in eager]
+    assert {l["type"] for l in script} >= {"Conv2d", "ReLU", "MaxPool2d", "Linear", "Dropout"}
+    assert all(l["output_shape"] is None for l in script)
+    assert all(l["output_shape"] is not None for l in eager)
+    assert describe_model(traced)["macs_per_image"] == HOMEWORK_MACS

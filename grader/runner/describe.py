@@ -27,6 +27,9 @@ _NO_MATMUL = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.G
 def describe_model(loaded: Loaded) -> dict:
     """Parameter count, layers (leaf modules with output shapes) and MACs per image (one forward).
 
+    TorchScript layers are listed by their original class names, without output shapes (a
+    ScriptModule takes no forward hooks); an export and ONNX list none.
+
     MACs are counted from the output shapes of Conv and Linear layers when every parameter sits
     in such a layer or in a norm/embedding layer (the homework's case: no extra cost). Otherwise
     (a custom layer with its own weights, TorchScript, an export) one forward under
@@ -40,8 +43,12 @@ def describe_model(loaded: Loaded) -> dict:
     info["parameters"] = int(sum(p.numel() for p in module.parameters()))
     x = to_input(np.zeros((1, 32, 32, 3), np.uint8), loaded.input)
     layers, hooks, macs = [], [], [0]
-    by_shape = not isinstance(module, torch.jit.ScriptModule) and loaded.form != "exported"
-    if not isinstance(module, torch.jit.ScriptModule):
+    scripted = isinstance(module, torch.jit.ScriptModule)
+    by_shape = not scripted and loaded.form != "exported"
+    if scripted:  # no forward hooks on TorchScript: its layers are listed without output shapes
+        layers = [_layer(name, sub, getattr(sub, "original_name", type(sub).__name__), None)
+                  for name, sub in module.named_modules() if name and not list(sub.children())]
+    else:
         for name, sub in module.named_modules():
             if name and not list(sub.children()):
                 hooks.append(sub.register_forward_hook(_record(name, sub, layers, macs)))
@@ -68,11 +75,16 @@ def describe_model(loaded: Loaded) -> dict:
     return info
 
 
+def _layer(name: str, sub: nn.Module, kind: str, shape: list[int] | None) -> dict:
+    """One row of ``layers``: a leaf module, its output shape per image (None when unknown)."""
+    return {"name": name, "type": kind, "output_shape": shape,
+            "parameters": int(sum(p.numel() for p in sub.parameters(recurse=False)))}
+
+
 def _record(name: str, sub: nn.Module, layers: list, macs: list[int]) -> Callable:
     def hook(_module, _inputs, output):
         shape = list(output.shape[1:]) if isinstance(output, torch.Tensor) else None
-        layers.append({"name": name, "type": type(sub).__name__, "output_shape": shape,
-                       "parameters": int(sum(p.numel() for p in sub.parameters(recurse=False)))})
+        layers.append(_layer(name, sub, type(sub).__name__, shape))
         if isinstance(output, torch.Tensor) and type(sub) in _CONV:
             fan_in = sub.in_channels // sub.groups * math.prod(sub.kernel_size)
             macs[0] += output.numel() * fan_in
