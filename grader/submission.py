@@ -21,7 +21,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.sandbox.pickle_scan import allowed_global, scan_pickle, stock_module_names
-from grader.sandbox.precheck import precheck_file
+from grader.sandbox.precheck import entry_problems, precheck_file, refusal
 
 MANIFEST_NAME = "submission.toml"
 MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
@@ -284,6 +284,9 @@ def _looks_like_safetensors(head: bytes) -> bool:
 def _zip_form(weights: Path, checks: Checks) -> str:
     try:
         with zipfile.ZipFile(weights) as archive:
+            problems = entry_problems(archive, weights.stat().st_size)
+            if problems:  # a zip bomb: testzip() below would inflate it in this process
+                raise refusal(weights, problems)
             names = archive.namelist()
             bad = archive.testzip()  # CRC of every member: catches truncation and bit rot
             if bad is not None:

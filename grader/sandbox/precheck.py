@@ -53,9 +53,14 @@ def precheck_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> None
     """
     problems = inspect_file(Path(path), limits)
     if problems:
-        raise GraderError(f"{path} was refused before loading: " + "; ".join(problems),
-                          "save weights with torch.save(model.state_dict(), path) (the default "
-                          "zip format) or safetensors, and nothing but tensors and plain data")
+        raise refusal(path, problems)
+
+
+def refusal(path: Path, problems: list[str]) -> GraderError:
+    """The error that refuses ``path`` for ``problems`` (from ``inspect_file`` and friends)."""
+    return GraderError(f"{path} was refused before loading: " + "; ".join(problems),
+                       "save weights with torch.save(model.state_dict(), path) (the default "
+                       "zip format) or safetensors, and nothing but tensors and plain data")
 
 
 def inspect_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> list[str]:
@@ -84,12 +89,10 @@ def inspect_archive(path: Path, size: int, limits: PrecheckLimits) -> list[str]:
     """Problems with a torch zip archive (entries stored, sizes honest, pickles tame)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if len(infos) > limits.entries:
-                return [f"it has {len(infos)} zip entries, over the cap of {limits.entries}"]
-            problems = _entry_problems(infos, size, limits)
+            problems = entry_problems(archive, size, limits)
             if problems:
                 return problems  # do not read (inflate) anything from a suspicious archive
+            infos = archive.infolist()
             sizes = {info.filename: info.file_size for info in infos}
             torchscript = any("/code/" in f"/{info.filename}" for info in infos)
             for info in infos:
@@ -103,6 +106,17 @@ def inspect_archive(path: Path, size: int, limits: PrecheckLimits) -> list[str]:
             return problems
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         return [f"it is not a readable zip archive ({exc})"]
+
+
+def entry_problems(archive: zipfile.ZipFile, size: int,
+                   limits: PrecheckLimits = PrecheckLimits()) -> list[str]:
+    """Problems with an archive's directory alone (entry count, compression, overlap), read
+    before anything in it is inflated: whoever reads a member of a submitted archive calls this
+    first. ``size`` is the archive's size in bytes."""
+    infos = archive.infolist()
+    if len(infos) > limits.entries:
+        return [f"it has {len(infos)} zip entries, over the cap of {limits.entries}"]
+    return _entry_problems(infos, size, limits)
 
 
 def _entry_problems(infos: list[zipfile.ZipInfo], size: int,

@@ -104,3 +104,20 @@ def test_sparse_tensor_with_invalid_indices_is_refused(loaded):
 def test_honest_checkpoint_passes_both(corpus, loaded):
     precheck_file(corpus[0]["honest"])
     assert loaded[0]["honest"] == "LOADED"
+
+
+def test_form_detection_refuses_a_zip_bomb_before_reading_a_member(tmp_path, monkeypatch):
+    """inspect_submission names the form first; it must not inflate (testzip, read) a bomb."""
+    import zipfile
+
+    from grader.submission import inspect_submission
+
+    path = payloads.zip_bomb(tmp_path / "bomb.pt")
+
+    def never(*args, **kwargs):
+        raise AssertionError("a member of the bomb was read")
+
+    monkeypatch.setattr(zipfile.ZipFile, "testzip", never)
+    monkeypatch.setattr(zipfile.ZipFile, "read", never)
+    with pytest.raises(GraderError, match="compressed"):
+        inspect_submission(path)
