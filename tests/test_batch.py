@@ -514,3 +514,22 @@ def test_cli_batch_usage_errors_exit_2(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "holds no submission" in result.output
+
+
+def test_the_forkserver_preload_survives_a_module_that_fails_to_load(monkeypatch):
+    """weasyprint without Pango raises OSError on import, which would kill the forkserver (it
+    forgives only ImportError) and with it the whole batch."""
+    import importlib
+    import sys
+
+    real = importlib.import_module
+
+    def without_pango(name, *args):
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_pango)
+    monkeypatch.delitem(sys.modules, "grader.batch.warm", raising=False)
+    warm = real("grader.batch.warm")
+    assert "grader.grade" in sys.modules and "weasyprint" in warm.HEAVY_MODULES

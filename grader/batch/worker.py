@@ -89,9 +89,8 @@ def grade_into(job: Job) -> dict:
     return {**timings, "report_error": report_error} if report_error else timings
 
 
-# Imported once by the forkserver, so every child starts with them loaded (seconds each, cold).
-grade_into.preload = ("grader.grade", "grader.report.render", "grader.report.context", "grader.report.figures",
-                      "jinja2", "matplotlib.figure", "matplotlib.backends.backend_agg", "weasyprint")
+# Imported once by the forkserver, so every child starts with the heavy modules loaded.
+grade_into.preload = ("grader.batch.warm",)
 
 
 def write_outputs(results: Mapping[str, Any], folder: Path, settings: GradeSettings,

@@ -1,0 +1,19 @@
+"""Imported once by the batch's forkserver, so that every grading child starts with the heavy
+modules already loaded (seconds each, cold).
+
+The forkserver itself survives only an ImportError in a preloaded module, and weasyprint without
+Pango raises OSError: one such failure would stop the whole batch. So each module is imported
+here, and one that fails is skipped; a child then meets the same error where it is handled (a
+missing PDF becomes the row's report error, and the grade stands).
+"""
+
+import importlib
+
+HEAVY_MODULES = ("grader.grade", "grader.report.render", "grader.report.context", "grader.report.figures",
+                 "jinja2", "matplotlib.figure", "matplotlib.backends.backend_agg", "weasyprint")
+
+for _name in HEAVY_MODULES:
+    try:
+        importlib.import_module(_name)
+    except Exception:  # noqa: BLE001 - see the module docstring
+        pass
