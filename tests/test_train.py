@@ -232,3 +232,15 @@ def test_export_forms_rebuild_the_same_network(data, tmp_path):
     x = torch.rand(3, 3, 32, 32)
     student_net.eval()
     assert torch.allclose(student_net(x), whole(x), atol=1e-5)
+
+
+def test_submission_toml_quotes_what_it_is_given():
+    from grader.train.checkpoint import submission_toml
+
+    name = 'Li "Lei" \\ 李雷'
+    text = submission_toml("s1", {"scale": 1.0, "mean": [0, 0, 0], "std": [1, 1, 1]}, "w.pt",
+                           name=name, entry="model.py:build_model")
+    toml = tomllib.loads(text)
+    assert toml["name"] == name and toml["entry"] == "model.py:build_model" and toml["weights"] == "w.pt"
+    assert "name" not in tomllib.loads(submission_toml("s1", {"scale": 1.0, "mean": [0, 0, 0],
+                                                                "std": [1, 1, 1]}))

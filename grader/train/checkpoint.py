@@ -71,12 +71,16 @@ def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def submission_toml(student: str, input_spec: dict, weights: str = CHECKPOINT_NAME) -> str:
-    """submission.toml text telling `grader grade` how to load the run folder with no flags."""
+def submission_toml(student: str, input_spec: dict, weights: str = CHECKPOINT_NAME, *,
+                    name: str = "", entry: str | None = None) -> str:
+    """submission.toml text telling `grader grade` how to load the run folder with no flags
+    (with ``name`` and ``entry`` when given: a state_dict folder names its model.py)."""
     floats = lambda xs: "[" + ", ".join(repr(float(x)) for x in xs) + "]"  # noqa: E731
     return (
         f"student = {_toml_string(student)}\n"
-        f"weights = {_toml_string(weights)}\n"
+        + (f"name = {_toml_string(name)}\n" if name else "")
+        + (f"entry = {_toml_string(entry)}\n" if entry else "")
+        + f"weights = {_toml_string(weights)}\n"
         f"history = {_toml_string(HISTORY_NAME)}\n"
         "\n[input]\n"
         f"scale = {float(input_spec['scale'])!r}\n"

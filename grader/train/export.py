@@ -35,10 +35,7 @@ def export_state_dict_folder(run: str | Path, folder: str | Path, *, model_py: s
     atomic.write_bytes(folder / weights, buffer.getvalue())
     atomic.write_text(folder / "model.py", Path(model_py).read_text())
     atomic.write_json(folder / HISTORY_NAME, ckpt["history"])
-    toml = submission_toml(student, ckpt["input"], weights=weights)
-    head, _, rest = toml.partition("weights = ")
-    name_line = f'name = "{name}"\n' if name else ""
-    toml = head + name_line + 'entry = "model.py:build_model"\nweights = ' + rest
-    atomic.write_text(folder / "submission.toml", toml)
+    atomic.write_text(folder / "submission.toml", submission_toml(
+        student, ckpt["input"], weights=weights, name=name, entry="model.py:build_model"))
     shutil.rmtree(folder / "__pycache__", ignore_errors=True)
     return folder
