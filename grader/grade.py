@@ -157,12 +157,12 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
     return EXIT_PASSED if all(c["passed"] for c in results["checks"]) else EXIT_FAILED
 
 
-def write_report_or_warn(results: dict, out_dir: Path, *, lang: str, pdf: bool = True) -> None:
+def write_report_or_warn(results: dict, out_dir: Path, *, lang: str) -> None:
     """Render report.html (and .pdf) beside results.json; a rendering failure never loses the grade."""
     from grader.report import write_report
 
     try:
-        for written in write_report(results, out_dir, lang=lang, pdf=pdf):
+        for written in write_report(results, out_dir, lang=lang):
             click.echo(f"wrote {written}")
     except Exception as exc:  # the grade is already on disk; say how to retry
         click.echo(f"WARNING: the report could not be rendered ({type(exc).__name__}: {exc}); "

@@ -28,7 +28,6 @@ MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
 INPUT_KEYS = {"scale", "mean", "std"}
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_acc")
 DEFAULT_ENTRY = "model.py:build_model"
-HOMEWORK_INPUT = {"scale": 1.0, "mean": None, "std": None}  # ToTensor: 0..1, no normalisation
 
 TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt", ".tar", ".pkl")
 WEIGHT_SUFFIXES = TORCH_SUFFIXES + (".safetensors", ".pt2", ".onnx")

@@ -40,7 +40,7 @@ class RunLimits:
 
     wall_seconds: float = 300.0
     memory_mb: int = 4096
-    batch_size: int = 100  # as grader.runner.child.Inference: activations stay in cache
+    batch_size: int = 100  # as grader.runner.infer.Inference: activations stay in cache
     threads: int = 0
 
 

@@ -21,6 +21,7 @@ from grader.runner.allowlist import stock_module_classes
 
 NESTING_KEYS = ("state_dict", "model_state_dict", "model", "net")
 PREFIXES = ("module.", "_orig_mod.")
+HOMEWORK_INPUT = {"scale": 1.0, "mean": None, "std": None}  # ToTensor: 0..1, no normalisation (copy it)
 
 
 class ChildError(Exception):
@@ -69,7 +70,7 @@ def load(request: dict) -> Loaded:
     weights = Path(request["weights"])
     form = request["form"]
     manifest_input = request.get("input")
-    default_input = {"scale": 1.0, "mean": None, "std": None}
+    default_input = dict(HOMEWORK_INPUT)
     if form == "pickled-module":
         loaded = _load_pickled_module(weights)
     elif form in ("state-dict", "safetensors"):
@@ -139,7 +140,7 @@ def _load_pickled_module(weights: Path) -> Loaded:
     if not isinstance(obj, nn.Module):
         raise ChildError(f"{weights.name} holds a {type(obj).__name__}, not a network",
                          "hand in torch.save(net, ...) or a state_dict plus model.py")
-    return Loaded(obj, obj, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    return Loaded(obj, obj, "pickled-module", dict(HOMEWORK_INPUT))
 
 
 def _load_grader_checkpoint(weights: Path) -> Loaded:
@@ -293,5 +294,5 @@ def _load_onnx(weights: Path) -> Loaded:
         macs = onnx_macs_per_image(model)
     except Exception:  # the counts are informative only; onnx (not onnxruntime) may be absent
         pass
-    return Loaded(forward, None, "onnx", {"scale": 1.0, "mean": None, "std": None}, parameters=parameters,
+    return Loaded(forward, None, "onnx", dict(HOMEWORK_INPUT), parameters=parameters,
                   macs_per_image=macs)

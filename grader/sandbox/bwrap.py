@@ -56,9 +56,7 @@ def _probe(bwrap: str | None) -> None:
         raise GraderError("bubblewrap (bwrap) is not on PATH; submissions cannot be sandboxed",
                           INSTALL_HINT)
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as staging:
-        argv = bwrap_argv(readonly=(), limits=Limits(), seccomp_fd=0, staging=Path(staging))
-        argv.remove("--seccomp")
-        argv.remove("0")
+        argv = bwrap_argv(readonly=(), limits=Limits(), seccomp_fd=None, staging=Path(staging))
         probe = subprocess.run([*argv, sys.executable, "-I", "-S", "-c", ""],
                                capture_output=True, timeout=60)
     if probe.returncode != 0:
@@ -107,7 +105,7 @@ def _special_files(folder: str, names: list[str]) -> list[str]:
             and not stat.S_ISREG(m) and not stat.S_ISLNK(m)]
 
 
-def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp_fd: int,
+def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp_fd: int | None,
                staging: Path) -> list[str]:
     """The command prefix that starts bubblewrap; the command to run inside follows it.
 
@@ -118,10 +116,11 @@ def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp
     Args:
         readonly: (source, shown at) pairs from readable_copies: the submission.
         limits: tmpfs_bytes sizes /tmp and /dev/shm.
-        seccomp_fd: an inherited descriptor holding the BPF program (see seccomp.build_filter).
+        seccomp_fd: an inherited descriptor holding the BPF program (see seccomp.build_filter);
+            None for no filter (the probe that checks bwrap works at all).
         staging: an empty directory the caller removes afterwards (used only as root).
     Raises:
-        GraderError: a ``readonly`` path does not exist or is too broad.
+        GraderError: Python is installed at / (binding it would show the whole file system).
     """
     binds = [(path, path) for path in LOADER_FILES if os.path.exists(path)]
     for path in _python_roots():
@@ -160,7 +159,9 @@ def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SCRATCH_HOME, "--clearenv"]
     for name, value in child_env(SCRATCH_HOME).items():
         argv += ["--setenv", name, value]
-    argv += ["--seccomp", str(seccomp_fd), "--"]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    argv.append("--")
     return prefix + argv
 
 
