@@ -147,14 +147,24 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
         return EXIT_UNGRADED
     if no_sandbox:
         click.echo("WARNING: --no-sandbox: the submission's code runs with your permissions.", err=True)
-    results = grade_submission(Path(submission), data=data, rubric=chosen, sandbox=not no_sandbox)
-    path = write_results(results, out_dir)
-    click.echo(format_summary(results))
-    click.echo(f"wrote {path}")
-    write_report_or_warn(results, Path(out_dir), lang=lang)
+    results = grade_and_write(Path(submission), Path(out_dir), data=data, rubric=chosen, lang=lang,
+                              sandbox=not no_sandbox)
     if results["status"] == "error":
         return EXIT_UNGRADED
     return EXIT_PASSED if all(c["passed"] for c in results["checks"]) else EXIT_FAILED
+
+
+def grade_and_write(submission: Path, out_dir: Path, *, data: Cifar10, rubric: Rubric | None = None,
+                    lang: str = "en", sandbox: bool = True) -> dict:
+    """Grade ``submission``, write results.json and the report into ``out_dir``, print the
+    summary and what was written; return the results (``grader grade`` and a finished
+    ``grader train`` both end here)."""
+    results = grade_submission(submission, data=data, rubric=rubric, sandbox=sandbox)
+    path = write_results(results, out_dir)
+    click.echo(format_summary(results))
+    click.echo(f"wrote {path}")
+    write_report_or_warn(results, out_dir, lang=lang)
+    return results
 
 
 def write_report_or_warn(results: dict, out_dir: Path, *, lang: str) -> None:

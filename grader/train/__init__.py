@@ -87,7 +87,8 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
     last = f"test accuracy {history['test_acc'][-1]:.2%} after epoch {history['epoch'][-1]}" \
         if history["epoch"] else "no epoch completed"
     if result.stopped == "complete":
-        click.echo(f"{folder}: {last}. Grade it with: grader grade {folder} --out <folder>")
+        graded = " (graded above)" if report else f". Grade it with: grader grade {folder} --out <folder>"
+        click.echo(f"{folder}: {last}{graded}")
         return 0
     reason = "time budget reached" if result.stopped == "time_budget" else "interrupted"
     click.echo(f"{folder}: {reason} at step {result.steps_done}/{result.steps_total}; {last}. "
@@ -98,10 +99,6 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
 def grade_run(folder: Path, data) -> None:
     """Grade the run folder like any submission (sandboxed child, default rubric) and write
     results.json, report.html and report.pdf into it."""
-    from grader.grade import format_summary, grade_submission, write_report_or_warn
-    from grader.results import write_results
+    from grader.grade import grade_and_write
 
-    results = grade_submission(folder, data=data)
-    click.echo(format_summary(results))
-    click.echo(f"wrote {write_results(results, folder)}")
-    write_report_or_warn(results, folder, lang="en")
+    grade_and_write(folder, folder, data=data)
