@@ -94,11 +94,8 @@ def with_evaluation(results: dict, evaluation: EvalResult, info: dict, *, sandbo
 
 
 def with_memorisation(results: dict, memorisation: dict) -> dict:
-    """Record the memorisation check; a suspected memorisation also becomes a TA flag."""
-    out = dict(results, memorisation=dict(memorisation))
-    if memorisation["flagged"]:
-        out["flags"] = sorted(set(results.get("flags", [])) | {MEMORISATION_FLAG})
-    return out
+    """Record the memorisation check (``with_verdict`` turns a suspicion into a TA flag)."""
+    return dict(results, memorisation=dict(memorisation))
 
 
 def with_error(results: dict, message: str, *, sandbox: dict | None = None) -> dict:
@@ -121,6 +118,8 @@ def with_verdict(results: dict, verdict: Verdict, *, total_seconds: float) -> di
         flags.append("borderline")
     if not out["sandbox"].get("enabled"):
         flags.append("no-sandbox")
+    if (out.get("memorisation") or {}).get("flagged"):
+        flags.append(MEMORISATION_FLAG)
     out["flags"] = sorted(set(flags))
     out["timings"] = dict(results["timings"], total=total_seconds)
     return out
