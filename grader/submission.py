@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.sandbox.pickle_scan import allowed_global, scan_pickle, stock_module_names
-from grader.sandbox.precheck import entry_problems, precheck_file, refusal
+from grader.sandbox.pickle_scan import PickleScan, allowed_global, stock_module_names
+from grader.sandbox.precheck import LIMITS, FileCheck, PrecheckLimits, check_file, entry_problems, refusal
 
 MANIFEST_NAME = "submission.toml"
 MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
@@ -33,22 +33,6 @@ TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt", ".tar", ".pkl")
 WEIGHT_SUFFIXES = TORCH_SUFFIXES + (".safetensors", ".pt2", ".onnx")
 FORMS = ("pickled-module", "state-dict", "safetensors", "torchscript", "exported", "onnx", "run-folder")
 NEEDS_CODE = {"state-dict", "safetensors"}
-
-
-@dataclass(frozen=True)
-class Checks:
-    """Limits on what is worth handing to the child at all.
-
-    Attributes:
-        max_bytes: largest checkpoint accepted, bytes (the homework net is ~6 MB).
-        max_pickle_bytes: largest pickle stream scanned for globals, bytes.
-    """
-
-    max_bytes: int = 1 << 30
-    max_pickle_bytes: int = 64 << 20
-
-
-CHECKS = Checks()
 
 
 @dataclass(frozen=True)
@@ -92,11 +76,12 @@ class Submission:
         }
 
 
-def inspect_submission(path: str | Path, *, checks: Checks = CHECKS) -> Submission:
+def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS) -> Submission:
     """Find the checkpoint in ``path``, detect its form, parse the manifest and history.
 
     Args:
         path: a checkpoint file, or a folder (optionally holding ``submission.toml``).
+        limits: the caps on the checkpoint (size, pickle size, entries, storages).
 
     Returns:
         the inspected Submission.
@@ -114,11 +99,13 @@ def inspect_submission(path: str | Path, *, checks: Checks = CHECKS) -> Submissi
     size = weights.stat().st_size
     if size == 0:
         raise GraderError(f"{weights.name} is empty (0 bytes)", "save the network again and re-submit")
-    if size > checks.max_bytes:
+    if size > limits.file_bytes:
         raise GraderError(f"{weights.name} is {size / 2**20:.0f} MiB, over the "
-                          f"{checks.max_bytes / 2**20:.0f} MiB limit", "hand in only the trained network")
-    form = detect_form(weights, checks=checks)
-    precheck_file(weights)  # zip bombs, storages that claim more than they hold, legacy pickles
+                          f"{limits.file_bytes / 2**20:.0f} MiB limit", "hand in only the trained network")
+    check = check_file(weights, limits)  # zip bombs, storages that claim more than they hold, legacy pickles
+    form = detect_form(weights, check, limits=limits)  # its refusals say more, so they come first
+    if check.problems:
+        raise refusal(weights, check.problems)
 
     entry = None
     if form in NEEDS_CODE:
@@ -251,8 +238,12 @@ def find_weights(path: Path, manifest: dict) -> Path:
     return candidates[0]
 
 
-def detect_form(weights: Path, *, checks: Checks = CHECKS) -> str:
+def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIMITS) -> str:
     """Name the form of ``weights`` from its suffix, magic bytes and (for torch pickles) its globals.
+
+    Args:
+        weights: the checkpoint.
+        check: the pre-check of ``weights``, whose pickle scans are reused (not read again).
 
     Raises:
         GraderError: for an unknown or corrupt file, or a pickle naming a global outside the allow-list.
@@ -265,7 +256,7 @@ def detect_form(weights: Path, *, checks: Checks = CHECKS) -> str:
     if suffix == ".safetensors" or _looks_like_safetensors(head):
         return "safetensors"
     if head.startswith(b"PK\x03\x04"):
-        return _zip_form(weights, checks)
+        return _zip_form(weights, check, limits)
     if head[:1] == b"\x80":
         raise GraderError(
             f"{weights.name} is a plain or legacy pickle, which cannot be loaded safely",
@@ -280,10 +271,10 @@ def _looks_like_safetensors(head: bytes) -> bool:
     return len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 28
 
 
-def _zip_form(weights: Path, checks: Checks) -> str:
+def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits) -> str:
     try:
         with zipfile.ZipFile(weights) as archive:
-            problems = entry_problems(archive, weights.stat().st_size)
+            problems = entry_problems(archive, weights.stat().st_size, limits)
             if problems:  # a zip bomb: testzip() below would inflate it in this process
                 raise refusal(weights, problems)
             names = archive.namelist()
@@ -300,19 +291,20 @@ def _zip_form(weights: Path, checks: Checks) -> str:
                 raise GraderError(f"{weights.name} is a zip file but not a torch.save checkpoint",
                                   "hand in the file torch.save wrote, not an archive of files")
             info = archive.getinfo(pickles[0])
-            if info.file_size > checks.max_pickle_bytes:
+            if info.file_size > limits.pickle_bytes:
                 raise GraderError(f"{weights.name}: its pickle is {info.file_size} bytes, too large to check",
                                   "save only the network (or its state_dict)")
-            data = archive.read(pickles[0])
     except zipfile.BadZipFile as exc:
         raise GraderError(f"{weights.name} is truncated or corrupt ({exc})",
                           "save the network again and re-submit") from None
-    return _pickle_form(weights, data)
+    scan = check.pickles.get(pickles[0])
+    if scan is None:  # the pre-check could not read it, and says why
+        raise refusal(weights, check.problems)
+    return _pickle_form(weights, scan)
 
 
-def _pickle_form(weights: Path, data: bytes) -> str:
+def _pickle_form(weights: Path, scan: PickleScan) -> str:
     """Classify a torch.save pickle by the globals and strings it names, refusing foreign globals."""
-    scan = scan_pickle(data)
     if scan.error:
         raise GraderError(f"{weights.name} is corrupt: its pickle cannot be read ({scan.error})",
                           "save the network again and re-submit")

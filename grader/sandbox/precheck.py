@@ -12,12 +12,12 @@ it again.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
 from grader.sandbox.limits import GiB, MiB, format_bytes
-from grader.sandbox.pickle_scan import allowed_global, scan_pickle
+from grader.sandbox.pickle_scan import PickleScan, allowed_global, scan_pickle
 
 PICKLE_SUFFIXES = (".pkl",)
 # Bytes per element of the storage classes torch.save names (torch.<Name>Storage).
@@ -32,9 +32,10 @@ ELEMENT_BYTES = {
 
 @dataclass(frozen=True)
 class PrecheckLimits:
-    """Caps on a submitted file, in bytes."""
+    """Caps on a submitted file, in bytes: the one home of the caps that the pre-check and the
+    form detector (``grader.submission``) both apply."""
 
-    file_bytes: int = 1 * GiB           # any one submitted file
+    file_bytes: int = 1 * GiB           # any one submitted file (the homework net is ~6 MB)
     pickle_bytes: int = 64 * MiB        # one pickle inside an archive
     storage_bytes: int = 2 * GiB        # all tensor storages together
     entries: int = 100_000              # zip members
@@ -42,7 +43,25 @@ class PrecheckLimits:
     source_ratio: int = 20              # its inflated/deflated ratio (source text: about 2-4)
 
 
-def precheck_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> None:
+LIMITS = PrecheckLimits()
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What the pre-check found in one submitted file.
+
+    Attributes:
+        problems: every problem, in words; empty when the file may be handed to the child.
+        pickles: archive entry name -> the scan of that pickle, for each pickle that was read
+            (none when the archive's directory was refused, none over ``pickle_bytes``), so
+            that the form detector reuses the scan instead of reading the pickle again.
+    """
+
+    problems: list[str]
+    pickles: dict[str, PickleScan] = field(default_factory=dict)
+
+
+def precheck_file(path: Path, limits: PrecheckLimits = LIMITS) -> None:
     """Refuse a submitted file that is unsafe to hand even to the sandboxed child.
 
     Zip archives (torch.save, TorchScript) get the archive checks; a bare pickle (torch's legacy
@@ -63,8 +82,17 @@ def refusal(path: Path, problems: list[str]) -> GraderError:
                        "zip format) or safetensors, and nothing but tensors and plain data")
 
 
-def inspect_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> list[str]:
+def inspect_file(path: Path, limits: PrecheckLimits = LIMITS) -> list[str]:
     """Every problem with ``path``, in words; empty when it may be loaded.
+
+    Raises:
+        GraderError: the file cannot be read at all.
+    """
+    return check_file(path, limits).problems
+
+
+def check_file(path: Path, limits: PrecheckLimits = LIMITS) -> FileCheck:
+    """The problems with ``path`` and the scans of the pickles read to find them.
 
     Raises:
         GraderError: the file cannot be read at all.
@@ -76,22 +104,23 @@ def inspect_file(path: Path, limits: PrecheckLimits = PrecheckLimits()) -> list[
     except OSError as exc:
         raise GraderError(f"cannot read {path}: {exc.strerror}") from exc
     if size > limits.file_bytes:
-        return [f"it is {format_bytes(size)}, over the {format_bytes(limits.file_bytes)} cap"]
+        return FileCheck([f"it is {format_bytes(size)}, over the {format_bytes(limits.file_bytes)} cap"])
     if head.startswith(b"PK"):
-        return inspect_archive(path, size, limits)
+        return check_archive(path, size, limits)
     if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
-        return ["it is a bare pickle (torch's legacy format or pickle.dump), which can run code "
-                "when loaded; only the zip format of torch.save is accepted"]
-    return []
+        return FileCheck(["it is a bare pickle (torch's legacy format or pickle.dump), which can "
+                          "run code when loaded; only the zip format of torch.save is accepted"])
+    return FileCheck([])
 
 
-def inspect_archive(path: Path, size: int, limits: PrecheckLimits) -> list[str]:
+def check_archive(path: Path, size: int, limits: PrecheckLimits) -> FileCheck:
     """Problems with a torch zip archive (entries stored, sizes honest, pickles tame)."""
+    scans: dict[str, PickleScan] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             problems = entry_problems(archive, size, limits)
             if problems:
-                return problems  # do not read (inflate) anything from a suspicious archive
+                return FileCheck(problems)  # do not read (inflate) anything from a suspicious archive
             infos = archive.infolist()
             sizes = {info.filename: info.file_size for info in infos}
             torchscript = any("/code/" in f"/{info.filename}" for info in infos)
@@ -101,15 +130,16 @@ def inspect_archive(path: Path, size: int, limits: PrecheckLimits) -> list[str]:
                         problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over "
                                         f"the {format_bytes(limits.pickle_bytes)} cap")
                         continue
-                    problems += inspect_pickle(archive.read(info), info.filename, sizes, limits,
-                                               torchscript=torchscript)
-            return problems
+                    scans[info.filename] = scan = scan_pickle(archive.read(info))
+                    problems += pickle_problems(scan, info.filename, sizes, limits,
+                                                torchscript=torchscript)
+            return FileCheck(problems, scans)
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        return [f"it is not a readable zip archive ({exc})"]
+        return FileCheck([f"it is not a readable zip archive ({exc})"], scans)
 
 
 def entry_problems(archive: zipfile.ZipFile, size: int,
-                   limits: PrecheckLimits = PrecheckLimits()) -> list[str]:
+                   limits: PrecheckLimits = LIMITS) -> list[str]:
     """Problems with an archive's directory alone (entry count, compression, overlap), read
     before anything in it is inflated: whoever reads a member of a submitted archive calls this
     first. ``size`` is the archive's size in bytes."""
@@ -143,17 +173,16 @@ def _tame_torchscript_source(info: zipfile.ZipInfo, limits: PrecheckLimits) -> b
             and info.file_size <= limits.source_ratio * max(info.compress_size, 1))
 
 
-def inspect_pickle(data: bytes, name: str, sizes: dict[str, int], limits: PrecheckLimits, *,
-                   torchscript: bool = False) -> list[str]:
+def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: PrecheckLimits,
+                    *, torchscript: bool = False) -> list[str]:
     """Problems in one pickle's opcodes: forbidden globals, storages that lie about their size.
 
     Args:
-        data: the pickle bytes (scanned with pickletools; nothing is built).
+        scan: the pickle's opcode scan (``scan_pickle``: pickletools, nothing is built).
         name: its archive name, e.g. ``model/data.pkl``; storages live in ``model/data/<key>``.
         sizes: archive entry name -> uncompressed size.
         torchscript: the archive is TorchScript, whose pickles also name its compiled classes.
     """
-    scan = scan_pickle(data)
     problems = [f"{name} refers to {g}, which a weights file has no use for (it is how a pickle "
                 "runs code)" for g in dict.fromkeys(scan.globals)
                 if not allowed_global(g, torchscript=torchscript)]
