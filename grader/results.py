@@ -24,6 +24,7 @@ RESULTS_NAME = "results.json"
 METRIC_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_class_accuracy",
                "per_class_precision", "per_class_count", "confusion_matrix", "memorisation")
 MEMORISATION_FLAG = "memorisation-suspected"
+UNOFFICIAL_DATA_FLAG = "unofficial-data"
 LIST_KEYS = ("confused_pairs", "samples", "confident_wrong")
 
 
@@ -120,6 +121,8 @@ def with_verdict(results: dict, verdict: Verdict, *, total_seconds: float) -> di
         flags.append("no-sandbox")
     if (out.get("memorisation") or {}).get("flagged"):
         flags.append(MEMORISATION_FLAG)
+    if not (out.get("dataset") or {}).get("official", True):
+        flags.append(UNOFFICIAL_DATA_FLAG)
     out["flags"] = sorted(set(flags))
     out["timings"] = dict(results["timings"], total=total_seconds)
     return out

@@ -39,7 +39,8 @@ def test_graded_result_follows_the_schema(tmp_path, data):
     assert set(results) == SCHEMA_KEYS
     assert results["status"] == "graded" and results["schema_version"] == 1
     assert results["submission"]["format"] == "pickled-module" and len(results["submission"]["sha256"]) == 64
-    assert results["dataset"]["fingerprint"] == data.fingerprint and "no-sandbox" in results["flags"]
+    assert results["dataset"]["fingerprint"] == data.fingerprint and not data.official
+    assert {"no-sandbox", "unofficial-data"} <= set(results["flags"])
     assert all(set(c) == CHECK_KEYS for c in results["checks"]) and results["max_score"] == 3
     assert [c["passed"] for c in results["checks"]][:2] == [True, True]
     _, logits = serve({"form": "pickled-module", "weights": str(folder / "model.pth")}, data.test_images)

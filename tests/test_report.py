@@ -140,7 +140,7 @@ def test_render_is_deterministic(graded):
 def test_sandbox_warning_and_flags_are_shown():
     results = load("graded")
     results["sandbox"] = {"enabled": False, "warning": "bubblewrap is missing; ran with --no-sandbox"}
-    results["flags"] = ["no-sandbox", "memorisation-suspected", "something-new"]
+    results["flags"] = ["no-sandbox", "memorisation-suspected", "something-new", "unofficial-data"]
     results["dataset"]["official"] = False
     html = render_html(results)
     assert "bubblewrap is missing; ran with --no-sandbox" in html

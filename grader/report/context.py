@@ -150,10 +150,7 @@ def _header(r: Mapping[str, Any], t: dict) -> dict:
 
 
 def _flags(r: Mapping[str, Any], t: dict) -> list[dict]:
-    flags = list(r.get("flags") or [])
-    if not (r.get("dataset") or {}).get("official", True) and "unofficial-data" not in flags:
-        flags.append("unofficial-data")
-    return [{"name": f, "text": t.get(f"flag_{f}", "")} for f in flags]
+    return [{"name": f, "text": t.get(f"flag_{f}", "")} for f in r.get("flags") or []]
 
 
 def _condition(metric: str, check: Mapping[str, Any]) -> str:
