@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from grader import __version__, atomic
+from grader import __version__
 from grader.batch.gradebook import Record
+from grader.report.context import pct
+from grader.report.render import write_pages
 
 HTML_NAME, PDF_NAME = "class-report.html", "class-report.pdf"
 TEMPLATE = "class_report.html.j2"
@@ -147,11 +149,11 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
         "counts": {"total": len(records), "graded": len(graded), "not_graded": len(records) - len(graded)},
         "mean_score": _fmt(statistics.fmean(scores)) if scores else "–",
         "max_score": _fmt(max_score),
-        "median_accuracy": _pct(statistics.median(accuracies)) if accuracies else "–",
+        "median_accuracy": pct(statistics.median(accuracies)) if accuracies else "–",
         "score_rows": score_distribution(scores),
-        "checks": [{**c, "rate_text": _pct(c["rate"])} for c in checks],
+        "checks": [{**c, "rate_text": pct(c["rate"])} for c in checks],
         "per_class": [{**row, "label": class_name(row["name"], lang),
-                       **{k: _pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
+                       **{k: pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
         "leaderboard": leaderboard(graded, style.leaderboard_size),
         "failures": [{"student": r.student, "status": r.status, "error": r.error or ""}
                      for r in records if r.status != "graded"],
@@ -207,7 +209,7 @@ def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
     rows = []
     for rank, r in enumerate(ranked[:size], start=1):
         params = (r.results.get("model") or {}).get("parameters")
-        rows.append({"rank": rank, "student": r.student, "accuracy": _pct(r.results["accuracy"], 2),
+        rows.append({"rank": rank, "student": r.student, "accuracy": pct(r.results["accuracy"], 2),
                      "score": f"{_fmt(r.results.get('score') or 0)} / {_fmt(r.results.get('max_score') or 0)}",
                      "parameters": f"{params:,}" if isinstance(params, int) else "–"})
     return rows
@@ -220,7 +222,7 @@ def review_list(graded: Sequence[Record]) -> list[dict]:
         borderline = [c["name"] for c in r.results.get("checks") or [] if c.get("borderline")]
         flags = list(r.results.get("flags") or [])
         if borderline or flags:
-            rows.append({"student": r.student, "accuracy": _pct(r.results.get("accuracy"), 2),
+            rows.append({"student": r.student, "accuracy": pct(r.results.get("accuracy"), 2),
                          "borderline": borderline, "flags": flags})
     return rows
 
@@ -274,17 +276,7 @@ def render_class_html(records: Sequence[Record], lang: str = "en", *, figures: b
 def write_class_report(records: Sequence[Record], out_dir: Path, *, lang: str = "en",
                        pdf: bool = True) -> list[Path]:
     """Write ``class-report.html`` (and ``.pdf``) into ``out_dir`` atomically; returns the paths."""
-    html = render_class_html(records, lang)
-    written = [atomic.write_text(Path(out_dir) / HTML_NAME, html)]
-    if pdf:
-        from grader.report import render_pdf
-
-        written.append(atomic.write_bytes(Path(out_dir) / PDF_NAME, render_pdf(html)))
-    return written
-
-
-def _pct(value, digits: int = 1) -> str:
-    return "–" if value is None else f"{float(value) * 100:.{digits}f}%"
+    return write_pages(render_class_html(records, lang), out_dir, names=(HTML_NAME, PDF_NAME), pdf=pdf)
 
 
 def _fmt(value: float) -> str:

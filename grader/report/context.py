@@ -90,7 +90,7 @@ def _check_shape(results: Mapping[str, Any]) -> None:
 
 def pct(value: float | None, digits: int = 1) -> str:
     """0.7195 -> '72.0%'; None -> '–'."""
-    return "–" if value is None else f"{value * 100:.{digits}f}%"
+    return "–" if value is None else f"{float(value) * 100:.{digits}f}%"
 
 
 def number(value: float | int | None) -> str:

@@ -2,7 +2,8 @@
 
     render_html(results, lang="en") -> str     pure
     render_pdf(html) -> bytes                  pure
-    write_report(results, out_dir, lang, pdf) -> [paths]    the only function that touches disk
+    write_report(results, out_dir, lang, pdf) -> [paths]    touches disk (through write_pages)
+    write_pages(html, out_dir, names, pdf) -> [paths]       HTML and its PDF, for any report
 
 The same template serves both: screen CSS for the browser, print CSS (A4, no figure or table
 split across pages) for weasyprint.
@@ -101,11 +102,25 @@ def write_report(results: Mapping[str, Any], out_dir: Path, *, lang: str = "en",
     Raises:
         GraderError: as render_html and render_pdf do.
     """
-    out_dir = Path(out_dir)
-    html = render_html(results, lang=lang)
-    written = [atomic.write_text(out_dir / HTML_NAME, html)]
+    return write_pages(render_html(results, lang=lang), out_dir, pdf=pdf)
+
+
+def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME, PDF_NAME),
+                pdf: bool = True) -> list[Path]:
+    """Write ``html`` and (unless ``pdf`` is False) its PDF into ``out_dir``, atomically.
+
+    Args:
+        names: the file names of the HTML and the PDF.
+
+    Returns:
+        the paths written, HTML first.
+    Raises:
+        GraderError: as render_pdf does.
+    """
+    html_name, pdf_name = names
+    written = [atomic.write_text(Path(out_dir) / html_name, html)]
     if pdf:
-        written.append(atomic.write_bytes(out_dir / PDF_NAME, render_pdf(html)))
+        written.append(atomic.write_bytes(Path(out_dir) / pdf_name, render_pdf(html)))
     return written
 
 
