@@ -15,8 +15,8 @@ from typing import Any, Mapping
 from grader.errors import GraderError
 from grader.report import figures
 from grader.report.i18n import class_name, strings
+from grader.results import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Metrics whose values are fractions of 1 and read best as percentages.
 FRACTION_METRICS = ("accuracy", "acc", "recall", "precision", "gap", "ece", "top2")
