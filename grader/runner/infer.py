@@ -97,11 +97,11 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
         return np.zeros((0, 0), np.float32)
     first = min(n, max(batch, config.calibration_images))
     with torch.inference_mode():
-        reference = _run_chunks(loaded.forward, images[:first], loaded, batch)
+        x = to_input(images[:first], loaded.input)  # n, c, h, w: converted once, for every path
+        reference = _run_chunks(loaded.forward, x, loaded, batch)
         logits = np.empty((n, reference.shape[1]), np.float32)
         logits[:first] = reference.numpy()
         fast = config.fast and n > first
-        x = to_input(images[:first], loaded.input) if fast else None
         half = reduce_precision(loaded, x, reference, config) if fast and config.bf16 else None
         full = accelerate(loaded, x[:CHECK_ROWS], reference[:CHECK_ROWS]) if fast else loaded.forward
         recompute = np.zeros(0, np.int64)
@@ -124,8 +124,13 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
     return logits
 
 
-def _run_chunks(forward: Callable, images: np.ndarray, loaded: Loaded, batch: int) -> torch.Tensor:
-    """float32 logits (n, k) of ``images``, ``batch`` at a time (checked by _run_batch)."""
+def _run_chunks(forward: Callable, images: np.ndarray | torch.Tensor, loaded: Loaded,
+                batch: int) -> torch.Tensor:
+    """float32 logits (n, k) of ``images``, ``batch`` at a time (checked by _run_batch).
+
+    ``images``: uint8 (n, 32, 32, 3), converted a batch at a time, or their float32 input
+    (n, 3, 32, 32) already made by ``to_input``.
+    """
     outputs = []
     for start in range(0, len(images), batch):
         chunk = images[start:start + batch]
@@ -138,11 +143,16 @@ def _run_chunks(forward: Callable, images: np.ndarray, loaded: Loaded, batch: in
                          "logits for different batches", "forward() must return logits of shape (n, 10)") from None
 
 
-def _batch_input(chunk: np.ndarray, loaded: Loaded, batch: int) -> torch.Tensor:
-    """The network's input for ``chunk``; padded with zero images to a static exported batch."""
-    if loaded.fixed_batch and len(chunk) < batch:  # the padding rows are dropped by _run_chunks
-        chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:], chunk.dtype)])
-    return to_input(chunk, loaded.input)
+def _batch_input(chunk: np.ndarray | torch.Tensor, loaded: Loaded, batch: int) -> torch.Tensor:
+    """The network's input for ``chunk`` (images, or their input: then a copy, which the network
+    may overwrite in place without touching the caller's); padded with zero images to a static
+    exported batch."""
+    x = chunk.clone() if isinstance(chunk, torch.Tensor) else to_input(chunk, loaded.input)
+    if loaded.fixed_batch and len(x) < batch:  # the padding rows are dropped by _run_chunks
+        c, h, w = x.shape[1:]
+        zeros = np.zeros((batch - len(x), h, w, c), np.uint8)  # n, h, w, c
+        x = torch.cat([x, to_input(zeros, loaded.input)])
+    return x
 
 
 def _spreads(difference: torch.Tensor) -> np.ndarray:
