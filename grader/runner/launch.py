@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import GraderError
-from grader.runner.protocol import ProtocolError, decode, encode
+from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
 from grader.submission import Submission
 
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
@@ -40,7 +40,7 @@ class RunLimits:
 
     wall_seconds: float = 300.0
     memory_mb: int = 4096
-    batch_size: int = 100  # as grader.runner.infer.Inference: activations stay in cache
+    batch_size: int = BATCH_SIZE
     threads: int = 0
 
 
