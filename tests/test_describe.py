@@ -9,14 +9,13 @@ import pytest
 from grader.models import build
 from grader.runner.child import serve
 from grader.runner.describe import describe_model, onnx_macs_per_image
-from grader.runner.loaders import Loaded
-from tests.fixtures.make_submissions import homework_net, tiny_data, write_form
+from tests.fixtures.make_submissions import as_loaded, homework_net, tiny_data, write_form
 
 HOMEWORK_MACS = 65_915_392  # as test_runner's hand count
 
 
 def torch_macs(net) -> int:
-    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = as_loaded(net)
     return describe_model(loaded)["macs_per_image"]
 
 
@@ -80,8 +79,8 @@ def test_torchscript_lists_the_same_layers_as_the_module_without_shapes():
 
     net = build("homework_net").eval()
     scripted = torch.jit.trace(net, torch.zeros(1, 3, 32, 32))
-    plain = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
-    traced = Loaded(scripted, scripted, "torchscript", {"scale": 1.0, "mean": None, "std": None})
+    plain = as_loaded(net)
+    traced = as_loaded(scripted, "torchscript")
     eager, script = describe_model(plain)["layers"], describe_model(traced)["layers"]
     assert [(l["name"], l["type"], l["parameters"]) for l in script] == \
         [(l["name"], l["type"], l["parameters"]) for l in eager]

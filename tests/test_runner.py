@@ -9,12 +9,12 @@ import torch
 from grader.errors import GraderError
 from grader.runner.child import serve
 from grader.runner.infer import Inference, _native_bf16, accelerate, infer, to_input
-from grader.runner.loaders import ChildError, Loaded, load, strip_prefixes
+from grader.runner.loaders import ChildError, load, strip_prefixes
 from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
 from grader.submission import inspect_submission
 from tests.fixtures.make_submissions import (
-    MODEL_PY, homework_net, small_net, tiny_data, write_form, write_hostile_pickle)
+    MODEL_PY, as_loaded, homework_net, small_net, tiny_data, write_form, write_hostile_pickle)
 
 FORMS = ["pickled-module", "state-dict", "state-dict-nested", "safetensors", "torchscript", "exported", "onnx"]
 
@@ -240,7 +240,7 @@ def test_bf16_path_keeps_every_float32_prediction_and_recomputes_low_margins():
         pytest.skip("no native bf16 on this CPU: the float32 path is the only one")
     images = tiny_data(400).test_images
     net = _scaled_net(seed=4, gain=40.0)
-    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = as_loaded(net)
     stats = {}
     logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     exact = reference_logits(net, images)
@@ -261,7 +261,7 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
     net = small_net(seed=4)
     with torch.no_grad():  # ten nearly identical rows: logits differ far less than bf16 rounds them
         net[4].weight.copy_(net[4].weight[:1] * 10 + 1e-4 * net[4].weight)
-    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = as_loaded(net)
     stats = {}
     logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     assert stats["precision"] == "float32" and stats["recomputed"] == 0
@@ -271,7 +271,7 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
 def test_traced_float32_path_is_used_only_when_bit_exact():
     images = tiny_data(200).test_images
     net = small_net(seed=6)
-    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = as_loaded(net)
     x = to_input(images[:64], loaded.input)
     with torch.inference_mode():
         reference = net(x)
@@ -296,7 +296,7 @@ class _PerImageBranch(torch.nn.Module):
 def test_data_dependent_forward_is_never_traced():
     images = tiny_data(120).test_images
     net = _PerImageBranch().eval()
-    loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
+    loaded = as_loaded(net)
     stats = {}
     logits = infer(loaded, images, config=Inference(batch_size=32, calibration_images=32), stats=stats)
     assert stats["precision"] == "float32"
