@@ -63,7 +63,7 @@ def summary(points: list[tuple[float, float, float]], clock: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="fast", choices=["fast", "fast-long"])
+    parser.add_argument("--recipe", default="fast", choices=["fast", "fast-long", "fast-gpu"])
     parser.add_argument("--epochs", type=int, nargs="+", default=None)
     parser.add_argument("--widths", type=int, nargs=3, default=None)
     parser.add_argument("--batch-size", type=int, default=None)

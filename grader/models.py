@@ -64,35 +64,52 @@ class _Scale(nn.Module):
         return x * self.factor
 
 
-def _conv_group(c_in: int, c_out: int, bn_momentum: float) -> nn.Sequential:
+def _batch_norm(channels: int, momentum: float, eps: float, scale: bool) -> nn.BatchNorm2d:
+    """BatchNorm; ``scale=False`` freezes its weight at 1 (only the shift is learned, as airbench)."""
+    bn = nn.BatchNorm2d(channels, momentum=momentum, eps=eps)
+    bn.weight.requires_grad_(scale)
+    return bn
+
+
+def _conv_group(c_in: int, c_out: int, bn_momentum: float, bn_eps: float, bn_scale: bool) -> nn.Sequential:
     """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU: halves h and w."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.MaxPool2d(2),
-        nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.GELU(),
+        _batch_norm(c_out, bn_momentum, bn_eps, bn_scale), nn.GELU(),
         nn.Conv2d(c_out, c_out, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.GELU(),
+        _batch_norm(c_out, bn_momentum, bn_eps, bn_scale), nn.GELU(),
     )
 
 
 @register
 def fast_net(widths: tuple[int, int, int] | list[int] = (32, 64, 128), whiten_width: int = 24,
-             num_classes: int = 10, bn_momentum: float = 0.4, logit_scale: float = 1 / 9) -> nn.Sequential:
+             num_classes: int = 10, bn_momentum: float = 0.4, logit_scale: float = 1 / 9,
+             bn_eps: float = 1e-5, bn_scale: bool = True, head_std: float | None = None) -> nn.Sequential:
     """A small airbench-style network (after KellerJordan/cifar10-airbench and Page's ResNet-9).
 
     Input (n, 3, 32, 32) normalised per channel; output (n, num_classes) logits.
     Layer 0 is a 2x2 "whitening" convolution (whiten_width = 2 * 12 patch eigenvectors) whose
-    weights the trainer sets from the data and that are built frozen (requires_grad False); then three conv groups, each halving
-    the resolution: 31 -> 15 -> 7 -> 3, a global max pool and a bias-free linear head.
+    weights the trainer sets from the data and that are built frozen (requires_grad False); then
+    three conv groups, each halving the resolution: 31 -> 15 -> 7 -> 3, a global max pool and a
+    bias-free linear head whose output is multiplied by ``logit_scale``.
+
+    ``bn_scale=False`` freezes every BatchNorm weight at 1; ``head_std`` rescales the head's initial
+    weights to that standard deviation (airbench's Muon variant: 1.0 with logit_scale 1/width).
     """
     w1, w2, w3 = widths
+    whiten = nn.Conv2d(3, whiten_width, kernel_size=2, padding=0, bias=True)  # 31x31
+    groups = [_conv_group(c_in, c_out, bn_momentum, bn_eps, bn_scale)
+              for c_in, c_out in ((whiten_width, w1), (w1, w2), (w2, w3))]  # 15x15, 7x7, 3x3
     net = nn.Sequential(
-        nn.Conv2d(3, whiten_width, kernel_size=2, padding=0, bias=True), nn.GELU(),  # 31x31
-        _conv_group(whiten_width, w1, bn_momentum),  # 15x15
-        _conv_group(w1, w2, bn_momentum),  # 7x7
-        _conv_group(w2, w3, bn_momentum),  # 3x3
+        whiten, nn.GELU(),
+        *groups,
         nn.AdaptiveMaxPool2d(1), nn.Flatten(),
         nn.Linear(w3, num_classes, bias=False), _Scale(logit_scale),
     )
+    if head_std is not None:
+        with torch.no_grad():
+            head = net[-2].weight
+            head.mul_(head_std / head.std())
     net[0].weight.requires_grad_(False)  # set from the data by the trainer, never trained
     for module in net.modules():
         if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):

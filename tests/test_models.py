@@ -24,6 +24,15 @@ def test_fast_net_widths_are_arguments():
     assert net[-2].in_features == 24
 
 
+def test_fast_net_options_for_the_muon_recipe():
+    torch.manual_seed(0)
+    net = build("fast_net", widths=[8, 16, 24], bn_scale=False, bn_eps=1e-12, head_std=1.0, logit_scale=1 / 24)
+    bn = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bn) == 6 and all(m.eps == 1e-12 and not m.weight.requires_grad and m.bias.requires_grad for m in bn)
+    assert net[-2].weight.std().item() == pytest.approx(1.0, rel=1e-4)
+    assert net[-1].factor == 1 / 24
+
+
 def test_unknown_architecture_names_the_known_ones():
     with pytest.raises(KeyError, match="homework_net"):
         build("resnet9000")

@@ -17,14 +17,20 @@ from grader.errors import GraderError
 from grader.models import build
 from grader.train import train_command
 from grader.train.checkpoint import make_checkpoint, read_run, rebuild, write_run
-from grader.train.loop import Progress, epoch_plan, lr_at, train, translate
-from grader.train.recipes import FastRecipe, HomeworkRecipe, get_recipe, recipe_from_dict
+from grader.train.loop import Progress, epoch_plan, lr_at, new_model, predict_logits, train, translate
+from grader.train.muon import Muon
+from grader.train.optim import make_optimizer, set_lrs
+from grader.train.recipes import FastGpuRecipe, FastRecipe, HomeworkRecipe, get_recipe, recipe_from_dict
 from tests.conftest import make_image_tree
 
 # Small, quick versions of both recipes: same code paths, a fraction of the work.
 TINY_FAST = replace(FastRecipe(), arch_args={"widths": [8, 16, 16]}, whiten_samples=40, batch_size=10,
                     epochs=3, eval_batch_size=50)
 TINY_HOMEWORK = replace(HomeworkRecipe(), batch_size=10, epochs=2, lr=0.05, eval_batch_size=50)
+TINY_MUON = replace(FastGpuRecipe(), arch_args={**FastGpuRecipe().arch_args, "widths": [8, 16, 16]},
+                    whiten_samples=40, batch_size=10, epochs=3, whiten_bias_epochs=1, eval_batch_size=50)
+RECIPES_UNDER_TEST = pytest.mark.parametrize("recipe", [TINY_HOMEWORK, TINY_FAST, TINY_MUON],
+                                             ids=["homework", "fast", "muon"])
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,7 @@ def run(recipe, data, **kw):
     return train(recipe, data, seed=kw.pop("seed", 0), device="cpu", **kw)
 
 
-@pytest.mark.parametrize("recipe", [TINY_HOMEWORK, TINY_FAST], ids=["homework", "fast"])
+@RECIPES_UNDER_TEST
 def test_short_run_lowers_the_loss(recipe, data):
     result = run(replace(recipe, epochs=3), data)
     losses = result.history["train_loss"]
@@ -59,7 +65,7 @@ def test_same_seed_same_history_other_seed_differs(data):
     assert first.history["train_loss"] != other.history["train_loss"]
 
 
-@pytest.mark.parametrize("recipe", [TINY_HOMEWORK, TINY_FAST], ids=["homework", "fast"])
+@RECIPES_UNDER_TEST
 def test_interrupted_run_resumes_to_the_same_history(recipe, data, tmp_path):
     full = run(recipe, data, seed=1)
 
@@ -123,6 +129,63 @@ def test_fast_schedule_warms_up_then_decays_to_zero():
     assert lr_at(99, 100, r) < 0.02 * r.lr
 
 
+def test_muon_recipe_gives_filters_to_muon_and_the_rest_to_sgd():
+    recipe = TINY_MUON
+    net = new_model(recipe, torch.zeros(60, 3, 32, 32, dtype=torch.uint8), seed=0, device=torch.device("cpu"))
+    optimizer = make_optimizer(net, recipe, steps_per_epoch=20)
+    sgd, muon = optimizer.parts
+    assert isinstance(muon, Muon)
+    trainable = {id(p) for p in net.parameters() if p.requires_grad}
+    in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
+    in_sgd = {id(p) for g in sgd.param_groups for p in g["params"]}
+    assert in_muon | in_sgd == trainable and not in_muon & in_sgd
+    assert in_muon == {id(p) for p in net.parameters() if p.requires_grad and p.ndim == 4}
+    assert not net[0].weight.requires_grad  # the whitening filters are set from the data
+    bn = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bn and not any(m.weight.requires_grad for m in bn)  # bn_scale False: shifts only
+    head = next(g for g in sgd.param_groups if any(p is net[-2].weight for p in g["params"]))
+    assert head["lr"] == recipe.head_lr and head["weight_decay"] == pytest.approx(recipe.weight_decay / recipe.head_lr)
+    whiten = next(g for g in sgd.param_groups if "until_step" in g)
+    assert whiten["params"] == [net[0].bias] and whiten["until_step"] == 20  # 1 epoch of 20 steps
+    total = 60
+    set_lrs(optimizer, 10, total, recipe)
+    assert whiten["lr"] == pytest.approx(recipe.lr / 2) and muon.param_groups[0]["lr"] == pytest.approx(
+        recipe.muon_lr * (1 - 10 / total))
+    set_lrs(optimizer, 30, total, recipe)
+    assert whiten["lr"] == 0.0 and head["lr"] == pytest.approx(recipe.head_lr / 2)
+
+
+def test_muon_run_freezes_the_whitening_bias_after_its_epochs(data):
+    biases = []
+    result = run(TINY_MUON, data, on_epoch=lambda snap: biases.append(snap.model[0].bias.detach().clone()))
+    first, second = biases  # after epochs 1 and 2; whiten_bias_epochs = 1
+    assert not torch.equal(first, torch.zeros_like(first))  # trained in epoch 1
+    assert torch.equal(first, second) and torch.equal(second, result.model[0].bias)
+
+
+def test_translate_tta_adds_shifted_views_only_to_the_final_evaluation(data):
+    net = build("fast_net", widths=[8, 16, 16]).eval()
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    plain = replace(TINY_FAST, tta_translate=False)
+    shifted = replace(TINY_FAST, tta_translate=True)
+    assert torch.equal(predict_logits(net, images, shifted), predict_logits(net, images, plain))
+    assert torch.equal(predict_logits(net, images, plain, final=True), predict_logits(net, images, plain))
+    assert not torch.allclose(predict_logits(net, images, shifted, final=True), predict_logits(net, images, plain))
+
+
+def test_whitening_sample_is_spread_over_the_classes(monkeypatch):
+    import grader.train.loop as loop
+
+    seen = {}
+    monkeypatch.setattr(loop, "set_whitening", lambda net, x, eps: seen.setdefault("x", x))
+    # stored class by class, as an image tree is: image i of class c has every pixel = c
+    train_x = torch.arange(10, dtype=torch.uint8).repeat_interleave(50).view(500, 1, 1, 1).expand(500, 3, 32, 32)
+    new_model(replace(TINY_FAST, whiten_samples=40, input_mean=(0.0,) * 3, input_std=(1.0,) * 3),
+              train_x, seed=0, device=torch.device("cpu"))
+    classes = (seen["x"][:, 0, 0, 0] * 255).round().unique()
+    assert len(seen["x"]) == 40 and len(classes) >= 8  # not the first 40 images, all of class 0
+
+
 def test_augmentation_plan_is_seeded_and_flips_alternate():
     r = FastRecipe()
     a, b = epoch_plan(50, 0, 7, r), epoch_plan(50, 0, 7, r)
@@ -138,16 +201,15 @@ def test_translate_shifts_pixels():
     assert torch.equal(out[1, 0, 1:4, 1:], x[1, 0, 2:5, :4])  # row +1, column -1
 
 
-def test_cli_offers_every_recipe_and_fast_long_is_the_wider_fast():
+def test_cli_offers_every_recipe_and_fast_long_is_the_shorter_fast_gpu():
     from grader.cli import train as train_cmd
-    from grader.train.recipes import RECIPES, FastRecipe
+    from grader.train.recipes import RECIPES
 
     (recipe_option,) = [p for p in train_cmd.params if p.name == "recipe"]
     assert list(recipe_option.type.choices) == list(RECIPES)
-    long = get_recipe("fast-long")
-    assert long.arch_args["widths"] == [64, 128, 256] and long.epochs == 16
-    narrowed = replace(long, name="fast", arch_args=FastRecipe().arch_args, epochs=FastRecipe().epochs)
-    assert narrowed.to_dict() == get_recipe("fast").to_dict()
+    long, gpu = get_recipe("fast-long"), get_recipe("fast-gpu")
+    assert long.epochs == 7 and gpu.epochs == 8 and long.deterministic and not gpu.deterministic
+    assert replace(long, name="fast-gpu", epochs=8, deterministic=False).to_dict() == gpu.to_dict()
 
 
 def test_unknown_recipe_is_a_grader_error():

@@ -17,6 +17,7 @@ any step and resumed repeats the uninterrupted history on the same machine.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from torch import nn
 from grader.data import Cifar10
 from grader.errors import GraderError
 from grader.models import build
+from grader.train.optim import lr_at, make_optimizer, set_lrs  # noqa: F401  (lr_at: the schedule)
 from grader.train.recipes import Recipe
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_acc", "elapsed_s")
@@ -112,10 +114,17 @@ def normalise(x_u8: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     if recipe.input_scale != 1.0:
         x.mul_(recipe.input_scale)
     if recipe.input_mean != (0.0, 0.0, 0.0) or recipe.input_std != (1.0, 1.0, 1.0):
-        mean = torch.tensor(recipe.input_mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(recipe.input_std, device=x.device).view(1, 3, 1, 1)
+        mean, std = _channel_stats(recipe.input_mean, recipe.input_std, x.device)
         x = (x - mean) / std
     return x
+
+
+@functools.lru_cache(maxsize=8)
+def _channel_stats(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, 3, 1, 1) mean and std tensors, made once per device: a fresh host-to-GPU copy every
+    batch would make each training step wait for the GPU."""
+    return (torch.tensor(mean, device=device).view(1, 3, 1, 1),
+            torch.tensor(std, device=device).view(1, 3, 1, 1))
 
 
 def translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int) -> torch.Tensor:
@@ -166,8 +175,8 @@ def set_whitening(net: nn.Module, x: torch.Tensor, eps: float) -> None:
     c, (k, _) = conv.in_channels, conv.kernel_size
     patches = F.unfold(x.float(), k).transpose(1, 2).reshape(-1, c * k * k)  # (n*l, c*k*k)
     patches = patches - patches.mean(0)
-    cov = patches.T @ patches / len(patches)
-    eigvals, eigvecs = torch.linalg.eigh(cov.double())  # ascending
+    cov = patches.T @ patches / len(patches)  # on x's device; the small eigenproblem on the CPU
+    eigvals, eigvecs = torch.linalg.eigh(cov.double().cpu())  # ascending
     basis = (eigvecs.T / torch.sqrt(eigvals + eps)[:, None]).flip(0).float()  # (c*k*k, c*k*k)
     m = conv.out_channels // 2
     weight = torch.cat([basis[:m], -basis[:m]]).view(2 * m, c, k, k)
@@ -176,27 +185,6 @@ def set_whitening(net: nn.Module, x: torch.Tensor, eps: float) -> None:
         if conv.bias is not None:
             conv.bias.zero_()
     conv.weight.requires_grad_(False)
-
-
-def make_optimizer(net: nn.Module, recipe: Recipe) -> torch.optim.SGD:
-    """SGD with weight decay on conv/linear weights only (not on biases or BatchNorm)."""
-    params = [p for p in net.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": recipe.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=recipe.lr, momentum=recipe.momentum,
-                           nesterov=recipe.nesterov and recipe.momentum > 0)
-
-
-def lr_at(step: int, total: int, recipe: Recipe) -> float:
-    """Linear warmup over ``warmup_fraction`` of the steps, then linear to ``final_lr_fraction``."""
-    warmup = recipe.warmup_fraction * total
-    if step < warmup:
-        return recipe.lr * (step + 1) / warmup
-    remaining = max(total - warmup, 1.0)
-    frac = min((step - warmup) / remaining, 1.0)
-    return recipe.lr * (1.0 + (recipe.final_lr_fraction - 1.0) * frac)
 
 
 def _autocast(device: torch.device, recipe: Recipe):
@@ -208,26 +196,40 @@ def _layout(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(net: nn.Module, images_u8: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """float32 logits (n, classes) in eval mode, flip-averaged when ``recipe.tta_flip``."""
+def predict_logits(net: nn.Module, images_u8: torch.Tensor, recipe: Recipe, *,
+                   final: bool = False) -> torch.Tensor:
+    """float32 logits (n, classes) in eval mode, flip-summed when ``recipe.tta_flip``.
+
+    ``final`` with ``recipe.tta_translate``: also the views shifted one pixel up-left and one
+    down-right (reflect-padded), at half the weight of the unshifted view (airbench's TTA).
+    """
     was_training = net.training
     net.eval()
     out = []
     device = images_u8.device
+
+    def views(x: torch.Tensor) -> torch.Tensor:
+        logits = net(x).float()
+        return logits + net(x.flip(3)).float() if recipe.tta_flip else logits
+
     for start in range(0, len(images_u8), recipe.eval_batch_size):
         x = _layout(normalise(images_u8[start:start + recipe.eval_batch_size], recipe), recipe)
         with _autocast(device, recipe):
-            logits = net(x).float()
-            if recipe.tta_flip:
-                logits = logits + net(x.flip(3)).float()
+            logits = views(x)
+            if final and recipe.tta_translate:
+                padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+                h, w = x.shape[2:]
+                shifted = views(padded[:, :, :h, :w]) + views(padded[:, :, 2:, 2:])
+                logits = logits + 0.5 * shifted
         out.append(logits)
     net.train(was_training)
     return torch.cat(out)
 
 
-def evaluate(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, recipe: Recipe) -> float:
-    """Top-1 accuracy (0..1) of ``net`` on the images."""
-    return (predict_logits(net, images_u8, recipe).argmax(1) == labels).float().mean().item()
+def evaluate(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, recipe: Recipe, *,
+             final: bool = False) -> float:
+    """Top-1 accuracy (0..1) of ``net`` on the images (``final``: see ``predict_logits``)."""
+    return (predict_logits(net, images_u8, recipe, final=final).argmax(1) == labels).float().mean().item()
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -235,12 +237,17 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def new_model(recipe: Recipe, train_x: torch.Tensor, seed: int, device: torch.device) -> nn.Module:
-    """The recipe's network, initialised from ``seed`` (and whitened from the data if asked)."""
+    """The recipe's network, initialised from ``seed`` (and whitened from the data if asked).
+
+    The whitening sample is a fixed random draw of training images (the same for every seed):
+    an image tree is stored class by class, so its first images would all be airplanes.
+    """
     torch.manual_seed(seed)
     net = build(recipe.arch, **recipe.arch_args)
     if recipe.whiten_samples:
-        sample = normalise(train_x[:recipe.whiten_samples].cpu(), recipe)
-        set_whitening(net, sample, recipe.whiten_eps)
+        n = len(train_x)
+        pick = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:recipe.whiten_samples]
+        set_whitening(net, normalise(train_x[pick.to(train_x.device)], recipe), recipe.whiten_eps)
     net = net.to(device)
     return net.to(memory_format=torch.channels_last) if recipe.channels_last else net
 
@@ -269,9 +276,9 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
         GraderError: on an unusable device or data.
     """
     dev = pick_device(device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+    if dev.type == "cuda":  # deterministic: the same seed repeats its history on the same GPU
+        torch.backends.cudnn.benchmark = not recipe.deterministic
+        torch.backends.cudnn.deterministic = recipe.deterministic
     tensors = as_tensors(data, subset, dev)
     train_x, train_y = tensors["train_x"], tensors["train_y"]
     n = len(train_y)
@@ -289,12 +296,26 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
         net = net.to(memory_format=torch.channels_last) if recipe.channels_last else net
         state = {k: v for k, v in resume.items() if k != "optimizer"}
         state["history"] = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
-    optimizer = make_optimizer(net, recipe)
+    optimizer = make_optimizer(net, recipe, steps_per_epoch)
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
     progress = progress or Progress()
+    forward = torch.compile(net) if recipe.compile else net
+    # The step's loss and correct count stay on the device and are read (a GPU sync) only every
+    # `report_every` steps and at the end of an epoch; on the CPU reading them costs nothing.
+    report_every = 1 if dev.type == "cpu" else 10
+    pending = {"loss": torch.zeros((), dtype=torch.float64, device=dev),
+               "correct": torch.zeros((), dtype=torch.int64, device=dev)}
+
+    def flush() -> None:
+        """Move the device-side sums into the state (floats, saved with a resume)."""
+        state["loss_sum"] += pending["loss"].item()
+        state["correct"] += int(pending["correct"].item())
+        pending["loss"].zero_()
+        pending["correct"].zero_()
 
     def snapshot(stopped: str) -> TrainResult:
+        flush()
         done = state["epoch"] * steps_per_epoch + state["step"]
         res = None if stopped == "complete" else {**state, "optimizer": optimizer.state_dict()}
         return TrainResult(net, state["history"], stopped, res, done, total)
@@ -308,6 +329,7 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
         while state["epoch"] < recipe.epochs:
             epoch = state["epoch"]
             plan = epoch_plan(n, epoch, seed, recipe)
+            plan_dev = {k: v.to(dev) for k, v in plan.items()}  # one copy per epoch, not per step
             if state["step"] == 0 or state["rng"] is None:
                 torch.manual_seed(_epoch_seed(seed, epoch))  # dropout's generator
             else:
@@ -317,29 +339,32 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
                     stopped = "time_budget"
                     break
                 step = state["step"]
-                idx = plan["order"][step * recipe.batch_size:(step + 1) * recipe.batch_size]
-                idx_dev = idx.to(dev)
-                x = augment(normalise(train_x[idx_dev], recipe), idx, plan, recipe)  # (b, 3, 32, 32)
-                y = train_y[idx_dev]
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(epoch * steps_per_epoch + step, total, recipe)
+                idx = plan_dev["order"][step * recipe.batch_size:(step + 1) * recipe.batch_size]
+                x = augment(normalise(train_x[idx], recipe), idx, plan_dev, recipe)  # (b, 3, 32, 32)
+                y = train_y[idx]
+                set_lrs(optimizer, epoch * steps_per_epoch + step, total, recipe)
                 with _autocast(dev, recipe):
-                    logits = net(_layout(x, recipe)).float()  # (b, classes)
-                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+                    logits = forward(_layout(x, recipe)).float()  # (b, classes)
+                reduction = "sum" if recipe.loss_sum else "mean"
+                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing, reduction=reduction)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 # Count the step only once the weights have moved, so a resume never repeats it.
-                state["loss_sum"] += loss.item() * len(y)
-                state["correct"] += int((logits.argmax(1) == y).sum())
+                batch_loss = loss.detach().double() if recipe.loss_sum else loss.detach().double() * len(y)
+                pending["loss"] += batch_loss
+                pending["correct"] += (logits.detach().argmax(1) == y).sum()
                 state["seen"] += len(y)
                 state["step"] = step + 1
                 state["rng"] = torch.get_rng_state()
                 state["elapsed_s"] = elapsed_before + time.monotonic() - started
-                progress.step(epoch, state["loss_sum"] / state["seen"], state["correct"] / state["seen"])
+                if state["step"] % report_every == 0 or state["step"] == steps_per_epoch:
+                    flush()
+                    progress.step(epoch, state["loss_sum"] / state["seen"], state["correct"] / state["seen"])
             if stopped != "complete":
                 break
-            test_acc = evaluate(net, tensors["test_x"], tensors["test_y"], recipe)
+            final = epoch + 1 == recipe.epochs
+            test_acc = evaluate(net, tensors["test_x"], tensors["test_y"], recipe, final=final)
             state["elapsed_s"] = elapsed_before + time.monotonic() - started
             record = {"epoch": epoch + 1, "train_loss": state["loss_sum"] / state["seen"],
                       "train_acc": state["correct"] / state["seen"], "test_acc": test_acc,
