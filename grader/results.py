@@ -25,6 +25,9 @@ METRIC_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_c
                "per_class_precision", "per_class_count", "confusion_matrix", "memorisation")
 MEMORISATION_FLAG = "memorisation-suspected"
 UNOFFICIAL_DATA_FLAG = "unofficial-data"
+# Flags about the grading run rather than the student's work: every submission graded on the
+# same data carries them, so review lists and per-student notes leave them out.
+RUN_FLAGS = (UNOFFICIAL_DATA_FLAG,)
 LIST_KEYS = ("confused_pairs", "samples", "confident_wrong")
 
 
@@ -146,3 +149,8 @@ def _finite(obj):
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def submission_flags(results: dict) -> list[str]:
+    """The results' flags that concern the submission itself (not ``RUN_FLAGS``)."""
+    return [f for f in results.get("flags") or [] if f not in RUN_FLAGS]

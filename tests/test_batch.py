@@ -396,6 +396,19 @@ def test_class_report_context_summarises_the_class():
     reviewed = {r["student"]: r for r in ctx["review"]}
     assert "memorisation-suspected" in reviewed["bea"]["flags"]
     assert "test accuracy above 0.7" in reviewed["bea"]["borderline"]  # 0.70 sits on the 0.7 bound
+    assert ctx["unofficial_data"] is False
+
+
+def test_class_report_says_once_that_the_data_is_unofficial():
+    from dataclasses import replace
+
+    flagged = [replace(r, results={**r.results, "flags": [*(r.results.get("flags") or []), "unofficial-data"]})
+               for r in _records()]
+    ctx = class_context(flagged, figures=False)
+    assert ctx["unofficial_data"] is True
+    assert [r["student"] for r in ctx["review"]] == []  # not a reason to look at any one student
+    html = render_class_html(flagged, "en", figures=False)
+    assert html.count("not the official CIFAR-10 release") == 1
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -20,6 +20,7 @@ from grader import __version__
 from grader.batch.gradebook import Record
 from grader.report.context import pct
 from grader.report.render import write_pages
+from grader.results import UNOFFICIAL_DATA_FLAG, submission_flags
 
 HTML_NAME, PDF_NAME = "class-report.html", "class-report.pdf"
 TEMPLATE = "class_report.html.j2"
@@ -158,6 +159,8 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
         "failures": [{"student": r.student, "status": r.status, "error": r.error or ""}
                      for r in records if r.status != "graded"],
         "review": review_list(graded),
+        # said once for the class, not once per student in the review list
+        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in (r.results.get("flags") or []) for r in graded),
         "figures": {"scores": None, "accuracy": None, "checks": None, "per_class": None},
     }
     if figures and records:
@@ -220,7 +223,7 @@ def review_list(graded: Sequence[Record]) -> list[dict]:
     rows = []
     for r in graded:
         borderline = [c["name"] for c in r.results.get("checks") or [] if c.get("borderline")]
-        flags = list(r.results.get("flags") or [])
+        flags = submission_flags(r.results)
         if borderline or flags:
             rows.append({"student": r.student, "accuracy": pct(r.results.get("accuracy"), 2),
                          "borderline": borderline, "flags": flags})

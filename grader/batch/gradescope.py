@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from grader.results import submission_flags
+
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 OUTPUT_FORMATS = ("text", "html", "simple_format", "md", "ansi")
 STATUSES = ("passed", "failed")
@@ -105,7 +107,7 @@ def summary_text(results: Mapping[str, Any]) -> str:
              f"{dataset.get('test_count', '?')} test images"
              f"{'' if dataset.get('official') else ' (NOT the official CIFAR-10 test set)'}.",
              f"Score: {_num(results.get('score')):g} / {_num(results.get('max_score')):g}."]
-    flags = results.get("flags") or []
+    flags = submission_flags(results)  # the data's own status is in the first line
     if flags:
         lines.append("Notes: " + ", ".join(flags) + ".")
     return "\n".join(lines)
