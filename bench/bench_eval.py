@@ -29,34 +29,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
+from torch.utils.data import DataLoader
 
 from grader.data import load_cifar10
 from grader.models import build
 from grader.runner.infer import Inference, infer
 from grader.runner.loaders import Loaded
 
+from homework_notebook import NotebookDataset  # bench/, beside this script
+
 COMPUTE_BOUND_S = 5.7  # float32, whole test set, 2 cores (issue 4); bfloat16 about half
-
-
-class HomeworkTestSet(Dataset):
-    """As the homework read the test set: one PIL image at a time through ToTensor."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels, self.to_tensor = images, labels, transforms.ToTensor()
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        return self.to_tensor(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
 def homework_eval(net: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The homework's loop (batch 100, torch.no_grad); returns predicted classes."""
-    loader = DataLoader(HomeworkTestSet(images, labels), batch_size=100, shuffle=False)
+    loader = DataLoader(NotebookDataset(images, labels), batch_size=100, shuffle=False)
     predicted = []
     net.eval()
     with torch.no_grad():

@@ -31,23 +31,7 @@ from grader.models import build
 from grader.train.loop import Progress, train
 from grader.train.recipes import HomeworkRecipe
 
-
-class NotebookDataset(torch.utils.data.Dataset):
-    """What the homework wrote: index -> (ToTensor(PIL image), label)."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        from torchvision import transforms
-
-        self.images, self.labels = images, labels
-        self.transform = transforms.ToTensor()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+from homework_notebook import NotebookDataset  # bench/, beside this script
 
 
 def time_notebook_loop(data, recipe: HomeworkRecipe, steps: int) -> float:
