@@ -442,6 +442,20 @@ def test_a_lost_exit_status_is_retried_and_never_a_final_grade(tmp_path, setting
     assert again.skipped == ["alice"] and again.graded_now == ["bob"]
 
 
+def test_exit_255_is_lost_only_for_a_forkserver_child_and_a_finished_child_is_kept(tmp_path):
+    from grader.batch.pool import LOST_EXIT, MARKER, _outcome_from_exit
+
+    finished, unfinished = tmp_path / "finished", tmp_path / "unfinished"
+    finished.mkdir(), unfinished.mkdir()
+    (finished / MARKER).write_text("{}")
+    kept = _outcome_from_exit(LOST_EXIT, finished, 1.0, 10.0, lost_exit=LOST_EXIT)
+    assert kept.status == "ok" and not kept.infrastructure  # its results are complete: no re-grade
+    lost = _outcome_from_exit(LOST_EXIT, unfinished, 1.0, 10.0, lost_exit=LOST_EXIT)
+    assert lost.status == "crashed" and lost.infrastructure
+    real = _outcome_from_exit(255, unfinished, 1.0, 10.0, lost_exit=None)  # a fresh interpreter's exit(255)
+    assert real.status == "crashed" and not real.infrastructure and "code 255" in real.reason
+
+
 def test_parallel_children_all_report_their_exit(tmp_path, settings, monkeypatch):
     """Regression: Process.start() in one thread polls every other live child, and a forkserver
     child's exit status can be read from its pipe only once, so unsynchronised threads turned

@@ -192,10 +192,13 @@ def _subprocess_main(job_file: str) -> None:
 
 
 class _Child:
-    """A started child: its pid and how to ask whether it has exited (exit code or None)."""
+    """A started child: its pid, how to ask whether it has exited (exit code or None), and the exit
+    code that means its status was lost (``LOST_EXIT`` for a forkserver child; None for a
+    subprocess, whose 255 is a real exit code)."""
 
-    def __init__(self, pid: int, poll: Callable[[], int | None], reap: Callable[[], None]):
-        self.pid, self.poll, self.reap = pid, poll, reap
+    def __init__(self, pid: int, poll: Callable[[], int | None], reap: Callable[[], None],
+                 lost_exit: int | None = None):
+        self.pid, self.poll, self.reap, self.lost_exit = pid, poll, reap, lost_exit
 
 
 _forkserver_lock = threading.Lock()
@@ -246,7 +249,7 @@ def launch(task: Task, job: Job) -> _Child:
             with _process_lock:
                 process.close()
 
-        return _Child(process.pid, poll, reap)
+        return _Child(process.pid, poll, reap, lost_exit=LOST_EXIT)
     job_file = job.staging / ".job.pickle"
     job_file.write_bytes(pickle.dumps((task, job, launched_at)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -304,7 +307,7 @@ def _run_once(task: Task, job: Job, limits: Limits) -> Outcome:
         _wait_gone(child)
         (job.staging / ".job.pickle").unlink(missing_ok=True)
     wall = time.monotonic() - start
-    return _outcome_from_exit(code, job.staging, wall, peak)
+    return _outcome_from_exit(code, job.staging, wall, peak, lost_exit=child.lost_exit)
 
 
 def _wait_gone(child: _Child) -> None:
@@ -318,8 +321,11 @@ def _wait_gone(child: _Child) -> None:
         pass  # still running after SIGKILL (uninterruptible I/O); the OS reaps it later
 
 
-def _outcome_from_exit(code: int, staging: Path, wall: float, peak: float) -> Outcome:
-    if code == 0 and (staging / MARKER).is_file():
+def _outcome_from_exit(code: int, staging: Path, wall: float, peak: float,
+                       lost_exit: int | None = LOST_EXIT) -> Outcome:
+    lost = lost_exit is not None and code == lost_exit
+    if (code == 0 or lost) and (staging / MARKER).is_file():
+        # The marker is the child's last write: with it, a lost status lost nothing to grade again.
         return Outcome("ok", None, wall, peak)
     if code == CRASH_EXIT and (staging / CRASH_NOTE).is_file():
         first = (staging / CRASH_NOTE).read_text(encoding="utf-8").split("\n\n", 1)[0]
@@ -328,7 +334,7 @@ def _outcome_from_exit(code: int, staging: Path, wall: float, peak: float) -> Ou
         name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
         hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
         return Outcome("crashed", f"the grading process was killed by {name}{hint}", wall, peak)
-    if code == LOST_EXIT:
+    if lost:
         return Outcome("crashed", "the grader lost track of the grading process (no exit status); "
                                   "run the batch again to grade it", wall, peak, infrastructure=True)
     return Outcome("crashed", f"the grading process exited with code {code} without finishing", wall, peak)
