@@ -87,6 +87,25 @@ def test_interrupted_run_resumes_to_the_same_history(recipe, data, tmp_path):
         assert resumed.history[key] == pytest.approx(full.history[key], rel=1e-5), key
 
 
+def test_reading_the_loss_back_less_often_keeps_the_history(data, monkeypatch):
+    """What a GPU run does (sums on the device, read every few steps), checked on the CPU."""
+    import grader.train.loop as loop
+
+    class Count(Progress):
+        calls = 0
+
+        def step(self, epoch, loss, acc):
+            self.calls += 1
+
+    every, sparse = Count(), Count()
+    full = run(TINY_FAST, data, seed=5, progress=every)
+    monkeypatch.setattr(loop, "steps_between_reads", lambda device: 3)
+    fewer = run(TINY_FAST, data, seed=5, progress=sparse)
+    for key in ("train_loss", "train_acc", "test_acc"):
+        assert fewer.history[key] == pytest.approx(full.history[key], rel=1e-9), key
+    assert sparse.calls < every.calls
+
+
 def test_time_budget_stops_cleanly_with_a_resume_state(data):
     result = run(TINY_FAST, data, time_budget=0.0)
     assert result.stopped == "time_budget" and result.steps_done == 0 and result.resume is not None

@@ -232,6 +232,16 @@ def evaluate(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, reci
     return (predict_logits(net, images_u8, recipe, final=final).argmax(1) == labels).float().mean().item()
 
 
+def steps_between_reads(device: torch.device) -> int:
+    """How often the loop reads the running loss and accuracy back (and reports progress).
+
+    They are summed on the device; reading them makes the host wait for the device to finish its
+    queued work, which on a GPU costs the overlap of one step's launch with the previous step's
+    compute. So every step on the CPU (free there), every 10 steps (and at each epoch's end) else.
+    """
+    return 1 if device.type == "cpu" else 10
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 7_919 + epoch * 104_729 + 1) % (2**63)
 
@@ -301,9 +311,7 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
         optimizer.load_state_dict(resume["optimizer"])
     progress = progress or Progress()
     forward = torch.compile(net) if recipe.compile else net
-    # The step's loss and correct count stay on the device and are read (a GPU sync) only every
-    # `report_every` steps and at the end of an epoch; on the CPU reading them costs nothing.
-    report_every = 1 if dev.type == "cpu" else 10
+    report_every = steps_between_reads(dev)
     pending = {"loss": torch.zeros((), dtype=torch.float64, device=dev),
                "correct": torch.zeros((), dtype=torch.int64, device=dev)}
 
