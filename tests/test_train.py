@@ -275,6 +275,13 @@ def test_a_finished_run_is_graded_with_its_report(tree, tmp_path):
     assert "dora" in (out / "report.html").read_text()
 
 
+def test_cli_says_when_the_gpu_recipe_runs_on_a_cpu(tree, tmp_path):
+    result = cli("--recipe", "fast-gpu", "--data", str(tree), "--partial", "--epochs", "1",
+                 "--subset", "20", "--out", str(tmp_path / "g"), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "sized for a GPU" in result.output and read_run(tmp_path / "g")["recipe"]["optimizer"] == "muon"
+
+
 def test_cli_resume_of_a_folder_without_checkpoint_exits_2(tmp_path):
     result = cli("--resume", str(tmp_path))
     assert result.exit_code == 2 and "checkpoint.pt" in result.output

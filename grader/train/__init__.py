@@ -15,7 +15,7 @@ import click
 
 from grader.errors import GraderError
 from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, write_run
-from grader.train.loop import TrainResult, train
+from grader.train.loop import TrainResult, pick_device, train
 from grader.train.recipes import RECIPES, Recipe, get_recipe, recipe_from_dict
 
 __all__ = ["RECIPES", "Recipe", "TrainResult", "get_recipe", "train", "train_command"]
@@ -76,6 +76,9 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
     def save(result: TrainResult) -> None:
         write_run(folder, make_checkpoint(result, chosen, data, seed, subset))
 
+    if chosen.name == "fast-gpu" and not quiet and pick_device(device).type == "cpu":
+        click.echo("note: fast-gpu is sized for a GPU; on a CPU an epoch takes minutes "
+                   "(fast-long is the same recipe for 7 epochs, about 20 minutes on 2 cores)", err=True)
     result = train(chosen, data, seed=seed, device=device, subset=subset, time_budget=time_budget,
                    resume=state, model=model, progress=None if quiet else RichProgress(), on_epoch=save)
     save(result)
