@@ -17,6 +17,15 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: mkstemp makes 0600 files, outputs get the usual 0644-style mode
 
 
+def temp_dir(parent: Path, *, prefix: str, suffix: str = "") -> Path:
+    """A new empty folder in ``parent`` with the mode a plain mkdir gives (umask applied), not
+    mkdtemp's 0700: it is renamed into place, and a course's co-graders or web server must be able
+    to read what it becomes."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    tmp.chmod(0o777 & ~_UMASK)
+    return tmp
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (fsynced temp file, then rename). Returns the path."""
     path = Path(path)
@@ -55,7 +64,7 @@ def staged_dir(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = temp_dir(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         yield tmp
         if path.exists():

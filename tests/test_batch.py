@@ -242,6 +242,9 @@ def test_every_student_gets_results_and_gradescope_files(graded_class):
     timeout = json.loads((out / "frank" / "results.json").read_text())
     assert timeout["status"] == "error" and all(not c["passed"] for c in timeout["checks"])
     assert not list(out.glob(".batch-tmp-*"))  # no staging folder left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "alice").stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes it, not 0700
 
 
 def test_no_child_outlives_the_batch(graded_class):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import io
 import pickle
 import tarfile
@@ -258,3 +260,15 @@ def test_atomic_write_has_normal_permissions_and_no_leftovers(tmp_path):
     assert path.read_text(encoding="utf-8") == '{\n  "a": "中文"\n}\n'
     assert path.stat().st_mode & 0o044  # group/others can read, as with open()
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+
+
+def test_staged_dir_becomes_a_folder_with_normal_permissions(tmp_path):
+    from grader.atomic import staged_dir
+
+    with staged_dir(tmp_path / "run") as tmp:
+        (tmp / "a.txt").write_text("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "run" / "a.txt").read_text() == "x"
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]

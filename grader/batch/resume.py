@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from grader import atomic
 from grader.batch.pool import MARKER
 
 STAGING_PREFIX = ".batch-tmp-"
@@ -63,7 +64,7 @@ def finished(folder: Path, key: str, *, retry_failed: bool = False) -> bool:
 def new_staging(out_dir: Path, slug: str) -> Path:
     """A fresh, empty hidden folder inside ``out_dir`` (same file system, so rename is atomic)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{slug}-", dir=out_dir))
+    return atomic.temp_dir(out_dir, prefix=f"{STAGING_PREFIX}{slug}-")
 
 
 def commit(staging: Path, target: Path) -> None:
