@@ -17,9 +17,9 @@ from grader.errors import GraderError
 from grader.models import build
 from grader.train import train_command
 from grader.train.checkpoint import make_checkpoint, read_run, rebuild, write_run
-from grader.train.loop import Progress, epoch_plan, lr_at, new_model, predict_logits, train, translate
+from grader.train.loop import Progress, epoch_plan, new_model, predict_logits, train, translate
 from grader.train.muon import Muon
-from grader.train.optim import make_optimizer, set_lrs
+from grader.train.optim import lr_at, make_optimizer, set_lrs
 from grader.train.recipes import FastGpuRecipe, FastRecipe, HomeworkRecipe, get_recipe, recipe_from_dict
 from tests.conftest import make_image_tree
 

@@ -31,7 +31,7 @@ from torch import nn
 from grader.data import Cifar10
 from grader.errors import GraderError
 from grader.models import build
-from grader.train.optim import lr_at, make_optimizer, set_lrs  # noqa: F401  (lr_at: the schedule)
+from grader.train.optim import make_optimizer, set_lrs
 from grader.train.recipes import Recipe
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_acc", "elapsed_s")
