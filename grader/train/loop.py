@@ -1,4 +1,5 @@
-"""The one training loop every recipe runs: data as tensors, augmentation, SGD, evaluation.
+"""The one training loop every recipe runs: data as tensors, augmentation, the recipe's optimizer
+(``grader.train.optim``), evaluation.
 
     train(recipe, data, seed=..., device=...) -> TrainResult
 
@@ -7,7 +8,9 @@ result and from the snapshots handed to ``on_epoch``.
 
 Speed: batches are sliced from uint8 tensors made once from the data cache (n, 3, 32, 32), so
 an epoch does no per-image Python work; the conversion pixels / 255 is the same arithmetic as
-torchvision's ToTensor, so the homework recipe sees the same numbers as the notebook.
+torchvision's ToTensor, so the homework recipe sees the same numbers as the notebook. On a GPU
+the data, each epoch's random plan and the running sums stay on the device, which is read back
+only every few steps (``steps_between_reads``).
 
 Determinism: the shuffle order, flips and shifts of epoch e come from a generator seeded by
 (seed, e) and are drawn for the whole epoch up front; dropout draws from torch's global
