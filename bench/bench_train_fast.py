@@ -79,7 +79,7 @@ def main() -> None:
     for epochs in args.epochs or [base.epochs]:
         recipe = replace(base, epochs=epochs)
         if args.widths:
-            recipe = replace(recipe, arch_args={"widths": args.widths})
+            recipe = replace(recipe, arch_args={**recipe.arch_args, "widths": args.widths})
         if args.batch_size:
             recipe = replace(recipe, batch_size=args.batch_size)
         if args.lr:

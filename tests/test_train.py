@@ -106,6 +106,11 @@ def test_reading_the_loss_back_less_often_keeps_the_history(data, monkeypatch):
     assert sparse.calls < every.calls
 
 
+def test_a_diverging_run_stops_with_an_error_that_says_so(data):
+    with pytest.raises(GraderError, match="diverged.*epoch 1"):
+        run(replace(TINY_HOMEWORK, lr=1e6), data)
+
+
 def test_time_budget_stops_cleanly_with_a_resume_state(data):
     result = run(TINY_FAST, data, time_budget=0.0)
     assert result.stopped == "time_budget" and result.steps_done == 0 and result.resume is not None

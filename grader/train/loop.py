@@ -371,6 +371,11 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
                 state["elapsed_s"] = elapsed_before + time.monotonic() - started
                 if state["step"] % report_every == 0 or state["step"] == steps_per_epoch:
                     flush()
+                    if not math.isfinite(state["loss_sum"]):
+                        raise GraderError(
+                            f"training diverged: the loss became {state['loss_sum']} in epoch {epoch + 1} "
+                            f"(step {state['step']} of {steps_per_epoch})",
+                            "lower the learning rate; the run folder keeps the last finished epoch")
                     progress.step(epoch, state["loss_sum"] / state["seen"], state["correct"] / state["seen"])
             if stopped != "complete":
                 break
