@@ -21,7 +21,8 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.sandbox.pickle_scan import PickleScan, allowed_global, stock_module_names
-from grader.sandbox.precheck import LIMITS, FileCheck, PrecheckLimits, check_file, entry_problems, refusal
+from grader.sandbox.precheck import (LIMITS, FileCheck, PrecheckLimits, check_file, entry_problems,
+                                     is_data_pickle, refusal)
 
 MANIFEST_NAME = "submission.toml"
 MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
@@ -286,7 +287,7 @@ def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits) -> str:
                 return "exported"
             if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
                 return "torchscript"
-            pickles = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+            pickles = [n for n in names if is_data_pickle(n)]
             if len(pickles) != 1:
                 raise GraderError(f"{weights.name} is a zip file but not a torch.save checkpoint",
                                   "hand in the file torch.save wrote, not an archive of files")

@@ -66,3 +66,19 @@ def test_the_allow_list():
         assert not allowed_global(name, torchscript=True), name
     assert not allowed_global("__torch__.Net")
     assert allowed_global("__torch__.Net", torchscript=True)
+
+
+def test_the_precheck_keeps_only_the_main_pickles_scan(tmp_path):
+    """An archive may hold many pickles up to the cap each; only data.pkl's scan is kept (the form
+    detector's), the others are checked and dropped."""
+    from grader.sandbox.precheck import check_file
+
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.ones(2)}, path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as archive:
+        prefix = archive.namelist()[0].split("/")[0]
+        for i in range(3):
+            archive.writestr(f"{prefix}/extra{i}.pkl", pickle.dumps([f"s{j}" for j in range(100)], protocol=2))
+    check = check_file(path)
+    assert check.problems == []
+    assert list(check.pickles) == [f"{prefix}/data.pkl"]

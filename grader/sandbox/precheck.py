@@ -52,9 +52,10 @@ class FileCheck:
 
     Attributes:
         problems: every problem, in words; empty when the file may be handed to the child.
-        pickles: archive entry name -> the scan of that pickle, for each pickle that was read
-            (none when the archive's directory was refused, none over ``pickle_bytes``), so
-            that the form detector reuses the scan instead of reading the pickle again.
+        pickles: archive entry name -> the scan of that pickle, for the archive's main pickle
+            (``data.pkl``, see ``is_data_pickle``) when it was read, so that the form detector
+            reuses the scan instead of reading it again. The other pickles' scans are dropped
+            as soon as they are checked: an archive may hold many, each up to ``pickle_bytes``.
     """
 
     problems: list[str]
@@ -130,12 +131,19 @@ def check_archive(path: Path, size: int, limits: PrecheckLimits) -> FileCheck:
                         problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over "
                                         f"the {format_bytes(limits.pickle_bytes)} cap")
                         continue
-                    scans[info.filename] = scan = scan_pickle(archive.read(info))
+                    scan = scan_pickle(archive.read(info))
                     problems += pickle_problems(scan, info.filename, sizes, limits,
                                                 torchscript=torchscript)
+                    if is_data_pickle(info.filename):
+                        scans[info.filename] = scan
             return FileCheck(problems, scans)
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         return FileCheck([f"it is not a readable zip archive ({exc})"], scans)
+
+
+def is_data_pickle(name: str) -> bool:
+    """Whether a zip entry is a torch archive's main pickle (``<folder>/data.pkl``)."""
+    return name == "data.pkl" or name.endswith("/data.pkl")
 
 
 def entry_problems(archive: zipfile.ZipFile, size: int,
