@@ -220,11 +220,16 @@ def get_recipe(name: str, **overrides) -> Recipe:
     """
     if name not in RECIPES:
         raise GraderError(f"unknown recipe {name!r}", f"choose one of: {', '.join(RECIPES)}")
-    return recipe_from_dict({"name": name, **overrides})
+    cls = RECIPES[name]
+    return replace(cls(), **_typed(cls, overrides, "the fields are listed in grader/train/recipes.py"))
 
 
 def recipe_from_dict(values: dict) -> Recipe:
     """Rebuild a recipe from ``Recipe.to_dict()`` output (a checkpoint's ``recipe`` entry).
+
+    A field the checkpoint lacks was added after it was written, so its run never used it: it
+    takes its neutral value (technique off, as in ``Recipe()``), not today's default of the
+    recipe, which may have moved on (fast-long switched from SGD to Muon in session 3).
 
     Raises:
         GraderError: when the name or a field is unknown.
@@ -233,10 +238,14 @@ def recipe_from_dict(values: dict) -> Recipe:
     if cls is None:
         raise GraderError(f"unknown recipe {values.get('name')!r} in the checkpoint",
                           f"known recipes: {', '.join(RECIPES)}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
+    typed = _typed(cls, values, "the checkpoint was written by another grader version")
+    neutral = {f.name: getattr(Recipe(), f.name) for f in fields(Recipe) if f.name not in typed}
+    return replace(cls(), **neutral, **typed)
+
+
+def _typed(cls: type[Recipe], values: dict, hint: str) -> dict:
+    """``values`` with lists made tuples where the field is a tuple; refuses unknown fields."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
     if unknown:
-        raise GraderError(f"unknown recipe field(s) {', '.join(unknown)} for recipe {cls.name!r}",
-                          "the checkpoint was written by another grader version")
-    typed = {k: tuple(v) if isinstance(getattr(cls(), k), tuple) else v for k, v in values.items()}
-    return replace(cls(), **typed)
+        raise GraderError(f"unknown recipe field(s) {', '.join(unknown)} for recipe {cls.name!r}", hint)
+    return {k: tuple(v) if isinstance(getattr(cls(), k), tuple) else v for k, v in values.items()}
