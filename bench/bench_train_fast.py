@@ -37,7 +37,7 @@ class Recorder(Progress):
     def __init__(self):
         self.eval_s, self.points, self.last_step = 0.0, [], None
 
-    def step(self, epoch: int, loss: float, acc: float) -> None:
+    def step(self, epoch: int, loss: float, acc: float, done: int) -> None:
         self.last_step = time.monotonic()
 
     def epoch_end(self, record: dict) -> None:

@@ -59,7 +59,7 @@ class Clock(Progress):
             torch.cuda.synchronize()
         self.setup = time.perf_counter() - self.t0
 
-    def step(self, epoch, loss, acc):
+    def step(self, epoch, loss, acc, done):
         self.last_step = time.perf_counter()  # the loop has just read the loss: the GPU is done
 
     def epoch_end(self, record):

@@ -62,7 +62,7 @@ class StepClock(Progress):
     def __init__(self, steps: int):
         self.steps, self.stamps = steps, []
 
-    def step(self, epoch: int, loss: float, acc: float) -> None:
+    def step(self, epoch: int, loss: float, acc: float, done: int) -> None:
         self.stamps.append(time.perf_counter())
         if len(self.stamps) == self.steps + 1:
             raise KeyboardInterrupt  # the loop's own clean stop

@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_to_the_same_history(recipe, data, tmp_path):
     class InterruptMidEpoch(Progress):  # Ctrl-C arrives in the middle of epoch 2
         calls = 0
 
-        def step(self, epoch, loss, acc):
+        def step(self, epoch, loss, acc, done):
             self.calls += 1
             if self.calls == 5:
                 raise KeyboardInterrupt
@@ -93,9 +93,11 @@ def test_reading_the_loss_back_less_often_keeps_the_history(data, monkeypatch):
 
     class Count(Progress):
         calls = 0
+        done = None
 
-        def step(self, epoch, loss, acc):
+        def step(self, epoch, loss, acc, done):
             self.calls += 1
+            self.done = done
 
     every, sparse = Count(), Count()
     full = run(TINY_FAST, data, seed=5, progress=every)
@@ -103,7 +105,7 @@ def test_reading_the_loss_back_less_often_keeps_the_history(data, monkeypatch):
     fewer = run(TINY_FAST, data, seed=5, progress=sparse)
     for key in ("train_loss", "train_acc", "test_acc"):
         assert fewer.history[key] == pytest.approx(full.history[key], rel=1e-9), key
-    assert sparse.calls < every.calls
+    assert sparse.calls < every.calls and sparse.done == every.done == full.steps_total  # the bar ends full
 
 
 def test_a_diverging_run_stops_with_an_error_that_says_so(data):

@@ -63,10 +63,14 @@ class TrainResult:
 
 
 class Progress:
-    """What the loop reports as it goes; the default says nothing."""
+    """What the loop reports as it goes; the default says nothing.
+
+    ``step`` comes after every step on a CPU and every few on a GPU (``steps_between_reads``),
+    with the running loss and accuracy of the epoch and ``done``, the steps finished in the run.
+    """
 
     def start(self, total_steps: int, done_steps: int, epochs: int) -> None: ...
-    def step(self, epoch: int, loss: float, acc: float) -> None: ...
+    def step(self, epoch: int, loss: float, acc: float, done: int) -> None: ...
     def epoch_end(self, record: dict) -> None: ...
     def stop(self) -> None: ...
 
@@ -376,7 +380,8 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
                             f"training diverged: the loss became {state['loss_sum']} in epoch {epoch + 1} "
                             f"(step {state['step']} of {steps_per_epoch})",
                             "lower the learning rate; the run folder keeps the last finished epoch")
-                    progress.step(epoch, state["loss_sum"] / state["seen"], state["correct"] / state["seen"])
+                    progress.step(epoch, state["loss_sum"] / state["seen"], state["correct"] / state["seen"],
+                                  epoch * steps_per_epoch + state["step"])
             if stopped != "complete":
                 break
             final = epoch + 1 == recipe.epochs

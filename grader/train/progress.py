@@ -27,8 +27,8 @@ class RichProgress(LoopProgress):
                                       epoch=min(done_steps * epochs // max(total_steps, 1) + 1, epochs),
                                       epochs=epochs, loss=float("nan"), acc=0.0)
 
-    def step(self, epoch: int, loss: float, acc: float) -> None:
-        self.bar.update(self.task, advance=1, epoch=epoch + 1, loss=loss, acc=acc)
+    def step(self, epoch: int, loss: float, acc: float, done: int) -> None:
+        self.bar.update(self.task, completed=done, epoch=epoch + 1, loss=loss, acc=acc)
 
     def epoch_end(self, record: dict) -> None:
         self.bar.console.print(
