@@ -151,6 +151,15 @@ def _finite(obj):
     return obj
 
 
+def flags_of(results: dict) -> list[str]:
+    """The results' flags, sorted. results.json files written before ``with_verdict`` derived
+    ``unofficial-data`` (grader 0.x, session 3) lack it, so it is derived from the dataset here too."""
+    flags = set(results.get("flags") or [])
+    if (results.get("dataset") or {}).get("official") is False:
+        flags.add(UNOFFICIAL_DATA_FLAG)
+    return sorted(flags)
+
+
 def submission_flags(results: dict) -> list[str]:
     """The results' flags that concern the submission itself (not ``RUN_FLAGS``)."""
     return [f for f in results.get("flags") or [] if f not in RUN_FLAGS]

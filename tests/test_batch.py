@@ -53,7 +53,7 @@ def synthetic_results(student: str, accuracy: float | None, *, flags=(), error: 
         "student": {"id": student, "name": student},
         "submission": {"path": student, "sha256": "0" * 64, "format": "state-dict", "files": [], "manifest": {},
                        "input": None},
-        "dataset": {"fingerprint": "f" * 64, "official": False, "source": "tree", "source_kind": "image-tree",
+        "dataset": {"fingerprint": "f" * 64, "official": True, "source": "tree", "source_kind": "image-tree",
                     "test_count": 10000},
         "device": "cpu", "sandbox": {"enabled": True, "warning": None},
         "accuracy": accuracy, "accuracy_ci": [accuracy - 0.01, accuracy + 0.01] if graded else None,
@@ -412,6 +412,9 @@ def test_class_report_says_once_that_the_data_is_unofficial():
     assert [r["student"] for r in ctx["review"]] == []  # not a reason to look at any one student
     html = render_class_html(flagged, "en", figures=False)
     assert html.count("not the official CIFAR-10 release") == 1
+    older = [replace(r, results={**r.results, "dataset": {**(r.results.get("dataset") or {}), "official": False}})
+             for r in _records()]  # results.json from before the flag was derived: the dataset says it
+    assert class_context(older, figures=False)["unofficial_data"] is True
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

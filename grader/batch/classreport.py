@@ -20,7 +20,7 @@ from grader import __version__
 from grader.batch.gradebook import Record
 from grader.report.context import pct
 from grader.report.render import write_pages
-from grader.results import UNOFFICIAL_DATA_FLAG, submission_flags
+from grader.results import UNOFFICIAL_DATA_FLAG, flags_of, submission_flags
 
 HTML_NAME, PDF_NAME = "class-report.html", "class-report.pdf"
 TEMPLATE = "class_report.html.j2"
@@ -160,7 +160,7 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
                      for r in records if r.status != "graded"],
         "review": review_list(graded),
         # said once for the class, not once per student in the review list
-        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in (r.results.get("flags") or []) for r in graded),
+        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in flags_of(r.results) for r in graded),
         "figures": {"scores": None, "accuracy": None, "checks": None, "per_class": None},
     }
     if figures and records:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from grader.errors import GraderError
 from grader.report import figures
 from grader.report.i18n import class_name, strings
-from grader.results import SCHEMA_VERSION
+from grader.results import SCHEMA_VERSION, flags_of
 
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Metrics whose values are fractions of 1 and read best as percentages.
@@ -150,7 +150,7 @@ def _header(r: Mapping[str, Any], t: dict) -> dict:
 
 
 def _flags(r: Mapping[str, Any], t: dict) -> list[dict]:
-    return [{"name": f, "text": t.get(f"flag_{f}", "")} for f in r.get("flags") or []]
+    return [{"name": f, "text": t.get(f"flag_{f}", "")} for f in flags_of(r)]
 
 
 def _condition(metric: str, check: Mapping[str, Any]) -> str:
