@@ -88,7 +88,7 @@ def data_prepare(data_path: str | None, partial: bool) -> None:
 @click.option("--recipe", type=click.Choice(["homework", "fast", "fast-long", "fast-gpu"]), default="fast",
               show_default=True, help="homework: the course's reference recipe; fast: the best "
               "accuracy per second (about 80% in 2 minutes on 2 cores); fast-long: 90% within 20 minutes there; "
-              "fast-gpu: airbench's 94% network with Muon, for a CUDA GPU (seconds there).")
+              "fast-gpu: airbench's 94% network with Muon, for a CUDA GPU.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder to write [default: runs/<recipe>-<time>].")
 @click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)

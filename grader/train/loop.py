@@ -121,7 +121,7 @@ def normalise(x_u8: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     if recipe.input_scale != 1.0:
         x.mul_(recipe.input_scale)
     if recipe.input_mean != (0.0, 0.0, 0.0) or recipe.input_std != (1.0, 1.0, 1.0):
-        mean, std = _channel_stats(recipe.input_mean, recipe.input_std, x.device)
+        mean, std = _channel_stats(tuple(recipe.input_mean), tuple(recipe.input_std), x.device)
         x = (x - mean) / std
     return x
 

@@ -76,9 +76,11 @@ def make_optimizer(net: nn.Module, recipe: Recipe, steps_per_epoch: int):
         biases = [p for p in biases if p is not whiten_bias]
 
     def group(ps: list, lr: float, **extra) -> dict:
-        # Decoupled: torch adds wd * p to the gradient and then steps by lr, so wd / lr makes
-        # every group shrink by the same recipe.weight_decay fraction per step at its peak lr.
-        return {"params": ps, "lr": lr, "initial_lr": lr, "weight_decay": recipe.weight_decay / lr, **extra}
+        # Decoupled from each group's peak lr: torch adds (wd / lr) * p to the gradient and steps
+        # by lr, so every group's decay term is recipe.weight_decay * p per step at its peak lr
+        # (scaled by the schedule, and accumulated by the momentum like the gradient).
+        decay = recipe.weight_decay / lr if lr else 0.0  # a group that never moves never decays
+        return {"params": ps, "lr": lr, "initial_lr": lr, "weight_decay": decay, **extra}
 
     head_lr = recipe.head_lr or recipe.lr
     groups = [group(biases, recipe.lr), group(heads, head_lr)]

@@ -37,8 +37,9 @@ class Recipe:
         momentum: SGD momentum (0 = plain SGD).
         nesterov: Nesterov momentum.
         weight_decay: with "sgd", the L2 coefficient added to the gradient of conv/linear weights.
-            With "muon", decoupled from the lr: the fraction by which every SGD-trained parameter
-            shrinks per step at its peak lr (torch's coefficient is weight_decay / group lr).
+            With "muon", decoupled from each group's peak lr: torch's coefficient is weight_decay /
+            group lr, so the decay term added to every SGD-trained parameter's step is
+            weight_decay * p at peak lr (then scaled by the schedule and carried by the momentum).
         loss_sum: sum the batch's losses instead of averaging them (the lrs scale with it).
         whiten_bias_epochs: with "muon": the whitening layer's bias is trained only this long,
             its lr falling linearly to 0 (0 = trained like the other biases).
