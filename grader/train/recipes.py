@@ -207,6 +207,7 @@ class FastLongRecipe(FastGpuRecipe):
     name: str = "fast-long"
     epochs: int = 7
     deterministic: bool = True  # matters on CUDA only: the same seed repeats its history
+    eval_batch_size: int = 500  # on this CPU 0.74-0.89 ms per image against 0.94-0.99 at 2,000
 
 
 RECIPES: dict[str, type[Recipe]] = {"homework": HomeworkRecipe, "fast": FastRecipe,
