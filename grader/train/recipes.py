@@ -198,8 +198,8 @@ class FastLongRecipe(FastGpuRecipe):
     """fast-gpu for 7 epochs on the CPU: 90% within 20 minutes on the 2-core CPU.
 
     Measured on the shared JPEG copy (quiet 2-core EPYC, session 3): 87.2% after epoch 5, 89.4%
-    after epoch 6 and 90.46% after epoch 7 (with the final test-time augmentation) at 1,175 s
-    wall, 986 s of it training, the rest the per-epoch test evaluations. The earlier fast-long
+    after epoch 6 and 90.46% after epoch 7 (with the final test-time augmentation) at 1,062 s
+    wall, 929 s of it training, the rest the per-epoch test evaluations. The earlier fast-long
     (the fast recipe at widths 64/128/256 with SGD for 16 epochs) needed 1,228 s of training for
     90.03%: Muon gets there in fewer epochs of a wider network.
     """
