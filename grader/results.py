@@ -124,9 +124,7 @@ def with_verdict(results: dict, verdict: Verdict, *, total_seconds: float) -> di
         flags.append("no-sandbox")
     if (out.get("memorisation") or {}).get("flagged"):
         flags.append(MEMORISATION_FLAG)
-    if not (out.get("dataset") or {}).get("official", True):
-        flags.append(UNOFFICIAL_DATA_FLAG)
-    out["flags"] = sorted(set(flags))
+    out["flags"] = flags_of(dict(out, flags=flags))  # adds unofficial-data from the dataset
     out["timings"] = dict(results["timings"], total=total_seconds)
     return out
 

@@ -76,9 +76,8 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
     def save(result: TrainResult) -> None:
         write_run(folder, make_checkpoint(result, chosen, data, seed, subset))
 
-    if chosen.name == "fast-gpu" and not quiet and pick_device(device).type == "cpu":
-        click.echo("note: fast-gpu is sized for a GPU; on a CPU an epoch takes minutes "
-                   "(fast-long is the same recipe for 7 epochs, about 20 minutes on 2 cores)", err=True)
+    if chosen.cpu_note and not quiet and pick_device(device).type == "cpu":
+        click.echo(f"note: {chosen.cpu_note}", err=True)
     result = train(chosen, data, seed=seed, device=device, subset=subset, time_budget=time_budget,
                    resume=state, model=model, progress=None if quiet else RichProgress(), on_epoch=save)
     save(result)

@@ -319,6 +319,7 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
     progress = progress or Progress()
     forward = torch.compile(net) if recipe.compile else net
     report_every = steps_between_reads(dev)
+    reduction = "sum" if recipe.loss_sum else "mean"
     pending = {"loss": torch.zeros((), dtype=torch.float64, device=dev),
                "correct": torch.zeros((), dtype=torch.int64, device=dev)}
 
@@ -360,7 +361,6 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
                 set_lrs(optimizer, epoch * steps_per_epoch + step, total, recipe)
                 with _autocast(dev, recipe):
                     logits = forward(_layout(x, recipe)).float()  # (b, classes)
-                reduction = "sum" if recipe.loss_sum else "mean"
                 loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing, reduction=reduction)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -13,6 +13,7 @@ everything off.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import ClassVar
 
 from grader.errors import GraderError
 
@@ -63,6 +64,9 @@ class Recipe:
             lets cuDNN pick the fastest kernels (runs then differ in the last bits).
         eval_batch_size: images per forward pass when measuring test accuracy.
     """
+
+    # Said when the recipe is about to train on a CPU ("" says nothing); not a hyperparameter.
+    cpu_note: ClassVar[str] = ""
 
     name: str = ""
     arch: str = ""
@@ -171,6 +175,9 @@ class FastGpuRecipe(FastRecipe):
     the end. On the 2-core CPU an epoch takes about 140 s (see fast-long, its 7-epoch CPU version).
     """
 
+    cpu_note: ClassVar[str] = ("fast-gpu is sized for a GPU; on a CPU an epoch takes minutes "
+                               "(fast-long is the same recipe for 7 epochs, about 20 minutes on 2 cores)")
+
     name: str = "fast-gpu"
     arch_args: dict = field(default_factory=lambda: {
         "widths": [64, 256, 256], "bn_eps": 1e-12, "bn_scale": False, "logit_scale": 1 / 256, "head_std": 1.0})
@@ -203,6 +210,8 @@ class FastLongRecipe(FastGpuRecipe):
     (the fast recipe at widths 64/128/256 with SGD for 16 epochs) needed 1,228 s of training for
     90.03%: Muon gets there in fewer epochs of a wider network.
     """
+
+    cpu_note: ClassVar[str] = ""
 
     name: str = "fast-long"
     epochs: int = 7
