@@ -12,8 +12,10 @@ bfloat16's rounding), so the calibrated bf16 path rightly declines and only floa
 
 The homework loop: torchvision-style dataset with per-image ``ToTensor()``, ``DataLoader(batch_size
 =100)``, ``net(images)``, ``torch.max``. The grader path is ``grader.runner.infer.infer``, the very
-function the child process runs while grading (whole-array conversion, batches of 100, a frozen
-trace, bfloat16 with float32 recomputation of low-margin images). Both use the same network, in
+function the child process runs while grading (batches of 100; a bfloat16 tier, then a
+channels-last float32 tier, then the eager network for the images whose margins are too small).
+"grader, float32" is that without the bf16 tier; "grader, eager" everything eagerly (the
+reference, as the homework runs it but without its data loader). Both use the same network, in
 the same process, timed back to back; CPU seconds are printed beside wall time because other
 work may share the cores. ``--child`` also times one whole child process (start-up included),
 unsandboxed and sandboxed.
@@ -33,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from grader.data import load_cifar10
 from grader.models import build
-from grader.runner.infer import Inference, infer
+from grader.runner.infer import CHECK_ROWS, Inference, channels_last_float32, infer, to_input
 from grader.runner.loaders import Loaded
 
 from homework_notebook import NotebookDataset  # bench/, beside this script
@@ -82,38 +84,48 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     infer(loaded, images[:1000])  # warm up oneDNN's kernels for every path
-    runs: dict[str, list] = {"homework": [], "grader": [], "float32": []}
+    runs: dict[str, list] = {"homework": [], "grader": [], "float32": [], "eager": []}
     stats: dict = {}
     for _ in range(args.repeats):
         base, *t = timed(lambda: homework_eval(net, images, labels))
         runs["homework"].append(t)
         fast, *t = timed(lambda: infer(loaded, images, config=Inference(), stats=stats))
         runs["grader"].append(t)
-        full, *t = timed(lambda: infer(loaded, images, config=Inference(bf16=False)))
+        _, *t = timed(lambda: infer(loaded, images, config=Inference(bf16=False)))
         runs["float32"].append(t)
+        full, *t = timed(lambda: infer(loaded, images, config=Inference(fast=False)))
+        runs["eager"].append(t)
         (hw, hw_c), (gr, gr_c) = runs["homework"][-1], runs["grader"][-1]
         print(f"  round {len(runs['grader'])}: load {os.getloadavg()[0]:.1f}, homework {hw:.2f} s, grader {gr:.2f} s: "
               f"{hw / gr:.2f} x wall, {hw_c / gr_c:.2f} x CPU", flush=True)
     best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
     hw_wall, hw_cpu = best["homework"]
     bound = COMPUTE_BOUND_S * len(images) / 10_000
-    for name, label in (("homework", "homework loop"), ("float32", "grader, float32"), ("grader", "grader (default)")):
+    for name, label in (("homework", "homework loop"), ("eager", "grader, eager"), ("float32", "grader, float32"),
+                        ("grader", "grader (default)")):
         wall, cpu = best[name]
         print(f"{label:18s} {wall:6.2f} s wall {cpu:6.2f} s CPU   speed-up {hw_wall / wall:5.2f} x wall, "
               f"{hw_cpu / cpu:5.2f} x CPU   ({wall / bound:4.2f} x the fp32 bound of {bound:.2f} s)")
-    print(f"target >= 2.5 x; precision {stats['precision']}", end="")
+    print(f"target >= 2.5 x; precision {stats['precision']}; images per path {stats['paths']}")
+    if stats["float32_bound"] is not None:
+        check = to_input(images[:CHECK_ROWS], loaded.input)
+        with torch.inference_mode():
+            tier = channels_last_float32(loaded, check, torch.from_numpy(full[:CHECK_ROWS]), Inference())
+            moved = np.concatenate([tier.forward(to_input(images[i:i + 100], loaded.input)).numpy()
+                                    for i in range(0, len(images), 100)]) - full
+        spread = moved.max(axis=1) - moved.min(axis=1)
+        print(f"channels-last float32: bound {tier.bound:.2e} (calibration spread {tier.error:.2e}); largest spread over "
+              f"all images {spread.max():.2e} = {spread.max() / tier.bound:.3f} of the bound")
     if stats["margin_bound"] is not None:
-        half = Inference(bf16_max_recompute=1.0, bf16_safety=0.0)  # bf16 for every image after the first batch
+        half = Inference(max_recompute=1.0, bf16_safety=0.0)  # bf16 for nearly every image after the first ones
         every = infer(loaded, images, config=half)
         moved = every - full
         spread = moved.max(axis=1) - moved.min(axis=1)  # how far bf16 moved a difference of two logits
         flipped = int((every.argmax(1) != full.argmax(1)).sum())
-        print(f", margin bound {stats['margin_bound']:.4f} (calibration spread {stats['bf16_error']:.4f}), "
+        print(f"bf16: margin bound {stats['margin_bound']:.4f} (calibration spread {stats['bf16_error']:.4f}), "
               f"recomputed in float32: {stats['recomputed']}/{len(images)}\n"
               f"bf16 alone: {flipped} predictions differ from float32; largest spread over all images / "
               f"calibration spread: {spread.max() / stats['bf16_error']:.2f} (safety factor {Inference.bf16_safety:g})")
-    else:
-        print()
     for name, predicted in (("grader vs homework loop", fast.argmax(1)), ("grader vs float32", fast.argmax(1)),
                             ("float32 vs homework loop", full.argmax(1))):
         other = base if "homework" in name else full.argmax(1)

@@ -8,7 +8,7 @@ import torch
 
 from grader.errors import GraderError
 from grader.runner.child import serve
-from grader.runner.infer import Inference, _native_bf16, accelerate, infer, to_input
+from grader.runner.infer import Inference, Tier, _native_bf16, cascade, channels_last_float32, infer, to_input
 from grader.runner.loaders import ChildError, load, strip_prefixes
 from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
@@ -268,17 +268,50 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-7)
 
 
-def test_traced_float32_path_is_used_only_when_bit_exact():
+def test_channels_last_tier_is_calibrated_and_refused_when_it_disagrees():
     images = tiny_data(200).test_images
     net = small_net(seed=6)
     loaded = as_loaded(net)
     x = to_input(images[:64], loaded.input)
+    config = Inference(batch_size=64, calibration_images=64)
     with torch.inference_mode():
         reference = net(x)
-        assert accelerate(loaded, x, reference) is not net  # traced: reproduces eager exactly
-        assert accelerate(loaded, x, reference + 1e-3) is net  # a mismatch keeps eager
-    logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64, bf16=False))
-    assert np.array_equal(logits, reference_logits(net, images))
+        tier = channels_last_float32(loaded, x, reference, config)
+        assert tier is not None and tier.error < 1e-4 and 0 < tier.bound < 1e-2
+        shifted = reference.clone()
+        shifted[:, 0] += torch.linspace(0, 5, len(reference))  # a copy that computes something else
+        assert channels_last_float32(loaded, x, shifted, config) is None
+    stats = {}
+    logits = infer(loaded, images, config=Inference(batch_size=64, calibration_images=64, bf16=False), stats=stats)
+    exact = reference_logits(net, images)
+    assert np.array_equal(logits.argmax(1), exact.argmax(1))
+    np.testing.assert_allclose(logits, exact, rtol=1e-4, atol=1e-5)
+    assert stats["paths"]["float32"] >= 64 and sum(stats["paths"].values()) == len(images)
+    assert stats["paths"]["float32-channels-last"] > 0
+
+
+def test_cascade_passes_low_margin_images_on_and_takes_the_rest_from_the_first_tier():
+    images = tiny_data(200).test_images
+    net = small_net(seed=6)
+    loaded = as_loaded(net)
+    exact = reference_logits(net, images)
+    top = np.sort(exact, axis=1)
+    margins = top[:, -1] - top[:, -2]
+    bound = float(np.median(margins))
+    calls = []
+
+    def rough(t):  # a tier that moves every logit by a visible, margin-preserving amount
+        calls.append(len(t))
+        return net(t) + 1e-3
+    paths = {"bfloat16": 0, "float32-channels-last": 0, "float32": 0}
+    tiers = [Tier("bfloat16", rough, bound, 0.0)]
+    with torch.inference_mode():
+        logits = cascade(tiers, loaded, images, 64, 10, paths)
+    below = margins < bound
+    assert sum(calls) == len(images)  # every image went through the tier once
+    assert np.array_equal(logits[below], exact[below])  # bit for bit: from the eager network
+    np.testing.assert_allclose(logits[~below], exact[~below] + 1e-3, rtol=1e-6, atol=1e-6)
+    assert paths == {"bfloat16": int((~below).sum()), "float32-channels-last": 0, "float32": int(below.sum())}
 
 
 class _PerImageBranch(torch.nn.Module):

@@ -1,12 +1,14 @@
 """Inference: uint8 images in, float32 logits out, in batches.
 
-The first images run eagerly in float32 and are the reference; the faster paths (a traced,
-frozen float32 graph, and bfloat16 with float32 recomputation of low-margin images) are used
-only where they reproduce its predictions.
+The predictions are always those of the network run eagerly in float32, as it was loaded. Faster
+paths ("tiers": bfloat16, then a channels-last float32 copy) are calibrated against that eager
+output on the first images and then run in order: an image whose top-1 margin on a tier is below
+the tier's calibrated bound goes on to the next tier, and the last one is the eager network.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass
@@ -20,7 +22,8 @@ from grader.runner.loaders import ChildError, Loaded, one_line
 from grader.runner.protocol import BATCH_SIZE
 
 TRACE_ROWS = 8  # rows of the example the tracer sees; the other calibration images check its graph
-CHECK_ROWS = 64  # calibration images a float32 trace must reproduce bit for bit
+CHECK_ROWS = 64  # the first images, run eagerly: the float32 tier is calibrated on them
+FLOAT32_FLOOR = 2.0 ** -14  # the float32 tier's least bound, relative to the largest |logit| seen
 
 
 @dataclass(frozen=True)
@@ -29,22 +32,23 @@ class Inference:
 
     Attributes:
         batch_size: images per forward pass (``protocol.BATCH_SIZE``, 100: see there why).
-        calibration_images: the first images, run eagerly in float32: the reference that the
-            traced and bf16 paths must reproduce (predictions) before they are used.
+        calibration_images: the first images; the bf16 tier is calibrated on them (their first
+            ``CHECK_ROWS`` run eagerly, the rest through the float32 tier, checked as every
+            later image is).
         threads: intra-op threads; 0 means all the cores this process may use.
-        fast: trace and freeze plain nn.Modules when that reproduces the eager output bit for bit
-            (about 1.25x less CPU for the homework net), and allow ``bf16``.
-        bf16: run plain nn.Modules in bfloat16 (traced, frozen, channels-last; about 2x less CPU
-            where the CPU has native bf16) and recompute in float32 every image whose bf16 top-1
-            margin is below the calibrated bound (see ``reduce_precision``), so the predictions
-            are the float32 ones.
-        bf16_safety: the margin bound is ``bf16_safety * d``, where ``d`` is the largest amount
-            by which bf16 moved the difference of two logits of one image on the calibration
-            batch (logit units; see ``reduce_precision``). Measured on all 10,000 test images,
-            the largest such amount was 1.4 ``d`` (homework net after 1 epoch) and 1.94 ``d``
-            (after its 20 epochs).
-        bf16_max_recompute: fraction of the calibration images; above it bf16 would not pay off
-            (or the network is too sensitive to rounding) and everything runs in float32.
+        fast: for plain nn.Modules, use the tiers (otherwise every image runs eagerly).
+        bf16: the bfloat16 tier (traced, frozen, channels-last; about 2x less CPU than float32
+            where the CPU has native bf16).
+        bf16_safety: the bf16 tier's bound is ``bf16_safety * d`` (plus the float32 tier's
+            bound), where ``d`` is the largest amount by which bf16 moved the difference of two
+            logits of one image on the calibration images (logit units; see ``_calibrate``).
+            Measured on all 10,000 test images, the largest such amount was 1.4 ``d`` (homework
+            net after 1 epoch) and 1.94 ``d`` (after its 20 epochs).
+        float32_safety: the same factor for the channels-last float32 tier, whose sums differ from
+            the eager ones only in rounding order (about 1e-6 of a logit); its bound is at least
+            ``FLOAT32_FLOOR`` times the largest |logit|.
+        max_recompute: a tier that would pass on more than this fraction of the calibration
+            images is not used (it would not pay off, or the network is too sensitive to rounding).
     """
 
     batch_size: int = BATCH_SIZE
@@ -53,7 +57,26 @@ class Inference:
     fast: bool = True
     bf16: bool = True
     bf16_safety: float = 3.0
-    bf16_max_recompute: float = 0.5
+    float32_safety: float = 10.0
+    max_recompute: float = 0.5
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A faster forward and the margin below which its predictions are not trusted.
+
+    Attributes:
+        name: ``"bfloat16"`` or ``"float32-channels-last"`` (the keys of ``stats["paths"]``).
+        forward: float32 (n, 3, 32, 32) -> float32 logits (n, classes).
+        bound: top-1 minus top-2 logit below which an image goes on to the next tier.
+        error: on the calibration images, the largest amount by which this tier moved the
+            difference of two logits of one image (logit units).
+    """
+
+    name: str
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    bound: float
+    error: float
 
 
 def to_input(images: np.ndarray, net_input: dict) -> torch.Tensor:
@@ -77,51 +100,85 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
           stats: dict | None = None) -> np.ndarray:
     """Logits, float32 (n, classes), for uint8 ``images`` (n, 32, 32, 3), in batches.
 
-    The first ``config.calibration_images`` run eagerly in float32; their output is the
-    reference every faster path is checked against (see ``accelerate`` and
-    ``reduce_precision``), so speed never changes a prediction. With bf16, the images whose bf16 margin is below the bound are recomputed in
-    float32 and their float32 logits are returned (loss and calibration use those).
+    A plain nn.Module runs through the tiers (see the module docstring): its first
+    ``CHECK_ROWS`` images eagerly, the rest of the calibration images through the float32
+    tier, every later image through bf16, then float32, then eager, each image going on while
+    its margin is below the tier's bound. Every other network runs eagerly.
 
     Args:
         stats: if given, filled with ``precision`` (``"float32"`` or ``"bfloat16+float32"``),
-            ``margin_bound``, ``bf16_error`` (see ``Reduced.error``) and ``recomputed``
-            (images recomputed in float32).
+            ``margin_bound`` and ``bf16_error`` (the bf16 tier's ``bound`` and ``error``, or
+            None), ``recomputed`` (images that bf16 passed on to float32), ``float32_bound`` and
+            ``float32_error`` (the channels-last tier's, or None), and ``paths``: how many images
+            got their logits from each of ``bfloat16``, ``float32-channels-last`` and
+            ``float32`` (eager).
 
     Raises:
         ChildError: when the network fails, or returns something other than one (batch, k) tensor.
     """
     n = len(images)
     batch = loaded.fixed_batch or config.batch_size
-    info = {"precision": "float32", "margin_bound": None, "bf16_error": None, "recomputed": 0}
+    paths = {"bfloat16": 0, "float32-channels-last": 0, "float32": 0}
+    info = {"precision": "float32", "margin_bound": None, "bf16_error": None, "recomputed": 0,
+            "float32_bound": None, "float32_error": None, "paths": paths}
+    if stats is not None:
+        stats.update(info)
     if n == 0:
         return np.zeros((0, 0), np.float32)
-    first = min(n, max(batch, config.calibration_images))
     with torch.inference_mode():
-        x = to_input(images[:first], loaded.input)  # n, c, h, w: converted once, for every path
-        reference = _run_chunks(loaded.forward, x, loaded, batch)
+        if not (config.fast and _traceable(loaded)):
+            paths["float32"] = n
+            return _run_chunks(loaded.forward, images, loaded, batch).numpy()
+        first = min(n, max(batch, config.calibration_images))
+        head = min(first, CHECK_ROWS)
+        x = to_input(images[:first], loaded.input)  # n, c, h, w: converted once, for every tier
+        reference = _run_chunks(loaded.forward, x[:head], loaded, batch)
         logits = np.empty((n, reference.shape[1]), np.float32)
-        logits[:first] = reference.numpy()
-        fast = config.fast and n > first
-        half = reduce_precision(loaded, x, reference, config) if fast and config.bf16 else None
-        full = accelerate(loaded, x[:CHECK_ROWS], reference[:CHECK_ROWS]) if fast else loaded.forward
-        recompute = np.zeros(0, np.int64)
-        if half is None and n > first:
-            logits[first:] = _run_chunks(full, images[first:], loaded, batch).numpy()
-        elif half is not None:
-            low = []
-            for start in range(first, n, batch):
-                y = half.forward(to_input(images[start:start + batch], loaded.input))
-                logits[start:start + len(y)] = y.numpy()
-                low.append(start + np.flatnonzero(~(_margins(y) >= half.bound)))  # NaN too
-            recompute = np.concatenate(low)
-            if len(recompute):
-                logits[recompute] = _run_chunks(full, images[recompute], loaded, batch).numpy()
+        logits[:head] = reference.numpy()
+        paths["float32"] += head
+        f32 = channels_last_float32(loaded, x[:head], reference, config)
+        tiers = [f32] if f32 else []
+        logits[head:first] = cascade(tiers, loaded, x[head:first], batch, len(logits[0]), paths)
+        half = None
+        if config.bf16 and n > first:
+            half = reduce_precision(loaded, x, torch.from_numpy(logits[:first]), config,
+                                    slack=f32.bound if f32 else 0.0)
+        if n > first:
+            logits[first:] = cascade([half] + tiers if half else tiers, loaded, images[first:], batch,
+                                     len(logits[0]), paths)
+    if f32 is not None:
+        info.update(float32_bound=f32.bound, float32_error=f32.error)
     if half is not None:
         info.update(precision="bfloat16+float32", margin_bound=half.bound, bf16_error=half.error,
-                    recomputed=int(len(recompute)))
+                    recomputed=n - first - paths["bfloat16"])
     if stats is not None:
         stats.update(info)
     return logits
+
+
+def cascade(tiers: list[Tier], loaded: Loaded, images: np.ndarray | torch.Tensor, batch: int,
+            classes: int, paths: dict[str, int]) -> np.ndarray:
+    """float32 logits (n, classes) of ``images`` through ``tiers`` in order, then the eager network.
+
+    Each image goes on to the next tier while its top-1 margin is below the tier's bound (a NaN
+    margin goes on too). ``paths`` counts where each image's logits came from.
+    """
+    out = np.empty((len(images), classes), np.float32)
+    pending = np.arange(len(images))
+    for tier in tiers + [None]:
+        if not len(pending):
+            break
+        forward = tier.forward if tier else loaded.forward
+        part = images if len(pending) == len(images) else images[pending]
+        y = _run_chunks(forward, part, loaded, batch).numpy()
+        if y.shape[1] != classes:
+            raise ChildError(f"the network returned {y.shape[1]} logits for some images and {classes} for others",
+                             "forward() must return logits of shape (n, 10)")
+        out[pending] = y
+        passed = _margins(torch.from_numpy(y)) >= tier.bound if tier else np.ones(len(y), bool)
+        paths[tier.name if tier else "float32"] += int(passed.sum())
+        pending = pending[~passed]
+    return out
 
 
 def _run_chunks(forward: Callable, images: np.ndarray | torch.Tensor, loaded: Loaded,
@@ -208,61 +265,67 @@ def _trace(module: nn.Module, x: torch.Tensor) -> Callable:
     return traced
 
 
-def accelerate(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor) -> Callable:
-    """A faster float32 forward for a plain nn.Module: traced and frozen (oneDNN prepacked
-    weights, fused conv+ReLU). Used only when it reproduces ``reference`` (the eager output on
-    ``x``) bit for bit; otherwise the eager forward, unchanged.
+def channels_last_float32(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor,
+                          config: Inference) -> Tier | None:
+    """The float32 tier: a channels-last copy of the network, run eagerly (oneDNN's
+    channels-last convolutions, about 1.3x less CPU than the contiguous ones for the homework
+    net). Its sums round in another order than the eager network's, so it is calibrated like
+    bf16, on ``x`` (whose eager output is ``reference``), with a bound of at least
+    ``FLOAT32_FLOOR`` times the largest |logit|.
 
-    Channels-last is not tried: oneDNN then picks other convolution kernels, whose sums round
-    differently from the eager (contiguous) ones, so it never passes the bit-for-bit check.
+    None when the network is not a plain nn.Module or the copy fails (a ``.view`` that needs
+    contiguous memory, say); see ``_calibrate`` for the rest.
     """
-    if not _traceable(loaded):
-        return loaded.forward
     try:
-        traced = _trace(loaded.module, x)
-        if torch.equal(traced(x), reference):
-            return traced
-    except Exception:  # anything the tracer cannot handle simply runs eagerly
-        pass
-    return loaded.forward
+        twin = copy.deepcopy(loaded.module).to(memory_format=torch.channels_last)
+
+        def forward(t: torch.Tensor) -> torch.Tensor:
+            return twin(t.contiguous(memory_format=torch.channels_last)).to(torch.float32)
+
+        y = _run_chunks(forward, x, loaded, config.batch_size)
+    except Exception:  # a network that cannot take channels-last input runs eagerly
+        return None
+    floor = FLOAT32_FLOOR * float(reference.abs().max()) if reference.numel() else 0.0
+    return _calibrate("float32-channels-last", forward, y, reference, config.float32_safety, floor, config)
 
 
-@dataclass(frozen=True)
-class Reduced:
-    """A bfloat16 forward and the margin below which its predictions are not trusted.
+def _calibrate(name: str, forward: Callable, y: torch.Tensor, reference: torch.Tensor, safety: float,
+               slack: float, config: Inference) -> Tier | None:
+    """A tier whose output on the calibration images is ``y`` (``reference``: the trusted one).
 
-    Attributes:
-        forward: float32 (n, 3, 32, 32) -> float32 logits (n, classes), computed in bfloat16.
-        bound: top-1 minus top-2 logit below which an image is recomputed in float32.
-        error: on the calibration images, the largest amount by which bf16 moved the difference of
-            two logits of one image (logit units).
+    Why the bound is safe: write the tier's logits as l + D (l the trusted ones) and
+    d_i = max_j D_ij - min_j D_ij, how far the tier moved any difference of two of image i's
+    logits. If the tier changes the top class from a to b, its margin is
+    (l_b + D_b) - (l_a + D_a) <= D_b - D_a - m < d_i, with m > 0 the trusted margin. So an image
+    whose margin on the tier is at least ``safety * d + slack`` keeps its trusted prediction as
+    long as d_i <= safety * d + slack, where d is the largest d_i on the calibration images.
+    ``slack`` covers the trusted logits' own distance from the eager ones (the float32 tier's
+    bound, when the bf16 tier is calibrated on logits that tier produced; spreads add). The bench
+    measures the largest d_i / d over all 10,000 test images.
+
+    None when the output is of another shape or not finite, or when more than
+    ``config.max_recompute`` of the calibration images would go on to the next tier.
     """
+    if y.shape != reference.shape:
+        return None
+    error = float(_spreads(y - reference.to(torch.float32)).max())
+    if not math.isfinite(error):
+        return None
+    bound = safety * error + slack
+    if float((_margins(y) < bound).mean()) > config.max_recompute:
+        return None
+    return Tier(name, forward, bound, error)
 
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    bound: float
-    error: float
 
+def reduce_precision(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor, config: Inference,
+                     slack: float = 0.0) -> Tier | None:
+    """The bf16 tier: a bfloat16 copy of the network, calibrated on ``x`` against ``reference``
+    (the trusted float32 logits of ``x``; ``slack``: their largest distance from the eager ones).
 
-def reduce_precision(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor,
-                     config: Inference) -> Reduced | None:
-    """A bfloat16 copy of the network, calibrated against its float32 output, or None.
-
-    Why the bound is safe: write the bf16 logits as l + D (l the float32 ones) and
-    d_i = max_j D_ij - min_j D_ij, how far bf16 moved any difference of two of image i's logits.
-    If bf16 changes the top class from a (fp32) to b, its bf16 margin is
-    (l_b + D_b) - (l_a + D_a) <= D_b - D_a - m32 < d_i, with m32 > 0 the fp32 margin. So an image
-    whose bf16 margin is at least ``safety * d`` keeps its fp32 prediction as long as
-    d_i <= safety * d, where d is the largest d_i on the calibration images (the first 500
-    shuffled test images, already computed in float32). The bench measures the largest d_i / d
-    over all 10,000 test images (1.4 and 1.94 for homework nets after 1 and 20 epochs; the safety
-    factor is 3).
-
-    None when: the network is not a plain nn.Module, the CPU lacks native bf16 (emulated bf16 is
-    slower than float32), the copy cannot be converted or traced, its output is not finite or of
-    another shape, or more than ``config.bf16_max_recompute`` of the calibration images would be
-    recomputed.
+    None when: the CPU lacks native bf16 (emulated bf16 is slower than float32), the copy cannot
+    be converted or traced, or ``_calibrate`` declines it.
     """
-    if not _traceable(loaded) or not _native_bf16():
+    if not _native_bf16():
         return None
     try:
         half, input_dtype = _bf16_copy(loaded.module)
@@ -274,15 +337,7 @@ def reduce_precision(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor,
         y = torch.cat([forward(x[i:i + config.batch_size]) for i in range(0, len(x), config.batch_size)])
     except Exception:  # a network that cannot run in bf16 runs in float32
         return None
-    if y.shape != reference.shape:
-        return None
-    error = float(_spreads(y - reference.to(torch.float32)).max())
-    if not math.isfinite(error):
-        return None
-    bound = config.bf16_safety * error
-    if float((_margins(y) < bound).mean()) > config.bf16_max_recompute:
-        return None
-    return Reduced(forward, bound, error)
+    return _calibrate("bfloat16", forward, y, reference, config.bf16_safety, slack, config)
 
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)  # exact types: a subclass may compute anything
@@ -307,8 +362,6 @@ def _bf16_copy(module: nn.Module) -> tuple[nn.Module, torch.dtype]:
     error, and those layers are a few percent of the work (3 input channels vectorise poorly in
     bf16 anyway).
     """
-    import copy
-
     image_convs = [name for name, sub in module.named_modules()
                    if name and type(sub) in _CONVS and sub.in_channels <= 4]
     half = copy.deepcopy(module).to(torch.bfloat16)
