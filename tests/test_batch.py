@@ -566,3 +566,18 @@ def test_the_forkserver_preload_survives_a_module_that_fails_to_load(monkeypatch
     monkeypatch.delitem(sys.modules, "grader.batch.warm", raising=False)
     warm = real("grader.batch.warm")
     assert "grader.grade" in sys.modules and "weasyprint" in warm.HEAVY_MODULES
+
+
+def test_the_forkserver_builds_the_pickle_allow_lists_once_for_every_child(monkeypatch):
+    import importlib
+    import sys
+
+    from grader.sandbox import pickle_scan
+
+    pickle_scan.stock_module_names.cache_clear()
+    pickle_scan.weights_only_globals.cache_clear()
+    monkeypatch.delitem(sys.modules, "grader.batch.warm", raising=False)
+    importlib.import_module("grader.batch.warm")
+    assert pickle_scan.stock_module_names.cache_info().currsize == 1
+    assert pickle_scan.weights_only_globals.cache_info().currsize == 1
+    assert "torch.nn.modules.conv.Conv2d" in pickle_scan.stock_module_names()

@@ -1,5 +1,7 @@
 """Imported once by the batch's forkserver, so that every grading child starts with the heavy
-modules already loaded (seconds each, cold).
+modules already loaded (seconds each, cold), and with the pre-check's allow-lists already built:
+they come from torch's own lists, and importing torch costs a grading process over a second. (Only
+the names are needed; nothing of a submission is ever loaded in a grading process.)
 
 The forkserver itself survives only an ImportError in a preloaded module, and weasyprint without
 Pango raises OSError: one such failure would stop the whole batch. So each module is imported
@@ -17,3 +19,11 @@ for _name in HEAVY_MODULES:
         importlib.import_module(_name)
     except Exception:  # noqa: BLE001 - see the module docstring
         pass
+
+try:
+    from grader.sandbox.pickle_scan import stock_module_names, weights_only_globals
+
+    stock_module_names()  # cached (functools.cache): every forked child inherits the result
+    weights_only_globals()
+except Exception:  # noqa: BLE001 - see the module docstring; a child builds them itself
+    pass
