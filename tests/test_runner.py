@@ -8,7 +8,8 @@ import torch
 
 from grader.errors import GraderError
 from grader.runner.child import serve
-from grader.runner.infer import Inference, Tier, _native_bf16, cascade, channels_last_float32, infer, to_input
+from grader.runner.infer import (
+    Inference, Tier, _calibrate, _native_bf16, cascade, channels_last_float32, infer, to_input)
 from grader.runner.loaders import ChildError, load, strip_prefixes
 from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
@@ -26,7 +27,7 @@ def request_for(path) -> dict:
 
 
 def reference_logits(net, images, mean=None, std=None) -> np.ndarray:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float().div(255)  # as ToTensor: NCHW
     if mean is not None:
         x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -268,16 +269,27 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions():
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-7)
 
 
-def test_channels_last_tier_is_calibrated_and_refused_when_it_disagrees():
+@pytest.fixture(scope="module")
+def trained_net():
+    """The committed homework-recipe example (20 epochs), loaded as the child loads it: a network
+    whose channels-last float32 copy rounds differently (small_net's is bit for bit identical)
+    and whose margins leave most images to bf16."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "submissions" / "s2400001.pth"
+    return load(request_for(path)).module
+
+
+def test_channels_last_tier_is_calibrated_and_refused_when_it_disagrees(trained_net):
     images = tiny_data(200).test_images
-    net = small_net(seed=6)
+    net = trained_net
     loaded = as_loaded(net)
     x = to_input(images[:64], loaded.input)
     config = Inference(batch_size=64, calibration_images=64)
     with torch.inference_mode():
         reference = net(x)
         tier = channels_last_float32(loaded, x, reference, config)
-        assert tier is not None and tier.error < 1e-4 and 0 < tier.bound < 1e-2
+        assert tier is not None and 0 < tier.error < 1e-4 and 0 < tier.bound < 1e-2
         shifted = reference.clone()
         shifted[:, 0] += torch.linspace(0, 5, len(reference))  # a copy that computes something else
         assert channels_last_float32(loaded, x, shifted, config) is None
@@ -290,28 +302,134 @@ def test_channels_last_tier_is_calibrated_and_refused_when_it_disagrees():
     assert stats["paths"]["float32-channels-last"] > 0
 
 
-def test_cascade_passes_low_margin_images_on_and_takes_the_rest_from_the_first_tier():
-    images = tiny_data(200).test_images
+def test_calibration_bound_is_the_safety_times_the_largest_spread_plus_slack():
+    reference = torch.tensor([[4.0, 1.0, 0.0], [0.0, 5.0, 1.0], [2.0, 0.0, 7.0]])
+    moved = torch.tensor([[0.1, 0.0, 0.0], [0.0, -0.05, 0.25], [0.0, 0.0, 0.0]])  # spreads 0.1, 0.3, 0
+    config = Inference(max_recompute=1.0)
+    tier = _calibrate("bfloat16", None, reference + moved, reference, 3.0, 0.01, config)
+    assert tier.error == pytest.approx(0.3) and tier.bound == pytest.approx(3.0 * (0.3 + 0.01))
+    assert _calibrate("x", None, reference + moved, reference, 3.0, 0.0, config, floor=2.0).bound == 2.0
+    # refused: nothing moved (no evidence of how far it can), NaN, a bad shape
+    assert _calibrate("x", None, reference.clone(), reference, 3.0, 0.0, config) is None
+    assert _calibrate("x", None, reference + float("nan"), reference, 3.0, 0.0, config) is None
+    assert _calibrate("x", None, reference[:, :2], reference, 3.0, 0.0, config) is None
+    # refused: more than max_recompute of the calibration images would go on
+    assert _calibrate("x", None, reference + moved, reference, 30.0, 0.0, Inference(max_recompute=0.5)) is None
+
+
+def test_two_tiers_in_order_then_eager_and_only_finite_rows_are_kept():
+    images = tiny_data(300).test_images
     net = small_net(seed=6)
     loaded = as_loaded(net)
     exact = reference_logits(net, images)
     top = np.sort(exact, axis=1)
     margins = top[:, -1] - top[:, -2]
-    bound = float(np.median(margins))
-    calls = []
+    first_bound, second_bound = (float(q) for q in np.quantile(margins, [0.6, 0.2]))
 
-    def rough(t):  # a tier that moves every logit by a visible, margin-preserving amount
-        calls.append(len(t))
-        return net(t) + 1e-3
+    seen = []
+
+    def rough(t):  # every third row of a batch gets a -inf logit: such a row must go on
+        seen.append(len(t))
+        y = net(t) + 1e-2
+        y[::3, 0] = float("-inf")
+        return y
+
+    def finer(t):
+        return net(t) + 1e-4
     paths = {"bfloat16": 0, "float32-channels-last": 0, "float32": 0}
-    tiers = [Tier("bfloat16", rough, bound, 0.0)]
+    tiers = [Tier("bfloat16", rough, first_bound, 0.0), Tier("float32-channels-last", finer, second_bound, 0.0)]
     with torch.inference_mode():
         logits = cascade(tiers, loaded, images, 64, 10, paths)
-    below = margins < bound
-    assert sum(calls) == len(images)  # every image went through the tier once
-    assert np.array_equal(logits[below], exact[below])  # bit for bit: from the eager network
-    np.testing.assert_allclose(logits[~below], exact[~below] + 1e-3, rtol=1e-6, atol=1e-6)
-    assert paths == {"bfloat16": int((~below).sum()), "float32-channels-last": 0, "float32": int(below.sum())}
+    infinite = np.arange(len(images)) % 64 % 3 == 0  # the first tier sees every image, in batches of 64
+    kept_first = (margins >= first_bound) & ~infinite
+    kept_second = ~kept_first & (margins >= second_bound)
+    eager = ~kept_first & ~kept_second
+    np.testing.assert_allclose(logits[kept_first], exact[kept_first] + 1e-2, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(logits[kept_second], exact[kept_second] + 1e-4, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(logits[eager], exact[eager])  # bit for bit: the eager network's own
+    assert sum(seen) == len(images)  # the first tier saw every image once
+    assert eager.any() and kept_second.any() and (infinite & (margins >= first_bound)).any()
+    assert paths == {"bfloat16": int(kept_first.sum()), "float32-channels-last": int(kept_second.sum()),
+                     "float32": int(eager.sum())}
+
+
+def test_eager_stage_pads_a_lone_image_so_a_squeezing_forward_still_works():
+    class Squeezing(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = small_net(seed=2)
+
+        def forward(self, x):
+            return self.net(x).squeeze()  # (10,) for a batch of one
+
+    images = tiny_data(40).test_images
+    net = Squeezing().eval()
+    exact = reference_logits(net, images)
+    top = np.sort(exact, axis=1)
+    lone = int(np.argmin(top[:, -1] - top[:, -2]))
+    bound = float(np.sort(top[:, -1] - top[:, -2])[1])  # only the lowest margin is below it
+    paths = {"bfloat16": 0, "float32-channels-last": 0, "float32": 0}
+    with torch.inference_mode():
+        logits = cascade([Tier("bfloat16", lambda t: net(t) + 1e-3, bound, 0.0)], as_loaded(net), images,
+                         16, 10, paths)
+    assert paths["float32"] == 1 and np.array_equal(logits[lone], exact[lone])
+
+
+def test_default_sized_run_calibrates_through_the_float32_tier_and_keeps_every_prediction(trained_net):
+    images = tiny_data(900).test_images
+    net = trained_net
+    stats = {}
+    logits = infer(as_loaded(net), images, stats=stats)  # batches of 100, 500 calibration images
+    exact = reference_logits(net, images)
+    paths = stats["paths"]
+    assert np.array_equal(logits.argmax(1), exact.argmax(1))
+    assert sum(paths.values()) == len(images) and paths["float32"] >= 100
+    assert stats["float32_bound"] is not None and paths["float32-channels-last"] >= 300
+    if _native_bf16():
+        assert stats["precision"] == "bfloat16+float32"
+        assert stats["recomputed"] == len(images) - 500 - paths["bfloat16"] > 0
+        assert stats["margin_bound"] >= Inference.bf16_safety * (stats["bf16_error"] + stats["float32_bound"]) * 0.999
+        top = np.sort(exact, axis=1)
+        low = top[:, -1] - top[:, -2] < stats["margin_bound"] / 2
+        np.testing.assert_allclose(logits[low], exact[low], rtol=1e-4, atol=1e-4)  # float32, not bf16
+
+
+def test_one_hot_outputs_get_no_tier():
+    class OneHot(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _scaled_net(seed=4, gain=40.0)
+
+        def forward(self, x):  # output that jumps: rounding moves nothing, or a whole class
+            return torch.nn.functional.one_hot(self.net(x).argmax(1), 10).float() * 5
+
+    images = tiny_data(700).test_images
+    stats = {}
+    logits = infer(as_loaded(OneHot().eval()), images, stats=stats)
+    assert stats["precision"] == "float32" and stats["float32_bound"] is None
+    assert stats["paths"]["float32"] == len(images)
+    np.testing.assert_array_equal(logits, reference_logits(OneHot().eval(), images))
+
+
+def test_a_forward_that_views_contiguous_memory_still_gets_bf16():
+    class Viewing(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _scaled_net(seed=4, gain=40.0)
+
+        def forward(self, x):
+            h = self.net[2](self.net[1](self.net[0](x)))
+            return self.net[4](h.view(h.size(0), -1))  # fails on channels-last memory
+
+    if not _native_bf16():
+        pytest.skip("no native bf16 on this CPU")
+    images = tiny_data(700).test_images
+    net = Viewing().eval()
+    stats = {}
+    logits = infer(as_loaded(net), images, stats=stats)
+    assert stats["float32_bound"] is None  # channels-last float32 is impossible for it
+    assert stats["precision"] == "bfloat16+float32" and stats["paths"]["bfloat16"] > 0
+    assert np.array_equal(logits.argmax(1), reference_logits(net, images).argmax(1))
 
 
 class _PerImageBranch(torch.nn.Module):

@@ -273,9 +273,8 @@ def _load_onnx(weights: Path) -> Loaded:
                          "pip install 'cifar10-grader[onnx]', or hand in a torch form instead") from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
-    content = weights.read_bytes()  # read once: the session and the counts below both parse it
-    try:
-        session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+    try:  # from the path, not bytes: a model's external data (model.onnx.data) is found beside it
+        session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ChildError(f"{weights.name} is not a loadable ONNX model: {one_line(exc)[:300]}",
                          "export it again with torch.onnx.export and re-submit") from None
@@ -290,7 +289,7 @@ def _load_onnx(weights: Path) -> Loaded:
 
         from grader.runner.describe import onnx_macs_per_image  # here: describe imports this module
 
-        model = onnx.load_model_from_string(content)
+        model = onnx.load(str(weights), load_external_data=False)  # the graph and shapes suffice
         parameters = int(sum(np.prod(t.dims) for t in model.graph.initializer))
         macs = onnx_macs_per_image(model)
     except Exception:  # the counts are informative only; onnx (not onnxruntime) may be absent
