@@ -39,6 +39,7 @@ def build_context(results: Mapping[str, Any], lang: str = "en") -> dict[str, Any
         "flags": _flags(results, t),
         "verdict": _verdict(results, t),
         "timings": results.get("timings") or {},
+        "inference_paths": _inference_paths((results.get("model") or {}).get("precision"), t),
         "footer": t["footer"].format(version=results.get("grader_version", "?"),
                                      schema=results["schema_version"]),
     }
@@ -195,6 +196,17 @@ def _metrics(r: Mapping[str, Any], t: dict) -> list[dict]:
         {"label": t["macs"], "value": number(model.get("macs_per_image")), "sub": ""},
         {"label": t["latency"], "value": "–" if latency is None else f"{latency:.2f} ms", "sub": ""},
     ]
+
+
+def _inference_paths(precision: Mapping[str, Any] | None, t: dict) -> str:
+    """How many images each arithmetic computed (docs/grading.md, "Precision and speed"), when
+    bf16 computed any; empty otherwise (float32 throughout needs no note)."""
+    paths = (precision or {}).get("paths") or {}
+    bf16 = paths.get("bfloat16", 0)
+    if not bf16:
+        return ""
+    fp32 = sum(v for k, v in paths.items() if k != "bfloat16")
+    return t["inference_paths"].format(bf16=number(bf16), fp32=number(fp32))
 
 
 def _training(history: Mapping[str, Any] | None, t: dict) -> dict | None:
