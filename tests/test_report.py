@@ -434,7 +434,7 @@ def test_latency_card_says_how_many_images_each_arithmetic_computed():
 
     precision = {"paths": {"bfloat16": 9000, "float32-channels-last": 900, "float32": 100}}
     assert _inference_paths(precision, STRINGS["en"]).startswith("9,000 images in bfloat16, 1,000 in float32")
-    assert "9,000 张以 bfloat16" in _inference_paths(precision, STRINGS["zh"])
+    assert "9,000 张图像用 bfloat16" in _inference_paths(precision, STRINGS["zh"])
     # float32 throughout, or results written before the tiers: no note
     assert _inference_paths({"paths": {"bfloat16": 0, "float32": 10000}}, STRINGS["en"]) == ""
     assert _inference_paths({"precision": "float32"}, STRINGS["en"]) == ""

@@ -449,6 +449,32 @@ def test_a_forward_that_views_contiguous_memory_still_gets_bf16():
     assert np.array_equal(logits.argmax(1), reference_logits(net, images).argmax(1))
 
 
+def test_bf16_copy_keeps_small_linear_layers_in_float32_and_large_ones_in_bf16():
+    from grader.runner.infer import _bf16_copy, _Float32Layer
+
+    mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3072, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+    half, input_dtype = _bf16_copy(mlp)
+    assert input_dtype == torch.bfloat16  # no convolution on the image
+    assert type(half[1]) is torch.nn.Linear and half[1].weight.dtype == torch.bfloat16  # the bulk: bf16
+    assert isinstance(half[3], _Float32Layer) and half[3].layer.weight.dtype == torch.float32  # the head
+    with torch.inference_mode():
+        assert half(torch.rand(4, 3, 32, 32).to(torch.bfloat16)).dtype == torch.float32
+    plain, _ = _bf16_copy(mlp, float32_linear=False)
+    assert not any(isinstance(m, _Float32Layer) for m in plain.modules())
+
+
+def test_a_network_that_cannot_take_float32_after_its_head_still_gets_bf16():
+    if not _native_bf16():
+        pytest.skip("no native bf16 on this CPU")
+    net = _scaled_net(seed=4, gain=40.0)
+    net.append(torch.nn.BatchNorm1d(10).eval())  # bf16 parameters meeting the float32 head's output
+    images = tiny_data(700).test_images
+    stats = {}
+    logits = infer(as_loaded(net), images, stats=stats)
+    assert stats["precision"] == "bfloat16+float32" and stats["paths"]["bfloat16"] > 0
+    assert np.array_equal(logits.argmax(1), reference_logits(net, images).argmax(1))
+
+
 class _PerImageBranch(torch.nn.Module):
     """Data-dependent Python code: a trace would replay its example's branch for every image."""
 

@@ -57,7 +57,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "macs": "Multiply-accumulates / image",
         "latency": "Latency / image",
         "inference": "Inference",
-        "inference_paths": "{bf16} images in bfloat16, {fp32} in float32 (predictions checked against float32)",
+        "inference_paths": "{bf16} images in bfloat16, {fp32} in float32 (images too close to call in "
+                           "bfloat16 were recomputed in float32)",
         "training": "Training curves",
         "epoch": "Epoch",
         "train_loss": "Train loss",
@@ -156,7 +157,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "macs": "每张图像乘加运算次数",
         "latency": "每张图像推理延迟",
         "inference": "推理",
-        "inference_paths": "{bf16} 张以 bfloat16 计算，{fp32} 张以 float32 计算（预测结果已与 float32 核对）",
+        "inference_paths": "{bf16} 张图像用 bfloat16 计算，{fp32} 张用 float32 计算（bfloat16 下难以判定的图像已用 "
+                           "float32 重新计算）",
         "training": "训练曲线",
         "epoch": "训练轮次",
         "train_loss": "训练损失",
