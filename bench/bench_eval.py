@@ -35,7 +35,9 @@ from torch.utils.data import DataLoader
 
 from grader.data import load_cifar10
 from grader.models import build
-from grader.runner.infer import Inference, channels_last_float32, infer, to_input
+from grader.runner.batches import to_input
+from grader.runner.infer import Inference, infer
+from grader.runner.tiers import channels_last_float32
 from grader.runner.loaders import Loaded
 
 from homework_notebook import NotebookDataset  # bench/, beside this script

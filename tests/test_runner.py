@@ -8,8 +8,9 @@ import torch
 
 from grader.errors import GraderError
 from grader.runner.child import serve
-from grader.runner.infer import (
-    Inference, Tier, _calibrate, _native_bf16, cascade, channels_last_float32, infer, to_input)
+from grader.runner.batches import to_input
+from grader.runner.infer import Inference, cascade, infer
+from grader.runner.tiers import Tier, calibrate, channels_last_float32, native_bf16
 from grader.runner.loaders import ChildError, load, strip_prefixes
 from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
@@ -237,7 +238,7 @@ def _scaled_net(seed: int, gain: float) -> torch.nn.Module:
 
 
 def test_bf16_path_keeps_every_float32_prediction_and_recomputes_low_margins():
-    if not _native_bf16():
+    if not native_bf16():
         pytest.skip("no native bf16 on this CPU: the float32 path is the only one")
     images = tiny_data(400).test_images
     net = _scaled_net(seed=4, gain=40.0)
@@ -256,9 +257,9 @@ def test_bf16_path_keeps_every_float32_prediction_and_recomputes_low_margins():
 
 
 def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions(monkeypatch):
-    if not _native_bf16():
+    if not native_bf16():
         pytest.skip("no native bf16 on this CPU")
-    from grader.runner import infer as infer_module
+    from grader.runner import tiers
 
     class Rough(torch.nn.Module):  # a "bf16 copy" that moves logits by far more than their margins
         def __init__(self, net):
@@ -269,19 +270,19 @@ def test_bf16_is_refused_when_rounding_would_flip_too_many_predictions(monkeypat
             y = self.net(x)
             return y + 5.0 * torch.sin(1000.0 * y)
 
-    real_copy = infer_module._bf16_copy
+    real_copy = tiers._bf16_copy
 
     def rough_copy(*args):
         half, input_dtype = real_copy(*args)
         return Rough(half), input_dtype
-    monkeypatch.setattr(infer_module, "_bf16_copy", rough_copy)
+    monkeypatch.setattr(tiers, "_bf16_copy", rough_copy)
     images = tiny_data(200).test_images
     net = _scaled_net(seed=4, gain=40.0)  # a network bf16 passes when rounded honestly
     stats = {}
     logits = infer(as_loaded(net), images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     assert stats["precision"] == "float32" and stats["recomputed"] == 0 and stats["paths"]["bfloat16"] == 0
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-7)
-    monkeypatch.setattr(infer_module, "_bf16_copy", real_copy)
+    monkeypatch.setattr(tiers, "_bf16_copy", real_copy)
     infer(as_loaded(net), images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     assert stats["precision"] == "bfloat16+float32"  # the honest copy is used
 
@@ -323,15 +324,15 @@ def test_calibration_bound_is_the_safety_times_the_largest_spread_plus_slack():
     reference = torch.tensor([[4.0, 1.0, 0.0], [0.0, 5.0, 1.0], [2.0, 0.0, 7.0]])
     moved = torch.tensor([[0.1, 0.0, 0.0], [0.0, -0.05, 0.25], [0.0, 0.0, 0.0]])  # spreads 0.1, 0.3, 0
     config = Inference(max_recompute=1.0)
-    tier = _calibrate("bfloat16", None, reference + moved, reference, 3.0, 0.01, config)
+    tier = calibrate("bfloat16", None, reference + moved, reference, 3.0, 0.01, config)
     assert tier.error == pytest.approx(0.3) and tier.bound == pytest.approx(3.0 * (0.3 + 0.01))
-    assert _calibrate("x", None, reference + moved, reference, 3.0, 0.0, config, floor=2.0).bound == 2.0
+    assert calibrate("x", None, reference + moved, reference, 3.0, 0.0, config, floor=2.0).bound == 2.0
     # refused: nothing moved (no evidence of how far it can), NaN, a bad shape
-    assert _calibrate("x", None, reference.clone(), reference, 3.0, 0.0, config) is None
-    assert _calibrate("x", None, reference + float("nan"), reference, 3.0, 0.0, config) is None
-    assert _calibrate("x", None, reference[:, :2], reference, 3.0, 0.0, config) is None
+    assert calibrate("x", None, reference.clone(), reference, 3.0, 0.0, config) is None
+    assert calibrate("x", None, reference + float("nan"), reference, 3.0, 0.0, config) is None
+    assert calibrate("x", None, reference[:, :2], reference, 3.0, 0.0, config) is None
     # refused: more than max_recompute of the calibration images would go on
-    assert _calibrate("x", None, reference + moved, reference, 30.0, 0.0, Inference(max_recompute=0.5)) is None
+    assert calibrate("x", None, reference + moved, reference, 30.0, 0.0, Inference(max_recompute=0.5)) is None
 
 
 def test_two_tiers_in_order_then_eager_and_only_finite_rows_are_kept():
@@ -402,7 +403,7 @@ def test_default_sized_run_calibrates_through_the_float32_tier_and_keeps_every_p
     assert np.array_equal(logits.argmax(1), exact.argmax(1))
     assert sum(paths.values()) == len(images) and paths["float32"] >= 100
     assert stats["float32_bound"] is not None and paths["float32-channels-last"] >= 300
-    if _native_bf16():
+    if native_bf16():
         assert stats["precision"] == "bfloat16+float32"
         assert stats["recomputed"] == len(images) - 500 - paths["bfloat16"] > 0
         assert stats["margin_bound"] >= Inference.bf16_safety * (stats["bf16_error"] + stats["float32_bound"]) * 0.999
@@ -438,7 +439,7 @@ def test_a_forward_that_views_contiguous_memory_still_gets_bf16():
             h = self.net[2](self.net[1](self.net[0](x)))
             return self.net[4](h.view(h.size(0), -1))  # fails on channels-last memory
 
-    if not _native_bf16():
+    if not native_bf16():
         pytest.skip("no native bf16 on this CPU")
     images = tiny_data(700).test_images
     net = Viewing().eval()
@@ -450,7 +451,7 @@ def test_a_forward_that_views_contiguous_memory_still_gets_bf16():
 
 
 def test_bf16_copy_keeps_small_linear_layers_in_float32_and_large_ones_in_bf16():
-    from grader.runner.infer import _bf16_copy, _Float32Layer
+    from grader.runner.tiers import _bf16_copy, _Float32Layer
 
     mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3072, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))
     half, input_dtype = _bf16_copy(mlp)
@@ -464,7 +465,7 @@ def test_bf16_copy_keeps_small_linear_layers_in_float32_and_large_ones_in_bf16()
 
 
 def test_a_network_that_cannot_take_float32_after_its_head_still_gets_bf16():
-    if not _native_bf16():
+    if not native_bf16():
         pytest.skip("no native bf16 on this CPU")
     net = _scaled_net(seed=4, gain=40.0)
     net.append(torch.nn.BatchNorm1d(10).eval())  # bf16 parameters meeting the float32 head's output

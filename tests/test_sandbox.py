@@ -165,7 +165,7 @@ def test_the_projects_own_whitened_network_is_not_flagged(shared_copy):
     import torch
 
     from grader.data import load_cifar10
-    from grader.runner.infer import to_input
+    from grader.runner.batches import to_input
     from grader.sandbox.memorisation import memorisation_flag, perturb
 
     folder = Path(__file__).resolve().parents[1] / "submissions" / "s2400002"

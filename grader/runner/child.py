@@ -7,7 +7,8 @@ Before anything of the submission's runs, the real stdout moves to a private des
 points at stderr, so a student's ``print`` cannot corrupt the reply.
 
 This module is the process; the work is in ``loaders`` (the submission's forms), ``infer``
-(images to logits) and ``describe`` (parameters, layers, MACs).
+(images to logits, through the faster copies of ``tiers``, a batch at a time by ``batches``) and
+``describe`` (parameters, layers, MACs).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runner.infer import to_input
+from grader.runner.batches import to_input
 from grader.runner.loaders import Loaded
 
 # Layers whose multiply-accumulates follow from their output shape (per image: output elements

@@ -1,0 +1,79 @@
+"""Running a network over images, a batch at a time, with its output checked.
+
+The child's one way to call a submitted forward: uint8 images (or their float32 input) in,
+float32 logits out, every batch's output checked for type and shape, and every failure a
+``ChildError`` that says what the network must do.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from grader.runner.loaders import ChildError, Loaded, one_line
+
+
+def to_input(images: np.ndarray, net_input: dict) -> torch.Tensor:
+    """uint8 (n, 32, 32, 3) -> float32 (n, 3, 32, 32): /255 as ToTensor does, then scale, mean, std.
+
+    The same elementwise operations as ``transforms.ToTensor()``, so the inputs equal the
+    homework's bit for bit.
+    """
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()  # n, c, h, w
+    x = x.to(torch.float32).div(255)
+    if net_input.get("scale", 1.0) != 1.0:
+        x = x.mul(float(net_input["scale"]))
+    if net_input.get("mean") is not None:
+        x = x.sub(torch.tensor(net_input["mean"], dtype=torch.float32).view(1, 3, 1, 1))
+    if net_input.get("std") is not None:
+        x = x.div(torch.tensor(net_input["std"], dtype=torch.float32).view(1, 3, 1, 1))
+    return x
+
+
+def run_chunks(forward: Callable, images: np.ndarray | torch.Tensor, loaded: Loaded,
+                batch: int, pad: bool = False) -> torch.Tensor:
+    """float32 logits (n, k) of ``images``, ``batch`` at a time (checked by _run_batch).
+
+    ``images``: uint8 (n, 32, 32, 3), converted a batch at a time, or their float32 input
+    (n, 3, 32, 32) already made by ``to_input``. ``pad``: a short last batch is padded with zero
+    images to ``batch`` (always, for a network with a static batch).
+    """
+    outputs = []
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        y = _run_batch(forward, _batch_input(chunk, loaded, batch, pad))
+        outputs.append(y.detach().to(torch.float32)[:len(chunk)])
+    try:
+        return torch.cat(outputs)
+    except RuntimeError:
+        raise ChildError(f"the network returned {len({o.shape[1] for o in outputs})} different numbers of "
+                         "logits for different batches", "forward() must return logits of shape (n, 10)") from None
+
+
+def _batch_input(chunk: np.ndarray | torch.Tensor, loaded: Loaded, batch: int, pad: bool) -> torch.Tensor:
+    """The network's input for ``chunk`` (images, or their input: then a copy, which the network
+    may overwrite in place without touching the caller's); padded with zero images to ``batch``
+    when asked, or for a static exported batch."""
+    x = chunk.clone() if isinstance(chunk, torch.Tensor) else to_input(chunk, loaded.input)
+    if (pad or loaded.fixed_batch) and len(x) < batch:  # the padding rows are dropped by run_chunks
+        c, h, w = x.shape[1:]
+        zeros = np.zeros((batch - len(x), h, w, c), np.uint8)  # n, h, w, c
+        x = torch.cat([x, to_input(zeros, loaded.input)])
+    return x
+
+
+def _run_batch(forward: Callable, x: torch.Tensor) -> torch.Tensor:
+    try:
+        y = forward(x)
+    except Exception as exc:
+        raise ChildError(f"the network failed on a batch of {tuple(x.shape)} images: {one_line(exc)[:400]}",
+                         "it must accept float32 (n, 3, 32, 32) input") from None
+    if not isinstance(y, torch.Tensor):
+        raise ChildError(f"the network returned a {type(y).__name__}, not a tensor",
+                         "forward() must return the logits tensor (n, 10)")
+    if y.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ChildError(f"the network returned shape {tuple(y.shape)} for {x.shape[0]} images",
+                         "forward() must return logits of shape (n, 10)")
+    return y
