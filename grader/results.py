@@ -158,6 +158,15 @@ def flags_of(results: dict) -> list[str]:
     return sorted(flags)
 
 
+def check_condition(check: dict) -> str:
+    """A check's condition in plain text: as the rubric wrote it ("0.7 < x <= 1"), or, where
+    ``op`` is an operator alone, the operator and the threshold ("< 0.5")."""
+    op = str(check.get("op") or "")
+    if "x" in op:
+        return op
+    return f"{op} {check.get('threshold', '')}".strip()
+
+
 def submission_flags(results: dict) -> list[str]:
     """The results' flags that concern the submission itself (not ``RUN_FLAGS``)."""
     return [f for f in results.get("flags") or [] if f not in RUN_FLAGS]

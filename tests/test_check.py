@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -61,3 +62,23 @@ def test_check_refuses_to_replace_a_folder_of_other_files(homework_submission, t
                                        "--partial"])
     assert result.exit_code == 2 and "already holds other files" in result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_self_check_summary_shows_each_condition_once_and_explains_notes():
+    from rich.console import Console
+
+    from grader.batch.console import print_check_summary
+    from grader.batch.gradebook import Record
+    from grader.results import check_condition
+    from tests.test_batch import synthetic_results
+
+    results = synthetic_results("alice", 0.83)
+    results["flags"] = ["unofficial-data"]
+    record = Record(student="alice", slug="alice", sha256="0" * 64, status="graded", results=results)
+    console = Console(record=True, width=200)
+    print_check_summary(record, Path("out/alice"), console=console)
+    text = console.export_text()
+    assert "x < 0.5 " in text and "x < 0.5 0.5" not in text
+    assert "0.7 < x <= 1" in text and "[0.7, 1.0]" not in text
+    assert "not the official CIFAR-10 release (unofficial-data)" in text
+    assert check_condition({"op": "<", "threshold": 0.5}) == "< 0.5"  # an operator alone: its bound follows

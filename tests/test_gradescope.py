@@ -23,6 +23,8 @@ def test_graded_result_maps_every_check_to_a_test():
     assert visibility["final training loss below 0.5"] == "after_published"
     assert visibility["test accuracy above 0.7"] == "visible"
     assert "83.00%" in out["output"]
+    loss_test = next(t for t in out["tests"] if t["name"] == "final training loss below 0.5")
+    assert "(needs x < 0.5)" in loss_test["output"]  # the condition once, not "x < 0.5 0.5"
     assert out["leaderboard"][0] == {"name": "Accuracy (%)", "value": 83.0, "order": "desc"}
     json.dumps(out, allow_nan=False)  # what Gradescope reads must be plain JSON
 

@@ -90,6 +90,9 @@ def print_check_summary(record: Record, out_dir: Path, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from grader.report.i18n import strings
+    from grader.results import check_condition
+
     console = console or Console()
     r = record.results
     if record.status != "graded":
@@ -103,11 +106,11 @@ def print_check_summary(record: Record, out_dir: Path, console=None) -> None:
             if check.get("borderline"):
                 mark += " (borderline)"
             value = check.get("value")
-            table.add_row(check["name"], mark, "n/a" if value is None else f"{value:.4g}",
-                          f"{check.get('op', '')} {check.get('threshold', '')}",
+            table.add_row(check["name"], mark, "n/a" if value is None else f"{value:.4g}", check_condition(check),
                           f"{check.get('score', 0):g} / {check.get('max_score', 0):g}")
         console.print(table)
+        described = strings("en")
         for flag in r.get("flags") or []:
-            console.print(f"[yellow]note[/]: {flag}")
+            console.print(f"[yellow]note[/]: {described.get(f'flag_{flag}', flag)} ({flag})")
     if record.report:
         console.print(f"report: {out_dir.parent / record.report}")

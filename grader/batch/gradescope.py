@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from grader.results import submission_flags
+from grader.results import check_condition, submission_flags
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 OUTPUT_FORMATS = ("text", "html", "simple_format", "md", "ansi")
@@ -91,7 +91,7 @@ def check_output(check: Mapping[str, Any]) -> str:
     """One line per check: its measured value against its threshold, then its detail."""
     value = check.get("value")
     shown = "unavailable" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
-    line = f"{check.get('metric', check['name'])} = {shown} (needs {check.get('op', '')} {check.get('threshold', '')})"
+    line = f"{check.get('metric', check['name'])} = {shown} (needs {check_condition(check)})"
     if check.get("borderline"):
         line += "; borderline: within the margin of the threshold"
     detail = check.get("detail")
