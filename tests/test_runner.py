@@ -496,3 +496,19 @@ def test_data_dependent_forward_is_never_traced():
     logits = infer(loaded, images, config=Inference(batch_size=32, calibration_images=32), stats=stats)
     assert stats["precision"] == "float32"
     np.testing.assert_allclose(logits, reference_logits(net, images), rtol=1e-5, atol=1e-6)
+
+
+def test_a_network_too_large_to_copy_runs_eagerly(monkeypatch):
+    from grader.runner import tiers
+
+    net = _scaled_net(seed=4, gain=40.0)
+    size = sum(p.numel() * p.element_size() for p in net.parameters())
+    monkeypatch.setattr(tiers, "TIER_MAX_MODEL_BYTES", size - 1)
+    images = tiny_data(300).test_images
+    stats = {}
+    logits = infer(as_loaded(net), images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
+    assert stats["paths"] == {"bfloat16": 0, "float32-channels-last": 0, "float32": len(images)}
+    np.testing.assert_array_equal(logits, reference_logits(net, images))
+    monkeypatch.setattr(tiers, "TIER_MAX_MODEL_BYTES", size)
+    infer(as_loaded(net), images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
+    assert stats["paths"]["float32"] < len(images)  # at the limit, the tiers run

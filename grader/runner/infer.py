@@ -17,7 +17,7 @@ import torch
 from grader.runner.batches import run_chunks, to_input
 from grader.runner.loaders import ChildError, Loaded
 from grader.runner.protocol import BATCH_SIZE
-from grader.runner.tiers import Tier, channels_last_float32, margins, reduce_precision, traceable
+from grader.runner.tiers import Tier, channels_last_float32, margins, reduce_precision, small_enough, traceable
 
 __all__ = ["Inference", "cascade", "infer", "to_input"]
 
@@ -64,7 +64,8 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
     A plain nn.Module runs through the tiers (see the module docstring): its first batch
     eagerly, the rest of the calibration images through the float32 tier, every later image
     through bf16, then float32, then eager, each image going on while its margin is below the
-    tier's bound or a logit is not finite. Every other network runs eagerly. Eager batches
+    tier's bound or a logit is not finite. Every other network (and one too large to copy twice,
+    ``tiers.TIER_MAX_MODEL_BYTES``) runs eagerly. Eager batches
     start where they would without tiers (0, batch, 2 batch, ...) until a tier is used.
 
     Args:
@@ -88,7 +89,7 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
     if n == 0:
         return np.zeros((0, 0), np.float32)
     with torch.inference_mode():
-        if not (config.fast and traceable(loaded)):
+        if not (config.fast and traceable(loaded) and small_enough(loaded.module)):
             paths["float32"] = n
             return run_chunks(loaded.forward, images, loaded, batch).numpy()
         first = min(n, max(batch, config.calibration_images))

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 TRACE_ROWS = 8  # rows of the example the tracer sees; the other calibration images check its graph
 FLOAT32_FLOOR = 2.0 ** -14  # the float32 tier's least bound, relative to the largest |logit| seen
 FLOAT32_LINEAR_MACS = 2 ** 18  # nn.Linear layers up to this many weights run in float32 in the bf16 copy
+# Tiers copy the network twice (float32 and bf16): above this many bytes of parameters and buffers
+# the copies would eat into the child's memory cap (the rubric's memory_mb, 4 GiB by default)
+# that the eager inference itself may need, so such a network runs eagerly.
+TIER_MAX_MODEL_BYTES = 2 ** 29
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ def margins(y: torch.Tensor) -> np.ndarray:
     """Top-1 minus top-2 logit per row (n,)."""
     top = torch.topk(y.to(torch.float32), 2, dim=1).values
     return (top[:, 0] - top[:, 1]).numpy()
+
+
+def small_enough(module: nn.Module) -> bool:
+    """Whether copies of ``module`` fit beside it (``TIER_MAX_MODEL_BYTES``)."""
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) <= TIER_MAX_MODEL_BYTES
 
 
 def traceable(loaded: Loaded) -> bool:
