@@ -121,7 +121,7 @@ def channels_last_float32(loaded: Loaded, x: torch.Tensor, reference: torch.Tens
 
 
 def calibrate(name: str, forward: Callable, y: torch.Tensor, reference: torch.Tensor, safety: float,
-               slack: float, config: Inference, floor: float = 0.0) -> Tier | None:
+              slack: float, config: Inference, floor: float = 0.0) -> Tier | None:
     """A tier whose output on the calibration images is ``y`` (``reference``: the trusted one).
 
     Why the bound is safe: write the tier's logits as l + D (l the trusted ones) and
@@ -129,13 +129,13 @@ def calibrate(name: str, forward: Callable, y: torch.Tensor, reference: torch.Te
     logits. If the tier changes the top class from a to b, its margin is
     (l_b + D_b) - (l_a + D_a) <= D_b - D_a - m < d_i, with m > 0 the trusted margin. So an image
     whose margin on the tier is at least its bound keeps its trusted prediction as long as d_i
-    does not exceed the bound. The bound is ``safety * (d + slack)``, at least ``floor``: d is the largest d_i on the
-    calibration images, and ``slack`` the trusted logits' own largest distance from the eager
-    ones (the float32 tier's bound, when the bf16 tier is calibrated on logits that tier
-    produced; spreads add). That d_i stays below it is an assumption, checked by the bench on
-    all 10,000 test images; it holds for networks whose logits move smoothly with rounding, and
-    not for one whose output jumps (an argmax or a rounding inside the forward): hence the
-    refusals below.
+    does not exceed the bound. The bound is ``safety * (d + slack)``, at least ``floor``: d is
+    the largest d_i on the calibration images, and ``slack`` the trusted logits' own largest
+    distance from the eager ones (the float32 tier's bound, when the bf16 tier is calibrated on
+    logits that tier produced; spreads add). That d_i stays below it is an assumption, checked
+    by the bench on all 10,000 test images; it holds for networks whose logits move smoothly
+    with rounding, and not for one whose output jumps (an argmax or a rounding inside the
+    forward): hence the refusals below.
 
     None when the output is of another shape or not finite; when it moved nothing at all
     (d = 0: no evidence of how far it can move, as with one-hot outputs, which either move
