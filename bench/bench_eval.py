@@ -37,7 +37,7 @@ from grader.data import load_cifar10
 from grader.models import build
 from grader.runner.batches import to_input
 from grader.runner.infer import Inference, infer
-from grader.runner.tiers import channels_last_float32
+from grader.runner.tiers import channels_last_float32, reduce_precision
 from grader.runner.loaders import Loaded
 
 from homework_notebook import NotebookDataset  # bench/, beside this script
@@ -109,26 +109,27 @@ def main() -> None:
         print(f"{label:18s} {wall:6.2f} s wall {cpu:6.2f} s CPU   speed-up {hw_wall / wall:5.2f} x wall, "
               f"{hw_cpu / cpu:5.2f} x CPU   ({wall / bound:4.2f} x the fp32 bound of {bound:.2f} s)")
     print(f"target >= 2.5 x; precision {stats['precision']}; images per path {stats['paths']}")
-    if stats["float32_bound"] is not None:
-        head = Inference.batch_size  # the eager first batch it is calibrated on
-        check = to_input(images[:head], loaded.input)
+    calibration = to_input(images[:Inference.calibration_images], loaded.input)
+    trusted = torch.from_numpy(full[:Inference.calibration_images])  # eager float32
+    with torch.inference_mode():  # each tier alone, calibrated as infer does, on every image
+        f32 = channels_last_float32(loaded, calibration[:Inference.batch_size], trusted[:Inference.batch_size],
+                                    Inference())
+        half = reduce_precision(loaded, calibration, trusted, Inference())
+    for tier in (f32, half):
+        if tier is None:
+            continue
         with torch.inference_mode():
-            tier = channels_last_float32(loaded, check, torch.from_numpy(full[:head]), Inference())
-            moved = np.concatenate([tier.forward(to_input(images[i:i + 100], loaded.input)).numpy()
-                                    for i in range(0, len(images), 100)]) - full
-        spread = moved.max(axis=1) - moved.min(axis=1)
-        print(f"channels-last float32: bound {tier.bound:.2e} (calibration spread {tier.error:.2e}); largest spread over "
-              f"all images {spread.max():.2e} = {spread.max() / tier.bound:.3f} of the bound")
+            alone = np.concatenate([tier.forward(to_input(images[i:i + 100], loaded.input)).numpy()
+                                    for i in range(0, len(images), 100)])
+        moved = alone - full
+        spread = moved.max(axis=1) - moved.min(axis=1)  # how far the tier moved a difference of two logits
+        flipped = int((alone.argmax(1) != full.argmax(1)).sum())
+        print(f"{tier.name} alone on all {len(images)} images: {flipped} predictions differ from float32; "
+              f"calibration spread {tier.error:.3g}, bound {tier.bound:.3g}; largest spread {spread.max():.3g} = "
+              f"{spread.max() / tier.error:.2f} x the calibration spread, {spread.max() / tier.bound:.3f} of the bound")
     if stats["margin_bound"] is not None:
-        half = Inference(max_recompute=1.0, bf16_safety=0.0)  # bf16 for nearly every image after the first ones
-        every = infer(loaded, images, config=half)
-        moved = every - full
-        spread = moved.max(axis=1) - moved.min(axis=1)  # how far bf16 moved a difference of two logits
-        flipped = int((every.argmax(1) != full.argmax(1)).sum())
-        print(f"bf16: margin bound {stats['margin_bound']:.4f} (calibration spread {stats['bf16_error']:.4f}), "
-              f"recomputed in float32: {stats['recomputed']}/{len(images)}\n"
-              f"bf16 alone: {flipped} predictions differ from float32; largest spread over all images / "
-              f"calibration spread: {spread.max() / stats['bf16_error']:.2f} (safety factor {Inference.bf16_safety:g})")
+        print(f"grader's bf16 tier: margin bound {stats['margin_bound']:.4f} (calibration spread "
+              f"{stats['bf16_error']:.4f}), recomputed in float32: {stats['recomputed']}/{len(images)}")
     for name, predicted in (("grader vs homework loop", fast.argmax(1)), ("grader vs float32", fast.argmax(1)),
                             ("float32 vs homework loop", full.argmax(1))):
         other = base if "homework" in name else full.argmax(1)
