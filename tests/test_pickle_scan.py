@@ -82,3 +82,41 @@ def test_the_precheck_keeps_only_the_main_pickles_scan(tmp_path):
     check = check_file(path)
     assert check.problems == []
     assert list(check.pickles) == [f"{prefix}/data.pkl"]
+
+
+def test_shipped_allow_lists_are_the_installed_torchs_own():
+    from importlib import metadata
+
+    from grader.sandbox import allowlists
+    from grader.sandbox.pickle_scan import torch_stock_module_names, torch_weights_only_globals
+
+    regenerate = "run .venv/bin/python scripts/allowlists.py and commit grader/sandbox/allowlists.py"
+    assert allowlists.TORCH_VERSION == metadata.version("torch"), regenerate
+    assert allowlists.STOCK_MODULES == torch_stock_module_names(), regenerate
+    assert allowlists.WEIGHTS_ONLY_GLOBALS == torch_weights_only_globals(), regenerate
+
+
+def test_another_torch_gets_its_lists_computed(monkeypatch):
+    from grader.sandbox import allowlists, pickle_scan
+
+    monkeypatch.setattr(allowlists, "TORCH_VERSION", "0.0.0")
+    monkeypatch.setattr(allowlists, "STOCK_MODULES", frozenset())
+    for cached in (pickle_scan.stock_module_names, pickle_scan.weights_only_globals):
+        cached.cache_clear()
+    try:
+        assert "torch.nn.modules.conv.Conv2d" in pickle_scan.stock_module_names()
+    finally:
+        for cached in (pickle_scan.stock_module_names, pickle_scan.weights_only_globals):
+            cached.cache_clear()
+
+
+def test_the_pre_check_does_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "net.pth"
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()), path)
+    code = ("import sys; from grader.submission import inspect_submission; "
+            f"s = inspect_submission({str(path)!r}); print(s.form, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["pickled-module", "False"]

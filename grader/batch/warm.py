@@ -1,7 +1,8 @@
 """Imported once by the batch's forkserver, so that every grading child starts with the heavy
-modules already loaded (seconds each, cold), and with the pre-check's allow-lists already built:
-they come from torch's own lists, and importing torch costs a grading process over a second. (Only
-the names are needed; nothing of a submission is ever loaded in a grading process.)
+modules already loaded (seconds each, cold), and with the pre-check's allow-lists already built
+(read from the package under the pinned torch; under another torch they are computed from it,
+and importing torch costs a grading process over a second). Only the names are needed; nothing
+of a submission is ever loaded in a grading process.
 
 The forkserver itself survives only an ImportError in a preloaded module, and weasyprint without
 Pango raises OSError: one such failure would stop the whole batch. So each module is imported

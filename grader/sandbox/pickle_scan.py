@@ -112,14 +112,44 @@ def allowed_global(name: str, *, torchscript: bool = False) -> bool:
 @functools.cache
 def stock_module_names() -> frozenset[str]:
     """``module.Class`` of every stock torch.nn layer the child may rebuild."""
-    from grader.runner.allowlist import stock_module_classes
-
-    return frozenset(f"{cls.__module__}.{cls.__qualname__}" for cls in stock_module_classes())
+    shipped = _shipped_lists()
+    return shipped.STOCK_MODULES if shipped else torch_stock_module_names()
 
 
 @functools.cache
 def weights_only_globals() -> frozenset[str]:
     """The globals torch's weights-only unpickler rebuilds."""
+    shipped = _shipped_lists()
+    return shipped.WEIGHTS_ONLY_GLOBALS if shipped else torch_weights_only_globals()
+
+
+def _shipped_lists():
+    """``grader.sandbox.allowlists`` when it was written from the installed torch, else None.
+
+    The two lists come from torch itself, and importing torch costs a grading process over a
+    second; the package ships them as written from the torch it pins (``scripts/allowlists.py``;
+    a test keeps them equal to torch's own), and any other torch has them computed.
+    """
+    from importlib import metadata
+
+    from grader.sandbox import allowlists
+
+    try:
+        installed = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+    return allowlists if installed == allowlists.TORCH_VERSION else None
+
+
+def torch_stock_module_names() -> frozenset[str]:
+    """``stock_module_names`` as the installed torch defines them (imports torch)."""
+    from grader.runner.allowlist import stock_module_classes
+
+    return frozenset(f"{cls.__module__}.{cls.__qualname__}" for cls in stock_module_classes())
+
+
+def torch_weights_only_globals() -> frozenset[str]:
+    """``weights_only_globals`` as the installed torch defines them (imports torch)."""
     try:
         from torch._weights_only_unpickler import _get_allowed_globals
     except ImportError:  # a torch without it: the child's weights-only load still refuses the rest
