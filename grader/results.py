@@ -158,13 +158,14 @@ def flags_of(results: dict) -> list[str]:
     return sorted(flags)
 
 
-def check_condition(check: dict) -> str:
+def check_condition(check: dict, shown=str) -> str:
     """A check's condition in plain text: as the rubric wrote it ("0.7 < x <= 1"), or, where
-    ``op`` is an operator alone, the operator and the threshold ("< 0.5")."""
+    ``op`` is an operator alone, the operator and the threshold ("< 0.5"), the threshold as
+    ``shown`` writes it."""
     op = str(check.get("op") or "")
     if "x" in op:
         return op
-    return f"{op} {check.get('threshold', '')}".strip()
+    return f"{op} {shown(check.get('threshold', ''))}".strip()
 
 
 def submission_flags(results: dict) -> list[str]:

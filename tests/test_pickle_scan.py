@@ -101,12 +101,12 @@ def test_another_torch_gets_its_lists_computed(monkeypatch):
 
     monkeypatch.setattr(allowlists, "TORCH_VERSION", "0.0.0")
     monkeypatch.setattr(allowlists, "STOCK_MODULES", frozenset())
-    for cached in (pickle_scan.stock_module_names, pickle_scan.weights_only_globals):
+    for cached in (pickle_scan.stock_module_names, pickle_scan.weights_only_globals, pickle_scan._shipped_lists):
         cached.cache_clear()
     try:
         assert "torch.nn.modules.conv.Conv2d" in pickle_scan.stock_module_names()
     finally:
-        for cached in (pickle_scan.stock_module_names, pickle_scan.weights_only_globals):
+        for cached in (pickle_scan.stock_module_names, pickle_scan.weights_only_globals, pickle_scan._shipped_lists):
             cached.cache_clear()
 
 

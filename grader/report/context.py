@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from grader.errors import GraderError
 from grader.report import figures
 from grader.report.i18n import class_name, strings
-from grader.results import SCHEMA_VERSION, flags_of
+from grader.results import SCHEMA_VERSION, check_condition, flags_of
 
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Metrics whose values are fractions of 1 and read best as percentages.
@@ -156,11 +156,12 @@ def _flags(r: Mapping[str, Any], t: dict) -> list[dict]:
 
 def _condition(metric: str, check: Mapping[str, Any]) -> str:
     """The rubric's condition as written ("0.7 < x ≤ 1"; the check's name says what x is)."""
-    op = str(check.get("op") or "")
-    if "x" not in op:  # an operator alone ("<"), with the bound in threshold
-        bound = check.get("threshold")
-        return f"{op} {metric_value(metric, bound) if not isinstance(bound, list) else bound}".strip()
-    return op.replace("<=", "≤").replace(">=", "≥")
+    def shown(bound):
+        return bound if isinstance(bound, list) else metric_value(metric, bound)
+    text = check_condition(check, shown)
+    if "x" not in str(check.get("op") or ""):  # an operator alone ("<"), with the bound in threshold
+        return text
+    return text.replace("<=", "≤").replace(">=", "≥")
 
 
 def _verdict(r: Mapping[str, Any], t: dict) -> dict:

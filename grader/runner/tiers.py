@@ -179,7 +179,7 @@ def reduce_precision(loaded: Loaded, x: torch.Tensor, reference: torch.Tensor, c
                         memory_format=memory_format) -> torch.Tensor:
                 return traced(_layout(t, input_dtype, memory_format)).to(torch.float32)
 
-            y = torch.cat([forward(x[i:i + config.batch_size]) for i in range(0, len(x), config.batch_size)])
+            y = run_chunks(forward, x, loaded, config.batch_size)
         except Exception:  # this layout cannot run in bf16: the next one, else float32
             continue
         return calibrate("bfloat16", forward, y, reference, config.bf16_safety, slack, config)

@@ -123,6 +123,7 @@ def weights_only_globals() -> frozenset[str]:
     return shipped.WEIGHTS_ONLY_GLOBALS if shipped else torch_weights_only_globals()
 
 
+@functools.cache
 def _shipped_lists():
     """``grader.sandbox.allowlists`` when it was written from the installed torch, else None.
 
