@@ -96,19 +96,20 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
         head = min(first, batch)
         x = to_input(images[:first], loaded.input)  # n, c, h, w: converted once, for every tier
         reference = run_chunks(loaded.forward, x[:head], loaded, batch)
-        logits = np.empty((n, reference.shape[1]), np.float32)
+        classes = reference.shape[1]
+        logits = np.empty((n, classes), np.float32)
         logits[:head] = reference.numpy()
         paths["float32"] += head
         f32 = channels_last_float32(loaded, x[:head], reference, config) if n > head else None
         tiers = [f32] if f32 else []
-        logits[head:first] = cascade(tiers, loaded, x[head:first], batch, len(logits[0]), paths)
+        logits[head:first] = cascade(tiers, loaded, x[head:first], batch, classes, paths)
         half = None
         if config.bf16 and n > first:
             trusted = torch.from_numpy(logits[:first])  # eager, or the float32 tier's within its bound
             half = reduce_precision(loaded, x, trusted, config, slack=f32.bound if f32 else 0.0)
         if n > first:
             logits[first:] = cascade([half] + tiers if half else tiers, loaded, images[first:], batch,
-                                     len(logits[0]), paths)
+                                     classes, paths)
     if f32 is not None:
         info.update(float32_bound=f32.bound, float32_error=f32.error)
     if half is not None:
