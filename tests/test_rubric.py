@@ -44,10 +44,14 @@ def test_missing_history_fails_with_a_detail_that_says_what_to_do():
 
 def test_partial_credit_between_floor_and_target():
     r = rubric({"metric": "accuracy", "condition": "x >= 0.6", "points": 10, "floor": 0.5, "target": 0.8})
-    assert check(results(0.65), r).score == pytest.approx(5.0)
+    passing_short = check(results(0.65), r)  # passes the condition, short of the target
+    assert passing_short.score == pytest.approx(5.0) and passing_short.passed
+    near_miss = check(results(0.55), r)  # fails the condition, above the floor: some points
+    assert near_miss.score == pytest.approx(10 / 6) and not near_miss.passed
     assert check(results(0.9), r).score == 10 and check(results(0.4), r).score == 0
     down = rubric({"metric": "loss", "condition": "x < 1", "points": 4, "floor": 2.0, "target": 1.0})
     assert check(results(loss=1.5), down).score == pytest.approx(2.0)
+    assert check(results(loss=0.5), down).score == 4 and check(results(loss=3.0), down).score == 0
 
 
 def test_borderline_when_the_threshold_is_inside_the_interval():
