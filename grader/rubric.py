@@ -163,6 +163,9 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GraderError(f"rubric {path} does not exist", "pass --rubric with an existing rubric.toml") from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise GraderError(f"rubric {path} cannot be read: {exc.strerror or exc}",
+                          "pass --rubric with a readable rubric.toml file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GraderError(f"rubric {path} is not valid TOML: {exc}", "see docs/grading.md") from None
     return parse_rubric(data, source=str(path))
@@ -175,6 +178,9 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
         raise GraderError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}",
                           "a rubric holds [limits] and [[check]] tables only")
     raw_limits = data.get("limits", {})
+    if not isinstance(raw_limits, dict):
+        raise GraderError(f"{source}: limits is not a table",
+                          "write [limits] with wall_seconds, memory_mb below it")
     bad = set(raw_limits) - LIMIT_KEYS
     if bad:
         raise GraderError(f"{source}: unknown [limits] key(s) {', '.join(sorted(bad))}",
@@ -192,6 +198,9 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
 
 def _parse_check(raw: dict, number: int, source: str) -> Check:
     where = f"{source}: check {number}"
+    if not isinstance(raw, dict):
+        raise GraderError(f"{where} is not a table (found {type(raw).__name__})",
+                          'write each check as a [[check]] table with metric and condition')
     unknown = set(raw) - CHECK_KEYS
     if unknown:
         raise GraderError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",

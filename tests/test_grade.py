@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from grader import grade as grade_module
 from grader.cli import main
 from grader.grade import grade_submission
 from grader.data import CLASSES, Cifar10, fingerprint
+from grader.results import write_results
 from grader.rubric import parse_rubric
 from grader.runner.child import serve
 from tests.fixtures.make_submissions import small_net, tiny_data, write_form, write_hostile_pickle
@@ -43,27 +46,13 @@ def test_graded_result_follows_the_schema(tmp_path, data):
     assert {"no-sandbox", "unofficial-data"} <= set(results["flags"])
     assert all(set(c) == CHECK_KEYS for c in results["checks"]) and results["max_score"] == 3
     assert [c["passed"] for c in results["checks"]][:2] == [True, True]
+    assert all(isinstance(c["borderline"], bool) for c in results["checks"])
+    assert results["dataset"]["official"] is False and results["dataset"]["test_count"] == len(data.test_labels)
+    latency = results["model"]["latency_ms_per_image"]
+    assert isinstance(latency, float) and latency > 0
     _, logits = serve({"form": "pickled-module", "weights": str(folder / "model.pth")}, data.test_images)
     assert results["accuracy"] == float((logits.argmax(1) == data.test_labels).mean())
     json.dumps(results, allow_nan=False)
-
-
-def test_hostile_submission_ends_as_an_error_result_and_never_runs(tmp_path, data):
-    marker = tmp_path / "pwned"
-    path = write_hostile_pickle(tmp_path / "evil.pth", marker)
-    results = grade_submission(path, data=data, sandbox=False)
-    assert results["status"] == "error" and "posix.system" in results["error"]
-    assert results["accuracy"] is None and results["samples"] == [] and results["score"] == 0
-    assert all(not c["passed"] and "posix.system" in c["detail"] for c in results["checks"])
-    assert not marker.exists()
-
-
-def test_import_error_in_model_py_is_an_actionable_error(tmp_path, data):
-    folder = write_form("state-dict", tmp_path / "s")
-    (folder / "model.py").write_text("import tensorflow\n")
-    results = grade_submission(folder, data=data, sandbox=False)
-    assert results["status"] == "error" and "model.py failed to import" in results["error"]
-    assert "hint:" in results["error"]
 
 
 @pytest.fixture
@@ -100,6 +89,138 @@ def test_cli_exit_codes(tmp_path, cli, monkeypatch):
     passed = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "o0"), "--rubric", str(always)])
     assert passed.exit_code == 0, passed.output
     assert rubric_seen[0].checks[0].condition == "x >= 0"
+
+
+# --- submissions that cannot be graded ---------------------------------------------------------
+
+
+def _truncated(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    path = folder / "model.pth"
+    path.write_bytes(path.read_bytes()[:2000])
+    return folder
+
+
+def _bad_crc(tmp_path):
+    """A valid zip whose largest stored member has one byte flipped: only its CRC tells."""
+    folder = write_form("pickled-module", tmp_path / "s")
+    path = folder / "model.pth"
+    with zipfile.ZipFile(path) as archive:
+        member = max(archive.infolist(), key=lambda i: i.file_size)
+    raw = bytearray(path.read_bytes())
+    local = member.header_offset  # local header: 30 bytes, then name and extra (lengths at 26, 28)
+    start = local + 30 + int.from_bytes(raw[local + 26:local + 28], "little") + \
+        int.from_bytes(raw[local + 28:local + 30], "little")
+    raw[start + member.file_size // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with zipfile.ZipFile(path) as archive:  # still a readable zip: the checksum is what is wrong
+        assert member.compress_type == zipfile.ZIP_STORED and archive.testzip() == member.filename
+    return folder
+
+
+def _random_bytes(tmp_path):
+    path = tmp_path / "model.pth"
+    path.write_bytes(np.random.default_rng(0).bytes(512))  # starts b"_\x82": no known magic
+    return path
+
+
+def _hostile(tmp_path):
+    return write_hostile_pickle(tmp_path / "evil.pth", tmp_path / "pwned")
+
+
+def _model_py_raises(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "model.py").write_text("raise RuntimeError('broken on purpose')\n")
+    return folder
+
+
+def _net_with_head(tmp_path, *, outputs: int = 10, bias: float | None = None):
+    net = small_net()
+    net[4] = torch.nn.Linear(8 * 8 * 8, outputs)
+    if bias is not None:
+        with torch.no_grad():
+            net[4].bias.fill_(bias)
+    return write_form("pickled-module", tmp_path / "s", net.eval())
+
+
+def _state_dict_misfit(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    state = small_net().state_dict()
+    state["extra.weight"] = state.pop("4.weight")
+    torch.save(state, folder / "weights.pth")
+    return folder
+
+
+UNGRADABLE = [  # (id, write the submission, what the error must name, graded through the CLI)
+    ("truncated", _truncated, r"model\.pth is truncated or corrupt", True),
+    ("bad-crc", _bad_crc, r"model\.pth is corrupt \(model/data/\d+ fails its checksum\)", False),
+    ("unknown-format", _random_bytes, r"model\.pth: unknown format", False),
+    ("os-system-pickle", _hostile, r"evil\.pth asks to load posix\.system", False),
+    ("model-py-raises", _model_py_raises, r"model\.py failed to import: RuntimeError: broken on purpose", False),
+    ("seven-logits", lambda t: _net_with_head(t, outputs=7), r"network outputs 7 logits per image, expected 10",
+     True),
+    ("nan-logits", lambda t: _net_with_head(t, bias=float("nan")), r"output holds NaN for 100% of the images", False),
+    ("inf-logits", lambda t: _net_with_head(t, bias=float("inf")), r"output holds infinite values for 100% of the images", False),
+    ("state-dict-misfit", _state_dict_misfit,
+     r"weights\.pth does not fit the network: missing keys 4\.weight; unexpected keys extra\.weight", False),
+]
+
+
+@pytest.mark.parametrize("write, problem, via_cli", [case[1:] for case in UNGRADABLE],
+                         ids=[case[0] for case in UNGRADABLE])
+def test_ungradable_submission_ends_as_an_actionable_error_result(tmp_path, data, cli, write, problem, via_cli):
+    submission = write(tmp_path)
+    out = tmp_path / "out"
+    if via_cli:  # the `grade` command itself: exit code 2, the error on the terminal
+        ran = cli.invoke(main, ["grade", str(submission), "--out", str(out), "--no-sandbox"])
+        assert ran.exit_code == 2, ran.output
+        assert "NOT GRADED" in ran.output and re.search(problem, ran.output)
+    else:
+        write_results(grade_submission(submission, data=data, sandbox=False), out)
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "error" and re.search(problem, results["error"]), results["error"]
+    assert re.search(r"\n  hint: \S", results["error"])  # GraderError's what-to-do, not a grader crash
+    assert results["accuracy"] is None and results["memorisation"] is None and results["samples"] == []
+    assert results["score"] == 0 and results["max_score"] == 3 and len(results["checks"]) == 3
+    for c in results["checks"]:
+        assert not c["passed"] and c["score"] == 0 and c["borderline"] is False
+        assert c["detail"].startswith("not graded: ") and re.search(problem, c["detail"])
+    assert not (tmp_path / "pwned").exists()  # the os.system payload never ran
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[[check]\nmetric = 'accuracy'\n", r"is not valid TOML"),
+    (b"\xff\xfe rubric", r"is not valid TOML: 'utf-8' codec can't decode"),
+    ("check = [1, 2]\n", r"check 1 is not a table \(found int\)"),
+    ("limits = 5\n[[check]]\nmetric = 'accuracy'\ncondition = 'x >= 0'\n", r"limits is not a table"),
+], ids=["bad-toml", "not-utf8", "check-not-a-table", "limits-not-a-table"])
+def test_cli_refuses_an_invalid_rubric_with_exit_code_2(tmp_path, cli, text, problem):
+    folder = write_form("pickled-module", tmp_path / "s")
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_bytes(text if isinstance(text, bytes) else text.encode())
+    ran = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "o"), "--rubric", str(rubric)])
+    assert ran.exit_code == 2 and isinstance(ran.exception, SystemExit), ran.output
+    assert re.search(r"Error: .*rubric\.toml", ran.output) and re.search(problem, ran.output), ran.output
+    assert "\n  hint: " in ran.output and "Traceback" not in ran.output
+    assert not (tmp_path / "o").exists()  # refused before any grading
+
+
+def test_a_threshold_inside_the_accuracy_interval_is_borderline(tmp_path):
+    data = colour_data()  # the colour net gets every one of the 80 images right: 95% CI about [0.954, 1]
+    folder = tmp_path / "s"
+    folder.mkdir()
+    torch.save(colour_net(), folder / "model.pth")
+    rubric = parse_rubric({"check": [{"name": "near", "metric": "accuracy", "condition": "x >= 0.97"},
+                                     {"name": "far", "metric": "accuracy", "condition": "x >= 0.9"}]})
+    write_results(grade_submission(folder, data=data, rubric=rubric, sandbox=False), tmp_path / "o")
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["status"] == "graded" and results["accuracy"] == 1.0
+    lo, hi = results["accuracy_ci"]
+    assert lo < 0.97 < hi and not lo < 0.9 < hi
+    near, far = results["checks"]
+    assert near["passed"] and near["borderline"] is True and "borderline" in near["detail"]
+    assert far["passed"] and far["borderline"] is False and "borderline" not in far["detail"]
+    assert "borderline" in results["flags"]
 
 
 @pytest.mark.slow
@@ -197,9 +318,3 @@ def test_a_network_that_memorised_the_test_images_is_flagged(tmp_path):
     memo = results["memorisation"]
     assert memo["clean_subset_acc"] == 1.0 and memo["perturbed_acc"] < 0.5 and memo["flagged"]
     assert "memorisation" in memo["detail"] and "memorisation-suspected" in results["flags"]
-
-
-def test_error_results_carry_no_memorisation(tmp_path, data):
-    (tmp_path / "bad.pth").write_bytes(b"\x00" * 100)
-    results = grade_submission(tmp_path / "bad.pth", data=data, sandbox=False)
-    assert results["status"] == "error" and results["memorisation"] is None

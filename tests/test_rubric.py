@@ -97,3 +97,5 @@ def test_limits_and_files(tmp_path):
     (tmp_path / "r.toml").write_text("[[check]\n")
     with pytest.raises(GraderError, match="not valid TOML"):
         load_rubric(tmp_path / "r.toml")
+    with pytest.raises(GraderError, match="cannot be read: Is a directory"):
+        load_rubric(tmp_path)  # a folder given for the file: an OSError, not a crash

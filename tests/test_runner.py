@@ -123,10 +123,18 @@ def test_wrong_output_shape_is_reported(tmp_path):
 
 def test_parent_checks_shape_and_finite_values():
     check_logits(np.zeros((3, 10), np.float32), n=3, classes=10)
-    with pytest.raises(GraderError, match="shape"):
+    with pytest.raises(GraderError, match="outputs 9 logits per image, expected 10"):
         check_logits(np.zeros((3, 9), np.float32), n=3, classes=10)
-    with pytest.raises(GraderError, match="NaN or infinite values for 1 of 3"):
-        check_logits(np.array([[0.0] * 10, [np.nan] * 10, [1.0] * 10], np.float32), n=3, classes=10)
+    with pytest.raises(GraderError, match="has 1 dimensions, expected 2"):
+        check_logits(np.zeros(30, np.float32), n=3, classes=10)
+    with pytest.raises(GraderError, match="one row of logits per image"):
+        check_logits(np.zeros((4, 10), np.float32), n=3, classes=10)
+    with pytest.raises(GraderError, match="not float"):
+        check_logits(np.zeros((3, 10), np.int64), n=3, classes=10)
+    rows = [[0.0] * 10, [np.nan] * 10, [1.0] * 10, [np.inf] + [0.0] * 9]
+    with pytest.raises(GraderError, match="holds NaN and infinite values for 50% of the images") as raised:
+        check_logits(np.array(rows, np.float32), n=4, classes=10)
+    assert " of 4" not in str(raised.value)  # n counts the probe's copies: never shown
 
 
 def test_protocol_round_trip_and_refuses_garbage():
@@ -161,7 +169,7 @@ def test_student_prints_and_nan_weights_end_as_clear_errors(tmp_path):
     state = small_net().state_dict()
     state["4.bias"] = torch.full_like(state["4.bias"], float("nan"))
     torch.save(state, folder / "weights.pth")
-    with pytest.raises(GraderError, match="NaN or infinite"):
+    with pytest.raises(GraderError, match="holds NaN for 100% of the images"):
         run_submission(inspect_submission(folder), tiny_data(8).test_images, classes=10, sandbox=False)
 
 
@@ -512,3 +520,157 @@ def test_a_network_too_large_to_copy_runs_eagerly(monkeypatch):
     monkeypatch.setattr(tiers, "TIER_MAX_MODEL_BYTES", size)
     infer(as_loaded(net), images, config=Inference(batch_size=64, calibration_images=64), stats=stats)
     assert stats["paths"]["float32"] < len(images)  # at the limit, the tiers run
+
+
+# --- state_dict variants, labels kept back, manifest entry classes, ONNX without onnxruntime, static exports
+
+
+def _outputs_equal(loaded, net) -> None:
+    """The loaded network's outputs equal ``net``'s bit for bit on a few inputs."""
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        assert torch.equal(loaded.forward(x.clone()), net(x.clone()))
+
+
+# Every nesting key, prefix and suffix appears at least once (not their 60-case product).
+@pytest.mark.parametrize("nesting, prefix, suffix", [
+    (None, "", ".pt"),
+    ("state_dict", "module.", ".pth"),
+    ("model", "_orig_mod.", ".th"),
+    ("net", "module.", ".bin"),
+    ("model_state_dict", "module._orig_mod.", ".pt"),  # DataParallel around torch.compile: both stripped
+])
+def test_state_dict_variants_load_to_the_same_network(tmp_path, nesting, prefix, suffix):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "model.py").write_text(MODEL_PY)
+    net = small_net(seed=9)
+    state = {f"{prefix}{k}": v for k, v in net.state_dict().items()}
+    torch.save(state if nesting is None else {"epoch": 7, nesting: state}, folder / f"weights{suffix}")
+    sub = inspect_submission(folder)
+    assert sub.form == "state-dict" and sub.weights.name == f"weights{suffix}"
+    loaded = load(request_for(folder))
+    _outputs_equal(loaded, net)
+    assert bool(prefix) == any("stripped" in note for note in loaded.notes)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: s.update({"4.extra": torch.zeros(1)}), r"unexpected keys 4\.extra$"),
+    (lambda s: s.pop("0.bias"), r"missing keys 0\.bias$"),
+    (lambda s: s.update({"fc.weight": s.pop("4.weight")}), r"missing keys 4\.weight; unexpected keys fc\.weight$"),
+])
+def test_state_dict_with_extra_or_missing_keys_names_them(tmp_path, change, match):
+    folder = write_form("state-dict", tmp_path / "s")
+    state = small_net().state_dict()
+    change(state)
+    torch.save(state, folder / "weights.pth")
+    with pytest.raises(ChildError, match=match) as info:
+        load(request_for(folder))
+    assert info.value.message.startswith("weights.pth does not fit the network")
+
+
+def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypatch):
+    from grader.grade import MemorisationProbe, grade_submission, probe_images
+    from grader.runner import launch
+
+    sent = []
+    real_launch = launch.launch_child
+
+    def capture(request: bytes, **kwargs):
+        sent.append(request)
+        return real_launch(request, **kwargs)
+
+    monkeypatch.setattr(launch, "launch_child", capture)
+    data = tiny_data(30, seed=4)
+    net = small_net(seed=5)
+    probe = MemorisationProbe(subset_size=6)
+    results = grade_submission(write_form("pickled-module", tmp_path / "s", net), data=data, sandbox=False,
+                               memorisation=probe)
+    assert results["status"] == "graded", results.get("error")
+    expected_accuracy = float((reference_logits(net, data.test_images).argmax(1) == data.test_labels).mean())
+    assert results["accuracy"] == pytest.approx(expected_accuracy)  # the parent un-shuffled the logits
+
+    assert len(sent) == 1
+    header, images = decode(sent[0])
+    assert set(header) == {"form", "weights", "entry", "input", "batch_size", "threads"}
+    assert sent[0] == encode(header, images)  # the header and the images: nothing else travels
+    assert images.dtype == np.uint8 and images.shape == (30 + 6, 32, 32, 3)
+    _, copies = probe_images(data, probe)
+    expected = np.concatenate([data.test_images, copies])  # the test images, then the probe's copies
+    assert sorted(i.tobytes() for i in images) == sorted(i.tobytes() for i in expected)  # same multiset
+    assert not np.array_equal(images, expected)  # shuffled: a permutation, not the original order
+    assert not np.array_equal(images[:30], data.test_images)
+
+
+NET_CLASS_PY = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(4)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
+'''
+
+
+def test_manifest_entry_class_and_input_normalisation_reach_the_child(tmp_path):
+    namespace: dict = {}
+    exec(NET_CLASS_PY, namespace)
+    torch.manual_seed(12)
+    net = namespace["Net"]().eval()
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "model.py").write_text(NET_CLASS_PY)  # no build_model(): only the class
+    torch.save(net.state_dict(), folder / "weights.pth")
+    scale, mean, std = 255.0, [125.3, 123.0, 113.9], [63.0, 62.1, 66.7]
+    (folder / "submission.toml").write_text(
+        f'entry = "model.py:Net"\n[input]\nscale = {scale}\nmean = {mean}\nstd = {std}\n')
+    images = tiny_data(30, seed=2).test_images
+    out = run_submission(inspect_submission(folder), images, classes=10, sandbox=False,
+                         limits=RunLimits(wall_seconds=120))
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).mul(scale)  # the manifest's input
+    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = net(x).numpy()
+    np.testing.assert_allclose(out.logits, expected, rtol=1e-6, atol=1e-6)
+    assert out.info["input"] == {"scale": scale, "mean": mean, "std": std}
+
+
+def test_onnx_without_onnxruntime_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    pytest.importorskip("onnx")
+    folder = write_form("onnx", tmp_path / "s")
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    extra = next(name for name, deps in pyproject["project"]["optional-dependencies"].items()
+                 if name != "test" and any(d.startswith("onnxruntime") for d in deps))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
+    with pytest.raises(ChildError) as info:
+        load(request_for(folder))
+    assert info.value.message == "model.onnx is ONNX, and onnxruntime is not installed"
+    assert f"pip install '{pyproject['project']['name']}[{extra}]'" in info.value.hint
+
+
+def test_export_with_a_static_batch_is_graded_through_the_child(tmp_path):
+    net = small_net(seed=13)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    program = torch.export.export(net, (torch.zeros(4, 3, 32, 32),))  # no dynamic_shapes: batch 4 only
+    torch.export.save(program, str(folder / "model.pt2"))
+    sub = inspect_submission(folder)
+    assert sub.form == "exported"
+    assert load(request_for(folder)).fixed_batch == 4
+    images = tiny_data(10, seed=6).test_images  # 4 + 4 + 2: the last batch must be padded
+    out = run_submission(sub, images, classes=10, sandbox=False, limits=RunLimits(wall_seconds=120))
+    np.testing.assert_allclose(out.logits, reference_logits(net, images), rtol=1e-5, atol=1e-6)
+    assert out.info["form"] == "exported"
+    assert out.info["parameters"] == sum(p.numel() for p in net.parameters())
+    assert out.info["macs_per_image"] == 8 * 32 * 32 * 3 * 3 * 3 + 8 * 8 * 8 * 10  # conv + linear

@@ -143,3 +143,12 @@ def test_bad_history_is_reported(tmp_path, text):
     (tmp_path / "history.json").write_text(text)
     with pytest.raises(GraderError, match="history.json"):
         read_history(tmp_path / "history.json")
+
+
+def test_history_csv_in_a_folder_is_found_without_a_manifest(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "history.csv").write_text("epoch,train_loss,train_acc,test_acc\n1,1.2,0.55,0.5\n2,0.45,0.8,0.72\n")
+    sub = inspect_submission(folder)
+    assert sub.manifest == {} and "history.csv" in sub.files
+    assert sub.history == {"epoch": [1, 2], "train_loss": [1.2, 0.45], "train_acc": [0.55, 0.8],
+                           "test_acc": [0.5, 0.72]}

@@ -34,14 +34,16 @@ def describe_model(loaded: Loaded) -> dict:
     in such a layer or in a norm/embedding layer (the homework's case: no extra cost). Otherwise
     (a custom layer with its own weights, TorchScript, an export) one forward under
     FlopCounterMode counts every matrix product; its first use costs about a CPU-second.
-    Without a module (ONNX), the counts are the loader's (see ``onnx_macs_per_image``).
+    Without a module (ONNX), the counts are the loader's (see ``onnx_macs_per_image``). An export
+    with a static batch runs one batch of that size, and its count is divided by it.
     """
     module = loaded.module
     info = {"parameters": loaded.parameters, "macs_per_image": loaded.macs_per_image, "layers": []}
     if module is None:
         return info
     info["parameters"] = int(sum(p.numel() for p in module.parameters()))
-    x = to_input(np.zeros((1, 32, 32, 3), np.uint8), loaded.input)
+    batch = loaded.fixed_batch or 1  # an export with a static batch takes no other batch size
+    x = to_input(np.zeros((batch, 32, 32, 3), np.uint8), loaded.input)
     layers, hooks, macs = [], [], [0]
     scripted = isinstance(module, torch.jit.ScriptModule)
     by_shape = not scripted and loaded.form != "exported"
@@ -58,14 +60,14 @@ def describe_model(loaded: Loaded) -> dict:
         if by_shape:
             with torch.inference_mode():
                 loaded.forward(x)
-            info["macs_per_image"] = macs[0]
+            info["macs_per_image"] = macs[0] // batch
         else:
             from torch.utils.flop_counter import FlopCounterMode
 
             counter = FlopCounterMode(display=False)
             with torch.inference_mode(), counter:
                 loaded.forward(x)
-            info["macs_per_image"] = int(counter.get_total_flops()) // 2  # one MAC = two FLOPs
+            info["macs_per_image"] = int(counter.get_total_flops()) // 2 // batch  # one MAC = two FLOPs
     except Exception:  # MACs are informative only; a model the counter cannot trace still grades
         pass
     finally:

@@ -164,15 +164,27 @@ def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
 
 
 def check_logits(logits: np.ndarray, *, n: int, classes: int) -> None:
-    """Raise GraderError unless ``logits`` is a finite float (n, classes) array."""
-    if logits.ndim != 2 or logits.shape != (n, classes):
-        raise GraderError(f"the network's output has shape {tuple(logits.shape)}, expected ({n}, {classes})",
-                          f"the last layer must output {classes} logits per image")
+    """Raise GraderError unless ``logits`` is a finite float (n, classes) array.
+
+    The messages speak per image and in proportions: ``n`` counts the memorisation probe's
+    copies too, which a student's error message should not reveal.
+    """
+    if logits.ndim != 2:
+        raise GraderError(f"the network's output has {logits.ndim} dimensions, expected 2 (images, {classes} logits)",
+                          f"the last layer must output {classes} logits per image, shape (n, {classes})")
+    if logits.shape[1] != classes:
+        raise GraderError(f"the network outputs {logits.shape[1]} logits per image, expected {classes}",
+                          f"the last layer must output {classes} logits per image, one per CIFAR-10 class")
+    if logits.shape[0] != n:
+        raise GraderError("the network did not return one row of logits per image",
+                          f"forward() must return shape (n, {classes}) for a batch of n images")
     if not np.issubdtype(logits.dtype, np.floating):
         raise GraderError(f"the network's output has dtype {logits.dtype}, not float",
                           "return the raw logits (float), not class indices")
-    bad = ~np.isfinite(logits)
-    if bad.any():
-        rows = int(bad.any(axis=1).sum())
-        raise GraderError(f"the network's output holds NaN or infinite values for {rows} of {n} images",
-                          "check the weights for NaN (a diverged training run) and re-train")
+    nan, inf = np.isnan(logits), np.isinf(logits)
+    if nan.any() or inf.any():
+        what = " and ".join(word for word, found in (("NaN", nan.any()), ("infinite values", inf.any())) if found)
+        share = float((nan | inf).any(axis=1).mean())
+        raise GraderError(f"the network's output holds {what} for {share:.0%} of the images",
+                          "check the weights for NaN or infinity (a diverged training run: re-train with a "
+                          "lower learning rate) and the forward for a division by zero or log(0)")
