@@ -17,7 +17,9 @@ channels-last float32 tier, then the eager network for the images whose margins 
 "grader, float32" is that without the bf16 tier; "grader, eager" everything eagerly (the
 reference, as the homework runs it but without its data loader). Both use the same network, in
 the same process, timed back to back; CPU seconds are printed beside wall time because other
-work may share the cores. ``--child`` also times one whole child process (start-up included),
+work may share the cores. The process first fixes glibc's malloc thresholds, as the grading child
+does (``grader.allocator``): without that the homework loop runs at one of two speeds, 6.9 s or
+9.5-11.4 s here, depending on the process; with it, at the quicker one, every time. ``--child`` also times one whole child process (start-up included),
 unsandboxed and sandboxed.
 """
 
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from grader.allocator import keep_freed_memory
 from grader.data import load_cifar10
 from grader.models import build
 from grader.runner.batches import to_input
@@ -72,6 +75,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed repetitions of each (best kept)")
     parser.add_argument("--child", action="store_true", help="also time whole child processes")
     args = parser.parse_args()
+    # The grading child fixes the allocator; here it is fixed for the homework loop too, which
+    # then runs at its quickest (without it, 6.9 s or 9.5-11.4 s from process to process).
+    allocator = "fixed" if keep_freed_memory() else "as it is"
 
     data = load_cifar10(expect_full=False)
     images, labels = np.array(data.test_images[:args.n]), data.test_labels[:args.n]
@@ -83,7 +89,8 @@ def main() -> None:
     loaded = Loaded(net, net, "pickled-module", {"scale": 1.0, "mean": None, "std": None})
     print(f"homework_net ({'trained: ' + args.weights.name if args.weights else 'random init'}) on "
           f"{len(images)} test images, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; malloc thresholds {allocator} "
+          f"(grader.allocator)")
 
     infer(loaded, images[:1000])  # warm up oneDNN's kernels for every path
     runs: dict[str, list] = {"homework": [], "grader": [], "float32": [], "eager": []}

@@ -41,8 +41,11 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
         GraderError: for an unknown recipe, a run folder that already holds a run, a resume
         folder that is not a resumable run or was trained on other data, or unusable data.
     """
+    from grader.allocator import keep_freed_memory
     from grader.data import load_cifar10
     from grader.train.progress import RichProgress
+
+    keep_freed_memory()  # each step's activations reused, not page-faulted afresh (grader.allocator)
 
     model = state = None
     if resume is not None:
