@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from grader.errors import GraderError
+
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: mkstemp makes 0600 files, outputs get the usual 0644-style mode
 
@@ -24,6 +26,25 @@ def temp_dir(parent: Path, *, prefix: str, suffix: str = "") -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
     tmp.chmod(0o777 & ~_UMASK)
     return tmp
+
+
+def ensure_dir(path: str | os.PathLike, *, hint: str) -> Path:
+    """Create the output folder ``path`` (and its parents) now, before any work, and check that it
+    can be written: a bad ``--out`` then fails in a second, not after the work it was to hold.
+
+    Raises:
+        GraderError: naming the folder and the reason, with ``hint`` saying what to do.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise GraderError(f"cannot create the folder {path}: it, or a folder above it, is a file", hint) from None
+    except OSError as exc:  # no permission, a read-only file system
+        raise GraderError(f"cannot create the folder {path}: {exc.strerror or exc}", hint) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise GraderError(f"cannot write into the folder {path}: permission denied", hint)
+    return path
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -1,19 +1,22 @@
 """The `grader` command line. Thin: each command parses its options and calls one function.
 
-Exit codes: 0 success, 1 a rubric check failed, 2 a usage or input error.
+Exit codes: 0 success, 1 a rubric check failed, 2 a usage or input error, 3 grader itself failed
+(a bug: the traceback is printed).
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import traceback
 
 import click
 
 from grader import __version__
 from grader.errors import GraderError
 
-EXIT_CODES = "Exit codes: 0 success, 1 rubric failed, 2 usage or input error."
+EXIT_CODES = "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug."
+EXIT_BUG = 3  # never 1: a script must not read a grader crash as "the rubric failed"
 DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar.gz [env: GRADER_DATA]."
 
 
@@ -24,7 +27,8 @@ class InputError(click.ClickException):
 
 
 def user_errors(fn):
-    """Turn a GraderError into a clean message and exit code 2, never a traceback."""
+    """Turn a GraderError into a clean message and exit code 2, never a traceback; any other
+    exception is grader's own bug: its traceback, a line saying so, and exit code 3."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -32,6 +36,13 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except GraderError as exc:
             raise InputError(str(exc)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            traceback.print_exc()
+            click.echo(f"grader itself failed ({type(exc).__name__}: {exc}); this is a bug in grader, not in "
+                       f"your input: please report it with the traceback above (grader {__version__})", err=True)
+            sys.exit(EXIT_BUG)
 
     return wrapper
 
@@ -120,6 +131,7 @@ def train(**options) -> None:
               help="rubric.toml [default: the homework's own assertions].")
 @click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
 @user_errors
 def grade(**options) -> None:

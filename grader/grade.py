@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from grader.atomic import ensure_dir
 from grader.data import Cifar10, load_cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
@@ -132,16 +133,17 @@ def _checkpoint_history(raw: object, name: str) -> dict | None:
 
 
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
-                  lang: str = "en", no_sandbox: bool = False) -> int:
+                  lang: str = "en", partial: bool = False, no_sandbox: bool = False) -> int:
     """The `grade` command: grade, write ``out_dir/results.json`` and the report, print a summary.
 
     Returns:
         0 every check passed, 1 some check failed, 2 the submission could not be graded (or the
-        data or rubric could not be read).
+        data or rubric could not be read, or ``out_dir`` cannot be written: checked before grading).
     """
     try:
         chosen = load_rubric(rubric)
-        data = load_cifar10(data_path)
+        data = load_cifar10(data_path, expect_full=not partial)
+        ensure_dir(out_dir, hint="pass an --out folder you can write to")
     except GraderError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_UNGRADED

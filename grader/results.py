@@ -29,6 +29,10 @@ UNOFFICIAL_DATA_FLAG = "unofficial-data"
 # same data carries them, so review lists and per-student notes leave them out.
 RUN_FLAGS = (UNOFFICIAL_DATA_FLAG,)
 LIST_KEYS = ("confused_pairs", "samples", "confident_wrong")
+# Every top-level key of a result, in new_results's order: where a rubric's metric path starts.
+TOP_LEVEL_KEYS = ("schema_version", "status", "error", "grader_version", "created", "student", "submission",
+                  "dataset", "device", "sandbox", *METRIC_KEYS, *LIST_KEYS, "model", "history", "score",
+                  "max_score", "checks", "flags", "timings")
 
 
 def new_results(path: str | Path, *, data: Cifar10, sandbox: bool, created: str | None = None) -> dict:

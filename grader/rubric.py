@@ -20,6 +20,11 @@ from grader.evaluate import wilson_interval
 
 CHECK_KEYS = {"name", "metric", "condition", "points", "floor", "target", "public"}
 LIMIT_KEYS = {"wall_seconds", "memory_mb"}
+# Below these no submission can be graded: the child alone (Python, torch imported, the test
+# images) needs about 2 s and, for the homework net, more than 768 MiB (measured: 768 failed, 1024 ran).
+LIMIT_FLOORS = {"wall_seconds": 10, "memory_mb": 1024}
+LIMIT_HINTS = {"wall_seconds": "starting the grading child (importing torch) alone takes about 2 s; 300 is the default",
+               "memory_mb": "the grading child needs about 1 GiB with torch imported; 4096 is the default"}
 AGGREGATES = {"min": min, "max": max, "mean": lambda v: sum(v) / len(v), "first": lambda v: v[0],
               "last": lambda v: v[-1]}
 ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
@@ -160,7 +165,7 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     """
     path = Path(path) if path is not None else default_rubric_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: Windows Notepad's BOM
     except FileNotFoundError:
         raise GraderError(f"rubric {path} does not exist", "pass --rubric with an existing rubric.toml") from None
     except OSError as exc:  # a folder, no permission, an I/O error
@@ -186,8 +191,9 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
         raise GraderError(f"{source}: unknown [limits] key(s) {', '.join(sorted(bad))}",
                           f"known: {', '.join(sorted(LIMIT_KEYS))}")
     for key, value in raw_limits.items():
-        if not _is_number(value) or value <= 0:
-            raise GraderError(f"{source}: [limits] {key} must be a positive number, got {value!r}")
+        if not _is_number(value) or value < LIMIT_FLOORS[key]:
+            raise GraderError(f"{source}: [limits] {key} must be a number of at least {LIMIT_FLOORS[key]}, "
+                              f"got {value!r}", LIMIT_HINTS[key])
     limits = Limits(wall_seconds=float(raw_limits.get("wall_seconds", Limits.wall_seconds)),
                     memory_mb=int(raw_limits.get("memory_mb", Limits.memory_mb)))
     checks = data.get("check", [])
@@ -208,6 +214,7 @@ def _parse_check(raw: dict, number: int, source: str) -> Check:
     for key in ("metric", "condition"):
         if not isinstance(raw.get(key), str):
             raise GraderError(f"{where}: {key} is missing or not a string", 'e.g. condition = "0.7 < x <= 1"')
+    _check_metric(raw["metric"], where)
     match = _CONDITION.match(raw["condition"])
     if not match or (match["lo"] is None and match["hi"] is None):
         raise GraderError(f'{where}: condition "{raw["condition"]}" is not understood',
@@ -222,6 +229,10 @@ def _parse_check(raw: dict, number: int, source: str) -> Check:
             raise GraderError(f'{where}: condition "{raw["condition"]}" bounds x from below twice',
                               'write a range as "low < x <= high"')
         lower, lower_inclusive = float(match["hi"]), match["hi_op"] == ">="
+    if lower is not None and upper is not None and (lower > upper or (lower == upper and not (
+            lower_inclusive and upper_inclusive))):
+        raise GraderError(f'{where}: condition "{raw["condition"]}" holds for no value',
+                          'write a range low to high: "0.7 < x <= 1"')
     points = raw.get("points", 1.0)
     if not _is_number(points) or points < 0:
         raise GraderError(f"{where}: points must be a number >= 0, got {points!r}")
@@ -239,6 +250,27 @@ def _parse_check(raw: dict, number: int, source: str) -> Check:
         points=float(points), floor=None if floor is None else float(floor),
         target=None if target is None else float(target), public=raw.get("public", True),
     )
+
+
+def _check_metric(metric: str, where: str) -> None:
+    """Refuse a metric that no results.json can hold (a typo would fail the check for every
+    student): its first part must be a key of results.json, and within the per-class tables,
+    ``model`` and ``history``, its second part one they hold (or an aggregate, for a table)."""
+    from grader.data import CLASSES  # here: grader.results imports this module
+    from grader.results import TOP_LEVEL_KEYS, empty_model
+    from grader.submission import HISTORY_KEYS
+
+    path = ALIASES.get(metric, metric).split(".")
+    if path[0] not in TOP_LEVEL_KEYS:
+        raise GraderError(f'{where}: metric "{metric}" is not in results.json',
+                          f"use an alias ({', '.join(ALIASES)}) or a dotted path into results.json such as "
+                          "accuracy, loss, per_class_accuracy.min, history.train_loss (docs/grading.md)")
+    table = (*CLASSES, *AGGREGATES)
+    inside = {"per_class_accuracy": table, "per_class_precision": table, "per_class_count": table,
+              "model": tuple(empty_model()), "history": (*HISTORY_KEYS, *AGGREGATES)}
+    if len(path) > 1 and path[0] in inside and path[1] not in inside[path[0]]:
+        raise GraderError(f'{where}: metric "{metric}": {path[0]} has no "{path[1]}"',
+                          f"{path[0]} holds {', '.join(inside[path[0]])}")
 
 
 def _is_number(value: object) -> bool:

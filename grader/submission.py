@@ -122,12 +122,11 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS) -> 
                 break
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if path.is_dir() \
         else [path.name]
-    default_id = path.name if path.is_dir() else path.stem
+    student = manifest.get("student", "").strip() or (path.name if path.is_dir() else path.stem)
     return Submission(
         path=path, weights=weights, form=form, sha256=sha256_file(weights), files=files,
         manifest=manifest, entry=entry, input=manifest.get("input"), history=history,
-        student={"id": str(manifest.get("student", default_id)),
-                 "name": str(manifest.get("name", manifest.get("student", default_id)))},
+        student={"id": student, "name": manifest.get("name", "").strip() or student},
     )
 
 
@@ -143,7 +142,7 @@ def read_manifest(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
+        manifest = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: Windows Notepad's BOM
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GraderError(f"{path} is not valid TOML: {exc}", "see docs/grading.md for the format") from None
     unknown = set(manifest) - MANIFEST_KEYS

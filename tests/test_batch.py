@@ -181,6 +181,38 @@ def test_slug_never_leaves_the_output_folder():
     assert slugify("zhang.wei@uni.edu") == "zhang.wei@uni.edu"
 
 
+def test_chinese_ids_keep_distinct_folders_and_a_clash_names_the_folder(tmp_path):
+    assert slugify("张三") == "张三" and slugify("李 四/..") == "李_四_.."
+    subs = make_class(tmp_path / "subs", {"张三": "0.8", "李四": "0.9"})
+    assert [e.slug for e in discover_submissions(subs)] == ["张三", "李四"]
+    subs = make_class(tmp_path / "clash", {"a b": "0.8", "a_b": "0.9"})
+    with pytest.raises(GraderError, match="would share the output folder 'a_b'"):
+        discover_submissions(subs)
+
+
+@pytest.mark.parametrize("out", [".", "graded"])
+def test_an_out_inside_the_submissions_is_refused_before_anything_is_written(tmp_path, settings, out):
+    subs = make_class(tmp_path / "subs", {"alice": "0.8", "bob/bob": "0.9"})
+    before = sorted(p.relative_to(subs) for p in subs.rglob("*"))
+    with pytest.raises(GraderError, match="inside the submissions folder") as err:
+        run(subs, subs / out, settings)
+    assert "outside" in err.value.hint
+    assert sorted(p.relative_to(subs) for p in subs.rglob("*")) == before  # nothing written, nothing replaced
+
+
+def test_an_out_under_a_file_is_exit_2_with_a_hint(tmp_path, data_tree):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    subs = make_class(tmp_path / "subs", {"alice": "0.8"})
+    (tmp_path / "file").write_text("")
+    for command in (["batch", str(subs)], ["check", str(subs / "alice.pt")]):
+        result = CliRunner().invoke(main, [*command, "--out", str(tmp_path / "file" / "out"),
+                                           "--data", str(data_tree), "--partial"])
+        assert result.exit_code == 2 and "is a file" in result.output and "hint:" in result.output, result.output
+
+
 def test_content_digest_changes_with_any_file(tmp_path):
     subs = make_class(tmp_path / "subs", {"f/alice": "0.8"})
     before = discover_submissions(subs)[0].sha256

@@ -82,3 +82,15 @@ def test_self_check_summary_shows_each_condition_once_and_explains_notes():
     assert "0.7 < x <= 1" in text and "[0.7, 1.0]" not in text
     assert "not the official CIFAR-10 release (unofficial-data)" in text
     assert check_condition({"op": "<", "threshold": 0.5}) == "< 0.5"  # an operator alone: its bound follows
+
+
+def test_check_of_an_ungradable_submission_is_exit_2_as_grade(homework_submission, tmp_path):
+    _, data = homework_submission
+    broken = tmp_path / "bob.pth"
+    broken.write_bytes(b"not a checkpoint at all")
+    out = tmp_path / "mine"
+    result = CliRunner().invoke(main, ["check", str(broken), "--out", str(out), "--data", str(data), "--partial",
+                                       "--no-sandbox"])
+    assert result.exit_code == 2, result.output  # not 1: nothing was checked, the file must be fixed first
+    assert json.loads((out / "results.json").read_text())["status"] == "error"
+    assert "unknown format" in result.output

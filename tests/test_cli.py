@@ -29,7 +29,20 @@ def test_version(cli):
 def test_every_command_has_help_with_exit_codes(cli, command):
     result = cli(*command, "--help")
     assert result.exit_code == 0
-    assert "Exit codes: 0 success, 1 rubric failed, 2 usage or input error." in result.output
+    assert "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug." in " ".join(result.output.split())
+
+
+def test_a_crash_of_grader_itself_is_exit_3_never_1(cli, tmp_path, monkeypatch):
+    import grader.grade
+
+    def crash(**options):
+        raise KeyError("schema")
+
+    monkeypatch.setattr(grader.grade, "grade_command", crash)
+    (tmp_path / "model.pth").write_bytes(b"weights")
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "model.pth"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 3  # 1 would read as "the rubric failed" to a script
+    assert "KeyError" in result.output and "bug in grader" in result.output and "Traceback" in result.output
 
 
 def test_data_info_prints_counts_and_identity(cli, image_tree):
@@ -68,3 +81,38 @@ def test_wrong_count_is_exit_2(cli, image_tree):
 
 def test_unknown_option_is_exit_2(cli):
     assert cli("data", "info", "--bogus").exit_code == 2
+
+
+# --- bad output places and hand-edited input: exit 2 with a hint, before any work -------------------
+
+
+def test_grade_accepts_partial_data_and_refuses_an_out_under_a_file_before_grading(cli, image_tree, tmp_path,
+                                                                                    monkeypatch):
+    import grader.grade
+
+    def never(*args, **kwargs):
+        raise AssertionError("graded although --out cannot be written")
+
+    monkeypatch.setattr(grader.grade, "grade_submission", never)
+    (tmp_path / "model.pth").write_bytes(b"weights")
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    result = cli("grade", tmp_path / "model.pth", "--out", tmp_path / "notes.txt" / "out", "--data", image_tree,
+                 "--partial")
+    assert result.exit_code == 2, result.output
+    assert "notes.txt" in result.output and "is a file" in result.output and "hint:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_of_a_hand_edited_results_json_is_exit_2(cli, tmp_path):
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "results_graded.json"
+    results = json.loads(fixture.read_text(encoding="utf-8"))
+    edited = tmp_path / "results.json"
+    edited.write_text(json.dumps({**results, "accuracy": "high"}), encoding="utf-8")
+    result = cli("report", edited, "--out", tmp_path / "r", "--no-pdf")
+    assert result.exit_code == 2 and "wrong type" in result.output and "hint:" in result.output
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "file").write_text("")
+    result = cli("report", fixture, "--out", tmp_path / "file" / "r", "--no-pdf")
+    assert result.exit_code == 2 and "is a file" in result.output

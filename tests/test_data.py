@@ -271,3 +271,18 @@ def test_staged_dir_becomes_a_folder_with_normal_permissions(tmp_path):
     assert (tmp_path / "run" / "a.txt").read_text() == "x"
     assert (tmp_path / "run").stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_partial_source_stays_refused_without_partial_once_cached(image_tree):
+    load_cifar10(image_tree, expect_full=False)  # converted and cached as a subset
+    with pytest.raises(GraderError, match=r"train split has 30 images") as err:
+        load_cifar10(image_tree)
+    assert "--partial" in err.value.hint
+
+
+def test_an_unwritable_cache_says_to_set_grader_cache(image_tree, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "file"))
+    with pytest.raises(GraderError, match="data cache") as err:
+        load_cifar10(image_tree, expect_full=False)
+    assert "GRADER_CACHE" in err.value.hint

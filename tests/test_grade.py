@@ -57,7 +57,7 @@ def test_graded_result_follows_the_schema(tmp_path, data):
 
 @pytest.fixture
 def cli(monkeypatch, data):
-    monkeypatch.setattr(grade_module, "load_cifar10", lambda _path: data)
+    monkeypatch.setattr(grade_module, "load_cifar10", lambda _path, **_options: data)
     return CliRunner()
 
 

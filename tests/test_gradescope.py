@@ -58,6 +58,9 @@ def test_missing_submission_folder_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(main, ["gradescope", "--root", str(tmp_path)])
     assert result.exit_code == 2
     assert "submission" in result.output and "does not exist" in result.output
+    (tmp_path / "submission").write_bytes(b"an uploaded file where the folder should be")
+    result = CliRunner().invoke(main, ["gradescope", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output
 
 
 def test_student_id_comes_from_gradescope_metadata(tmp_path):

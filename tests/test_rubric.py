@@ -83,10 +83,31 @@ def test_error_result_fails_every_check_naming_the_error():
     ({"metric": "accuracy", "condition": "x > 0.7", "floor": 0.5}, "both floor and target"),
     ({"metric": "accuracy", "condition": "x > 0.7", "ponts": 1}, "unknown key"),
     ({"condition": "x > 0.7"}, "metric is missing"),
+    ({"metric": "accurcy", "condition": "x > 0.7"}, 'metric "accurcy" is not in results.json'),
+    ({"metric": "per_class_accuracy.catt", "condition": "x > 0.7"}, 'per_class_accuracy has no "catt"'),
+    ({"metric": "model.paramters", "condition": "x < 1e6"}, 'model has no "paramters"'),
+    ({"metric": "history.train_los", "condition": "x < 0.5"}, 'history has no "train_los"'),
+    ({"metric": "accuracy", "condition": "0.9 < x < 0.1"}, "holds for no value"),
+    ({"metric": "accuracy", "condition": "0.5 < x <= 0.5"}, "holds for no value"),
 ])
 def test_bad_checks_are_named(raw, match):
     with pytest.raises(GraderError, match=match):
         rubric(raw)
+
+
+@pytest.mark.parametrize("metric", ["per_class_accuracy.cat", "per_class_precision.min", "model.parameters",
+                                    "model.latency_ms_per_image", "history.test_acc", "history.train_loss",
+                                    "train_acc", "test_acc", "top2_accuracy", "accuracy_ci.min", "history.test_acc.max"])
+def test_every_documented_metric_is_accepted(metric):
+    assert rubric({"metric": metric, "condition": "x >= 0"}).checks[0].metric == metric
+
+
+def test_metric_paths_start_at_the_keys_of_results_json():
+    from types import SimpleNamespace
+
+    from grader.results import TOP_LEVEL_KEYS, new_results
+
+    assert tuple(new_results("s.pth", data=SimpleNamespace(identity=dict), sandbox=True)) == TOP_LEVEL_KEYS
 
 
 def test_limits_and_files(tmp_path):
@@ -94,6 +115,12 @@ def test_limits_and_files(tmp_path):
     assert (r.limits.wall_seconds, r.limits.memory_mb) == (60.0, 1024)
     with pytest.raises(GraderError, match="memory_gb"):
         rubric({"metric": "accuracy", "condition": "x > 0"}, limits={"memory_gb": 1})
+    for too_little in ({"memory_mb": 0.5}, {"memory_mb": 768}, {"wall_seconds": 3}):  # no child could run
+        with pytest.raises(GraderError, match="must be a number of at least") as refused:
+            rubric({"metric": "accuracy", "condition": "x > 0"}, limits=too_little)
+        assert "hint: " in str(refused.value)
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf[[check]]\nmetric = 'accuracy'\ncondition = 'x > 0'\n")
+    assert load_rubric(tmp_path / "bom.toml").checks[0].metric == "accuracy"  # Windows Notepad's BOM
     (tmp_path / "r.toml").write_text("[[check]\n")
     with pytest.raises(GraderError, match="not valid TOML"):
         load_rubric(tmp_path / "r.toml")

@@ -121,6 +121,22 @@ def test_wrong_output_shape_is_reported(tmp_path):
         serve(request_for(folder), tiny_data(4).test_images)
 
 
+def test_a_network_out_of_memory_is_told_so_not_blamed_on_its_input(monkeypatch):
+    import resource
+
+    from grader.runner.batches import run_chunks
+
+    def hungry(x):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024 << 20, 1024 << 20))
+    loaded = as_loaded(small_net())
+    with pytest.raises(ChildError) as raised:
+        run_chunks(hungry, np.zeros((3, 32, 32, 3), np.uint8), loaded, 100)
+    assert raised.value.message == "the network, on a batch of 3 images, ran out of memory (the cap here is 1024 MiB)"
+    assert "memory_mb" in raised.value.hint and "float32" not in raised.value.hint
+
+
 def test_parent_checks_shape_and_finite_values():
     check_logits(np.zeros((3, 10), np.float32), n=3, classes=10)
     with pytest.raises(GraderError, match="outputs 9 logits per image, expected 10"):

@@ -106,6 +106,12 @@ def test_manifest_keys_and_input(tmp_path):
     assert sub.student == {"id": "SC24219070", "name": "Li Lei"}
 
 
+def test_manifest_with_a_bom_and_blank_ids(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "submission.toml").write_bytes('\ufeffstudent = "  "\nname = ""\n'.encode("utf-8"))  # Notepad
+    assert inspect_submission(folder).student == {"id": "s", "name": "s"}  # the folder name, as batch uses
+
+
 @pytest.mark.parametrize("text, match", [
     ("studnet = 'x'", "unknown key"),
     ("weights = 3", "must be a string"),

@@ -282,6 +282,23 @@ def test_cli_trains_resumes_and_refuses_to_overwrite(tree, tmp_path):
     assert ckpt["recipe"]["name"] == "homework" and ckpt["dataset"]["train_subset"] == 20
     done = cli("--resume", str(out), "--data", str(tree), "--partial")
     assert done.exit_code == 2 and "complete" in done.output
+    done = cli("--resume", str(out), "--data", str(tree), "--partial", "--epochs", "1")
+    assert done.exit_code == 2 and "complete" in done.output  # not "pass --epochs above 2", which fails too
+
+
+def test_cli_refuses_a_subset_too_large_and_an_out_under_a_file_before_training(tree, tmp_path, monkeypatch):
+    import grader.train
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained although the run could not be kept")
+
+    monkeypatch.setattr(grader.train, "train", never)
+    too_many = cli("--data", str(tree), "--partial", "--subset", "1000", "--out", str(tmp_path / "a"))
+    assert too_many.exit_code == 2 and "more than the 40 training images" in too_many.output
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("")
+    nowhere = cli("--data", str(tree), "--partial", "--subset", "20", "--out", str(tmp_path / "file" / "run"))
+    assert nowhere.exit_code == 2 and "is a file" in nowhere.output and "hint:" in nowhere.output
 
 
 def test_a_finished_run_is_graded_with_its_report(tree, tmp_path):

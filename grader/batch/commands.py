@@ -89,10 +89,12 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
         class_report: write class-report.html/.pdf.
         progress: a ``Progress``-like object (see ``progress_bar``), or None for silence.
     Raises:
-        GraderError: for a bad folder, rubric or data source, or another batch running on ``out_dir``.
+        GraderError: for a bad folder, rubric or data source, an ``out_dir`` inside ``submissions_dir``
+            or not writable, or another batch running on ``out_dir``.
     """
     start = time.monotonic()
     out_dir = Path(out_dir)
+    refuse_out_inside(Path(submissions_dir), out_dir)
     entries = discover_submissions(submissions_dir)
     plan = make_plan(settings, limits=limits)
     executor = executor or LocalExecutor(os.cpu_count() or 1)
@@ -151,10 +153,24 @@ def _graded(folder: Path) -> bool:
     return marker.get("status") == "ok"
 
 
+def refuse_out_inside(submissions_dir: Path, out_dir: Path) -> None:
+    """Refuse an ``out_dir`` that is ``submissions_dir`` or inside it: each student's output folder
+    would replace a submission of the same name, and the next run would grade the outputs.
+
+    Raises:
+        GraderError: saying to pass an --out outside the submissions.
+    """
+    submissions, out = submissions_dir.resolve(), out_dir.resolve()
+    if out == submissions or submissions in out.parents:
+        raise GraderError(f"--out {out_dir} is inside the submissions folder {submissions_dir}: the outputs "
+                          "would overwrite students' folders and be graded as submissions next time",
+                          f"pass an --out outside it, e.g. --out {submissions.name}-graded beside it")
+
+
 @contextmanager
 def _exclusive(out_dir: Path) -> Iterator[None]:
     """Hold a lock on ``out_dir`` so two batches never write the same folder (freed on any exit)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_dir(out_dir, hint="pass an --out folder you can write to")
     with open(out_dir / LOCK_NAME, "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -205,7 +221,7 @@ def grade_one(submission: Path, out_dir: Path, settings: GradeSettings, *, stude
     if out_dir.is_dir() and any(out_dir.iterdir()) and resume.read_marker(out_dir) is None:
         raise GraderError(f"{out_dir} already holds other files, and grading replaces the whole folder",
                           "pass a new or empty --out folder")
-    parent = out_dir.parent
+    parent = atomic.ensure_dir(out_dir.parent, hint="pass an --out folder you can write to")
     job = Job(entry.student, out_dir.name, submission, entry.sha256, resume.new_staging(parent, out_dir.name),
               settings, resume.resume_key(entry.sha256, plan.identity))
     outcome = LocalExecutor(1).run(task, [job], plan.limits)
@@ -217,15 +233,18 @@ def grade_one(submission: Path, out_dir: Path, settings: GradeSettings, *, stude
 def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str | None = None,
                   data_path: str | None = None, lang: str = "en", partial: bool = False,
                   no_sandbox: bool = False) -> int:
-    """`grader check`: grade with the public checks; exit 0 when all pass, 1 when one fails."""
+    """`grader check`: grade with the public checks; exit 0 when all pass, 1 when one fails, 2 when
+    the submission could not be graded (as `grader grade`)."""
     from grader.batch.console import print_check_summary
+    from grader.grade import EXIT_FAILED, EXIT_PASSED, EXIT_UNGRADED
 
     settings = GradeSettings(data_path=data_path, rubric_path=rubric, lang=lang, sandbox=not no_sandbox,
                              public_only=True, partial=partial)
     record = grade_one(Path(submission), Path(out_dir), settings)
     print_check_summary(record, Path(out_dir))
-    checks = record.results.get("checks") or []
-    return 0 if record.status == "graded" and all(c.get("passed") for c in checks) else 1
+    if record.status != "graded":
+        return EXIT_UNGRADED
+    return EXIT_PASSED if all(c.get("passed") for c in record.results.get("checks") or []) else EXIT_FAILED
 
 
 def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
@@ -237,8 +256,9 @@ def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
     root = Path(root)
     submission = root / "submission"
     if not submission.is_dir():
-        raise GraderError(f"{submission} does not exist", "run inside Gradescope, or pass --root "
-                                                         "to a folder holding submission/")
+        what = "is a file, not a folder" if submission.exists() else "does not exist"
+        raise GraderError(f"{submission} {what}", "run inside Gradescope, or pass --root "
+                                                  "to a folder holding submission/ (the upload's files)")
     settings = GradeSettings(data_path=data_path, rubric_path=rubric, partial=partial)
     work = root / "results" / "grader"
     record = grade_one(submission, work, settings, student=gradescope_student(root))

@@ -19,9 +19,10 @@ from grader.errors import GraderError
 
 SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 RESERVED_SLUGS = {"gradebook.csv", "class-report.html", "class-report.pdf"}  # the batch's own outputs
-# Characters kept in an output folder name; anything else becomes "_" so that a student id from a
-# manifest can never name a path outside OUT.
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+# Characters kept in an output folder name: letters and digits of any script (Chinese names stay
+# distinct) and ._@+-; anything else becomes "_" so that a student id from a manifest can never
+# name a path outside OUT.
+_UNSAFE = re.compile(r"[^\w.@+-]")
 HASH_CHUNK = 1 << 20  # bytes read at a time
 
 
@@ -111,11 +112,17 @@ def _entry(path: Path) -> Entry:
 
 def _refuse_duplicates(entries: list[Entry]) -> None:
     for attr in ("student", "slug"):
-        seen: dict[str, Path] = {}
+        seen: dict[str, Entry] = {}
         for entry in entries:
             key = getattr(entry, attr).lower()  # case-insensitive file systems would merge them
-            if key in seen:
+            first = seen.setdefault(key, entry)
+            if first is entry:
+                continue
+            if attr == "student":
                 raise GraderError(
-                    f"{seen[key].name} and {entry.path.name} both belong to student {entry.student!r}",
+                    f"{first.path.name} and {entry.path.name} both belong to student {entry.student!r}",
                     "give each a distinct `student` in its submission.toml, or rename one")
-            seen[key] = entry.path
+            raise GraderError(
+                f"{first.path.name} (student {first.student!r}) and {entry.path.name} (student "
+                f"{entry.student!r}) would share the output folder {entry.slug!r}",
+                "give one a distinct `student` in its submission.toml, or rename one")

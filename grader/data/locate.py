@@ -42,7 +42,13 @@ def load_cifar10(data: str | os.PathLike | None = None, *, expect_full: bool = T
     path, how = resolve_source(data)
     if path is None:
         path = download_official()
-    return load_cached(convert(path, expect_full=expect_full))
+    try:
+        return load_cached(convert(path, expect_full=expect_full))
+    except OSError as exc:  # the cache cannot be written (a file in the way, no permission, disk full)
+        raise GraderError(f"cannot convert {path} into the data cache {cache_root()}: "
+                          f"{exc.strerror or exc} ({exc.filename})",
+                          "set GRADER_CACHE to a folder you can write to, with free space, and check "
+                          "that the data source is readable") from None
 
 
 def download_official() -> Path:

@@ -90,7 +90,7 @@ def read_source(path: Path, *, expect_full: bool = True) -> Converted:
         converted = _read_tree(entries, str(path), kind)
     else:
         converted = _read_tree_archive(path)
-    _check_counts(converted, str(path), expect_full)
+    check_counts(converted.splits, str(path), expect_full)
     return converted
 
 
@@ -259,8 +259,13 @@ def _read_tree(
     return Converted(kind, False, splits)
 
 
-def _check_counts(converted: Converted, where: str, expect_full: bool) -> None:
-    for split, (images, labels) in converted.splits.items():
+def check_counts(splits: dict[str, tuple[np.ndarray, np.ndarray]], where: str, expect_full: bool) -> None:
+    """Refuse splits with a class missing, or (``expect_full``) not the official counts.
+
+    Raises:
+        GraderError: naming ``where`` and the counts, with the hint to pass --partial.
+    """
+    for split, (images, labels) in splits.items():
         if images.shape[1:] != (32, 32, 3):
             raise GraderError(f"{where}: {split} images have shape {images.shape[1:]}, not 32x32x3")
         counts = np.bincount(labels, minlength=len(CLASSES))

@@ -144,6 +144,13 @@ def report_command(*, results: str, out_dir: str, lang: str = "en", no_pdf: bool
     """`grader report`: re-render the report of a results.json without re-evaluating. Returns 0."""
     import click
 
-    for path in write_report(load_results(Path(results)), Path(out_dir), lang=lang, pdf=not no_pdf):
+    try:
+        html = render_html(load_results(Path(results)), lang=lang)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a hand-edited value
+        raise GraderError(f"{results} holds a value of the wrong type or shape ({type(exc).__name__}: {exc})",
+                          "pass the results.json that grader grade wrote, unedited, or grade the "
+                          "submission again (docs/results-schema.md gives each key's type)") from None
+    atomic.ensure_dir(out_dir, hint="pass an --out folder you can write to")
+    for path in write_pages(html, Path(out_dir), pdf=not no_pdf):
         click.echo(str(path))
     return 0

@@ -64,10 +64,28 @@ def _batch_input(chunk: np.ndarray | torch.Tensor, loaded: Loaded, batch: int, p
     return x
 
 
+def out_of_memory(what: str) -> ChildError:
+    """The error for ``what`` ("the network", ...) having run out of the child's memory cap."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = "" if soft == resource.RLIM_INFINITY else f" (the cap here is {soft >> 20} MiB)"
+    return ChildError(f"{what} ran out of memory{cap}",
+                      "a CIFAR-10 network needs far less: look for a huge layer or tensor; a TA whose rubric "
+                      "caps it too low can raise [limits] memory_mb")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, or torch's CPU allocator failing (a RuntimeError that says so)."""
+    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
+
+
 def _run_batch(forward: Callable, x: torch.Tensor) -> torch.Tensor:
     try:
         y = forward(x)
     except Exception as exc:
+        if _is_out_of_memory(exc):
+            raise out_of_memory(f"the network, on a batch of {x.shape[0]} images,") from None
         raise ChildError(f"the network failed on a batch of {tuple(x.shape)} images: {one_line(exc)[:400]}",
                          "it must accept float32 (n, 3, 32, 32) input") from None
     if not isinstance(y, torch.Tensor):

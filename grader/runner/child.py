@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from grader.allocator import keep_freed_memory
+from grader.runner.batches import out_of_memory
 from grader.runner.describe import describe_model
 from grader.runner.infer import Inference, infer
 from grader.runner.loaders import ChildError, load, one_line
@@ -66,6 +67,9 @@ def main() -> int:
         reply, logits = serve(request, images)
     except ChildError as exc:
         reply, logits = {"error": exc.message, "hint": exc.hint}, None
+    except MemoryError:
+        error = out_of_memory("the submission")
+        reply, logits = {"error": error.message, "hint": error.hint}, None
     except BaseException as exc:  # a submission can raise anything, SystemExit included
         reply, logits = {"error": f"the submission crashed the loader: {one_line(exc)[:500]}",
                          "hint": "run it locally with the same torch version"}, None

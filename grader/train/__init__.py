@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from grader.atomic import ensure_dir
 from grader.errors import GraderError
 from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, write_run
 from grader.train.loop import TrainResult, pick_device, train
@@ -52,14 +53,14 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
         ckpt = read_run(resume)
         chosen = recipe_from_dict(ckpt["recipe"])
         done = len(ckpt["history"].get("epoch", []))
+        if "resume" not in ckpt:  # first: for a complete run no --epochs helps
+            raise GraderError(f"the run in {resume} is complete ({done} epochs); there is nothing to resume",
+                              "start a new run with --out and a larger --epochs")
         if epochs is not None:
             if epochs <= done:
                 raise GraderError(f"--epochs {epochs}: the run in {resume} has already done {done} epochs",
                                   f"pass --epochs above {done}, or leave it out")
             chosen = replace(chosen, epochs=epochs)
-        if "resume" not in ckpt:
-            raise GraderError(f"the run in {resume} is complete ({done} epochs); there is nothing to resume",
-                              "start a new run with --out and a larger --epochs")
         seed, subset = int(ckpt["seed"]), ckpt["dataset"].get("train_subset")
         model, state = rebuild(ckpt), ckpt["resume"]
         folder = Path(out_dir) if out_dir else Path(resume)
@@ -75,6 +76,10 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
         raise GraderError(f"the run in {resume} was trained on other data (test fingerprint "
                           f"{str(ckpt['dataset'].get('fingerprint'))[:12]}, this source {data.fingerprint[:12]})",
                           "pass the same --data as the run used")
+    if subset is not None and subset > len(data.train_labels):
+        raise GraderError(f"--subset {subset} is more than the {len(data.train_labels)} training images",
+                          f"pass --subset {len(data.train_labels)} or less, or leave it out to train on all")
+    ensure_dir(folder, hint="pass an --out folder you can write to")  # before training, not after it
 
     def save(result: TrainResult) -> None:
         write_run(folder, make_checkpoint(result, chosen, data, seed, subset))
