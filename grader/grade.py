@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +96,9 @@ def grade_submission(submission: str | Path, *, data: Cifar10, rubric: Rubric | 
 def probe_images(data: Cifar10, probe: MemorisationProbe) -> tuple[np.ndarray, np.ndarray]:
     """(sorted indices of the probed test images, their perturbed copies: uint8 (m, 32, 32, 3))."""
     from grader.sandbox.memorisation import perturb
+    from grader.sandbox.secret import seed_from
 
-    digest = hashlib.sha256(f"{data.fingerprint}:memorisation:{probe.seed}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    rng = np.random.default_rng(seed_from(data.fingerprint, "memorisation", str(probe.seed)))  # secret: see there
     n = len(data.test_images)
     subset = np.sort(rng.choice(n, size=min(probe.subset_size, n), replace=False))
     return subset, perturb(np.asarray(data.test_images[subset]), seed=int(rng.integers(2**32)))

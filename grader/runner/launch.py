@@ -9,7 +9,6 @@ finite) before anyone uses them.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 
 from grader.errors import GraderError
 from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
+from grader.sandbox.secret import seed_from
 from grader.submission import Submission
 
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
@@ -68,15 +68,16 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
 
     Args:
         classes: the number of classes the logits must have.
-        seed_text: mixed into the shuffle seed (the data fingerprint), so the order is fixed for a
-            given submission and data, and unknown in advance to the submission.
+        seed_text: mixed into the shuffle seed (the data fingerprint) with the submission's hash
+            and the grading secret (``grader.sandbox.secret``), so the order is fixed for a given
+            submission, data and secret, and unknown in advance to the submission.
         sandbox: False runs the child unsandboxed, and the result says so.
 
     Raises:
         GraderError: when the child fails, times out, or returns something malformed; the message
             is the child's own when it diagnosed the submission.
     """
-    seed = int.from_bytes(hashlib.sha256((submission.sha256 + seed_text).encode()).digest()[:8], "little")
+    seed = seed_from(submission.sha256, seed_text)
     order = np.random.default_rng(seed).permutation(len(images))
     request = {
         "form": submission.form,
