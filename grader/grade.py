@@ -143,6 +143,10 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
         chosen = load_rubric(rubric)
         data = load_cifar10(data_path, expect_full=not partial)
         ensure_dir(out_dir, hint="pass an --out folder you can write to")
+        if not no_sandbox:  # a machine without the sandbox is the TA's to fix, not the student's error
+            from grader.sandbox import check_available
+
+            check_available()
     except GraderError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_UNGRADED

@@ -122,7 +122,7 @@ def data_tree(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def settings(data_tree) -> GradeSettings:
-    return GradeSettings(data_path=str(data_tree), partial=True, report=False)
+    return GradeSettings(data_path=str(data_tree), partial=True, report=False, sandbox=False)
 
 
 def make_class(root: Path, behaviours: dict[str, str]) -> Path:
@@ -232,7 +232,7 @@ def graded_class(tmp_path_factory, data_tree):
     """The whole CLASS graded once (module scope: the limits make it the slowest step)."""
     root = tmp_path_factory.mktemp("class")
     subs = make_class(root / "subs", CLASS)
-    settings = GradeSettings(data_path=str(data_tree), partial=True, report=False)
+    settings = GradeSettings(data_path=str(data_tree), partial=True, report=False, sandbox=False)
     # 10 s: a worker's start-up (importing torch) can take several seconds on a loaded 2-core CI
     # machine, and the hog must reach the memory cap before the wall clock runs out
     limits = Limits(timeout_s=10.0, memory_mib=600, poll_s=0.05)
@@ -359,7 +359,7 @@ from grader.batch.executors import LocalExecutor
 from grader.batch.pool import Limits
 from grader.batch.worker import GradeSettings
 from tests.test_batch import fake_grade
-settings = GradeSettings(data_path={data!r}, partial=True, report=False)
+settings = GradeSettings(data_path={data!r}, partial=True, report=False, sandbox=False)
 run_batch(Path({subs!r}), Path({out!r}), settings=settings, task=fake_grade, executor=LocalExecutor(2),
           limits=Limits(timeout_s=30, memory_mib=1500, poll_s=0.05), class_report=False)
 """

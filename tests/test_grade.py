@@ -318,3 +318,23 @@ def test_a_network_that_memorised_the_test_images_is_flagged(tmp_path):
     memo = results["memorisation"]
     assert memo["clean_subset_acc"] == 1.0 and memo["perturbed_acc"] < 0.5 and memo["flagged"]
     assert "memorisation" in memo["detail"] and "memorisation-suspected" in results["flags"]
+
+
+def test_a_machine_without_the_sandbox_is_refused_before_any_student_is_graded(tmp_path, cli, monkeypatch):
+    import grader.sandbox.bwrap as bwrap
+    from grader.batch.commands import run_batch
+    from grader.batch.worker import GradeSettings
+    from grader.errors import GraderError
+    from tests.conftest import make_image_tree
+
+    monkeypatch.setattr(bwrap.shutil, "which", lambda name: None)  # no bubblewrap here
+    folder = write_form("pickled-module", tmp_path / "s")
+    ran = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "out")])
+    assert ran.exit_code == 2 and "bubblewrap (bwrap) is not on PATH" in ran.output and "hint:" in ran.output
+    assert not (tmp_path / "out" / "results.json").exists()  # not recorded as the student's error
+    with pytest.raises(GraderError, match="not on PATH"):
+        run_batch(folder, tmp_path / "batch", settings=GradeSettings(
+            data_path=str(make_image_tree(tmp_path / "tree")), partial=True))
+    assert not (tmp_path / "batch").exists()
+    ran = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "out"), "--no-sandbox"])
+    assert ran.exit_code in (0, 1) and (tmp_path / "out" / "results.json").exists()  # the TA's explicit choice
