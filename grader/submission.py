@@ -118,7 +118,7 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS) -> 
     elif path.is_dir():
         for name in ("history.json", "history.csv"):
             if (root / name).is_file():
-                history = read_history(root / name)
+                history = read_history(_inside(root, name, "history"))
                 break
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if path.is_dir() \
         else [path.name]
@@ -206,8 +206,9 @@ def _inside(root: Path, name: str, key: str) -> Path:
     """``root / name``, refusing paths that leave the submission folder."""
     path = (root / name).resolve()
     if root not in path.parents and path != root:
-        raise GraderError(f"{key} = {name!r} points outside the submission folder",
-                          "use a path relative to the folder, e.g. weights.pth")
+        raise GraderError(f"{key} = {name!r} points outside the submission folder (a path or a link "
+                          "that leaves it: another student's files, say)",
+                          "hand in the file itself, inside the folder, and name it relative to the folder")
     return path
 
 
@@ -225,8 +226,8 @@ def find_weights(path: Path, manifest: dict) -> Path:
                               "fix the name, or hand in the file")
         return weights
     if (path / "checkpoint.pt").is_file():  # a run folder written by `grader train`
-        return path / "checkpoint.pt"
-    candidates = sorted(p for p in path.rglob("*")
+        return _inside(path, "checkpoint.pt", "weights")
+    candidates = sorted(_inside(path, str(p.relative_to(path)), "weights") for p in path.rglob("*")
                         if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES and not p.name.startswith("."))
     if not candidates:
         raise GraderError(f"no checkpoint in {path} (looked for {', '.join(WEIGHT_SUFFIXES)})",

@@ -295,6 +295,24 @@ def test_render_pdf_returns_a_pdf(error):
 # --- writing and the CLI ----------------------------------------------------------------------
 
 
+def test_a_failed_pdf_leaves_no_report_of_an_earlier_grade(tmp_path, graded, error, monkeypatch):
+    import grader.report.render as render
+    from grader.errors import GraderError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("the last grade's report")
+    (out / "report.pdf").write_bytes(b"%PDF- the last grade's")
+
+    def broken(html):
+        raise GraderError("WeasyPrint failed", "install the fonts")
+
+    monkeypatch.setattr(render, "render_pdf", broken)
+    with pytest.raises(GraderError, match="WeasyPrint"):
+        write_report(error, out)
+    assert not (out / "report.html").exists() and not (out / "report.pdf").exists()
+
+
 def test_write_report_is_atomic_and_html_only_on_request(tmp_path, graded):
     paths = write_report(graded, tmp_path / "out", pdf=False)
     assert paths == [tmp_path / "out" / "report.html"]

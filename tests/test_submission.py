@@ -158,3 +158,18 @@ def test_history_csv_in_a_folder_is_found_without_a_manifest(tmp_path):
     assert sub.manifest == {} and "history.csv" in sub.files
     assert sub.history == {"epoch": [1, 2], "train_loss": [1.2, 0.45], "train_acc": [0.55, 0.8],
                            "test_acc": [0.5, 0.72]}
+
+
+@pytest.mark.parametrize("link", ["model.pth", "checkpoint.pt", "history.json"])
+def test_a_link_out_of_the_folder_is_refused_not_followed(tmp_path, link):
+    other = write_form("pickled-module", tmp_path / "another_student")
+    (other / "history.json").write_text('{"train_loss": [1.0], "train_acc": [0.5], "test_acc": [0.5]}')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    if link == "history.json":
+        write_form("pickled-module", mine)
+        (mine / link).symlink_to(other / "history.json")
+    else:
+        (mine / link).symlink_to(other / "model.pth")  # their network, handed in as mine
+    with pytest.raises(GraderError, match=f"{link}' points outside the submission folder"):
+        inspect_submission(mine)

@@ -107,7 +107,9 @@ def write_report(results: Mapping[str, Any], out_dir: Path, *, lang: str = "en",
 
 def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME, PDF_NAME),
                 pdf: bool = True) -> list[Path]:
-    """Write ``html`` and (unless ``pdf`` is False) its PDF into ``out_dir``, atomically.
+    """Write ``html`` and (unless ``pdf`` is False) its PDF into ``out_dir``, atomically. The PDF
+    is rendered before anything is written; when that fails, the folder's old report files are
+    removed, so that no report of an earlier grade stays beside a new results.json.
 
     Args:
         names: the file names of the HTML and the PDF.
@@ -118,9 +120,16 @@ def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME
         GraderError: as render_pdf does.
     """
     html_name, pdf_name = names
-    written = [atomic.write_text(Path(out_dir) / html_name, html)]
-    if pdf:
-        written.append(atomic.write_bytes(Path(out_dir) / pdf_name, render_pdf(html)))
+    out_dir = Path(out_dir)
+    try:
+        document = render_pdf(html) if pdf else None  # first: a failure then writes nothing new
+    except BaseException:
+        for name in names:  # and leaves no report of an earlier grade beside the new results
+            (out_dir / name).unlink(missing_ok=True)
+        raise
+    written = [atomic.write_text(out_dir / html_name, html)]
+    if document is not None:
+        written.append(atomic.write_bytes(out_dir / pdf_name, document))
     return written
 
 
