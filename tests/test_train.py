@@ -286,6 +286,24 @@ def test_cli_trains_resumes_and_refuses_to_overwrite(tree, tmp_path):
     assert done.exit_code == 2 and "complete" in done.output  # not "pass --epochs above 2", which fails too
 
 
+def test_a_damaged_checkpoint_is_refused_with_a_hint(tmp_path):
+    import torch
+
+    from grader.train.checkpoint import CHECKPOINT_NAME, FORMAT, FORMAT_VERSION
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "seed": 0}, folder / CHECKPOINT_NAME)
+    with pytest.raises(GraderError, match="lacks arch, dataset, history, input, recipe, state_dict"):
+        read_run(folder)
+    good = {"arch": {"name": "homework_net", "args": {}}, "state_dict": {"0.weight": torch.zeros(1)}}
+    with pytest.raises(GraderError, match="cannot be rebuilt") as raised:
+        rebuild(good)
+    assert "hint:" in str(raised.value)
+    with pytest.raises(GraderError, match="cannot be rebuilt"):
+        rebuild({"arch": {"name": "no_such_net", "args": {}}, "state_dict": {}})
+
+
 def test_cli_refuses_a_subset_too_large_and_an_out_under_a_file_before_training(tree, tmp_path, monkeypatch):
     import grader.train
 

@@ -1,6 +1,7 @@
 """Inference: uint8 images in, float32 logits out, in batches.
 
-The predictions are always those of the network run eagerly in float32, as it was loaded. Faster
+The predictions are those of the network run eagerly in float32, as it was loaded (under the one
+measured assumption that ``tiers.calibrate`` states, which bench/bench_eval.py checks). Faster
 paths ("tiers": bfloat16, then a channels-last float32 copy; ``grader.runner.tiers``) are
 calibrated against that eager output on the first images and then run in order: an image whose
 top-1 margin on a tier is below the tier's calibrated bound goes on to the next tier, and the last

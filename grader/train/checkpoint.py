@@ -26,6 +26,7 @@ from grader.train.recipes import Recipe
 
 FORMAT = "grader-checkpoint"
 FORMAT_VERSION = 1
+REQUIRED_KEYS = ("arch", "dataset", "history", "input", "recipe", "seed", "state_dict")  # what --resume reads
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
 SUBMISSION_NAME = "submission.toml"
@@ -92,8 +93,8 @@ def submission_toml(student: str, input_spec: dict, weights: str = CHECKPOINT_NA
 def write_run(folder: str | Path, checkpoint: dict) -> Path:
     """Write checkpoint.pt, history.json and submission.toml into ``folder``, each atomically.
 
-    The checkpoint goes last but one: a reader that finds history.json newer than the
-    checkpoint never sees history the checkpoint lacks.
+    The checkpoint goes first: history.json is then never ahead of it (a crash between the two
+    leaves the older history.json, which the checkpoint's own history supersedes).
     """
     folder = Path(folder)
     buffer = io.BytesIO()
@@ -124,11 +125,23 @@ def read_run(folder: str | Path) -> dict:
     if ckpt.get("format_version") != FORMAT_VERSION:
         raise GraderError(f"{path} has checkpoint format_version {ckpt.get('format_version')!r}",
                           f"this grader reads version {FORMAT_VERSION}")
+    missing = [key for key in REQUIRED_KEYS if key not in ckpt]
+    if missing:
+        raise GraderError(f"{path} lacks {', '.join(missing)}: it was damaged or edited",
+                          "resume from an untouched run folder, or start a new run")
     return ckpt
 
 
 def rebuild(checkpoint: dict) -> nn.Module:
-    """The checkpoint's network with its weights loaded (strictly: every key must match)."""
-    net = build(checkpoint["arch"]["name"], **checkpoint["arch"]["args"])
-    net.load_state_dict(checkpoint["state_dict"])
+    """The checkpoint's network with its weights loaded (strictly: every key must match).
+
+    Raises:
+        GraderError: an architecture this grader does not know, or weights that do not fit it.
+    """
+    try:
+        net = build(checkpoint["arch"]["name"], **checkpoint["arch"]["args"])
+        net.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:  # another grader's network, or edited weights
+        raise GraderError(f"the checkpoint's network cannot be rebuilt: {str(exc).splitlines()[0][:300]}",
+                          "resume with the grader version that wrote it, or start a new run") from None
     return net

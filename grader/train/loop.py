@@ -277,7 +277,7 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
 
     Args:
         recipe: every hyperparameter (``recipe.epochs`` is the total, including resumed epochs).
-        data: the dataset; ``subset`` keeps its first N training images.
+        data: the dataset; ``subset`` keeps N of its training images (a fixed draw: ``as_tensors``).
         seed: seeds initialisation, shuffling, augmentation and dropout.
         device: "auto", "cpu" or "cuda".
         time_budget: seconds for this call; at the first step past it, stop with a resume state.
