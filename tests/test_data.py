@@ -286,3 +286,16 @@ def test_an_unwritable_cache_says_to_set_grader_cache(image_tree, tmp_path, monk
     with pytest.raises(GraderError, match="data cache") as err:
         load_cifar10(image_tree, expect_full=False)
     assert "GRADER_CACHE" in err.value.hint
+
+
+def test_a_cache_in_another_format_is_refused_with_the_fix(image_tree):
+    import json
+
+    from grader.data.cache import convert, load_cached
+
+    folder = convert(image_tree, expect_full=False)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps(dict(meta, cache_format=99)))
+    with pytest.raises(GraderError, match="in format 99") as raised:
+        load_cached(folder)
+    assert "delete that folder" in str(raised.value)

@@ -14,7 +14,8 @@ from tests.test_batch import synthetic_results
 
 def test_graded_result_maps_every_check_to_a_test():
     results = synthetic_results("alice", 0.83)
-    out = gradescope_results(results, public={"final training loss below 0.5": False})
+    public = {c["name"]: c["name"] != "final training loss below 0.5" for c in results["checks"]}
+    out = gradescope_results(results, public=public)
     assert validate_gradescope(out) == []
     assert out["score"] == 3.0 and out["output_format"] == "text"
     assert [t["name"] for t in out["tests"]] == [c["name"] for c in results["checks"]]
@@ -23,6 +24,10 @@ def test_graded_result_maps_every_check_to_a_test():
     assert visibility["final training loss below 0.5"] == "after_published"
     assert visibility["test accuracy above 0.7"] == "visible"
     assert "83.00%" in out["output"]
+    del public["test accuracy above 0.7"]  # a check the rubric at hand does not know: hidden, not shown
+    unknown = next(t for t in gradescope_results(results, public=public)["tests"]
+                   if t["name"] == "test accuracy above 0.7")
+    assert unknown["visibility"] == "after_published"
     loss_test = next(t for t in out["tests"] if t["name"] == "final training loss below 0.5")
     assert "(needs x < 0.5)" in loss_test["output"]  # the condition once, not "x < 0.5 0.5"
     assert out["leaderboard"][0] == {"name": "Accuracy (%)", "value": 83.0, "order": "desc"}

@@ -53,15 +53,15 @@ def gradescope_results(results: Mapping[str, Any], *, public: Mapping[str, bool]
 
     Args:
         results: a results.json dict (graded or error).
-        public: check name -> whether the rubric shows it to students before publication; a
-            check not named is public.
+        public: check name -> whether the rubric shows it to students before publication. A
+            check the mapping does not name is hidden until publication (a results.json graded
+            with another rubric must not show a hidden check early); None shows every check.
     Returns:
         a dict that ``validate_gradescope`` accepts; every rubric check is one test.
     """
-    public = public or {}
     tests = []
     for number, check in enumerate(results.get("checks") or [], start=1):
-        visible = public.get(check["name"], True)
+        visible = True if public is None else public.get(check["name"], False)
         tests.append({
             "name": check["name"],
             "number": str(number),

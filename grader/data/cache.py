@@ -12,6 +12,7 @@ import numpy as np
 
 from grader import __version__
 from grader.atomic import staged_dir, write_json
+from grader.errors import GraderError
 from grader.data.dataset import CLASSES, Cifar10, fingerprint
 from grader.data.sources import check_counts, read_source
 
@@ -68,12 +69,17 @@ def _stamp(path: Path) -> str:
 
 
 def cache_dir_for(key: str) -> Path:
-    return cache_root() / "cifar10" / key[:24]
+    """The cache folder of the source whose key is ``key``; the format is part of its path, so a
+    grader that writes another format converts again beside the old folder, never reading it."""
+    return cache_root() / "cifar10" / (key[:24] if CACHE_FORMAT == 1 else f"v{CACHE_FORMAT}-{key[:24]}")
 
 
 def load_cached(folder: Path) -> Cifar10:
     """Load a converted folder; arrays are memory-mapped read-only, so this takes milliseconds."""
     meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("cache_format") != CACHE_FORMAT:
+        raise GraderError(f"the data cache {folder} is in format {meta.get('cache_format')!r}, not {CACHE_FORMAT}",
+                          "delete that folder: the source is converted again on the next run")
     arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     return Cifar10(
         **arrays,
