@@ -14,6 +14,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: make the builder ``fn`` available to ``build`` under its own name."""
     ARCHITECTURES[fn.__name__] = fn
     return fn
 

@@ -82,6 +82,7 @@ class Check:
     public: bool = True
 
     def holds(self, value: float) -> bool:
+        """Whether ``value`` satisfies the condition (bounds inclusive or not as written)."""
         if self.lower is not None and not (value >= self.lower if self.lower_inclusive else value > self.lower):
             return False
         if self.upper is not None and not (value <= self.upper if self.upper_inclusive else value < self.upper):
@@ -106,6 +107,7 @@ class Rubric:
 
     @property
     def max_score(self) -> float:
+        """The points of all checks together."""
         return float(sum(c.points for c in self.checks))
 
     def public(self) -> "Rubric":
@@ -129,6 +131,7 @@ class CheckResult:
     detail: str
 
     def to_dict(self) -> dict:
+        """The fields as results.json's ``checks`` entries hold them."""
         return dict(vars(self))
 
 
@@ -154,6 +157,7 @@ class Verdict:
 
 
 def default_rubric_path() -> Path:
+    """The shipped default rubric: the homework's own three assertions."""
     return Path(str(resources.files("grader") / "rubrics" / "default.toml"))
 
 

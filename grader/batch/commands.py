@@ -200,6 +200,11 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
 
 
 def make_executor(executor: str, scheduler: str | None, jobs: int | None):
+    """The executor the options name: Dask at ``scheduler``, else ``jobs`` local workers.
+
+    Raises:
+        GraderError: options that contradict each other.
+    """
     if executor == "dask":
         return DaskExecutor(scheduler)
     if scheduler:

@@ -51,6 +51,7 @@ class BatchProgress:
 
 @contextmanager
 def progress_bar(console=None) -> Iterator[BatchProgress]:
+    """A live progress bar for a batch, closed however the batch ends."""
     bar = BatchProgress(console)
     try:
         yield bar

@@ -1,4 +1,4 @@
-"""Pure helpers about a process and its descendants, read from /proc (Linux).
+"""Helpers about a process and its descendants, read from /proc (Linux), and one that kills them.
 
     descendants(pid) -> [pid, ...]     pid and every process below it, parents first
     tree_rss_mib(pid) -> float         resident memory of that tree, MiB

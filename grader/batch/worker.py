@@ -62,7 +62,7 @@ def load_settings_rubric(settings: GradeSettings):
     from grader.rubric import load_rubric
 
     rubric = load_rubric(Path(settings.rubric_path) if settings.rubric_path else None)
-    return rubric_public_only(rubric) if settings.public_only else rubric
+    return rubric.public() if settings.public_only else rubric
 
 
 def grade_into(job: Job) -> dict:
@@ -146,15 +146,14 @@ def rubric_digest(rubric) -> str:
 
 
 def rubric_check_names(rubric) -> list[str]:
+    """The checks' names, in the rubric's order: the gradebook's columns."""
     return [c.name for c in rubric.checks]
 
 
 def rubric_public(rubric) -> dict[str, bool]:
+    """Check name -> whether students see it before publication (Gradescope's visibility)."""
     return {c.name: bool(c.public) for c in rubric.checks}
 
-
-def rubric_public_only(rubric):
-    return rubric.public()
 
 
 def rubric_limits(rubric, margin: "LimitMargin") -> Limits:

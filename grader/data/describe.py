@@ -23,6 +23,7 @@ def describe(data=None, *, expect_full: bool = True) -> dict:
 
 
 def format_description(info: dict) -> str:
+    """``describe``'s dict as the aligned lines `grader data info` prints."""
     lines = [
         f"source       {info['source']}  (from {info['found_by']})",
         f"format       {info['kind']}",

@@ -58,6 +58,8 @@ def serve(request: dict, images: np.ndarray) -> tuple[dict, np.ndarray]:
 
 
 def main() -> int:
+    """The child process: one request on stdin, one reply on the real stdout; always exits 0
+    (a failure is the reply's ``error``, which the parent reads)."""
     keep_freed_memory()  # activations reused, not page-faulted afresh each batch (grader.allocator)
     private = os.dup(1)
     os.dup2(2, 1)  # from here on, anything printed to fd 1 lands on stderr

@@ -144,7 +144,7 @@ def _shipped_lists():
 
 def torch_stock_module_names() -> frozenset[str]:
     """``stock_module_names`` as the installed torch defines them (imports torch)."""
-    from grader.runner.allowlist import stock_module_classes
+    from grader.runner.stock_layers import stock_module_classes
 
     return frozenset(f"{cls.__module__}.{cls.__qualname__}" for cls in stock_module_classes())
 
