@@ -31,7 +31,7 @@ from markupsafe import escape
 from grader.data import CLASSES
 from grader.errors import GraderError
 from grader.report import render_html, render_pdf, write_report
-from grader.report.i18n import CLASS_NAMES_ZH, STRINGS
+from grader.report.i18n import CLASS_NAMES_ZH, CLASS_REPORT_STRINGS, STRINGS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = Path(__file__).parent / "golden"
@@ -86,6 +86,7 @@ def expected_pages(html: str) -> int:
 
 def test_every_label_exists_in_both_languages():
     assert set(STRINGS["en"]) == set(STRINGS["zh"])
+    assert set(CLASS_REPORT_STRINGS["en"]) == set(CLASS_REPORT_STRINGS["zh"])
 
 
 def test_zh_labels_are_chinese_where_english_is_words():

@@ -17,7 +17,9 @@ from grader.errors import GraderError
 from grader.models import build
 from grader.train import train_command
 from grader.train.checkpoint import make_checkpoint, read_run, rebuild, write_run
-from grader.train.loop import Progress, epoch_plan, new_model, predict_logits, train, translate
+from grader.train.data import epoch_plan, translate
+from grader.train.init import new_model
+from grader.train.loop import Progress, predict_logits, train
 from grader.train.muon import Muon
 from grader.train.optim import lr_at, make_optimizer, set_lrs
 from grader.train.recipes import FastGpuRecipe, FastRecipe, HomeworkRecipe, get_recipe, recipe_from_dict
@@ -200,10 +202,10 @@ def test_translate_tta_adds_shifted_views_only_to_the_final_evaluation(data):
 
 
 def test_whitening_sample_is_spread_over_the_classes(monkeypatch):
-    import grader.train.loop as loop
+    import grader.train.init as init
 
     seen = {}
-    monkeypatch.setattr(loop, "set_whitening", lambda net, x, eps: seen.setdefault("x", x))
+    monkeypatch.setattr(init, "set_whitening", lambda net, x, eps: seen.setdefault("x", x))
     # stored class by class, as an image tree is: image i of class c has every pixel = c
     train_x = torch.arange(10, dtype=torch.uint8).repeat_interleave(50).view(500, 1, 1, 1).expand(500, 3, 32, 32)
     new_model(replace(TINY_FAST, whiten_samples=40, input_mean=(0.0,) * 3, input_std=(1.0,) * 3),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.hashing import sha256_file
 
 SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 RESERVED_SLUGS = {"gradebook.csv", "class-report.html", "class-report.pdf"}  # the batch's own outputs
@@ -23,7 +24,6 @@ RESERVED_SLUGS = {"gradebook.csv", "class-report.html", "class-report.pdf"}  # t
 # distinct) and ._@+-; anything else becomes "_" so that a student id from a manifest can never
 # name a path outside OUT.
 _UNSAFE = re.compile(r"[^\w.@+-]")
-HASH_CHUNK = 1 << 20  # bytes read at a time
 
 
 @dataclass(frozen=True)
@@ -85,19 +85,11 @@ def slugify(student: str) -> str:
 def content_sha256(path: Path) -> str:
     """sha256 of a file's bytes, or of a folder's sorted (relative path, file digest) list."""
     if path.is_file():
-        return _file_sha256(path)
+        return sha256_file(path)
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        digest.update(bytes.fromhex(_file_sha256(file)))
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
+        digest.update(bytes.fromhex(sha256_file(file)))
     return digest.hexdigest()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from grader import __version__
 from grader.atomic import staged_dir, write_json
 from grader.errors import GraderError
+from grader.hashing import sha256_file
 from grader.data.dataset import CLASSES, Cifar10, fingerprint
 from grader.data.sources import check_counts, read_source
 
@@ -44,16 +45,10 @@ def source_key(path: Path) -> str:
         index = {}
     if index.get(str(path), {}).get("stamp") == stamp:
         return index[str(path)]["sha256"]
-    digest = hashlib.sha256()
-    if path.is_file():
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    else:
-        digest.update(stamp.encode())
-    index[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    key = sha256_file(path) if path.is_file() else hashlib.sha256(stamp.encode()).hexdigest()
+    index[str(path)] = {"stamp": stamp, "sha256": key}
     write_json(index_path, index)
-    return digest.hexdigest()
+    return key
 
 
 def _stamp(path: Path) -> str:

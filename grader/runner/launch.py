@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,13 +52,11 @@ class ChildOutput:
         info: the child's model description (``parameters``, ``macs_per_image``, ``layers``,
             ``latency_ms_per_image``, ``form``, ``input``, ``history``, ``notes``, ``timings``).
         sandbox: ``{"enabled": bool, "warning": str | None}``.
-        seconds: wall-clock seconds of the whole child run, parent side.
     """
 
     logits: np.ndarray
     info: dict
     sandbox: dict = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def run_submission(submission: Submission, images: np.ndarray, *, classes: int, seed_text: str = "",
@@ -87,15 +84,13 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         "batch_size": limits.batch_size,
         "threads": limits.threads,
     }
-    started = time.perf_counter()
     result, sandbox_info = launch_child(encode(request, images[order]), submission=submission,
                                         sandbox=sandbox, limits=limits)
-    seconds = time.perf_counter() - started
     info, shuffled = read_reply(result, submission)
     logits = np.empty_like(shuffled)
     logits[order] = shuffled  # row i of the reply is image order[i]
     check_logits(logits, n=len(images), classes=classes)
-    return ChildOutput(logits=logits, info=info, sandbox=sandbox_info, seconds=seconds)
+    return ChildOutput(logits=logits, info=info, sandbox=sandbox_info)
 
 
 def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limits: RunLimits):

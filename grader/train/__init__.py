@@ -2,7 +2,8 @@
 
     train_command(recipe=..., out_dir=..., ...) -> exit code
 
-Recipes live in ``recipes.py``, the loop in ``loop.py``, the run folder in ``checkpoint.py``.
+Recipes live in ``recipes.py``, the loop in ``loop.py`` (its data and augmentation in ``data.py``,
+the network's construction in ``init.py``), the run folder in ``checkpoint.py``.
 """
 
 from __future__ import annotations

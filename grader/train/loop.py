@@ -1,4 +1,5 @@
-"""The one training loop every recipe runs: data as tensors, augmentation, the recipe's optimizer
+"""The one training loop every recipe runs: the data as tensors and its augmentation
+(``grader.train.data``), the recipe's network (``grader.train.init``) and optimizer
 (``grader.train.optim``), evaluation.
 
     train(recipe, data, seed=..., device=...) -> TrainResult
@@ -6,34 +7,31 @@
 Pure of file I/O: the caller (``grader.train.train_command``) writes the run folder from the
 result and from the snapshots handed to ``on_epoch``.
 
-Speed: batches are sliced from uint8 tensors made once from the data cache (n, 3, 32, 32), so
-an epoch does no per-image Python work; the conversion pixels / 255 is the same arithmetic as
-torchvision's ToTensor, so the homework recipe sees the same numbers as the notebook. On a GPU
-the data, each epoch's random plan and the running sums stay on the device, which is read back
-only every few steps (``steps_between_reads``).
+Speed: batches are sliced from uint8 tensors made once from the data cache (``as_tensors``), so
+an epoch does no per-image Python work. On a GPU the data, each epoch's random plan and the
+running sums stay on the device, which is read back only every few steps (``steps_between_reads``).
 
-Determinism: the shuffle order, flips and shifts of epoch e come from a generator seeded by
-(seed, e) and are drawn for the whole epoch up front; dropout draws from torch's global
+Determinism: the shuffle order, flips and shifts of epoch e are drawn for the whole epoch up front
+from a generator seeded by (seed, e) (``epoch_plan``); dropout draws from torch's global
 generator, seeded at each epoch start and saved in the resume state. So a run interrupted at
 any step and resumed repeats the uninterrupted history on the same machine.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from grader.data import Cifar10
 from grader.errors import GraderError
-from grader.models import build
+from grader.train.data import as_tensors, augment, epoch_plan, normalise
+from grader.train.init import new_model
 from grader.train.optim import make_optimizer, set_lrs
 from grader.train.recipes import Recipe
 
@@ -59,7 +57,6 @@ class TrainResult:
     resume: dict | None = None
     steps_done: int = 0
     steps_total: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class Progress:
@@ -89,109 +86,6 @@ def pick_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda"):
         raise GraderError(f"unknown device {device!r}", "use auto, cpu or cuda")
     return torch.device(device)
-
-
-def as_tensors(data: Cifar10, subset: int | None, device: torch.device) -> dict[str, torch.Tensor]:
-    """uint8 (n, 3, 32, 32) images and int64 labels for both splits, on ``device``.
-
-    ``subset`` keeps N training images (tests and quick looks), chosen by a fixed permutation
-    (independent of the seed) because a converted image tree is stored class by class.
-    """
-    keep = np.arange(len(data.train_labels))
-    if subset is not None and subset < len(keep):
-        keep = np.sort(np.random.default_rng(0).permutation(len(keep))[:subset])
-    if len(keep) == 0 or len(data.test_labels) == 0:
-        raise GraderError(f"the data at {data.source} has no training or no test images",
-                          "point --data at a CIFAR-10 source with both splits")
-
-    def images(a: np.ndarray) -> torch.Tensor:  # NHWC uint8 -> NCHW uint8, contiguous
-        return torch.from_numpy(np.array(a)).permute(0, 3, 1, 2).contiguous().to(device)
-
-    return {
-        "train_x": images(data.train_images[keep]),
-        "train_y": torch.from_numpy(np.array(data.train_labels[keep], dtype=np.int64)).to(device),
-        "test_x": images(data.test_images),
-        "test_y": torch.from_numpy(np.array(data.test_labels, dtype=np.int64)).to(device),
-    }
-
-
-def normalise(x_u8: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """uint8 (n, 3, h, w) -> float32: pixels / 255 * scale, then (x - mean) / std."""
-    x = x_u8.float().div_(255)  # exactly ToTensor's arithmetic
-    if recipe.input_scale != 1.0:
-        x.mul_(recipe.input_scale)
-    if recipe.input_mean != (0.0, 0.0, 0.0) or recipe.input_std != (1.0, 1.0, 1.0):
-        mean, std = _channel_stats(tuple(recipe.input_mean), tuple(recipe.input_std), x.device)
-        x = (x - mean) / std
-    return x
-
-
-@functools.lru_cache(maxsize=8)
-def _channel_stats(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(1, 3, 1, 1) mean and std tensors, made once per device: a fresh host-to-GPU copy every
-    batch would make each training step wait for the GPU."""
-    return (torch.tensor(mean, device=device).view(1, 3, 1, 1),
-            torch.tensor(std, device=device).view(1, 3, 1, 1))
-
-
-def translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int) -> torch.Tensor:
-    """Shift each image (n, c, h, w) by (dy, dx) pixels in -pad..pad, filling by reflection."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (n, c, h+2p, w+2p)
-    rows = (pad + dy).view(n, 1, 1, 1) + torch.arange(h, device=x.device).view(1, 1, h, 1)
-    cols = (pad + dx).view(n, 1, 1, 1) + torch.arange(w, device=x.device).view(1, 1, 1, w)
-    out = padded.gather(2, rows.expand(n, c, h, w + 2 * pad))  # (n, c, h, w+2p)
-    return out.gather(3, cols.expand(n, c, h, w))  # (n, c, h, w)
-
-
-def epoch_plan(n: int, epoch: int, seed: int, recipe: Recipe) -> dict[str, torch.Tensor]:
-    """The whole epoch's random choices, from a generator seeded by (seed, epoch)."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    plan = {"order": torch.randperm(n, generator=gen)}
-    if recipe.translate:
-        plan["dy"] = torch.randint(-recipe.translate, recipe.translate + 1, (n,), generator=gen)
-        plan["dx"] = torch.randint(-recipe.translate, recipe.translate + 1, (n,), generator=gen)
-    if recipe.flip:
-        # Alternating flip: a fixed random half in even epochs, the other half in odd ones.
-        base = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
-        plan["flip"] = base ^ bool(epoch % 2)
-    return plan
-
-
-def augment(x: torch.Tensor, idx: torch.Tensor, plan: dict, recipe: Recipe) -> torch.Tensor:
-    """Apply the plan's flips and shifts for the images ``idx`` to their batch ``x``."""
-    if recipe.flip:
-        flip = plan["flip"][idx].to(x.device).view(-1, 1, 1, 1)
-        x = torch.where(flip, x.flip(3), x)
-    if recipe.translate:
-        x = translate(x, plan["dy"][idx].to(x.device), plan["dx"][idx].to(x.device), recipe.translate)
-    return x
-
-
-def set_whitening(net: nn.Module, x: torch.Tensor, eps: float) -> None:
-    """Set the first conv (k x k, 2m outputs) to the ZCA-like basis of the data's k x k patches.
-
-    Its weights become +/- the patch-covariance eigenvectors divided by sqrt(eigenvalue + eps),
-    and are frozen (airbench's whitening init): the network starts on decorrelated inputs.
-    Its bias stays trainable.
-    """
-    conv = net[0]
-    if not isinstance(conv, nn.Conv2d):
-        raise GraderError(f"the architecture has no whitening conv as layer 0 (found {type(conv).__name__})",
-                          "set whiten_samples = 0 for this recipe")
-    c, (k, _) = conv.in_channels, conv.kernel_size
-    patches = F.unfold(x.float(), k).transpose(1, 2).reshape(-1, c * k * k)  # (n*l, c*k*k)
-    patches = patches - patches.mean(0)
-    cov = patches.T @ patches / len(patches)  # on x's device; the small eigenproblem on the CPU
-    eigvals, eigvecs = torch.linalg.eigh(cov.double().cpu())  # ascending
-    basis = (eigvecs.T / torch.sqrt(eigvals + eps)[:, None]).flip(0).float()  # (c*k*k, c*k*k)
-    m = conv.out_channels // 2
-    weight = torch.cat([basis[:m], -basis[:m]]).view(2 * m, c, k, k)
-    with torch.no_grad():
-        conv.weight.copy_(weight.to(conv.weight.device))
-        if conv.bias is not None:
-            conv.bias.zero_()
-    conv.weight.requires_grad_(False)
 
 
 def _autocast(device: torch.device, recipe: Recipe):
@@ -251,22 +145,6 @@ def steps_between_reads(device: torch.device) -> int:
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 7_919 + epoch * 104_729 + 1) % (2**63)
-
-
-def new_model(recipe: Recipe, train_x: torch.Tensor, seed: int, device: torch.device) -> nn.Module:
-    """The recipe's network, initialised from ``seed`` (and whitened from the data if asked).
-
-    The whitening sample is a fixed random draw of training images (the same for every seed):
-    an image tree is stored class by class, so its first images would all be airplanes.
-    """
-    torch.manual_seed(seed)
-    net = build(recipe.arch, **recipe.arch_args)
-    if recipe.whiten_samples:
-        n = len(train_x)
-        pick = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:recipe.whiten_samples]
-        set_whitening(net, normalise(train_x[pick.to(train_x.device)], recipe), recipe.whiten_eps)
-    net = net.to(device)
-    return net.to(memory_format=torch.channels_last) if recipe.channels_last else net
 
 
 def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",

@@ -1,0 +1,132 @@
+"""Which file is the checkpoint, and which form it takes, from names and bytes alone.
+
+    find_weights(path, manifest) -> Path
+    detect_form(weights, check) -> one of FORMS
+
+Nothing is unpickled: the form comes from the suffix, magic bytes, the zip listing and the
+pre-check's scan of the pickle's opcodes.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.sandbox.pickle_scan import PickleScan, allowed_global, stock_module_names
+from grader.sandbox.precheck import LIMITS, FileCheck, PrecheckLimits, entry_problems, is_data_pickle, refusal
+from grader.submission.manifest import MANIFEST_NAME, resolve_inside
+
+TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt", ".tar", ".pkl")
+WEIGHT_SUFFIXES = TORCH_SUFFIXES + (".safetensors", ".pt2", ".onnx")
+FORMS = ("pickled-module", "state-dict", "safetensors", "torchscript", "exported", "onnx", "run-folder")
+NEEDS_CODE = {"state-dict", "safetensors"}
+
+
+def find_weights(path: Path, manifest: dict) -> Path:
+    """The checkpoint: ``path`` itself, the manifest's ``weights``, or the folder's only weight file."""
+    if path.is_file():
+        return path
+    if "weights" in manifest:
+        weights = resolve_inside(path, manifest["weights"], "weights")
+        if not weights.is_file():
+            raise GraderError(f'weights = "{manifest["weights"]}" in submission.toml: no such file in {path}',
+                              "fix the name, or hand in the file")
+        return weights
+    if (path / "checkpoint.pt").is_file():  # a run folder written by `grader train`
+        return resolve_inside(path, "checkpoint.pt", "weights")
+    candidates = sorted(resolve_inside(path, str(p.relative_to(path)), "weights") for p in path.rglob("*")
+                        if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES and not p.name.startswith("."))
+    if not candidates:
+        raise GraderError(f"no checkpoint in {path} (looked for {', '.join(WEIGHT_SUFFIXES)})",
+                          "hand in the saved network, e.g. torch.save(net, 'model.pth')")
+    if len(candidates) > 1:
+        names = ", ".join(str(p.relative_to(path)) for p in candidates)
+        raise GraderError(f"{path} holds several checkpoints: {names}",
+                          f'say which in {MANIFEST_NAME}: weights = "{candidates[0].relative_to(path)}"')
+    return candidates[0]
+
+
+def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIMITS) -> str:
+    """Name the form of ``weights`` from its suffix, magic bytes and (for torch pickles) its globals.
+
+    Args:
+        weights: the checkpoint.
+        check: the pre-check of ``weights``, whose pickle scans are reused (not read again).
+
+    Raises:
+        GraderError: for an unknown or corrupt file, or a pickle naming a global outside the allow-list.
+    """
+    suffix = weights.suffix.lower()
+    with weights.open("rb") as f:
+        head = f.read(16)
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".safetensors" or _looks_like_safetensors(head):
+        return "safetensors"
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_form(weights, check, limits)
+    if head[:1] == b"\x80":
+        raise GraderError(
+            f"{weights.name} is a plain or legacy pickle, which cannot be loaded safely",
+            "save with a current torch: torch.save(net, 'model.pth') (or its state_dict plus model.py)")
+    raise GraderError(f"{weights.name}: unknown format (starts with {head[:8]!r})",
+                      "hand in a torch.save file, safetensors, TorchScript, a .pt2 from torch.export, "
+                      "or ONNX; see docs/grading.md")
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    """safetensors: an 8-byte little-endian header length, then a JSON object."""
+    return len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 28
+
+
+def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits) -> str:
+    try:
+        with zipfile.ZipFile(weights) as archive:
+            problems = entry_problems(archive, weights.stat().st_size, limits)
+            if problems:  # a zip bomb: testzip() below would inflate it in this process
+                raise refusal(weights, problems)
+            names = archive.namelist()
+            bad = archive.testzip()  # CRC of every member: catches truncation and bit rot
+            if bad is not None:
+                raise GraderError(f"{weights.name} is corrupt ({bad} fails its checksum)",
+                                  "save the network again and re-submit")
+            if any(n.endswith("archive_format") for n in names) and any("/models/" in n for n in names):
+                return "exported"
+            if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+                return "torchscript"
+            pickles = [n for n in names if is_data_pickle(n)]
+            if len(pickles) != 1:
+                raise GraderError(f"{weights.name} is a zip file but not a torch.save checkpoint",
+                                  "hand in the file torch.save wrote, not an archive of files")
+            info = archive.getinfo(pickles[0])
+            if info.file_size > limits.pickle_bytes:
+                raise GraderError(f"{weights.name}: its pickle is {info.file_size} bytes, too large to check",
+                                  "save only the network (or its state_dict)")
+    except zipfile.BadZipFile as exc:
+        raise GraderError(f"{weights.name} is truncated or corrupt ({exc})",
+                          "save the network again and re-submit") from None
+    scan = check.pickles.get(pickles[0])
+    if scan is None:  # the pre-check could not read it, and says why
+        raise refusal(weights, check.problems)
+    return _pickle_form(weights, scan)
+
+
+def _pickle_form(weights: Path, scan: PickleScan) -> str:
+    """Classify a torch.save pickle by the globals and strings it names, refusing foreign globals."""
+    if scan.error:
+        raise GraderError(f"{weights.name} is corrupt: its pickle cannot be read ({scan.error})",
+                          "save the network again and re-submit")
+    foreign = sorted({g for g in scan.globals if not allowed_global(g)})
+    if foreign:
+        own = [g for g in foreign if g.startswith("__main__.")]
+        hint = ("your network's class is defined in your own script, which the grader cannot trust: "
+                "hand in torch.save(net.state_dict(), 'weights.pth') plus model.py with build_model()"
+                if own else "it was refused without being run; hand in plain weights or stock torch.nn layers")
+        raise GraderError(f"{weights.name} asks to load {', '.join(foreign[:5])}, outside the allowed "
+                          "torch.nn classes", hint)
+    if any(g in stock_module_names() for g in scan.globals):
+        return "pickled-module"
+    if "grader-checkpoint" in scan.strings:
+        return "run-folder"
+    return "state-dict"

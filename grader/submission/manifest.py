@@ -1,0 +1,98 @@
+"""``submission.toml``: the manifest, its [input] table and the entry that builds the network.
+
+    read_manifest(path) -> dict                       {} when absent
+    parse_input(table, where=...) -> {"scale", "mean", "std"}
+    parse_entry(root, entry, form=..., weights=...) -> (file, callable name)
+    resolve_inside(root, name, key) -> Path           a name the manifest gives, kept in the folder
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from grader.errors import GraderError
+
+MANIFEST_NAME = "submission.toml"
+MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
+INPUT_KEYS = {"scale", "mean", "std"}
+DEFAULT_ENTRY = "model.py:build_model"
+
+
+def read_manifest(path: Path) -> dict:
+    """Parse and validate ``submission.toml``; {} when absent.
+
+    Raises:
+        GraderError: naming the file and the key at fault for bad TOML, an unknown key or a wrong type.
+    """
+    if not path.is_file():
+        return {}
+    try:
+        manifest = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: Windows Notepad's BOM
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GraderError(f"{path} is not valid TOML: {exc}", "see docs/grading.md for the format") from None
+    unknown = set(manifest) - MANIFEST_KEYS
+    if unknown:
+        raise GraderError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}",
+                          f"known keys: {', '.join(sorted(MANIFEST_KEYS))}")
+    for key in ("student", "name", "weights", "entry", "history"):
+        if key in manifest and not isinstance(manifest[key], str):
+            raise GraderError(f"{path}: {key} must be a string, got {manifest[key]!r}",
+                              f'write it in quotes, e.g. {key} = "..."')
+    if "input" in manifest:
+        manifest["input"] = parse_input(manifest["input"], where=f"{path} [input]")
+    return manifest
+
+
+def parse_input(table: object, *, where: str) -> dict:
+    """Validate an input-normalisation table into ``{"scale": float, "mean": list|None, "std": list|None}``."""
+    if not isinstance(table, dict):
+        raise GraderError(f"{where} must be a table", "write [input] with scale, mean, std below it")
+    unknown = set(table) - INPUT_KEYS
+    if unknown:
+        raise GraderError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}", "known: scale, mean, std")
+    scale = table.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise GraderError(f"{where}: scale must be a positive number, got {scale!r}",
+                          "1.0 when the network expects 0..1 pixels, 255.0 for 0..255")
+    out = {"scale": float(scale), "mean": None, "std": None}
+    for key in ("mean", "std"):
+        value = table.get(key)
+        if value is None:
+            continue
+        ok = (isinstance(value, list) and len(value) == 3
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+        if not ok or (key == "std" and min(value) <= 0):
+            raise GraderError(f"{where}: {key} must be three numbers (R, G, B){' > 0' if key == 'std' else ''},"
+                              f" got {value!r}", f"e.g. {key} = [0.5, 0.5, 0.5]")
+        out[key] = [float(v) for v in value]
+    return out
+
+
+def parse_entry(root: Path, entry: str | None, *, form: str, weights: Path) -> tuple[Path, str]:
+    """Resolve ``"file.py:callable"`` (default ``model.py:build_model``) to an existing file.
+
+    Raises:
+        GraderError: when the entry is malformed or its file is missing.
+    """
+    spec = entry or DEFAULT_ENTRY
+    file_name, sep, name = spec.partition(":")
+    if not sep or not file_name.endswith(".py") or not name.isidentifier():
+        raise GraderError(f'entry = "{spec}" is not "file.py:callable"', 'e.g. entry = "model.py:Net"')
+    file = resolve_inside(root, file_name, "entry")
+    if not file.is_file():
+        raise GraderError(
+            f"{weights.name} holds only weights ({form}), and {file_name} is missing",
+            "hand in a folder with model.py defining build_model() that returns the network, "
+            'or name it in submission.toml: entry = "file.py:NameOfClassOrFunction"')
+    return file, name
+
+
+def resolve_inside(root: Path, name: str, key: str) -> Path:
+    """``root / name``, refusing paths that leave the submission folder."""
+    path = (root / name).resolve()
+    if root not in path.parents and path != root:
+        raise GraderError(f"{key} = {name!r} points outside the submission folder (a path or a link "
+                          "that leaves it: another student's files, say)",
+                          "hand in the file itself, inside the folder, and name it relative to the folder")
+    return path
