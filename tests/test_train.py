@@ -391,3 +391,20 @@ def test_submission_toml_quotes_what_it_is_given():
     assert toml["name"] == name and toml["entry"] == "model.py:build_model" and toml["weights"] == "w.pt"
     assert "name" not in tomllib.loads(submission_toml("s1", {"scale": 1.0, "mean": [0, 0, 0],
                                                                 "std": [1, 1, 1]}))
+
+
+@pytest.mark.parametrize("name", ["homework", "fast", "fast-long", "fast-gpu"])
+def test_training_and_grading_see_the_same_pixels_bit_for_bit(name):
+    import numpy as np
+
+    from grader.runner.batches import to_input
+    from grader.train.checkpoint import submission_toml
+    from grader.train.data import normalise
+    from grader.train.recipes import RECIPES
+
+    recipe = RECIPES[name]()
+    images = np.random.default_rng(3).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    trained_on = normalise(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), recipe)
+    written = tomllib.loads(submission_toml("s", recipe.input_spec()))
+    graded_on = to_input(images, written["input"])  # what the run folder's submission.toml gives the child
+    assert torch.equal(trained_on, graded_on)
