@@ -35,7 +35,9 @@ from grader.train.init import new_model
 from grader.train.optim import make_optimizer, set_lrs
 from grader.train.recipes import Recipe
 
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_acc", "elapsed_s")
+# What the training loop logs per epoch: the homework's history (grader.submission.HISTORY_KEYS) and
+# the seconds elapsed, which only the run folder keeps.
+LOGGED_KEYS = ("epoch", "train_loss", "train_acc", "test_acc", "elapsed_s")
 
 
 @dataclass
@@ -183,14 +185,14 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
     if resume is None:
         net = new_model(recipe, train_x, seed, dev)
         state = {"epoch": 0, "step": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "elapsed_s": 0.0,
-                 "rng": None, "history": {k: [] for k in HISTORY_KEYS}}
+                 "rng": None, "history": {k: [] for k in LOGGED_KEYS}}
     else:
         if model is None:
             raise ValueError("resume needs the model to continue")
         net = model.to(dev)
         net = net.to(memory_format=torch.channels_last) if recipe.channels_last else net
         state = {k: v for k, v in resume.items() if k != "optimizer"}
-        state["history"] = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
+        state["history"] = {k: list(state["history"].get(k, [])) for k in LOGGED_KEYS}
     optimizer = make_optimizer(net, recipe, steps_per_epoch)
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])
@@ -268,7 +270,7 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
             record = {"epoch": epoch + 1, "train_loss": state["loss_sum"] / state["seen"],
                       "train_acc": state["correct"] / state["seen"], "test_acc": test_acc,
                       "elapsed_s": state["elapsed_s"]}
-            for key in HISTORY_KEYS:
+            for key in LOGGED_KEYS:
                 state["history"][key].append(record[key])
             state.update(epoch=epoch + 1, step=0, loss_sum=0.0, correct=0, seen=0, rng=None)
             progress.epoch_end(record)
