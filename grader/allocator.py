@@ -12,8 +12,10 @@ step took 185-192 ms or 196-216 ms. Fixing the two thresholds (mmap at 32 MiB, g
 on 64-bit; trim at 256 MiB) made every process the quick kind. The cost is up to 256 MiB of freed
 memory held for reuse instead of returned.
 
-``keep_freed_memory`` is called by the grading child before it reads the images and by
-``grader train``; bench/bench_eval.py calls it for both of its sides.
+``keep_freed_memory`` is called by ``grader train``, by bench/bench_eval.py for both of its sides,
+and by the grading child before it reads the images when its memory cap (RLIMIT_DATA, which
+counts the heap's free holes too) is at least ``MIN_CAPPED_BYTES``: under a tighter cap, memory
+held for reuse could fail a network that fits without it.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # glibc refuses more than HEAP_MAX_SIZE / 2: 32 MiB on 64-bit
 TRIM_THRESHOLD = 256 << 20
+MIN_CAPPED_BYTES = 2 << 30  # see the module docstring
 
 
 def keep_freed_memory() -> bool:
     """Fix glibc's mmap and trim thresholds (see the module docstring); process-wide, idempotent.
 
     Returns whether both took effect: False where the C library has no ``mallopt`` (macOS,
-    Windows) or refuses the values, and then nothing else changes.
+    Windows: nothing changes) or refuses a value (the trim threshold is then left alone).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -38,4 +41,4 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) & bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -1,11 +1,12 @@
 """The `grader` command line. Thin: each command parses its options and calls one function.
 
-Exit codes: 0 success, 1 a rubric check failed, 2 a usage or input error, 3 grader itself failed
-(a bug: the traceback is printed).
+Exit codes: 0 success, 1 a rubric check failed, 2 a usage or input error (or the machine's: a full
+disk, no permission), 3 grader itself failed (a bug: the traceback is printed), 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 import traceback
@@ -17,6 +18,9 @@ from grader.errors import GraderError
 
 EXIT_CODES = "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug."
 EXIT_BUG = 3  # never 1: a script must not read a grader crash as "the rubric failed"
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+# The machine's trouble, not grader's: exit 2 with the reason rather than 3 with a traceback.
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EACCES, errno.EPERM, errno.EROFS}
 DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar.gz [env: GRADER_DATA]."
 
 
@@ -27,8 +31,9 @@ class InputError(click.ClickException):
 
 
 def user_errors(fn):
-    """Turn a GraderError into a clean message and exit code 2, never a traceback; any other
-    exception is grader's own bug: its traceback, a line saying so, and exit code 3."""
+    """Turn a GraderError, or the machine's trouble (a full disk, no permission, a closed pipe),
+    into a clean message and exit code 2, never a traceback; Ctrl-C into 130; any other exception
+    is grader's own bug: its traceback, a line saying so, and exit code 3."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -38,6 +43,15 @@ def user_errors(fn):
             raise InputError(str(exc)) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except OSError as exc:
+            if exc.errno not in MACHINE_ERRNOS:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise InputError(f"{exc.strerror or exc}{where}\n  hint: free disk space, fix the permissions, "
+                             "or keep the output's reader open (a pipe closed early)") from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             traceback.print_exc()
             click.echo(f"grader itself failed ({type(exc).__name__}: {exc}); this is a bug in grader, not in "

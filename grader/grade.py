@@ -131,6 +131,18 @@ def _checkpoint_history(raw: object, name: str) -> dict | None:
         return None
 
 
+def preflight(*, sandbox: bool) -> None:
+    """Raise GraderError when this machine cannot grade: no working sandbox (when asked for), or
+    no usable grading secret (``grader.sandbox.secret``)."""
+    from grader.sandbox.secret import grading_secret
+
+    if sandbox:
+        from grader.sandbox import check_available
+
+        check_available()
+    grading_secret()
+
+
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
                   lang: str = "en", partial: bool = False, no_sandbox: bool = False) -> int:
     """The `grade` command: grade, write ``out_dir/results.json`` and the report, print a summary.
@@ -143,10 +155,7 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
         chosen = load_rubric(rubric)
         data = load_cifar10(data_path, expect_full=not partial)
         ensure_dir(out_dir, hint="pass an --out folder you can write to")
-        if not no_sandbox:  # a machine without the sandbox is the TA's to fix, not the student's error
-            from grader.sandbox import check_available
-
-            check_available()
+        preflight(sandbox=not no_sandbox)  # the machine's problems are the TA's to fix, not a student's error
     except GraderError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_UNGRADED

@@ -32,6 +32,24 @@ def test_every_command_has_help_with_exit_codes(cli, command):
     assert "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug." in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("raised, code, words", [
+    (KeyboardInterrupt(), 130, "interrupted"),
+    (OSError(28, "No space left on device", "/out/report.pdf"), 2, "No space left on device (/out/report.pdf)"),
+    (BrokenPipeError(32, "Broken pipe"), 2, "Broken pipe"),
+])
+def test_ctrl_c_and_the_machines_trouble_are_not_grader_bugs(tmp_path, monkeypatch, raised, code, words):
+    import grader.grade
+
+    def fail(**options):
+        raise raised
+
+    monkeypatch.setattr(grader.grade, "grade_command", fail)
+    (tmp_path / "model.pth").write_bytes(b"weights")
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "model.pth"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == code and words in result.output
+    assert "Traceback" not in result.output and "bug in grader" not in result.output
+
+
 def test_a_crash_of_grader_itself_is_exit_3_never_1(cli, tmp_path, monkeypatch):
     import grader.grade
 

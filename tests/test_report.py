@@ -311,7 +311,11 @@ def test_a_failed_pdf_leaves_no_report_of_an_earlier_grade(tmp_path, graded, err
     monkeypatch.setattr(render, "render_pdf", broken)
     with pytest.raises(GraderError, match="WeasyPrint"):
         write_report(error, out)
-    assert not (out / "report.html").exists() and not (out / "report.pdf").exists()
+    assert "the last grade" not in (out / "report.html").read_text()  # this grade's HTML still stands
+    assert not (out / "report.pdf").exists()
+    (out / "report.pdf").write_bytes(b"%PDF- the last grade's")
+    write_report(graded, out, pdf=False)
+    assert not (out / "report.pdf").exists()  # an HTML-only report takes the old PDF away too
 
 
 def test_write_report_is_atomic_and_html_only_on_request(tmp_path, graded):

@@ -54,3 +54,37 @@ def test_graders_starting_together_agree_on_one_key(tmp_path):
             for _ in range(4)]
     keys = {run.communicate(timeout=60)[0].strip() for run in runs}
     assert len(keys) == 1 and len(keys.pop()) == 2 * KEY_BYTES
+
+
+def test_a_planted_or_linked_key_is_refused(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path))
+    path = tmp_path / KEY_NAME
+    path.write_bytes(b"A" * KEY_BYTES)
+    os.chmod(path, 0o666)  # anyone could have written it
+    with pytest.raises(GraderError, match="not a private file of this user"):
+        grading_secret()
+    path.unlink()
+    path.symlink_to("/dev/zero")  # would never end, or be anybody's
+    with pytest.raises(GraderError, match="cannot read the grading secret"):
+        grading_secret()
+
+
+def test_an_unusable_secret_stops_grading_before_any_student(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import grader.grade as grade_module
+    from grader.cli import main
+    from tests.fixtures.make_submissions import write_form
+
+    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / KEY_NAME).mkdir()  # a folder where the key should be
+    monkeypatch.setattr(grade_module, "load_cifar10", lambda _path, **_options: tiny_data(20))
+    folder = write_form("pickled-module", tmp_path / "s")
+    ran = CliRunner().invoke(main, ["grade", str(folder), "--out", str(tmp_path / "out"), "--no-sandbox"])
+    assert ran.exit_code == 2 and "grading secret" in ran.output and "hint:" in ran.output
+    assert not (tmp_path / "out" / "results.json").exists()  # not recorded as the student's error

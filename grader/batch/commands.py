@@ -26,6 +26,7 @@ from grader.batch.worker import (GradeSettings, LimitMargin, failed_results, gra
                                  load_settings_rubric, rubric_check_names, rubric_digest, rubric_limits,
                                  rubric_public, write_outputs)
 from grader.errors import GraderError
+from grader.grade import preflight
 
 LOCK_NAME = ".batch.lock"
 
@@ -65,20 +66,6 @@ class Plan:
     identity: dict
 
 
-def require_sandbox(settings: GradeSettings) -> None:
-    """Refuse to start when the sandbox is asked for and cannot run on this machine: otherwise every
-    submission would end as an error about the machine, recorded as the student's and skipped when
-    the batch is resumed.
-
-    Raises:
-        GraderError: bubblewrap is missing or cannot create its namespaces (with the fix).
-    """
-    if settings.sandbox:
-        from grader.sandbox import check_available
-
-        check_available()
-
-
 def make_plan(settings: GradeSettings, *, limits: Limits | None = None) -> Plan:
     """Load the rubric and the data once (so a bad one fails before any child starts)."""
     rubric = load_settings_rubric(settings)
@@ -113,7 +100,7 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
     plan = make_plan(settings, limits=limits)
     executor = executor or LocalExecutor(os.cpu_count() or 1)
     if isinstance(executor, LocalExecutor):  # Dask workers check their own machines
-        require_sandbox(settings)
+        preflight(sandbox=settings.sandbox)  # the machine, before any student
     with _exclusive(out_dir):
         resume.clean_staging(out_dir)
         keys = {e.student: resume.resume_key(e.sha256, plan.identity) for e in entries}
@@ -237,7 +224,7 @@ def grade_one(submission: Path, out_dir: Path, settings: GradeSettings, *, stude
     submission = Path(submission)
     student = student or student_id(submission)
     plan = make_plan(settings, limits=limits)
-    require_sandbox(settings)
+    preflight(sandbox=settings.sandbox)
     entry = Entry(submission, student, slugify(student), content_sha256(submission))
     out_dir = Path(out_dir).resolve()
     if out_dir.is_dir() and any(out_dir.iterdir()) and resume.read_marker(out_dir) is None:

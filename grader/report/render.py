@@ -107,9 +107,9 @@ def write_report(results: Mapping[str, Any], out_dir: Path, *, lang: str = "en",
 
 def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME, PDF_NAME),
                 pdf: bool = True) -> list[Path]:
-    """Write ``html`` and (unless ``pdf`` is False) its PDF into ``out_dir``, atomically. The PDF
-    is rendered before anything is written; when that fails, the folder's old report files are
-    removed, so that no report of an earlier grade stays beside a new results.json.
+    """Write ``html`` and (unless ``pdf`` is False) its PDF into ``out_dir``, atomically. Without
+    a PDF of this grade (not asked for, or rendering failed) the folder's old PDF is removed, so
+    that no report of an earlier grade stays beside a new results.json.
 
     Args:
         names: the file names of the HTML and the PDF.
@@ -121,15 +121,16 @@ def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME
     """
     html_name, pdf_name = names
     out_dir = Path(out_dir)
-    try:
-        document = render_pdf(html) if pdf else None  # first: a failure then writes nothing new
-    except BaseException:
-        for name in names:  # and leaves no report of an earlier grade beside the new results
-            (out_dir / name).unlink(missing_ok=True)
-        raise
     written = [atomic.write_text(out_dir / html_name, html)]
-    if document is not None:
-        written.append(atomic.write_bytes(out_dir / pdf_name, document))
+    old_pdf = out_dir / pdf_name
+    if not pdf:
+        old_pdf.unlink(missing_ok=True)
+        return written
+    try:
+        written.append(atomic.write_bytes(old_pdf, render_pdf(html)))
+    except BaseException:
+        old_pdf.unlink(missing_ok=True)
+        raise
     return written
 
 

@@ -64,12 +64,19 @@ def _batch_input(chunk: np.ndarray | torch.Tensor, loaded: Loaded, batch: int, p
     return x
 
 
-def out_of_memory(what: str) -> ChildError:
-    """The error for ``what`` ("the network", ...) having run out of the child's memory cap."""
+def memory_cap() -> float:
+    """This process's cap on private memory (RLIMIT_DATA, as the sandbox sets it), in bytes;
+    infinity without one."""
     import resource
 
     soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
-    cap = "" if soft == resource.RLIM_INFINITY else f" (the cap here is {soft >> 20} MiB)"
+    return float("inf") if soft == resource.RLIM_INFINITY else float(soft)
+
+
+def out_of_memory(what: str) -> ChildError:
+    """The error for ``what`` ("the network", ...) having run out of the child's memory cap."""
+    cap = memory_cap()
+    cap = "" if cap == float("inf") else f" (the cap here is {int(cap) >> 20} MiB)"
     return ChildError(f"{what} ran out of memory{cap}",
                       "a CIFAR-10 network needs far less: look for a huge layer or tensor; a TA whose rubric "
                       "caps it too low can raise [limits] memory_mb")

@@ -20,8 +20,8 @@ import time
 import numpy as np
 import torch
 
-from grader.allocator import keep_freed_memory
-from grader.runner.batches import out_of_memory
+from grader.allocator import MIN_CAPPED_BYTES, keep_freed_memory
+from grader.runner.batches import memory_cap, out_of_memory
 from grader.runner.describe import describe_model
 from grader.runner.infer import Inference, infer
 from grader.runner.loaders import ChildError, load, one_line
@@ -60,7 +60,8 @@ def serve(request: dict, images: np.ndarray) -> tuple[dict, np.ndarray]:
 def main() -> int:
     """The child process: one request on stdin, one reply on the real stdout; always exits 0
     (a failure is the reply's ``error``, which the parent reads)."""
-    keep_freed_memory()  # activations reused, not page-faulted afresh each batch (grader.allocator)
+    if memory_cap() >= MIN_CAPPED_BYTES:  # activations reused, not page-faulted afresh (grader.allocator)
+        keep_freed_memory()
     private = os.dup(1)
     os.dup2(2, 1)  # from here on, anything printed to fd 1 lands on stderr
     sys.stdout = sys.stderr

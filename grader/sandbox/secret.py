@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -47,14 +48,25 @@ def seed_from(*parts: str | bytes) -> int:
 
 def _machine_key(path: Path) -> bytes:
     """The key in ``path``; written first, atomically and 0600, when absent (concurrent graders
-    agree: the first link wins and the others read it)."""
+    agree: the first one wins and the others read it). A key file that is not a regular file
+    owned by this user and private to it is refused: in a shared cache another user could have
+    planted it."""
     try:
-        key = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        key = _create_key(path)
-    except OSError as exc:
+        return _create_key(path)
+    except OSError as exc:  # a link (O_NOFOLLOW), a folder, no permission
         raise GraderError(f"cannot read the grading secret {path}: {exc.strerror or exc}",
-                          f"set {ENV}, or make {path.parent} readable (GRADER_CACHE moves it)") from None
+                          f"delete it (a new one is made), or set {ENV}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise GraderError(f"the grading secret {path} is not a private file of this user "
+                              f"(mode {stat.filemode(info.st_mode)}, owner uid {info.st_uid})",
+                              f"delete it (a new one is made), or set {ENV}; keep GRADER_CACHE unshared")
+        key = os.read(fd, KEY_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(key) != KEY_BYTES:
         raise GraderError(f"the grading secret {path} is damaged ({len(key)} bytes, not {KEY_BYTES})",
                           f"delete it (a new one is made) or set {ENV}")
@@ -74,9 +86,20 @@ def _create_key(path: Path) -> bytes:
                 os.link(temp, path)  # atomic, and never replaces a key another grader made first
             except FileExistsError:
                 pass
+            except OSError:  # a file system without hard links: exclusive create, then the bytes
+                _create_exclusively(path)
         finally:
             os.unlink(temp)
-        return path.read_bytes()
     except OSError as exc:
         raise GraderError(f"cannot create the grading secret {path}: {exc.strerror or exc}",
                           f"set {ENV} to a secret of your own, or GRADER_CACHE to a folder you can write") from None
+    return _machine_key(path)
+
+
+def _create_exclusively(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as out:
+        out.write(os.urandom(KEY_BYTES))
