@@ -162,6 +162,19 @@ def test_discovery_names_students_from_manifest_or_name(tmp_path):
     assert all(len(e.sha256) == 64 for e in entries)
 
 
+def test_a_link_to_nothing_still_gives_its_student_a_row_that_says_why(tmp_path):
+    from grader.grade import grade_submission
+    from tests.fixtures.make_submissions import tiny_data
+
+    subs = make_class(tmp_path / "subs", {"bob": "0.8"})
+    (subs / "carol.pth").symlink_to(tmp_path / "gone.pth")  # unpacked from an archive, target lost
+    entries = discover_submissions(subs)
+    assert [e.student for e in entries] == ["bob", "carol"] and len(entries[1].sha256) == 64
+    results = grade_submission(entries[1].path, data=tiny_data(10), sandbox=False)
+    assert results["status"] == "error" and "carol.pth is a link to" in results["error"]
+    assert "which does not exist" in results["error"] and "hint: hand in the file itself" in results["error"]
+
+
 def test_discovery_refuses_two_submissions_for_one_student(tmp_path):
     subs = make_class(tmp_path / "subs", {"alice": "0.8", "x/alice": "0.9"})
     with pytest.raises(GraderError, match="both belong to student 'alice'"):

@@ -11,6 +11,7 @@ rule as ``grader.submission``. Nothing is loaded; only bytes are hashed.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,10 @@ def slugify(student: str) -> str:
 
 
 def content_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, or of a folder's sorted (relative path, file digest) list."""
+    """sha256 of a file's bytes, or of a folder's sorted (relative path, file digest) list; of the
+    target's name, for a link to nothing (graded as an error, so that the student has a row)."""
+    if path.is_symlink() and not path.exists():
+        return hashlib.sha256(b"broken link\0" + os.fsencode(os.readlink(path))).hexdigest()
     if path.is_file():
         return sha256_file(path)
     digest = hashlib.sha256()
@@ -94,7 +98,11 @@ def content_sha256(path: Path) -> str:
 
 
 def _skipped(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in SKIPPED_NAMES or not (path.is_file() or path.is_dir())
+    """Hidden files, the litter of archivers and file managers, and what is neither a file, a folder
+    nor a link (a link to nothing stays: its student gets a row saying so, not silence)."""
+    if path.name.startswith(".") or path.name in SKIPPED_NAMES:
+        return True
+    return not (path.is_file() or path.is_dir() or path.is_symlink())
 
 
 def _entry(path: Path) -> Entry:

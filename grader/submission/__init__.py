@@ -12,6 +12,8 @@ the checkpoint and which form it takes), ``history`` (the per-epoch log).
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,7 +88,11 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS) -> 
         GraderError: for a missing or ambiguous checkpoint, a bad manifest or history, an unknown
             or corrupt file, a pickle that names anything outside the allow-list, missing code.
     """
-    path = Path(path).resolve()
+    given = Path(path)
+    if given.is_symlink() and not given.exists():
+        raise GraderError(f"{given.name} is a link to {os.readlink(given)}, which does not exist",
+                          "hand in the file itself (an archive can keep a link and lose what it pointed to)")
+    path = given.resolve()
     if not path.exists():
         raise GraderError(f"{path} does not exist", "pass the file or folder the student handed in")
     root = path if path.is_dir() else path.parent
