@@ -50,8 +50,8 @@ def user_errors(fn):
             if exc.errno not in MACHINE_ERRNOS:
                 raise
             where = f" ({exc.filename})" if exc.filename else ""
-            raise InputError(f"{exc.strerror or exc}{where}\n  hint: free disk space, fix the permissions, "
-                             "or keep the output's reader open (a pipe closed early)") from None
+            raise InputError(str(GraderError(f"{exc.strerror or exc}{where}", "free disk space, fix the "
+                             "permissions, or keep the output's reader open (a pipe closed early)"))) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             traceback.print_exc()
             click.echo(f"grader itself failed ({type(exc).__name__}: {exc}); this is a bug in grader, not in "

@@ -15,7 +15,7 @@ from grader.atomic import staged_dir, write_json
 from grader.errors import GraderError
 from grader.hashing import sha256_file
 from grader.data.dataset import CLASSES, Cifar10, fingerprint
-from grader.data.sources import check_counts, read_source
+from grader.data.sources import check_class_counts, read_source
 
 ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 CACHE_FORMAT = 1
@@ -96,10 +96,10 @@ def convert(source: Path, *, expect_full: bool = True, label: str | None = None)
     key = source_key(source)
     folder = cache_dir_for(key)
     if (folder / "meta.json").is_file():
-        if expect_full:  # converted earlier with --partial: the counts still decide
-            cached = load_cached(folder)
-            check_counts({"train": (cached.train_images, cached.train_labels),
-                          "test": (cached.test_images, cached.test_labels)}, str(source), expect_full)
+        if expect_full:  # converted earlier with --partial: the counts it recorded still decide
+            meta = json.loads((folder / "meta.json").read_text())
+            for split, counts in meta["counts"].items():
+                check_class_counts(split, counts["per_class"], str(source), expect_full)
         return folder
     started = time.perf_counter()
     converted = read_source(source, expect_full=expect_full)

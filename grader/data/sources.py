@@ -268,15 +268,23 @@ def check_counts(splits: dict[str, tuple[np.ndarray, np.ndarray]], where: str, e
     for split, (images, labels) in splits.items():
         if images.shape[1:] != (32, 32, 3):
             raise GraderError(f"{where}: {split} images have shape {images.shape[1:]}, not 32x32x3")
-        counts = np.bincount(labels, minlength=len(CLASSES))
-        if len(counts) != len(CLASSES) or (counts == 0).any():
-            raise GraderError(f"{where}: the {split} split has labels outside 0..9 or empty classes")
-        if expect_full:
-            want = FULL_COUNTS[split]
-            if len(labels) != want or (counts != want // len(CLASSES)).any():
-                per_class = ", ".join(f"{c}={n}" for c, n in zip(CLASSES, counts))
-                raise GraderError(
-                    f"{where}: the {split} split has {len(labels)} images ({per_class}); "
-                    f"CIFAR-10 has {want}, {want // len(CLASSES)} per class",
-                    "restore the missing files, or pass --partial to accept a subset",
-                )
+        check_class_counts(split, np.bincount(labels, minlength=len(CLASSES)).tolist(), where, expect_full)
+
+
+def check_class_counts(split: str, counts: list[int], where: str, expect_full: bool) -> None:
+    """``check_counts`` for one split, from its images per class (as the cache's meta.json keeps them).
+
+    Raises:
+        GraderError: as ``check_counts``.
+    """
+    if len(counts) != len(CLASSES) or 0 in counts:
+        raise GraderError(f"{where}: the {split} split has labels outside 0..9 or empty classes")
+    if expect_full:
+        want = FULL_COUNTS[split]
+        if sum(counts) != want or any(n != want // len(CLASSES) for n in counts):
+            per_class = ", ".join(f"{c}={n}" for c, n in zip(CLASSES, counts))
+            raise GraderError(
+                f"{where}: the {split} split has {sum(counts)} images ({per_class}); "
+                f"CIFAR-10 has {want}, {want // len(CLASSES)} per class",
+                "restore the missing files, or pass --partial to accept a subset",
+            )
