@@ -1,4 +1,4 @@
-"""Write grader/sandbox/allowlists.py from the installed torch.
+"""Write grader/submission/allowlists.py from the installed torch.
 
     .venv/bin/python scripts/allowlists.py
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from grader.sandbox.pickle_scan import torch_stock_module_names, torch_weights_only_globals
+from grader.submission.pickle_scan import torch_stock_module_names, torch_weights_only_globals
 
-TARGET = Path(__file__).resolve().parents[1] / "grader" / "sandbox" / "allowlists.py"
+TARGET = Path(__file__).resolve().parents[1] / "grader" / "submission" / "allowlists.py"
 
 
 def render(version: str, stock: frozenset[str], weights_only: frozenset[str]) -> str:
@@ -21,7 +21,7 @@ def render(version: str, stock: frozenset[str], weights_only: frozenset[str]) ->
         return "".join(f"    {name!r},\n" for name in sorted(values))
 
     return (f'"""The pre-check\'s allow-lists as torch {version} defines them: written by\n'
-            'scripts/allowlists.py, read by grader.sandbox.pickle_scan (only under that torch), kept\n'
+            'scripts/allowlists.py, read by grader.submission.pickle_scan (only under that torch), kept\n'
             'equal to torch\'s own by tests/test_pickle_scan.py. Do not edit by hand."""\n\n'
             f"TORCH_VERSION = {version!r}\n\n"
             f"STOCK_MODULES = frozenset({{\n{names(stock)}}})\n\n"

@@ -617,7 +617,7 @@ def test_the_forkserver_builds_the_pickle_allow_lists_once_for_every_child(monke
     import importlib
     import sys
 
-    from grader.sandbox import pickle_scan
+    from grader.submission import pickle_scan
 
     pickle_scan.stock_module_names.cache_clear()
     pickle_scan.weights_only_globals.cache_clear()

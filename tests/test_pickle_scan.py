@@ -10,7 +10,7 @@ import zipfile
 import pytest
 import torch
 
-from grader.sandbox.pickle_scan import allowed_global, scan_pickle
+from grader.submission.pickle_scan import allowed_global, scan_pickle
 
 
 def torch_save_pickle(obj) -> bytes:
@@ -71,7 +71,7 @@ def test_the_allow_list():
 def test_the_precheck_keeps_only_the_main_pickles_scan(tmp_path):
     """An archive may hold many pickles up to the cap each; only data.pkl's scan is kept (the form
     detector's), the others are checked and dropped."""
-    from grader.sandbox.precheck import check_file
+    from grader.submission.precheck import check_file
 
     path = tmp_path / "w.pth"
     torch.save({"w": torch.ones(2)}, path)
@@ -87,17 +87,17 @@ def test_the_precheck_keeps_only_the_main_pickles_scan(tmp_path):
 def test_shipped_allow_lists_are_the_installed_torchs_own():
     from importlib import metadata
 
-    from grader.sandbox import allowlists
-    from grader.sandbox.pickle_scan import torch_stock_module_names, torch_weights_only_globals
+    from grader.submission import allowlists
+    from grader.submission.pickle_scan import torch_stock_module_names, torch_weights_only_globals
 
-    regenerate = "run .venv/bin/python scripts/allowlists.py and commit grader/sandbox/allowlists.py"
+    regenerate = "run .venv/bin/python scripts/allowlists.py and commit grader/submission/allowlists.py"
     assert allowlists.TORCH_VERSION == metadata.version("torch"), regenerate
     assert allowlists.STOCK_MODULES == torch_stock_module_names(), regenerate
     assert allowlists.WEIGHTS_ONLY_GLOBALS == torch_weights_only_globals(), regenerate
 
 
 def test_another_torch_gets_its_lists_computed(monkeypatch):
-    from grader.sandbox import allowlists, pickle_scan
+    from grader.submission import allowlists, pickle_scan
 
     monkeypatch.setattr(allowlists, "TORCH_VERSION", "0.0.0")
     monkeypatch.setattr(allowlists, "STOCK_MODULES", frozenset())

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from grader.errors import GraderError
-from grader.sandbox.pickle_scan import scan_pickle
 from grader.submission import inspect_submission, read_history, read_manifest
+from grader.submission.pickle_scan import scan_pickle
 from tests.fixtures.make_submissions import homework_net, write_form, write_hostile_pickle
 
 FORMS = {

@@ -22,7 +22,7 @@ for _name in HEAVY_MODULES:
         pass
 
 try:
-    from grader.sandbox.pickle_scan import stock_module_names, weights_only_globals
+    from grader.submission.pickle_scan import stock_module_names, weights_only_globals
 
     stock_module_names()  # cached (functools.cache): every forked child inherits the result
     weights_only_globals()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runner.stock_layers import stock_module_classes
+from grader.stock_layers import stock_module_classes
 
 NESTING_KEYS = ("state_dict", "model_state_dict", "model", "net")
 PREFIXES = ("module.", "_orig_mod.")

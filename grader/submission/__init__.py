@@ -7,7 +7,9 @@ from file names, magic bytes, zip listings and a scan of pickle opcodes (``pickl
 opcodes without executing them). The child process (``grader.runner.child``) does the loading.
 
 The parts: ``manifest`` (submission.toml, its [input] table and entry), ``forms`` (which file is
-the checkpoint and which form it takes), ``history`` (the per-epoch log).
+the checkpoint and which form it takes), ``history`` (the per-epoch log), ``precheck`` (cheap
+safety checks on the checkpoint's bytes) and ``pickle_scan`` (what a pickle names, with the
+allow-lists of ``allowlists``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.hashing import sha256_file
-from grader.sandbox.precheck import LIMITS, PrecheckLimits, check_file, refusal
 from grader.submission.forms import (FORMS, NEEDS_CODE, TORCH_SUFFIXES, WEIGHT_SUFFIXES, detect_form,
                                      find_weights)
 from grader.submission.history import HISTORY_KEYS, normalise_history, read_history
 from grader.submission.manifest import (DEFAULT_ENTRY, INPUT_KEYS, MANIFEST_KEYS, MANIFEST_NAME, parse_entry,
                                         parse_input, read_manifest, resolve_inside)
+from grader.submission.precheck import LIMITS, PrecheckLimits, check_file, refusal
 
 __all__ = [
     "DEFAULT_ENTRY", "FORMS", "HISTORY_KEYS", "INPUT_KEYS", "MANIFEST_KEYS", "MANIFEST_NAME", "NEEDS_CODE",

@@ -13,9 +13,9 @@ import zipfile
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.sandbox.pickle_scan import PickleScan, allowed_global, stock_module_names
-from grader.sandbox.precheck import LIMITS, FileCheck, PrecheckLimits, entry_problems, is_data_pickle, refusal
 from grader.submission.manifest import MANIFEST_NAME, resolve_inside
+from grader.submission.pickle_scan import PickleScan, allowed_global, stock_module_names
+from grader.submission.precheck import LIMITS, FileCheck, PrecheckLimits, entry_problems, is_data_pickle, refusal
 
 TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt", ".tar", ".pkl")
 WEIGHT_SUFFIXES = TORCH_SUFFIXES + (".safetensors", ".pt2", ".onnx")

@@ -8,7 +8,7 @@ import pytest
 
 from grader.errors import GraderError
 from grader.sandbox import Limits, run
-from grader.sandbox.precheck import inspect_file, precheck_file
+from grader.submission.precheck import inspect_file, precheck_file
 from tests.hostile import payloads
 
 # One child loads every file (one torch import, not one per file) and prints an outcome per file.

@@ -4,7 +4,7 @@ A torch.save archive is a zip whose entries are all *stored* (torch never compre
 one pickle (``<prefix>/data.pkl``) whose persistent ids name storages ``<prefix>/data/<key>`` and
 their element counts. Refusing compressed entries defeats zip bombs; comparing each storage's
 claimed size with its entry defeats "this tensor holds a terabyte"; scanning the pickle's opcodes
-(``grader.sandbox.pickle_scan``: pickletools, which builds nothing) names a forbidden global such
+(``grader.submission.pickle_scan``: pickletools, which builds nothing) names a forbidden global such
 as ``os.system`` up front, before ``torch.load(weights_only=True)`` in the sandboxed child refuses
 it again.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.sandbox.limits import GiB, MiB, format_bytes
-from grader.sandbox.pickle_scan import PickleScan, allowed_global, scan_pickle
+from grader.submission.pickle_scan import PickleScan, allowed_global, scan_pickle
 
 PICKLE_SUFFIXES = (".pkl",)
 # Bytes per element of the storage classes torch.save names (torch.<Name>Storage).

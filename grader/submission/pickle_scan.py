@@ -5,7 +5,7 @@ A pickle runs code only through the globals it names (``os.system``, ``builtins.
 student's own class); its tensors live outside it, named by persistent ids. One scan yields
 both, and serves the two readers of a submitted pickle: the form detector
 (``grader.submission``), which tells a pickled module from a state_dict by the classes it names,
-and the pre-check (``grader.sandbox.precheck``), which refuses forbidden globals and storages that
+and the pre-check (``grader.submission.precheck``), which refuses forbidden globals and storages that
 claim more bytes than their archive entries hold. Both judge globals by ``allowed_global``.
 """
 
@@ -125,7 +125,7 @@ def weights_only_globals() -> frozenset[str]:
 
 @functools.cache
 def _shipped_lists():
-    """``grader.sandbox.allowlists`` when it was written from the installed torch, else None.
+    """``grader.submission.allowlists`` when it was written from the installed torch, else None.
 
     The two lists come from torch itself, and importing torch costs a grading process over a
     second; the package ships them as written from the torch it pins (``scripts/allowlists.py``;
@@ -133,7 +133,7 @@ def _shipped_lists():
     """
     from importlib import metadata
 
-    from grader.sandbox import allowlists
+    from grader.submission import allowlists
 
     try:
         installed = metadata.version("torch")
@@ -144,7 +144,7 @@ def _shipped_lists():
 
 def torch_stock_module_names() -> frozenset[str]:
     """``stock_module_names`` as the installed torch defines them (imports torch)."""
-    from grader.runner.stock_layers import stock_module_classes
+    from grader.stock_layers import stock_module_classes
 
     return frozenset(f"{cls.__module__}.{cls.__qualname__}" for cls in stock_module_classes())
 

@@ -1,5 +1,5 @@
 """The pre-check's allow-lists as torch 2.14.1 defines them: written by
-scripts/allowlists.py, read by grader.sandbox.pickle_scan (only under that torch), kept
+scripts/allowlists.py, read by grader.submission.pickle_scan (only under that torch), kept
 equal to torch's own by tests/test_pickle_scan.py. Do not edit by hand."""
 
 TORCH_VERSION = '2.14.1'

@@ -1,4 +1,8 @@
-"""The stock ``torch.nn`` layer classes a pickled module may name (the homework's ``torch.save(net)``)."""
+"""The stock ``torch.nn`` layer classes a pickled module may name (the homework's ``torch.save(net)``).
+
+Two sides read the one list: the grading process's pickle scan (``grader.submission.pickle_scan``,
+by name) and the child's weights-only load (``grader.runner.loaders``, as classes).
+"""
 
 from __future__ import annotations
 
