@@ -19,8 +19,10 @@ reference, as the homework runs it but without its data loader). Both use the sa
 the same process, timed back to back; CPU seconds are printed beside wall time because other
 work may share the cores. The process first fixes glibc's malloc thresholds, as the grading child
 does (``grader.allocator``): without that the homework loop runs at one of two speeds, 6.9 s or
-9.5-11.4 s here, depending on the process; with it, at the quicker one, every time. ``--child`` also times one whole child process (start-up included),
-unsandboxed and sandboxed.
+9.5-11.4 s here, depending on the process; with it, at the quicker one, every time. ``--child``
+also times one whole child process (start-up included), unsandboxed and sandboxed.
+
+Latest figures, with the machine and the date: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from grader.runner.loaders import Loaded
 
 from homework_notebook import NotebookDataset  # bench/, beside this script
 
-COMPUTE_BOUND_S = 5.7  # float32, whole test set, 2 cores (issue 4); bfloat16 about half
+COMPUTE_BOUND_S = 5.7  # float32, whole test set, 2 cores; bfloat16 about half
 
 
 def homework_eval(net: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> np.ndarray:

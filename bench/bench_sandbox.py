@@ -5,6 +5,8 @@
 Prints, for a bare interpreter and for ``import torch``, the median wall time of each mode and
 the difference (the target: under 0.5 s per submission). Both modes run in this process, in
 alternation, so machine load affects them alike.
+
+Latest figures, with the machine and the date: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ above it.
     GRADER_DATA=/work/shared/data/cifar10-jpeg.tar.gz nice -n 15 .venv/bin/python bench/bench_train_fast.py --epochs 4
     ... --epochs 4 12 --widths 32 64 128      # several runs, e.g. one sized for 10 minutes
     ... --recipe fast-long                     # the 20-minute recipe
+
+Latest figures, with the machine and the date: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ warm-up first (cuDNN's kernel choice, allocator, and torch.compile when asked).
 
 ``--variant`` adds a run of fast-gpu with some fields replaced (key=value,...; repeatable).
 ``--budget`` stops starting new runs after that many seconds (a lease on a GPU is short).
+
+Not run yet (no GPU has been available); bench/gpu_check.sh is the whole check as one
+prepared command, and docs/benchmarks.md is where its figures belong.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ arithmetic alone (forward, backward and SGD step on one fixed batch): the floor 
 float32 loop, and so under the target ratio.
 
     GRADER_DATA=/work/shared/data/cifar10-jpeg.tar.gz nice -n 15 .venv/bin/python bench/bench_train_homework.py
+
+Latest figures, with the machine and the date: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The GPU check of issue 3 (fast-gpu against airbench94, same GPU, same data), in two steps.
+# The GPU check (fast-gpu against airbench94, same GPU, same data), in two steps. It has not run
+# yet; its figures belong in docs/benchmarks.md.
 #
 #   sh bench/gpu_check.sh prepare   # here: the airbench wheel into .whl/, the data into .devdata/
 #   sh bench/gpu_check.sh run       # on the GPU machine (both folders carried there)

@@ -15,6 +15,8 @@ float32, how many changed predictions it would keep (each one a wrong grade), an
 predictions the copy alone would change.
 
 Quantized tensors are deprecated in PyTorch; this probe is the only place that uses them.
+
+Latest figures, with the machine and the date: docs/benchmarks.md.
 """
 
 from __future__ import annotations
