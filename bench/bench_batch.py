@@ -1,14 +1,20 @@
 """Benchmark: N homework-network submissions graded end to end by `grader batch --jobs J`.
 
-Target (issue 6): 50 submissions, --jobs 2, on a 2-core machine: under 8 s per submission
-(load, evaluate on the 10,000 test images, HTML and PDF report).
+Target: 50 submissions, --jobs 2, on a 2-core machine: under 8 s per submission (load, evaluate
+on the 10,000 test images, HTML and PDF report).
 
 Prints seconds per submission (batch wall clock / N), the split start-up / evaluation / rendering
 (means over the children, from each batch.json), and, as the baseline measured in the same run,
 one submission graded and rendered in this process without the pool: the ratio says what the
 pool costs or saves per submission.
 
-    GRADER_DATA=... python bench/bench_batch.py [--count 50] [--jobs 2] [--no-baseline]
+    GRADER_DATA=... python bench/bench_batch.py [--count 50] [--jobs 2] [--weights trained.pth]
+        [--no-baseline]
+
+``--weights``: a trained homework network to copy per student (``submissions/s2400001.pth``);
+without it each student gets a randomly initialised one, which the bf16 tier declines.
+
+Latest figures, with the machine and the date: docs/benchmarks.md.
 """
 
 from __future__ import annotations
