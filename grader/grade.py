@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -18,6 +17,7 @@ from grader.atomic import ensure_dir
 from grader.data import Cifar10, load_cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
+from grader.integrity.memorisation import MEMORISATION, MemorisationProbe, memorisation_check, probe_images
 from grader.results import (new_results, with_error, with_evaluation, with_memorisation, with_submission,
                             with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
@@ -25,25 +25,6 @@ from grader.runner.launch import RunLimits, run_submission
 from grader.submission import inspect_submission, normalise_history
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNGRADED = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class MemorisationProbe:
-    """The second pass of the memorisation check (issue 7; thresholds in grader.sandbox.memorisation).
-
-    Attributes:
-        subset_size: test images that also go to the child as perturbed copies (images; the whole
-            test set when it is smaller). 1,000 adds a tenth to the inference time and measures
-            each accuracy to about +-3 points (95%), far finer than the 20-point drop that flags.
-        seed: with the data fingerprint, picks the subset and the perturbation: fixed for a data
-            set, so every submission is probed with the same copies.
-    """
-
-    subset_size: int = 1000
-    seed: int = 1
-
-
-MEMORISATION = MemorisationProbe()
 
 
 def grade_submission(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = None,
@@ -93,36 +74,6 @@ def grade_submission(submission: str | Path, *, data: Cifar10, rubric: Rubric | 
     return with_verdict(results, check(results, rubric), total_seconds=time.perf_counter() - started)
 
 
-def probe_images(data: Cifar10, probe: MemorisationProbe) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted indices of the probed test images, their perturbed copies: uint8 (m, 32, 32, 3))."""
-    from grader.sandbox.memorisation import perturb
-    from grader.sandbox.secret import seed_from
-
-    rng = np.random.default_rng(seed_from(data.fingerprint, "memorisation", str(probe.seed)))  # secret: see there
-    n = len(data.test_images)
-    subset = np.sort(rng.choice(n, size=min(probe.subset_size, n), replace=False))
-    return subset, perturb(np.asarray(data.test_images[subset]), seed=int(rng.integers(2**32)))
-
-
-def memorisation_check(clean_logits: np.ndarray, perturbed_logits: np.ndarray, labels: np.ndarray) -> dict:
-    """The ``memorisation`` object of results.json: accuracies on the probed images and their copies.
-
-    Args:
-        clean_logits: (m, k) logits of the probed test images.
-        perturbed_logits: (m, k) logits of their perturbed copies, same order.
-        labels: (m,) their true classes.
-    """
-    from grader.sandbox.memorisation import memorisation_flag
-
-    clean = float((clean_logits.argmax(axis=1) == labels).mean())
-    perturbed = float((perturbed_logits.argmax(axis=1) == labels).mean())
-    flag = memorisation_flag(clean, perturbed)
-    detail = flag or (f"accuracy {clean:.1%} on {len(labels)} test images and {perturbed:.1%} on "
-                      "slightly shifted, noisy copies: no sign of a memorised test set")
-    return {"clean_subset_acc": clean, "perturbed_acc": perturbed, "flagged": flag is not None,
-            "detail": detail, "count": int(len(labels))}
-
-
 def _checkpoint_history(raw: object, name: str) -> dict | None:
     """The history a grader checkpoint carries, validated like a history file (None if unusable)."""
     try:
@@ -133,8 +84,8 @@ def _checkpoint_history(raw: object, name: str) -> dict | None:
 
 def preflight(*, sandbox: bool) -> None:
     """Raise GraderError when this machine cannot grade: no working sandbox (when asked for), or
-    no usable grading secret (``grader.sandbox.secret``)."""
-    from grader.sandbox.secret import grading_secret
+    no usable grading secret (``grader.integrity.secret``)."""
+    from grader.integrity.secret import grading_secret
 
     if sandbox:
         from grader.sandbox import check_available

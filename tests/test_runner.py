@@ -586,7 +586,8 @@ def test_state_dict_with_extra_or_missing_keys_names_them(tmp_path, change, matc
 
 
 def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypatch):
-    from grader.grade import MemorisationProbe, grade_submission, probe_images
+    from grader.grade import grade_submission
+    from grader.integrity.memorisation import MemorisationProbe, probe_images
     from grader.runner import launch
 
     sent = []

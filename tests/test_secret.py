@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from grader.errors import GraderError
-from grader.grade import MemorisationProbe, probe_images
-from grader.sandbox.secret import ENV, KEY_BYTES, KEY_NAME, grading_secret, seed_from
+from grader.integrity.memorisation import MemorisationProbe, probe_images
+from grader.integrity.secret import ENV, KEY_BYTES, KEY_NAME, grading_secret, seed_from
 from tests.fixtures.make_submissions import tiny_data
 
 
@@ -48,7 +48,7 @@ def test_without_the_variable_each_machine_keeps_its_own_key(monkeypatch, tmp_pa
 
 
 def test_graders_starting_together_agree_on_one_key(tmp_path):
-    code = "from grader.sandbox.secret import grading_secret; print(grading_secret().hex())"
+    code = "from grader.integrity.secret import grading_secret; print(grading_secret().hex())"
     env = {"GRADER_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
     runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
             for _ in range(4)]

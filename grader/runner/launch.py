@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import GraderError
+from grader.integrity.secret import seed_from
 from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
-from grader.sandbox.secret import seed_from
 from grader.submission import Submission
 
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
@@ -66,7 +66,7 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
     Args:
         classes: the number of classes the logits must have.
         seed_text: mixed into the shuffle seed (the data fingerprint) with the submission's hash
-            and the grading secret (``grader.sandbox.secret``), so the order is fixed for a given
+            and the grading secret (``grader.integrity.secret``), so the order is fixed for a given
             submission, data and secret, and unknown in advance to the submission.
         sandbox: False runs the child unsandboxed, and the result says so.
 

@@ -21,6 +21,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from grader.data.cache import cache_root
 from grader.errors import GraderError
 
 ENV = "GRADER_SECRET"
@@ -32,8 +33,6 @@ def grading_secret() -> bytes:
     """``$GRADER_SECRET`` (UTF-8) when set and non-empty, else this machine's key (created once)."""
     if os.environ.get(ENV):
         return os.environ[ENV].encode()
-    from grader.data.cache import cache_root
-
     return _machine_key(cache_root() / KEY_NAME)
 
 

@@ -3,14 +3,16 @@
 A network trained on the test set scores near 100% on the exact images; one-pixel shifts and
 faint noise, which a normal CIFAR-10 network shrugs off (a drop of a few points), break a lookup.
 
-The noise is kept at one grey level (sigma 1/255) on purpose. Measured on 2,000 test images
-(session 2): the homework network (69.6%) loses at most 1.1 points to any of these copies, but
-the fast recipe's network (81.1%), whose frozen whitening layer amplifies high-frequency
-components, loses 0.7 points at sigma 1, 4.2 at sigma 2 and 12.1 at sigma 3 (the first
-setting): a better-trained whitened network could have crossed the 20-point flag without
-cheating. Shifts cost neither network anything. sigma 1 still changes every copy (rounding
-leaves a pixel unchanged with probability 0.38, all 3,072 of an image never).
-The grading side runs a second pass on ``perturb(images)`` and asks ``memorisation_flag``.
+The noise is kept at one grey level (sigma 1/255) on purpose. Measured on 2,000 test images: the
+homework network (69.6%) loses at most 1.1 points to any of these copies, but the fast recipe's
+network (81.1%), whose frozen whitening layer amplifies high-frequency components, loses 0.7
+points at sigma 1, 4.2 at sigma 2 and 12.1 at sigma 3 (the first setting): a better-trained
+whitened network could have crossed the 20-point flag without cheating. Shifts cost neither
+network anything. sigma 1 still changes every copy (rounding leaves a pixel unchanged with
+probability 0.38, all 3,072 of an image never).
+
+The grading side sends the child ``probe_images`` (perturbed copies of a secret subset of the
+test images) with the test set and reads the two accuracies with ``memorisation_check``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from grader.data import Cifar10
+from grader.integrity.secret import seed_from
+
+
+@dataclass(frozen=True)
+class MemorisationProbe:
+    """The second pass of the memorisation check (its thresholds: ``MemorisationThresholds``).
+
+    Attributes:
+        subset_size: test images that also go to the child as perturbed copies (images; the whole
+            test set when it is smaller). 1,000 adds a tenth to the inference time and measures
+            each accuracy to about +-3 points (95%), far finer than the 20-point drop that flags.
+        seed: with the data fingerprint and the grading secret, picks the subset and the
+            perturbation: fixed for a data set and a secret, so every submission is probed with
+            the same copies.
+    """
+
+    subset_size: int = 1000
+    seed: int = 1
+
+
+MEMORISATION = MemorisationProbe()
 
 
 @dataclass(frozen=True)
@@ -74,3 +99,28 @@ def memorisation_flag(clean_acc: float, perturbed_acc: float,
     return (f"possible memorisation of the test set: accuracy falls from {clean_acc:.1%} to "
             f"{perturbed_acc:.1%} on copies shifted by up to {thresholds.max_shift_pixels} pixel "
             f"with noise of {thresholds.noise_std:g}/255 (a normal network loses a few points)")
+
+
+def probe_images(data: Cifar10, probe: MemorisationProbe) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted indices of the probed test images, their perturbed copies: uint8 (m, 32, 32, 3))."""
+    rng = np.random.default_rng(seed_from(data.fingerprint, "memorisation", str(probe.seed)))  # secret: see there
+    n = len(data.test_images)
+    subset = np.sort(rng.choice(n, size=min(probe.subset_size, n), replace=False))
+    return subset, perturb(np.asarray(data.test_images[subset]), seed=int(rng.integers(2**32)))
+
+
+def memorisation_check(clean_logits: np.ndarray, perturbed_logits: np.ndarray, labels: np.ndarray) -> dict:
+    """The ``memorisation`` object of results.json: accuracies on the probed images and their copies.
+
+    Args:
+        clean_logits: (m, k) logits of the probed test images.
+        perturbed_logits: (m, k) logits of their perturbed copies, same order.
+        labels: (m,) their true classes.
+    """
+    clean = float((clean_logits.argmax(axis=1) == labels).mean())
+    perturbed = float((perturbed_logits.argmax(axis=1) == labels).mean())
+    flag = memorisation_flag(clean, perturbed)
+    detail = flag or (f"accuracy {clean:.1%} on {len(labels)} test images and {perturbed:.1%} on "
+                      "slightly shifted, noisy copies: no sign of a memorised test set")
+    return {"clean_subset_acc": clean, "perturbed_acc": perturbed, "flagged": flag is not None,
+            "detail": detail, "count": int(len(labels))}
