@@ -40,10 +40,9 @@ from torch.utils.data import DataLoader
 from grader.allocator import keep_freed_memory
 from grader.data import load_cifar10
 from grader.models import build
-from grader.runner.batches import to_input
-from grader.runner.infer import Inference, infer
+from grader.runner.infer import infer
+from grader.runner.network import Inference, Loaded, to_input
 from grader.runner.tiers import channels_last_float32, reduce_precision
-from grader.runner.loaders import Loaded
 
 from homework_notebook import NotebookDataset  # bench/, beside this script
 

@@ -31,9 +31,7 @@ import numpy as np
 import torch
 
 from grader.data import load_cifar10
-from grader.runner.batches import to_input
-from grader.runner.infer import Inference
-from grader.runner.loaders import Loaded
+from grader.runner.network import Inference, Loaded, to_input
 from grader.runner.tiers import margins, reduce_precision
 
 BATCH = 100

@@ -39,7 +39,7 @@ def test_the_projects_own_whitened_network_is_not_flagged(shared_copy):
     import torch
 
     from grader.data import load_cifar10
-    from grader.runner.batches import to_input
+    from grader.runner.network import to_input
 
     folder = Path(__file__).resolve().parents[1] / "submissions" / "s2400002"
     spec = importlib.util.spec_from_file_location("s2400002_model", folder / "model.py")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from grader.errors import GraderError
 from grader.runner.child import serve
-from grader.runner.batches import to_input
-from grader.runner.infer import Inference, cascade, infer
+from grader.runner.infer import cascade, infer
+from grader.runner.network import Inference, to_input
 from grader.runner.tiers import Tier, calibrate, channels_last_float32, native_bf16
-from grader.runner.loaders import ChildError, load, strip_prefixes
+from grader.runner.loaders import load, strip_prefixes
 from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
 from grader.submission import inspect_submission
@@ -79,7 +81,7 @@ def test_hostile_pickle_is_refused_in_the_child_too_and_never_runs(tmp_path):
     path = write_hostile_pickle(tmp_path / "evil.pth", marker)
     for form in ("pickled-module", "state-dict", "run-folder"):  # whatever the parent had guessed
         request = {"form": form, "weights": str(path), "entry": [str(tmp_path / "m.py"), "build_model"]}
-        with pytest.raises(ChildError, match="refused without running it"):
+        with pytest.raises(GraderError, match="refused without running it"):
             load(request)
     assert not marker.exists()
 
@@ -97,17 +99,17 @@ def test_prefixes_are_stripped_in_one_place():
 def test_model_py_problems_are_reported(tmp_path, code, match):
     folder = write_form("state-dict", tmp_path / "s")
     (folder / "model.py").write_text(code)
-    with pytest.raises(ChildError, match=match):
+    with pytest.raises(GraderError, match=match):
         serve(request_for(folder), tiny_data(2).test_images)
 
 
 def test_state_dict_that_does_not_fit_names_the_keys(tmp_path):
     folder = write_form("state-dict", tmp_path / "s")
     (folder / "model.py").write_text(MODEL_PY.replace("nn.Linear(8 * 8 * 8, 10)", "nn.Linear(8 * 8 * 8, 10), nn.Linear(10, 10)"))
-    with pytest.raises(ChildError, match=r"missing keys 5\.weight, 5\.bias"):
+    with pytest.raises(GraderError, match=r"missing keys 5\.weight, 5\.bias"):
         serve(request_for(folder), tiny_data(2).test_images)
     (folder / "model.py").write_text(MODEL_PY.replace("nn.Conv2d(3, 8, 3", "nn.Conv2d(3, 9, 3"))
-    with pytest.raises(ChildError, match="does not fit the network.*size mismatch"):
+    with pytest.raises(GraderError, match="does not fit the network.*size mismatch"):
         serve(request_for(folder), tiny_data(2).test_images)
 
 
@@ -117,7 +119,7 @@ def test_wrong_output_shape_is_reported(tmp_path):
                                      "    import torch.nn as nn\n    return nn.Sequential(_b(), nn.Flatten(0))\n")
     (folder / "weights.pth").unlink()
     torch.save({f"0.{k}": v for k, v in small_net().state_dict().items()}, folder / "weights.pth")
-    with pytest.raises(ChildError, match="returned shape"):
+    with pytest.raises(GraderError, match="returned shape"):
         serve(request_for(folder), tiny_data(4).test_images)
 
 
@@ -131,7 +133,7 @@ def test_a_network_out_of_memory_is_told_so_not_blamed_on_its_input(monkeypatch)
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (1024 << 20, 1024 << 20))
     loaded = as_loaded(small_net())
-    with pytest.raises(ChildError) as raised:
+    with pytest.raises(GraderError) as raised:
         run_chunks(hungry, np.zeros((3, 32, 32, 3), np.uint8), loaded, 100)
     assert raised.value.message == "the network, on a batch of 3 images, ran out of memory (the cap here is 1024 MiB)"
     assert "memory_mb" in raised.value.hint and "float32" not in raised.value.hint
@@ -580,9 +582,10 @@ def test_state_dict_with_extra_or_missing_keys_names_them(tmp_path, change, matc
     state = small_net().state_dict()
     change(state)
     torch.save(state, folder / "weights.pth")
-    with pytest.raises(ChildError, match=match) as info:
+    with pytest.raises(GraderError) as info:
         load(request_for(folder))
     assert info.value.message.startswith("weights.pth does not fit the network")
+    assert re.search(match, info.value.message), info.value.message  # the keys end the message, the hint follows
 
 
 def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypatch):
@@ -670,7 +673,7 @@ def test_onnx_without_onnxruntime_says_how_to_install_it(tmp_path, monkeypatch):
     extra = next(name for name, deps in pyproject["project"]["optional-dependencies"].items()
                  if name != "test" and any(d.startswith("onnxruntime") for d in deps))
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
-    with pytest.raises(ChildError) as info:
+    with pytest.raises(GraderError) as info:
         load(request_for(folder))
     assert info.value.message == "model.onnx is ONNX, and onnxruntime is not installed"
     assert f"pip install '{pyproject['project']['name']}[{extra}]'" in info.value.hint

@@ -397,7 +397,7 @@ def test_submission_toml_quotes_what_it_is_given():
 def test_training_and_grading_see_the_same_pixels_bit_for_bit(name):
     import numpy as np
 
-    from grader.runner.batches import to_input
+    from grader.runner.network import to_input
     from grader.train.checkpoint import submission_toml
     from grader.train.data import normalise
     from grader.train.recipes import RECIPES

@@ -2,7 +2,7 @@
 
 The child's one way to call a submitted forward: uint8 images (or their float32 input) in,
 float32 logits out, every batch's output checked for type and shape, and every failure a
-``ChildError`` that says what the network must do.
+``GraderError`` that says what the network must do.
 """
 
 from __future__ import annotations
@@ -12,24 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from grader.runner.loaders import ChildError, Loaded, one_line
-
-
-def to_input(images: np.ndarray, net_input: dict) -> torch.Tensor:
-    """uint8 (n, 32, 32, 3) -> float32 (n, 3, 32, 32): /255 as ToTensor does, then scale, mean, std.
-
-    The same elementwise operations as ``transforms.ToTensor()``, so the inputs equal the
-    homework's bit for bit.
-    """
-    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()  # n, c, h, w
-    x = x.to(torch.float32).div(255)
-    if net_input.get("scale", 1.0) != 1.0:
-        x = x.mul(float(net_input["scale"]))
-    if net_input.get("mean") is not None:
-        x = x.sub(torch.tensor(net_input["mean"], dtype=torch.float32).view(1, 3, 1, 1))
-    if net_input.get("std") is not None:
-        x = x.div(torch.tensor(net_input["std"], dtype=torch.float32).view(1, 3, 1, 1))
-    return x
+from grader.errors import GraderError
+from grader.runner.network import Loaded, one_line, to_input
 
 
 def run_chunks(forward: Callable, images: np.ndarray | torch.Tensor, loaded: Loaded,
@@ -48,7 +32,7 @@ def run_chunks(forward: Callable, images: np.ndarray | torch.Tensor, loaded: Loa
     try:
         return torch.cat(outputs)
     except RuntimeError:
-        raise ChildError(f"the network returned {len({o.shape[1] for o in outputs})} different numbers of "
+        raise GraderError(f"the network returned {len({o.shape[1] for o in outputs})} different numbers of "
                          "logits for different batches", "forward() must return logits of shape (n, 10)") from None
 
 
@@ -73,11 +57,11 @@ def memory_cap() -> float:
     return float("inf") if soft == resource.RLIM_INFINITY else float(soft)
 
 
-def out_of_memory(what: str) -> ChildError:
+def out_of_memory(what: str) -> GraderError:
     """The error for ``what`` ("the network", ...) having run out of the child's memory cap."""
     cap = memory_cap()
     cap = "" if cap == float("inf") else f" (the cap here is {int(cap) >> 20} MiB)"
-    return ChildError(f"{what} ran out of memory{cap}",
+    return GraderError(f"{what} ran out of memory{cap}",
                       "a CIFAR-10 network needs far less: look for a huge layer or tensor; a TA whose rubric "
                       "caps it too low can raise [limits] memory_mb")
 
@@ -93,12 +77,12 @@ def _run_batch(forward: Callable, x: torch.Tensor) -> torch.Tensor:
     except Exception as exc:
         if _is_out_of_memory(exc):
             raise out_of_memory(f"the network, on a batch of {x.shape[0]} images,") from None
-        raise ChildError(f"the network failed on a batch of {tuple(x.shape)} images: {one_line(exc)[:400]}",
+        raise GraderError(f"the network failed on a batch of {tuple(x.shape)} images: {one_line(exc)[:400]}",
                          "it must accept float32 (n, 3, 32, 32) input") from None
     if not isinstance(y, torch.Tensor):
-        raise ChildError(f"the network returned a {type(y).__name__}, not a tensor",
+        raise GraderError(f"the network returned a {type(y).__name__}, not a tensor",
                          "forward() must return the logits tensor (n, 10)")
     if y.ndim != 2 or y.shape[0] != x.shape[0]:
-        raise ChildError(f"the network returned shape {tuple(y.shape)} for {x.shape[0]} images",
+        raise GraderError(f"the network returned shape {tuple(y.shape)} for {x.shape[0]} images",
                          "forward() must return logits of shape (n, 10)")
     return y

@@ -8,7 +8,7 @@ points at stderr, so a student's ``print`` cannot corrupt the reply.
 
 This module is the process; the work is in ``loaders`` (the submission's forms), ``infer``
 (images to logits, through the faster copies of ``tiers``, a batch at a time by ``batches``) and
-``describe`` (parameters, layers, MACs).
+``describe`` (parameters, layers, MACs), which share ``network`` (the loaded network and its input).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from grader.allocator import MIN_CAPPED_BYTES, keep_freed_memory
+from grader.errors import GraderError
 from grader.runner.batches import memory_cap, out_of_memory
 from grader.runner.describe import describe_model
-from grader.runner.infer import Inference, infer
-from grader.runner.loaders import ChildError, load, one_line
+from grader.runner.infer import infer
+from grader.runner.loaders import load
+from grader.runner.network import Inference, one_line
 from grader.runner.protocol import decode, encode
 
 
@@ -68,7 +70,7 @@ def main() -> int:
     try:
         request, images = decode(sys.stdin.buffer.read())
         reply, logits = serve(request, images)
-    except ChildError as exc:
+    except GraderError as exc:
         reply, logits = {"error": exc.message, "hint": exc.hint}, None
     except MemoryError:
         error = out_of_memory("the submission")

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from grader.runner.batches import to_input
-from grader.runner.loaders import Loaded
+from grader.runner.network import Loaded, to_input
 
 # Layers whose multiply-accumulates follow from their output shape (per image: output elements
 # times the weights that feed each), and parameterised layers that do no matrix products (their

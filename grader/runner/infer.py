@@ -10,52 +10,13 @@ one is the eager network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from grader.runner.batches import run_chunks, to_input
-from grader.runner.loaders import ChildError, Loaded
-from grader.runner.protocol import BATCH_SIZE
+from grader.errors import GraderError
+from grader.runner.batches import run_chunks
+from grader.runner.network import Inference, Loaded, to_input
 from grader.runner.tiers import Tier, channels_last_float32, margins, reduce_precision, small_enough, traceable
-
-__all__ = ["Inference", "cascade", "infer", "to_input"]
-
-
-@dataclass(frozen=True)
-class Inference:
-    """How the child runs the network.
-
-    Attributes:
-        batch_size: images per forward pass (``protocol.BATCH_SIZE``, 100: see there why).
-        calibration_images: the first images; the bf16 tier is calibrated on them (their first
-            batch runs eagerly and calibrates the float32 tier; the rest run through the float32
-            tier, checked as every later image is).
-        threads: intra-op threads; 0 means all the cores this process may use.
-        fast: for plain nn.Modules, use the tiers (otherwise every image runs eagerly).
-        bf16: the bfloat16 tier (traced, frozen, channels-last; about 2x less CPU than float32
-            where the CPU has native bf16).
-        bf16_safety: the bf16 tier's bound is ``bf16_safety * (d + b)``, where ``d`` is the
-            largest amount by which bf16 moved the difference of two logits of one image on the
-            calibration images (logit units) and ``b`` the float32 tier's bound (see ``tiers.calibrate``).
-            Measured on all 10,000 test images, the largest such amount was 1.72 ``d`` (homework
-            net after its 20 epochs; 1.94 ``d`` before the float32 linear layers of ``tiers._bf16_copy``).
-        float32_safety: the same factor for the channels-last float32 tier, whose sums differ from
-            the eager ones only in rounding order (about 1e-5 of a logit for the homework net);
-            its bound is at least ``tiers.FLOAT32_FLOOR`` times the largest |logit|.
-        max_recompute: a tier that would pass on more than this fraction of the calibration
-            images is not used (it would not pay off, or the network is too sensitive to rounding).
-    """
-
-    batch_size: int = BATCH_SIZE
-    calibration_images: int = 500
-    threads: int = 0
-    fast: bool = True
-    bf16: bool = True
-    bf16_safety: float = 3.0
-    float32_safety: float = 10.0
-    max_recompute: float = 0.5
 
 
 def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference(),
@@ -78,7 +39,7 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
             ``float32`` (eager).
 
     Raises:
-        ChildError: when the network fails, or returns something other than one (batch, k) tensor.
+        GraderError: when the network fails, or returns something other than one (batch, k) tensor.
     """
     n = len(images)
     batch = loaded.fixed_batch or config.batch_size
@@ -140,7 +101,7 @@ def cascade(tiers: list[Tier], loaded: Loaded, images: np.ndarray | torch.Tensor
         part = images if len(pending) == len(images) else images[pending]
         y = run_chunks(forward, part, loaded, batch, pad=tier is None).numpy()
         if y.shape[1] != classes:
-            raise ChildError(f"the network returned {y.shape[1]} logits for some images and {classes} for others",
+            raise GraderError(f"the network returned {y.shape[1]} logits for some images and {classes} for others",
                              "forward() must return logits of shape (n, 10)")
         out[pending] = y
         if tier is None:

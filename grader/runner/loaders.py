@@ -1,6 +1,6 @@
 """Loading a submission: one function per form, each returning a ``Loaded`` network ready to run.
 
-Every problem with the submission becomes a ``ChildError`` whose message and hint are written for
+Every problem with the submission becomes a ``GraderError`` whose message and hint are written for
 the student. Pickles are read only with ``weights_only=True`` (plus the stock torch.nn classes).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.errors import GraderError
+from grader.runner.describe import onnx_macs_per_image
+from grader.runner.network import Loaded, one_line
 from grader.stock_layers import stock_module_classes
 
 NESTING_KEYS = ("state_dict", "model_state_dict", "model", "net")
@@ -24,49 +26,8 @@ PREFIXES = ("module.", "_orig_mod.")
 HOMEWORK_INPUT = {"scale": 1.0, "mean": None, "std": None}  # ToTensor: 0..1, no normalisation (copy it)
 
 
-class ChildError(Exception):
-    """A problem with the submission, stated for the student: ``message`` and ``hint``."""
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.message, self.hint = message, hint
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: message`` on one line, for a ChildError's text."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclass
-class Loaded:
-    """A network ready to run.
-
-    Attributes:
-        forward: float32 (n, 3, 32, 32) -> logits (n, classes).
-        module: the nn.Module behind ``forward`` (None for ONNX).
-        form: the form actually loaded (a grader checkpoint reports ``run-folder``).
-        input: the normalisation the network expects: ``{"scale", "mean", "std"}``.
-        history: training history carried by the checkpoint, or None.
-        notes: things worth telling a TA (ignored keys, ...).
-        parameters: parameter count when ``module`` cannot say (ONNX), else None.
-        macs_per_image: multiply-accumulates per image when ``module`` cannot say (ONNX), else None.
-        fixed_batch: the only batch size the network accepts (an export with a static batch), or None.
-    """
-
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    module: nn.Module | None
-    form: str
-    input: dict
-    history: dict | None = None
-    notes: list[str] = field(default_factory=list)
-    parameters: int | None = None
-    macs_per_image: int | None = None
-    fixed_batch: int | None = None
-
-
 def load(request: dict) -> Loaded:
-    """Load the network the request describes. Raises ChildError naming what is wrong."""
+    """Load the network the request describes. Raises GraderError naming what is wrong."""
     weights = Path(request["weights"])
     form = request["form"]
     manifest_input = request.get("input")
@@ -90,7 +51,7 @@ def load(request: dict) -> Loaded:
     elif form == "onnx":
         loaded = _load_onnx(weights)
     else:
-        raise ChildError(f"unknown form {form!r}", "this is a grader bug; please report it")
+        raise GraderError(f"unknown form {form!r}", "this is a grader bug; please report it")
     if manifest_input:
         loaded.input = manifest_input
     if loaded.module is not None:
@@ -114,7 +75,7 @@ def _guard(fn: Callable, weights: Path, what: str):
     try:
         return fn()
     except Exception as exc:
-        raise ChildError(f"{weights.name} could not be loaded as {what}: {one_line(exc)}",
+        raise GraderError(f"{weights.name} could not be loaded as {what}: {one_line(exc)}",
                          "save it again with the same torch version as the grader and re-submit") from None
 
 
@@ -126,10 +87,10 @@ def _torch_load(weights: Path):
     except Exception as exc:
         text = one_line(exc)
         if "Unsupported global" in text or "weights_only" in text.lower():
-            raise ChildError(f"{weights.name} asks to load something outside the allowed torch.nn classes "
+            raise GraderError(f"{weights.name} asks to load something outside the allowed torch.nn classes "
                              f"and was refused without running it ({text[:300]})",
                              "hand in torch.save(net.state_dict(), 'weights.pth') plus model.py") from None
-        raise ChildError(f"{weights.name} could not be read: {text[:300]}",
+        raise GraderError(f"{weights.name} could not be read: {text[:300]}",
                          "the file may be truncated; save it again and re-submit") from None
 
 
@@ -138,7 +99,7 @@ def _load_pickled_module(weights: Path) -> Loaded:
     if isinstance(obj, dict):
         obj = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), nn.Module)), obj)
     if not isinstance(obj, nn.Module):
-        raise ChildError(f"{weights.name} holds a {type(obj).__name__}, not a network",
+        raise GraderError(f"{weights.name} holds a {type(obj).__name__}, not a network",
                          "hand in torch.save(net, ...) or a state_dict plus model.py")
     return Loaded(obj, obj, "pickled-module", dict(HOMEWORK_INPUT))
 
@@ -148,11 +109,11 @@ def _load_grader_checkpoint(weights: Path) -> Loaded:
 
     ckpt = _torch_load(weights)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "grader-checkpoint":
-        raise ChildError(f"{weights.name} is not a grader checkpoint", "grade the run folder `grader train` wrote")
+        raise GraderError(f"{weights.name} is not a grader checkpoint", "grade the run folder `grader train` wrote")
     try:
         module = build(ckpt["arch"]["name"], **ckpt["arch"].get("args", {}))
     except (KeyError, TypeError) as exc:
-        raise ChildError(f"{weights.name} names an architecture this grader cannot build: {exc}",
+        raise GraderError(f"{weights.name} names an architecture this grader cannot build: {exc}",
                          "grade it with the grader version that wrote it") from None
     notes = load_weights(module, ckpt.get("state_dict", {}), source=weights.name)
     given = ckpt.get("input") or {}
@@ -167,7 +128,7 @@ def _read_safetensors(weights: Path) -> dict:
     try:
         return load_file(str(weights), device="cpu")
     except Exception as exc:
-        raise ChildError(f"{weights.name} is not readable safetensors: {one_line(exc)}",
+        raise GraderError(f"{weights.name} is not readable safetensors: {one_line(exc)}",
                          "save it again with safetensors.torch.save_file(net.state_dict(), ...)") from None
 
 
@@ -181,7 +142,7 @@ def _unwrap(obj, weights: Path) -> dict:
             obj = inner
     if not isinstance(obj, dict) or not _is_tensor_dict(obj):
         keys = ", ".join(list(map(str, obj))[:8]) if isinstance(obj, dict) else type(obj).__name__
-        raise ChildError(f"{weights.name} holds no state_dict (found: {keys})",
+        raise GraderError(f"{weights.name} holds no state_dict (found: {keys})",
                          f"save net.state_dict(), bare or under one of {', '.join(NESTING_KEYS)}")
     return obj
 
@@ -213,7 +174,7 @@ def load_weights(module: nn.Module, state: dict, *, source: str) -> list[str]:
     try:
         result = module.load_state_dict(stripped, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        raise ChildError(f"{source} does not fit the network: {one_line(exc)[:600]}",
+        raise GraderError(f"{source} does not fit the network: {one_line(exc)[:600]}",
                          "build_model() must build the same architecture the weights were trained with") from None
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:
@@ -222,7 +183,7 @@ def load_weights(module: nn.Module, state: dict, *, source: str) -> list[str]:
             parts.append(f"missing keys {_few(missing)}")
         if result.unexpected_keys:
             parts.append(f"unexpected keys {_few(result.unexpected_keys)}")
-        raise ChildError(f"{source} does not fit the network: {'; '.join(parts)}",
+        raise GraderError(f"{source} does not fit the network: {'; '.join(parts)}",
                          "build_model() must build the same architecture the weights were trained with")
     return notes
 
@@ -239,19 +200,19 @@ def build_from_entry(file: Path, name: str) -> nn.Module:
         code = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(code)
     except BaseException as exc:
-        raise ChildError(f"{file.name} failed to import: {_where(exc, file)}",
+        raise GraderError(f"{file.name} failed to import: {_where(exc, file)}",
                          f"run `python {file.name}` locally and fix the error") from None
     builder = getattr(code, name, None)
     if builder is None:
-        raise ChildError(f"{file.name} defines no {name}",
+        raise GraderError(f"{file.name} defines no {name}",
                          f'define {name}() returning the network, or name yours: entry = "{file.name}:Net"')
     try:
         module = builder()
     except BaseException as exc:
-        raise ChildError(f"{file.name}: {name}() failed: {_where(exc, file)}",
+        raise GraderError(f"{file.name}: {name}() failed: {_where(exc, file)}",
                          f"{name}() must take no arguments and return the network") from None
     if not isinstance(module, nn.Module):
-        raise ChildError(f"{file.name}: {name}() returned a {type(module).__name__}, not an nn.Module",
+        raise GraderError(f"{file.name}: {name}() returned a {type(module).__name__}, not an nn.Module",
                          f"make {name}() return the network")
     return module
 
@@ -269,14 +230,14 @@ def _load_onnx(weights: Path) -> Loaded:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ChildError(f"{weights.name} is ONNX, and onnxruntime is not installed",
+        raise GraderError(f"{weights.name} is ONNX, and onnxruntime is not installed",
                          "pip install 'cifar10-grader[onnx]', or hand in a torch form instead") from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     try:  # from the path, not bytes: a model's external data (model.onnx.data) is found beside it
         session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ChildError(f"{weights.name} is not a loadable ONNX model: {one_line(exc)[:300]}",
+        raise GraderError(f"{weights.name} is not a loadable ONNX model: {one_line(exc)[:300]}",
                          "export it again with torch.onnx.export and re-submit") from None
     input_name = session.get_inputs()[0].name
 
@@ -286,8 +247,6 @@ def _load_onnx(weights: Path) -> Loaded:
     parameters = macs = None
     try:
         import onnx
-
-        from grader.runner.describe import onnx_macs_per_image  # here: describe imports this module
 
         model = onnx.load(str(weights), load_external_data=False)  # the graph and shapes suffice
         parameters = int(sum(np.prod(t.dims) for t in model.graph.initializer))

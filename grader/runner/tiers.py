@@ -13,17 +13,14 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from grader.runner.batches import run_chunks
-from grader.runner.loaders import Loaded
-
-if TYPE_CHECKING:
-    from grader.runner.infer import Inference
+from grader.runner.network import Inference, Loaded
 
 TRACE_ROWS = 8  # rows of the example the tracer sees; the other calibration images check its graph
 FLOAT32_FLOOR = 2.0 ** -14  # the float32 tier's least bound, relative to the largest |logit| seen
