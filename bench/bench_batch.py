@@ -49,13 +49,13 @@ def make_submissions(root: Path, count: int, weights: Path | None = None) -> Non
 def baseline_in_process(submission: Path, out: Path, data_path: str | None) -> float:
     """Seconds to grade and render one submission here, no child process of our own."""
     from grader.batch.worker import GradeSettings, load_data, load_settings_rubric, write_outputs
-    from grader.grade import grade_submission
+    from grader.pipeline import grade_one
 
     settings = GradeSettings(data_path=data_path)
     start = time.perf_counter()
     data, rubric = load_data(settings), load_settings_rubric(settings)
-    results = grade_submission(submission, data=data, rubric=rubric)
-    write_outputs(results, out, settings, {})
+    result = grade_one(submission, data=data, rubric=rubric)
+    write_outputs(result, out, settings, {})
     return time.perf_counter() - start
 
 
@@ -69,7 +69,7 @@ def main() -> None:
                         "(e.g. submissions/s2400001.pth) [default: random initialisation]")
     args = parser.parse_args()
 
-    from grader.batch.commands import run_batch
+    from grader.batch.run import run_batch
     from grader.batch.executors import LocalExecutor
     from grader.batch.worker import GradeSettings
 

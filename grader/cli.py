@@ -14,11 +14,10 @@ import traceback
 import click
 
 from grader import __version__
+from grader.commands.exits import HELP as EXIT_CODES
+from grader.commands.exits import Exit
 from grader.errors import GraderError
 
-EXIT_CODES = "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug."
-EXIT_BUG = 3  # never 1: a script must not read a grader crash as "the rubric failed"
-EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 # The machine's trouble, not grader's: exit 2 with the reason rather than 3 with a traceback.
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EACCES, errno.EPERM, errno.EROFS}
 DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar.gz [env: GRADER_DATA]."
@@ -27,7 +26,7 @@ DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar
 class InputError(click.ClickException):
     """A usage or input error: printed without a traceback, exit code 2 (click's usage code)."""
 
-    exit_code = 2
+    exit_code = Exit.INPUT
 
 
 def user_errors(fn):
@@ -45,7 +44,7 @@ def user_errors(fn):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(Exit.INTERRUPTED)
         except OSError as exc:
             if exc.errno not in MACHINE_ERRNOS:
                 raise
@@ -56,7 +55,7 @@ def user_errors(fn):
             traceback.print_exc()
             click.echo(f"grader itself failed ({type(exc).__name__}: {exc}); this is a bug in grader, not in "
                        f"your input: please report it with the traceback above (grader {__version__})", err=True)
-            sys.exit(EXIT_BUG)
+            sys.exit(Exit.BUG)
 
     return wrapper
 
@@ -150,7 +149,7 @@ def train(**options) -> None:
 @user_errors
 def grade(**options) -> None:
     """Grade one SUBMISSION (file or folder) against the rubric and write results and report."""
-    from grader.grade import grade_command
+    from grader.commands.grading import grade_command
 
     sys.exit(grade_command(**options))
 
@@ -167,7 +166,7 @@ def grade(**options) -> None:
 @user_errors
 def check(**options) -> None:
     """Self-check before handing in: grade with the public checks and print a summary."""
-    from grader.batch import check_command
+    from grader.commands.grading import check_command
 
     sys.exit(check_command(**options))
 
@@ -180,7 +179,7 @@ def check(**options) -> None:
 @user_errors
 def report(**options) -> None:
     """Re-render report.html and report.pdf from a RESULTS json, without re-evaluating."""
-    from grader.report import report_command
+    from grader.commands.grading import report_command
 
     sys.exit(report_command(**options))
 
@@ -205,7 +204,7 @@ def report(**options) -> None:
 @user_errors
 def batch(**options) -> None:
     """Grade every submission in SUBMISSIONS_DIR; write a gradebook and Gradescope results."""
-    from grader.batch import batch_command
+    from grader.commands.batch import batch_command
 
     sys.exit(batch_command(**options))
 
@@ -218,6 +217,6 @@ def batch(**options) -> None:
 @user_errors
 def gradescope(**options) -> None:
     """Run as a Gradescope autograder: ROOT/submission in, ROOT/results/results.json out."""
-    from grader.batch import gradescope_command
+    from grader.commands.grading import gradescope_command
 
     sys.exit(gradescope_command(**options))

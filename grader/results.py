@@ -1,177 +1,475 @@
-"""results.json: assembled from the pieces of one grade, serialised exactly per docs/results-schema.md.
+"""One grade as a typed, immutable value, and its results.json form (docs/results-schema.md).
 
-    new_results(...) -> dict        the skeleton every result starts from (all keys, metrics null)
-    with_submission / with_evaluation / with_error / with_verdict -> dict   (pure: return new dicts)
-    write_results(results, out_dir) -> Path   (atomic)
+    GradeResult.to_json() -> dict          the results.json object, keys in schema order
+    GradeResult.from_json(obj) -> GradeResult   any results.json written so far; GraderError if not one
+    metrics(result) -> {name: float}       every number a rubric can check, by its dotted name
+    write_results(result, out_dir) -> Path      atomic
+    read_results(path) -> GradeResult
+
+Everything downstream of grading (report, gradebook, Gradescope, class report) reads a
+GradeResult, never the JSON's keys; the rubric reads only ``metrics(result)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import enum
+import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from grader import __version__
 from grader.atomic import write_json
-from grader.data import Cifar10
+from grader.errors import GraderError
 from grader.evaluate import EvalResult
-from grader.rubric import Verdict
-from grader.submission import Submission
+from grader.metric_names import AGGREGATES, MODEL_KEYS, RESULT_KEYS
+from grader.rubric import CheckResult, Verdict
 
 SCHEMA_VERSION = 1
 RESULTS_NAME = "results.json"
-# Keys that hold measurements: null (or empty) in an error result.
-METRIC_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_class_accuracy",
-               "per_class_precision", "per_class_count", "confusion_matrix", "memorisation")
 MEMORISATION_FLAG = "memorisation-suspected"
 UNOFFICIAL_DATA_FLAG = "unofficial-data"
+BORDERLINE_FLAG = "borderline"
+NO_SANDBOX_FLAG = "no-sandbox"
 # Flags about the grading run rather than the student's work: every submission graded on the
 # same data carries them, so review lists and per-student notes leave them out.
 RUN_FLAGS = (UNOFFICIAL_DATA_FLAG,)
-LIST_KEYS = ("confused_pairs", "samples", "confident_wrong")
-# Every top-level key of a result, in new_results's order: where a rubric's metric path starts.
-TOP_LEVEL_KEYS = ("schema_version", "status", "error", "grader_version", "created", "student", "submission",
-                  "dataset", "device", "sandbox", *METRIC_KEYS, *LIST_KEYS, "model", "history", "score",
-                  "max_score", "checks", "flags", "timings")
+EVALUATION_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_class_accuracy",
+                   "per_class_precision", "per_class_count", "confusion_matrix", "confused_pairs", "samples",
+                   "confident_wrong")
+_HINT = "pass the results.json that grader wrote, unedited, or grade the submission again " \
+        "(docs/results-schema.md gives each key's type)"
 
 
-def new_results(path: str | Path, *, data: Cifar10, sandbox: bool, created: str | None = None) -> dict:
-    """A results dict with every schema key, status ``graded`` and no measurements yet."""
+class Status(str, enum.Enum):
+    """Whether a submission was graded; its value is what results.json holds."""
+
+    GRADED = "graded"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Student:
+    """Who handed it in: ``id`` keys the gradebook, ``name`` is shown."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SubmissionFacts:
+    """What was handed in, as the grading process read it.
+
+    Attributes:
+        path: the file or folder graded.
+        sha256: hex digest of the checkpoint file (None before it was found).
+        format: the checkpoint's form (``pickled-module``, ``state-dict``, ...), None if unknown.
+        files: the names handed in, relative to ``path``.
+        manifest: the parsed submission.toml, or {}.
+        input: ``{scale, mean, std}`` the network was fed, None before it ran.
+        notes: remarks for a TA (e.g. stripped key prefixes).
+    """
+
+    path: str
+    sha256: str | None = None
+    format: str | None = None
+    files: tuple[str, ...] = ()
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+    input: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SandboxFacts:
+    """Whether the submission's code ran sandboxed, and any warning about how."""
+
+    enabled: bool
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the network is, as the child reported it (None: unknown, or not graded).
+
+    Attributes:
+        parameters: trainable and frozen parameters together.
+        macs_per_image: multiply-accumulates of one forward pass, when countable.
+        latency_ms_per_image: batched inference wall time / images.
+        layers: ``{name, type, output_shape, parameters}`` per layer.
+        precision: how the logits were computed (docs/grading.md, "Precision and speed").
+    """
+
+    parameters: int | None = None
+    macs_per_image: int | None = None
+    latency_ms_per_image: float | None = None
+    layers: tuple[Mapping[str, Any], ...] = ()
+    precision: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Memorisation:
+    """The memorisation probe: accuracy on ``count`` test images and on perturbed copies of them.
+
+    Attributes:
+        clean_subset_acc: accuracy on the probed test images, 0..1.
+        perturbed_acc: accuracy on their shifted, noisy copies, 0..1.
+        flagged: the drop between the two suggests a memorised test set.
+        detail: one sentence for the report.
+        count: images probed.
+    """
+
+    clean_subset_acc: float
+    perturbed_acc: float
+    flagged: bool
+    detail: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """Facts about whether the grade can be trusted, measured by the grading process."""
+
+    memorisation: Memorisation | None = None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent: loading the network, inference, and the whole grade (None: not measured)."""
+
+    load: float | None = None
+    inference: float | None = None
+    total: float | None = None
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """One submission's grade.
+
+    Attributes:
+        status: GRADED, or ERROR with ``error`` saying what is wrong and what to do.
+        student, submission, dataset, sandbox: who, what, on which data, how isolated.
+        evaluation: the test-set metrics (None unless graded).
+        model: the network's facts (empty unless graded).
+        integrity: memorisation and other trust facts.
+        history: the training log handed in: per-epoch lists, or None.
+        verdict: the rubric's checks and score.
+        flags: warnings for a TA, sorted (``borderline``, ``no-sandbox``, ...).
+        timings: where the seconds went.
+        device, grader_version, created: where and when it was graded, by which grader.
+    """
+
+    status: Status
+    student: Student
+    submission: SubmissionFacts
+    dataset: Mapping[str, Any]
+    sandbox: SandboxFacts
+    evaluation: EvalResult | None = None
+    model: ModelFacts = ModelFacts()
+    integrity: Integrity = Integrity()
+    history: Mapping[str, Any] | None = None
+    verdict: Verdict = Verdict()
+    flags: tuple[str, ...] = ()
+    timings: Timings = Timings()
+    error: str | None = None
+    device: str = "cpu"
+    grader_version: str = __version__
+    created: str = ""
+
+    @property
+    def graded(self) -> bool:
+        return self.status is Status.GRADED
+
+    @property
+    def passed(self) -> bool:
+        """Graded, and every check passed."""
+        return self.graded and all(c.passed for c in self.verdict.checks)
+
+    @property
+    def submission_flags(self) -> list[str]:
+        """The flags that concern the submission itself (not ``RUN_FLAGS``)."""
+        return [f for f in self.flags if f not in RUN_FLAGS]
+
+    def replace(self, **changes) -> "GradeResult":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """The results.json object (schema 1), keys in ``RESULT_KEYS`` order."""
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "GradeResult":
+        """Read a results.json object written by any grader so far.
+
+        Raises:
+            GraderError: when ``obj`` is not a schema-1 result, naming the key at fault.
+        """
+        return _from_json(obj)
+
+
+# --- building a result ---------------------------------------------------------------------
+
+
+def new_result(path: str | Path, *, dataset: Mapping[str, Any], sandbox: bool,
+               created: str | None = None) -> GradeResult:
+    """A result before anything was read: status GRADED, no measurements, no checks."""
     path = Path(path)
     name = path.stem if path.is_file() else path.name
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "status": "graded",
-        "error": None,
-        "grader_version": __version__,
-        "created": created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "student": {"id": name, "name": name},
-        "submission": {"path": str(path), "sha256": None, "format": None, "files": [], "manifest": {},
-                       "input": None, "notes": []},
-        "dataset": data.identity(),
-        "device": "cpu",
-        "sandbox": {"enabled": bool(sandbox), "warning": None},
-    }
-    results.update({key: None for key in METRIC_KEYS})
-    results.update({key: [] for key in LIST_KEYS})
-    results.update({
-        "model": empty_model(),
-        "history": None,
-        "score": 0.0,
-        "max_score": 0.0,
-        "checks": [],
-        "flags": [],
-        "timings": {"load": None, "inference": None, "total": None},
-    })
-    return results
+    return GradeResult(status=Status.GRADED, student=Student(name, name), submission=SubmissionFacts(str(path)),
+                       dataset=dict(dataset), sandbox=SandboxFacts(bool(sandbox)),
+                       created=created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
-def empty_model() -> dict:
-    """The ``model`` object before (or without) a successful run."""
-    return {"parameters": None, "macs_per_image": None, "latency_ms_per_image": None, "layers": [],
-            "precision": None}
+def as_error(result: GradeResult, message: str, *, sandbox: SandboxFacts | None = None) -> GradeResult:
+    """``result`` marked ERROR with ``message``; every measurement dropped."""
+    return result.replace(status=Status.ERROR, error=message, evaluation=None, model=ModelFacts(),
+                          integrity=Integrity(), sandbox=sandbox or result.sandbox)
 
 
-def with_submission(results: dict, submission: Submission) -> dict:
-    """Record what was handed in (before it runs)."""
-    out = dict(results, student=dict(submission.student), history=submission.history)
-    out["submission"] = dict(results["submission"], **submission.describe())
-    return out
-
-
-def with_evaluation(results: dict, evaluation: EvalResult, info: dict, *, sandbox: dict) -> dict:
-    """Record the metrics and the child's model description."""
-    out = dict(results)
-    metrics = evaluation.to_dict()
-    metrics.pop("count")
-    out.update(metrics)
-    out["submission"] = dict(results["submission"], format=info.get("form", results["submission"]["format"]),
-                             input=info.get("input"), notes=list(info.get("notes", [])))
-    out["model"] = {
-        "parameters": info.get("parameters"),
-        "macs_per_image": info.get("macs_per_image"),
-        "latency_ms_per_image": info.get("latency_ms_per_image"),
-        "layers": list(info.get("layers", [])),
-        "precision": info.get("precision"),
-    }
-    out["device"] = str(info.get("device", "cpu"))
-    out["sandbox"] = dict(sandbox)
-    timings = info.get("timings", {})
-    out["timings"] = dict(results["timings"], load=timings.get("load"), inference=timings.get("inference"))
-    return out
-
-
-def with_memorisation(results: dict, memorisation: dict) -> dict:
-    """Record the memorisation check (``with_verdict`` turns a suspicion into a TA flag)."""
-    return dict(results, memorisation=dict(memorisation))
-
-
-def with_error(results: dict, message: str, *, sandbox: dict | None = None) -> dict:
-    """Mark a result ``error`` with ``message``; every measurement goes back to null/empty."""
-    out = dict(results, status="error", error=message)
-    out.update({key: None for key in METRIC_KEYS})
-    out.update({key: [] for key in LIST_KEYS})
-    out["model"] = empty_model()
-    if sandbox is not None:
-        out["sandbox"] = dict(sandbox)
-    return out
-
-
-def with_verdict(results: dict, verdict: Verdict, *, total_seconds: float) -> dict:
-    """Record the rubric's verdict, the TA flags and the total time."""
-    out = dict(results, score=verdict.score, max_score=verdict.max_score,
-               checks=[c.to_dict() for c in verdict.checks])
-    flags = list(results.get("flags", []))
+def with_verdict(result: GradeResult, verdict: Verdict, *, total_seconds: float | None) -> GradeResult:
+    """``result`` with the rubric's verdict, the TA flags it implies and the total time."""
+    flags = set(result.flags)
     if verdict.borderline:
-        flags.append("borderline")
-    if not out["sandbox"].get("enabled"):
-        flags.append("no-sandbox")
-    if (out.get("memorisation") or {}).get("flagged"):
-        flags.append(MEMORISATION_FLAG)
-    out["flags"] = flags_of(dict(out, flags=flags))  # adds unofficial-data from the dataset
-    out["timings"] = dict(results["timings"], total=total_seconds)
+        flags.add(BORDERLINE_FLAG)
+    if not result.sandbox.enabled:
+        flags.add(NO_SANDBOX_FLAG)
+    if result.integrity.memorisation and result.integrity.memorisation.flagged:
+        flags.add(MEMORISATION_FLAG)
+    return result.replace(verdict=verdict, flags=_with_run_flags(flags, result.dataset),
+                          timings=dataclasses.replace(result.timings, total=total_seconds))
+
+
+def _with_run_flags(flags, dataset: Mapping[str, Any]) -> tuple[str, ...]:
+    flags = set(flags)
+    if dataset.get("official") is False:
+        flags.add(UNOFFICIAL_DATA_FLAG)
+    return tuple(sorted(flags))
+
+
+# --- the rubric's view ---------------------------------------------------------------------
+
+
+def metrics(result: GradeResult) -> dict[str, float]:
+    """Every number a rubric can check, by its dotted name (``grader.metric_names``).
+
+    A list (a per-epoch history) gives its last value under its own name, a table (per class)
+    one value per key; both give their aggregates (``.min``, ``.max``, ...). Missing or null
+    values, and anything not a finite number, are left out. An ungraded result has none.
+    """
+    if not result.graded:
+        return {}
+    out: dict[str, float] = {}
+    _flatten(result.to_json(), "", out)
     return out
 
 
-def write_results(results: dict, out_dir: str | Path) -> Path:
-    """Write ``results`` to ``out_dir/results.json`` atomically; returns the path.
+def _flatten(node: Any, name: str, out: dict[str, float]) -> None:
+    if _is_number(node):
+        out[name] = float(node)
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            _flatten(value, f"{name}.{key}" if name else str(key), out)
+        _aggregate([v for v in node.values() if _is_number(v)], name, out, last=False)
+    elif isinstance(node, (list, tuple)) and name:
+        numbers = [v for v in node if _is_number(v)]
+        if numbers and len(numbers) == len(node):
+            out[name] = float(numbers[-1])  # a per-epoch list: its final epoch
+            _aggregate(numbers, name, out, last=True)
+
+
+def _aggregate(values: list, name: str, out: dict[str, float], *, last: bool) -> None:
+    if not values or not name:
+        return
+    floats = [float(v) for v in values]
+    found = {"min": min(floats), "max": max(floats), "mean": sum(floats) / len(floats),
+             "first": floats[0], "last": floats[-1]}
+    for key in AGGREGATES:
+        out.setdefault(f"{name}.{key}", found[key])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- results.json --------------------------------------------------------------------------
+
+
+def write_results(result: GradeResult, out_dir: str | Path) -> Path:
+    """Write ``out_dir/results.json`` atomically; returns the path.
 
     Raises:
-        ValueError: when ``results`` holds NaN or infinity (the schema forbids them).
+        ValueError: when the result holds NaN or infinity (the schema forbids them).
     """
-    return write_json(Path(out_dir) / RESULTS_NAME, _finite(results))
+    return write_json(Path(out_dir) / RESULTS_NAME, _finite(result.to_json()))
+
+
+def read_results(path: str | Path) -> GradeResult:
+    """Read a results.json file.
+
+    Raises:
+        GraderError: naming the file when it is missing, not JSON, or not a result.
+    """
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GraderError(f"{path} does not exist", "pass the results.json that grader grade wrote") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GraderError(f"{path} is not a JSON results file ({exc})",
+                          "pass the results.json that grader grade wrote") from None
+    try:
+        return GradeResult.from_json(obj)
+    except GraderError as exc:
+        raise GraderError(f"{path}: {exc.message}", exc.hint) from None
 
 
 def _finite(obj):
     """``obj`` as JSON-ready lists and dicts; ValueError on NaN or infinity instead of invalid JSON."""
     if isinstance(obj, float) and not math.isfinite(obj):
         raise ValueError("results hold a NaN or infinite number")
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
 
 
-def flags_of(results: dict) -> list[str]:
-    """The results' flags, sorted. results.json files written before ``with_verdict`` derived
-    ``unofficial-data`` (grader 0.x, session 3) lack it, so it is derived from the dataset here too."""
-    flags = set(results.get("flags") or [])
-    if (results.get("dataset") or {}).get("official") is False:
-        flags.add(UNOFFICIAL_DATA_FLAG)
-    return sorted(flags)
+def _plain(value: Any) -> Any:
+    """Tuples and read-only mappings as the lists and dicts JSON holds."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
-def check_condition(check: dict, shown=str) -> str:
+def _to_json(r: GradeResult) -> dict:
+    evaluation = {key: None for key in EVALUATION_KEYS if key not in ("confused_pairs", "samples",
+                                                                      "confident_wrong")}
+    evaluation.update(confused_pairs=[], samples=[], confident_wrong=[])
+    if r.evaluation is not None:
+        evaluation.update(_plain(r.evaluation.to_dict()))
+        evaluation.pop("count", None)
+    memorisation = r.integrity.memorisation
+    fields = {
+        "schema_version": SCHEMA_VERSION,
+        "status": r.status.value,
+        "error": r.error,
+        "grader_version": r.grader_version,
+        "created": r.created,
+        "student": {"id": r.student.id, "name": r.student.name},
+        "submission": _plain(dataclasses.asdict(r.submission)),
+        "dataset": _plain(r.dataset),
+        "device": r.device,
+        "sandbox": {"enabled": r.sandbox.enabled, "warning": r.sandbox.warning},
+        **evaluation,
+        "memorisation": None if memorisation is None else dataclasses.asdict(memorisation),
+        "model": _plain(dataclasses.asdict(r.model)),
+        "history": _plain(r.history),
+        "score": r.verdict.score,
+        "max_score": r.verdict.max_score,
+        "checks": [c.to_dict() for c in r.verdict.checks],
+        "flags": list(r.flags),
+        "timings": dataclasses.asdict(r.timings),
+    }
+    return {key: fields[key] for key in RESULT_KEYS}
+
+
+def _from_json(obj: Any) -> GradeResult:
+    if not isinstance(obj, Mapping):
+        raise GraderError(f"a results object was expected, got {type(obj).__name__}", _HINT)
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise GraderError(f"results schema_version is {version!r}; this grader reads {SCHEMA_VERSION}",
+                          "re-grade the submission with this grader version to get a matching results.json")
+    try:
+        status = Status(obj.get("status"))
+    except ValueError:
+        raise GraderError(f"results status is {obj.get('status')!r}, not 'graded' or 'error'",
+                          "check that the file is a results.json written by grader") from None
+    required = ["student", "submission", "checks", "score", "max_score"]
+    if status is Status.GRADED:
+        required += ["accuracy", "per_class_accuracy", "per_class_precision", "confusion_matrix"]
+    missing = [k for k in required if obj.get(k) is None]
+    if missing:
+        raise GraderError(f"results ({status.value}) lack the keys: {', '.join(missing)}",
+                          "see docs/results-schema.md for what each key holds")
+    try:
+        return _read_fields(obj, status)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a hand-edited value
+        raise GraderError(f"results hold a value of the wrong type or shape ({type(exc).__name__}: {exc})",
+                          _HINT) from None
+
+
+def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
+    student = obj["student"]
+    submission = dict(obj["submission"])
+    model = obj.get("model") or {}
+    memorisation = obj.get("memorisation")
+    timings = obj.get("timings") or {}
+    dataset = dict(obj.get("dataset") or {})
+    checks = tuple(_check_result(c) for c in obj["checks"])
+    verdict = Verdict(checks=checks, score=float(obj["score"]), max_score=float(obj["max_score"]),
+                      passed=bool(checks) and all(c.passed for c in checks),
+                      borderline=any(c.borderline for c in checks))
+    return GradeResult(
+        status=status,
+        student=Student(str(student.get("id") or ""), str(student.get("name") or student.get("id") or "")),
+        submission=SubmissionFacts(
+            path=str(submission.get("path", "")), sha256=submission.get("sha256"), format=submission.get("format"),
+            files=tuple(submission.get("files") or ()), manifest=dict(submission.get("manifest") or {}),
+            input=submission.get("input"), notes=tuple(submission.get("notes") or ())),
+        dataset=dataset,
+        sandbox=SandboxFacts(bool((obj.get("sandbox") or {}).get("enabled")),
+                             (obj.get("sandbox") or {}).get("warning")),
+        evaluation=_evaluation(obj, dataset) if status is Status.GRADED else None,
+        model=ModelFacts(**{k: (tuple(model.get(k) or ()) if k == "layers" else model.get(k)) for k in MODEL_KEYS}),
+        integrity=Integrity(None if memorisation is None else Memorisation(**memorisation)),
+        history=obj.get("history"),
+        verdict=verdict,
+        # results written before flags were derived at grading lack unofficial-data: derived here too
+        flags=_with_run_flags(obj.get("flags") or (), dataset),
+        timings=Timings(timings.get("load"), timings.get("inference"), timings.get("total")),
+        error=obj.get("error"),
+        device=str(obj.get("device") or "cpu"),
+        grader_version=str(obj.get("grader_version") or "?"),
+        created=str(obj.get("created") or ""),
+    )
+
+
+def _evaluation(obj: Mapping[str, Any], dataset: Mapping[str, Any]) -> EvalResult:
+    per_class = obj["per_class_accuracy"]
+    matrix = [list(row) for row in obj["confusion_matrix"]]
+    if len(matrix) != len(per_class) or any(len(row) != len(per_class) for row in matrix):
+        raise GraderError(f"results confusion_matrix is not {len(per_class)}x{len(per_class)}, one row and "
+                          "column per class of per_class_accuracy", "re-grade the submission to rewrite results.json")
+    ci = obj.get("accuracy_ci")
+    counts = obj.get("per_class_count") or {}
+    return EvalResult(
+        accuracy=float(obj["accuracy"]),
+        accuracy_ci=tuple(ci) if ci else None,
+        loss=obj.get("loss"), top2_accuracy=obj.get("top2_accuracy"), ece=obj.get("ece"),
+        per_class_accuracy=dict(per_class), per_class_precision=dict(obj["per_class_precision"]),
+        per_class_count=dict(counts), confusion_matrix=matrix,
+        confused_pairs=list(obj.get("confused_pairs") or []), samples=list(obj.get("samples") or []),
+        confident_wrong=list(obj.get("confident_wrong") or []),
+        count=int(dataset.get("test_count") or sum(sum(row) for row in matrix)),
+    )
+
+
+def _check_result(c: Mapping[str, Any]) -> CheckResult:
+    return CheckResult(name=str(c["name"]), metric=str(c.get("metric") or ""), op=str(c.get("op") or ""),
+                       threshold=c.get("threshold"), passed=bool(c.get("passed")), value=c.get("value"),
+                       score=float(c.get("score") or 0.0), max_score=float(c.get("max_score") or 0.0),
+                       borderline=bool(c.get("borderline")), detail=str(c.get("detail") or ""))
+
+
+def check_condition(check: CheckResult, shown=str) -> str:
     """A check's condition in plain text: as the rubric wrote it ("0.7 < x <= 1"), or, where
     ``op`` is an operator alone, the operator and the threshold ("< 0.5"), the threshold as
     ``shown`` writes it."""
-    op = str(check.get("op") or "")
-    if "x" in op:
-        return op
-    return f"{op} {shown(check.get('threshold', ''))}".strip()
-
-
-def submission_flags(results: dict) -> list[str]:
-    """The results' flags that concern the submission itself (not ``RUN_FLAGS``)."""
-    return [f for f in results.get("flags") or [] if f not in RUN_FLAGS]
+    if "x" in check.op:
+        return check.op
+    return f"{check.op} {shown(check.threshold if check.threshold is not None else '')}".strip()

@@ -1,7 +1,7 @@
 """The rubric: a TOML file of checks on any metric in results.json, turned into a Verdict.
 
     load_rubric(path | None) -> Rubric         (None: the homework's own assertions)
-    check(results, rubric) -> Verdict          (pure)
+    check(metrics, rubric) -> Verdict          (pure; metrics: grader.results.metrics(result))
 
 The format is documented in docs/grading.md; the default lives in grader/rubrics/default.toml.
 """
@@ -14,9 +14,11 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Mapping
 
 from grader.errors import GraderError
 from grader.evaluate import wilson_interval
+from grader.metric_names import AGGREGATES, metric_problem
 
 CHECK_KEYS = {"name", "metric", "condition", "points", "floor", "target", "public"}
 LIMIT_KEYS = {"wall_seconds", "memory_mb"}
@@ -25,8 +27,6 @@ LIMIT_KEYS = {"wall_seconds", "memory_mb"}
 LIMIT_FLOORS = {"wall_seconds": 10, "memory_mb": 1024}
 LIMIT_HINTS = {"wall_seconds": "starting the grading child (importing torch) alone takes about 2 s; 300 is the default",
                "memory_mb": "the grading child needs about 1 GiB with torch imported; 4096 is the default"}
-AGGREGATES = {"min": min, "max": max, "mean": lambda v: sum(v) / len(v), "first": lambda v: v[0],
-              "last": lambda v: v[-1]}
 ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
     "train_loss": "history.train_loss",
     "train_acc": "history.train_acc",
@@ -257,24 +257,11 @@ def _parse_check(raw: dict, number: int, source: str) -> Check:
 
 
 def _check_metric(metric: str, where: str) -> None:
-    """Refuse a metric that no results.json can hold (a typo would fail the check for every
-    student): its first part must be a key of results.json, and within the per-class tables,
-    ``model`` and ``history``, its second part one they hold (or an aggregate, for a table)."""
-    from grader.data import CLASSES  # here: grader.results imports this module
-    from grader.results import TOP_LEVEL_KEYS, empty_model
-    from grader.submission import HISTORY_KEYS
-
-    path = ALIASES.get(metric, metric).split(".")
-    if path[0] not in TOP_LEVEL_KEYS:
-        raise GraderError(f'{where}: metric "{metric}" is not in results.json',
-                          f"use an alias ({', '.join(ALIASES)}) or a dotted path into results.json such as "
-                          "accuracy, loss, per_class_accuracy.min, history.train_loss (docs/grading.md)")
-    table = (*CLASSES, *AGGREGATES)
-    inside = {"per_class_accuracy": table, "per_class_precision": table, "per_class_count": table,
-              "model": tuple(empty_model()), "history": (*HISTORY_KEYS, *AGGREGATES)}
-    if len(path) > 1 and path[0] in inside and path[1] not in inside[path[0]]:
-        raise GraderError(f'{where}: metric "{metric}": {path[0]} has no "{path[1]}"',
-                          f"{path[0]} holds {', '.join(inside[path[0]])}")
+    """Refuse a metric that no result can hold (a typo would fail the check for every student)."""
+    problem = metric_problem(ALIASES.get(metric, metric))
+    if problem:
+        message, hint = problem
+        raise GraderError(f"{where}: {message}", f"{hint}; or an alias: {', '.join(ALIASES)}")
 
 
 def _is_number(value: object) -> bool:
@@ -284,12 +271,16 @@ def _is_number(value: object) -> bool:
 # --- checking --------------------------------------------------------------------------------
 
 
-def check(results: dict, rubric: Rubric) -> Verdict:
-    """Apply every check of ``rubric`` to a results dict (docs/results-schema.md). Pure.
+def check(metrics: Mapping[str, float], rubric: Rubric, *, not_graded: str | None = None) -> Verdict:
+    """Apply every check of ``rubric`` to a result's metrics (``grader.results.metrics``). Pure.
 
-    An error result, or a metric it lacks, fails the check with a detail saying why.
+    Args:
+        metrics: dotted metric name -> value (``grader.metric_names``).
+        not_graded: why the submission could not be graded: every check fails, saying so.
+
+    A metric the mapping lacks fails its check with a detail saying why.
     """
-    outcomes = tuple(apply_check(c, results) for c in rubric.checks)
+    outcomes = tuple(apply_check(c, metrics, not_graded=not_graded) for c in rubric.checks)
     return Verdict(
         checks=outcomes,
         score=float(sum(o.score for o in outcomes)),
@@ -299,23 +290,24 @@ def check(results: dict, rubric: Rubric) -> Verdict:
     )
 
 
-def apply_check(c: Check, results: dict) -> CheckResult:
-    """One check on one results dict."""
+def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | None = None) -> CheckResult:
+    """One check on one result's metrics."""
     def failed(detail: str, value=None) -> CheckResult:
         return CheckResult(c.name, c.metric, c.condition, c.threshold, False, value, 0.0, c.points, False, detail)
 
-    if results.get("status") == "error":
-        return failed(f"not graded: {results.get('error') or 'the submission could not be graded'}")
-    value, missing = resolve_metric(results, c.metric)
+    if not_graded is not None:
+        return failed(f"not graded: {not_graded or 'the submission could not be graded'}")
+    name = ALIASES.get(c.metric, c.metric)
+    value = metrics.get(name)
     if value is None:
-        return failed(missing)
+        return failed(missing_reason(c.metric, name))
     passed = c.holds(value)
     if c.floor is not None:
         fraction = min(1.0, max(0.0, (value - c.floor) / (c.target - c.floor)))
         score = c.points * fraction
     else:
         score = c.points if passed else 0.0
-    borderline = is_borderline(c, value, results)
+    borderline = is_borderline(c, value, metrics)
     detail = f"{_fmt(value)} {'satisfies' if passed else 'fails'} {c.condition}"
     if borderline:
         detail += " (borderline: within the 95% interval of the measurement)"
@@ -323,59 +315,37 @@ def apply_check(c: Check, results: dict) -> CheckResult:
                        borderline, detail)
 
 
-def resolve_metric(results: dict, metric: str) -> tuple[float | None, str]:
-    """The number ``metric`` names in ``results``, or (None, why it is unavailable)."""
-    path = ALIASES.get(metric, metric).split(".")
-    node: object = results
-    for i, part in enumerate(path):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif part in AGGREGATES and i == len(path) - 1 and isinstance(node, (list, dict)):
-            values = [v for v in (node.values() if isinstance(node, dict) else node) if _is_number(v)]
-            if not values:
-                return None, f"{metric}: no values to take the {part} of"
-            node = AGGREGATES[part](values)
-        else:
-            if path[0] == "history":
-                return None, ("no training history: add history = \"history.json\" to submission.toml "
-                              "with per-epoch train_loss, train_acc, test_acc")
-            return None, f"{metric} is not in the results"
-        if node is None:
-            return None, (f"{metric} is not available for this submission"
-                          if path[0] != "history" else "no training history: add history = \"history.json\" "
-                          "to submission.toml with per-epoch train_loss, train_acc, test_acc")
-    if isinstance(node, list) and node:
-        node = node[-1]  # a per-epoch list: its final epoch
-    if not _is_number(node):
-        return None, f"{metric} is not a number in the results ({type(node).__name__})"
-    return float(node), ""
+def missing_reason(metric: str, name: str) -> str:
+    """Why a result has no value for ``metric`` (``name``: the alias resolved), said for a student."""
+    if name.startswith("history."):
+        return ("no training history: add history = \"history.json\" to submission.toml "
+                "with per-epoch train_loss, train_acc, test_acc")
+    return f"{metric} is not available for this submission"
 
 
-def is_borderline(c: Check, value: float, results: dict) -> bool:
+def is_borderline(c: Check, value: float, metrics: Mapping[str, float]) -> bool:
     """True when a bound of ``c`` lies inside the 95% Wilson interval of a test-set proportion.
 
     Only proportions measured here on the test set have an interval (accuracy, top-2, per-class);
     a bound at 0 or 1 is never borderline (a perfect score is not uncertain about being <= 1).
     """
-    n = _sample_size(c.metric, results)
+    n = _sample_size(ALIASES.get(c.metric, c.metric), metrics)
     if not n:
         return False
     lo, hi = wilson_interval(round(value * n), n)
     return any(b is not None and 0.0 < b < 1.0 and lo <= b <= hi for b in (c.lower, c.upper))
 
 
-def _sample_size(metric: str, results: dict) -> int | None:
-    path = ALIASES.get(metric, metric).split(".")
-    count = (results.get("dataset") or {}).get("test_count")
+def _sample_size(name: str, metrics: Mapping[str, float]) -> int | None:
+    path = name.split(".")
     if path[0] in ("accuracy", "top2_accuracy") and len(path) == 1:
-        return count
-    per_class = results.get("per_class_count") or {}
-    if path[0] == "per_class_accuracy" and len(path) == 2:
-        if path[1] in per_class:
-            return per_class[path[1]]
-        if path[1] in AGGREGATES and per_class:
-            return min(per_class.values())  # the smallest class: the widest interval
-    return None
+        count = metrics.get("dataset.test_count")
+    elif path[0] == "per_class_accuracy" and len(path) == 2:
+        # an aggregate over classes: the smallest class, the widest interval
+        count = metrics.get(f"per_class_count.{'min' if path[1] in AGGREGATES else path[1]}")
+    else:
+        return None
+    return int(count) if count else None
 
 
 def _fmt(value: float) -> str:

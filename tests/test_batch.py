@@ -21,7 +21,7 @@ import pytest
 
 from grader.batch import resume
 from grader.batch.classreport import class_context, render_class_html
-from grader.batch.commands import run_batch
+from grader.batch.run import run_batch
 from grader.batch.discover import discover_submissions, slugify
 from grader.batch.executors import LocalExecutor
 from grader.batch.gradebook import Record, gradebook_csv
@@ -29,6 +29,7 @@ from grader.batch.pool import Limits
 from grader.batch.worker import GradeSettings, load_settings_rubric, write_outputs
 from grader.data import CLASSES
 from grader.errors import GraderError
+from grader.results import GradeResult, with_verdict
 from tests.conftest import make_image_tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,38 +40,34 @@ FAST = Limits(timeout_s=20.0, memory_mib=1500, poll_s=0.05)
 
 
 def synthetic_results(student: str, accuracy: float | None, *, flags=(), error: str | None = None,
-                      rubric=None) -> dict:
-    """A schema-1 results dict for ``accuracy`` (None with ``error``: an error result), scored by
-    ``rubric`` (default: the homework's)."""
+                      rubric=None, official: bool = True) -> GradeResult:
+    """A grade of ``accuracy`` (None with ``error``: an error grade), scored by ``rubric``
+    (default: the homework's)."""
+    from grader.evaluate import EvalResult
+    from grader.results import ModelFacts, SandboxFacts, Status, Student, SubmissionFacts, Timings, metrics
     from grader.rubric import check, load_rubric
 
     graded = error is None
+    n = len(CLASSES)
     per_class = {c: round(min(1.0, max(0.0, accuracy + (i - 4.5) * 0.02)), 4) for i, c in enumerate(CLASSES)} \
         if graded else {}
-    results = {
-        "schema_version": 1, "status": "graded" if graded else "error", "error": error,
-        "grader_version": "test", "created": "2024-01-01T00:00:00+00:00",
-        "student": {"id": student, "name": student},
-        "submission": {"path": student, "sha256": "0" * 64, "format": "state-dict", "files": [], "manifest": {},
-                       "input": None},
-        "dataset": {"fingerprint": "f" * 64, "official": True, "source": "tree", "source_kind": "image-tree",
-                    "test_count": 10000},
-        "device": "cpu", "sandbox": {"enabled": True, "warning": None},
-        "accuracy": accuracy, "accuracy_ci": [accuracy - 0.01, accuracy + 0.01] if graded else None,
-        "loss": 1.0 if graded else None, "top2_accuracy": accuracy, "ece": 0.05 if graded else None,
-        "per_class_accuracy": per_class, "per_class_precision": per_class, "confusion_matrix": [],
-        "confused_pairs": [], "samples": [], "confident_wrong": [],
-        "model": {"parameters": 1_234_567 if graded else None, "macs_per_image": None,
-                  "latency_ms_per_image": 1.0, "layers": []},
-        "history": {"epoch": [1, 2], "train_loss": [1.0, 0.4], "train_acc": [0.6, 0.8]} if graded else None,
-        "flags": list(flags), "timings": {"load": 0.1, "inference": 0.2, "total": 0.3},
-    }
-    verdict = check(results, rubric or load_rubric(None))
-    results.update(score=verdict.score, max_score=verdict.max_score,
-                   checks=[c.to_dict() for c in verdict.checks])
-    if verdict.borderline and "borderline" not in results["flags"]:
-        results["flags"].append("borderline")
-    return results
+    evaluation = EvalResult(
+        accuracy=accuracy, accuracy_ci=(accuracy - 0.01, accuracy + 0.01), loss=1.0, top2_accuracy=accuracy,
+        ece=0.05, per_class_accuracy=per_class, per_class_precision=per_class,
+        per_class_count={c: 1000 for c in CLASSES}, confusion_matrix=[[0] * n for _ in range(n)],
+        confused_pairs=[], samples=[], confident_wrong=[], count=10000) if graded else None
+    result = GradeResult(
+        status=Status.GRADED if graded else Status.ERROR, error=error, grader_version="test",
+        created="2024-01-01T00:00:00+00:00", student=Student(student, student),
+        submission=SubmissionFacts(path=student, sha256="0" * 64, format="state-dict"),
+        dataset={"fingerprint": "f" * 64, "official": official, "source": "tree", "source_kind": "image-tree",
+                 "test_count": 10000},
+        sandbox=SandboxFacts(True), evaluation=evaluation,
+        model=ModelFacts(parameters=1_234_567, latency_ms_per_image=1.0) if graded else ModelFacts(),
+        history={"epoch": [1, 2], "train_loss": [1.0, 0.4], "train_acc": [0.6, 0.8]} if graded else None,
+        flags=tuple(flags), timings=Timings(0.1, 0.2, 0.3))
+    verdict = check(metrics(result), rubric or load_rubric(None), not_graded=error)
+    return with_verdict(result, verdict, total_seconds=0.3)
 
 
 def fake_grade(job) -> dict:
@@ -105,10 +102,10 @@ def fake_grade(job) -> dict:
         word = rest[0]
     rubric = load_settings_rubric(job.settings)
     if word == "error":
-        results = synthetic_results(job.student, None, error="model.pth is not a checkpoint", rubric=rubric)
+        result = synthetic_results(job.student, None, error="model.pth is not a checkpoint", rubric=rubric)
     else:
-        results = synthetic_results(job.student, float(word), rubric=rubric)
-    write_outputs(results, job.staging, job.settings, {})
+        result = synthetic_results(job.student, float(word), rubric=rubric)
+    write_outputs(result, job.staging, job.settings, {})
     return {"startup": 0.0, "evaluate": 0.0, "render": 0.0}
 
 
@@ -163,16 +160,16 @@ def test_discovery_names_students_from_manifest_or_name(tmp_path):
 
 
 def test_a_link_to_nothing_still_gives_its_student_a_row_that_says_why(tmp_path):
-    from grader.grade import grade_submission
+    from grader.pipeline import grade_one
     from tests.fixtures.make_submissions import tiny_data
 
     subs = make_class(tmp_path / "subs", {"bob": "0.8"})
     (subs / "carol.pth").symlink_to(tmp_path / "gone.pth")  # unpacked from an archive, target lost
     entries = discover_submissions(subs)
     assert [e.student for e in entries] == ["bob", "carol"] and len(entries[1].sha256) == 64
-    results = grade_submission(entries[1].path, data=tiny_data(10), sandbox=False)
-    assert results["status"] == "error" and "carol.pth is a link to" in results["error"]
-    assert "which does not exist" in results["error"] and "hint: hand in the file itself" in results["error"]
+    result = grade_one(entries[1].path, data=tiny_data(10), sandbox=False)
+    assert not result.graded and "carol.pth is a link to" in result.error
+    assert "which does not exist" in result.error and "hint: hand in the file itself" in result.error
 
 
 def test_discovery_refuses_two_submissions_for_one_student(tmp_path):
@@ -276,7 +273,7 @@ def test_gradebook_rows_for_good_failing_and_broken_submissions(graded_class):
 
 
 def test_every_student_gets_results_and_gradescope_files(graded_class):
-    from grader.batch.gradescope import validate_gradescope
+    from tests.gradescope_format import validate_gradescope
 
     _, out, _, _, _ = graded_class
     for name in ("alice", "dave", "frank", "grace", "heidi"):
@@ -367,7 +364,7 @@ KILL_SCRIPT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from grader.batch.commands import run_batch
+from grader.batch.run import run_batch
 from grader.batch.executors import LocalExecutor
 from grader.batch.pool import Limits
 from grader.batch.worker import GradeSettings
@@ -450,14 +447,15 @@ def test_class_report_context_summarises_the_class():
 def test_class_report_says_once_that_the_data_is_unofficial():
     from dataclasses import replace
 
-    flagged = [replace(r, results={**r.results, "flags": [*(r.results.get("flags") or []), "unofficial-data"]})
+    flagged = [replace(r, result=r.result.replace(flags=(*r.result.flags, "unofficial-data")))
                for r in _records()]
     ctx = class_context(flagged, figures=False)
     assert ctx["unofficial_data"] is True
     assert [r["student"] for r in ctx["review"]] == []  # not a reason to look at any one student
     html = render_class_html(flagged, "en", figures=False)
     assert html.count("not the official CIFAR-10 release") == 1
-    older = [replace(r, results={**r.results, "dataset": {**(r.results.get("dataset") or {}), "official": False}})
+    older = [replace(r, result=GradeResult.from_json({**r.result.to_json(), "flags": [],
+                                                      "dataset": {**r.result.dataset, "official": False}}))
              for r in _records()]  # results.json from before the flag was derived: the dataset says it
     assert class_context(older, figures=False)["unofficial_data"] is True
 
@@ -544,7 +542,7 @@ def test_dask_executor_gives_the_same_gradebook(tmp_path, settings):
 
 def test_dask_without_a_scheduler_is_a_clear_error():
     pytest.importorskip("dask.distributed")
-    from grader.batch.commands import make_executor
+    from grader.batch.run import make_executor
 
     with pytest.raises(GraderError, match="--scheduler"):
         make_executor("dask", None, None)
@@ -610,7 +608,7 @@ def test_the_forkserver_preload_survives_a_module_that_fails_to_load(monkeypatch
     monkeypatch.setattr(importlib, "import_module", without_pango)
     monkeypatch.delitem(sys.modules, "grader.batch.warm", raising=False)
     warm = real("grader.batch.warm")
-    assert "grader.grade" in sys.modules and "weasyprint" in warm.HEAVY_MODULES
+    assert "grader.pipeline" in sys.modules and "weasyprint" in warm.HEAVY_MODULES
 
 
 def test_the_forkserver_builds_the_pickle_allow_lists_once_for_every_child(monkeypatch):

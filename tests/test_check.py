@@ -52,36 +52,38 @@ def test_check_grades_with_public_checks_only(homework_submission, tmp_path):
     assert "test accuracy above 0.05" in result.output and "accuracy" in result.output
     passed = results["checks"][0]["passed"]
     assert result.exit_code == (0 if passed else 1), result.output
-    assert (out / "gradescope" / "results.json").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.pdf", "results.json"]
 
 
-def test_check_refuses_to_replace_a_folder_of_other_files(homework_submission, tmp_path):
-    submission, data = homework_submission
+def test_check_keeps_the_other_files_of_its_folder(homework_submission, tmp_path):
+    _, data = homework_submission
+    broken = tmp_path / "bob.pth"
+    broken.write_bytes(b"not a checkpoint at all")
     (tmp_path / "notes.txt").write_text("mine")
-    result = CliRunner().invoke(main, ["check", str(submission), "--out", str(tmp_path), "--data", str(data),
-                                       "--partial"])
-    assert result.exit_code == 2 and "already holds other files" in result.output
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+    result = CliRunner().invoke(main, ["check", str(broken), "--out", str(tmp_path), "--data", str(data),
+                                       "--partial", "--no-sandbox"])
+    assert result.exit_code == 2, result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine" and broken.read_bytes().startswith(b"not a")
+    assert (tmp_path / "results.json").is_file()
 
 
 def test_self_check_summary_shows_each_condition_once_and_explains_notes():
     from rich.console import Console
 
-    from grader.batch.console import print_check_summary
-    from grader.batch.gradebook import Record
+    from grader.commands.console import print_check_summary
     from grader.results import check_condition
+    from grader.rubric import CheckResult
     from tests.test_batch import synthetic_results
 
-    results = synthetic_results("alice", 0.83)
-    results["flags"] = ["unofficial-data"]
-    record = Record(student="alice", slug="alice", sha256="0" * 64, status="graded", results=results)
+    result = synthetic_results("alice", 0.83, official=False)
     console = Console(record=True, width=200)
-    print_check_summary(record, Path("out/alice"), console=console)
+    print_check_summary(result, Path("out/alice/report.pdf"), console=console)
     text = console.export_text()
     assert "x < 0.5 " in text and "x < 0.5 0.5" not in text
     assert "0.7 < x <= 1" in text and "[0.7, 1.0]" not in text
     assert "not the official CIFAR-10 release (unofficial-data)" in text
-    assert check_condition({"op": "<", "threshold": 0.5}) == "< 0.5"  # an operator alone: its bound follows
+    alone = CheckResult("loss", "loss", "<", 0.5, True, 0.4, 1.0, 1.0, False, "")
+    assert check_condition(alone) == "< 0.5"  # an operator alone: its bound follows
 
 
 def test_check_of_an_ungradable_submission_is_exit_2_as_grade(homework_submission, tmp_path):

@@ -29,7 +29,8 @@ def test_version(cli):
 def test_every_command_has_help_with_exit_codes(cli, command):
     result = cli(*command, "--help")
     assert result.exit_code == 0
-    assert "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug." in " ".join(result.output.split())
+    assert "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug, 130 interrupted." \
+        in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("raised, code, words", [
@@ -38,12 +39,12 @@ def test_every_command_has_help_with_exit_codes(cli, command):
     (BrokenPipeError(32, "Broken pipe"), 2, "Broken pipe"),
 ])
 def test_ctrl_c_and_the_machines_trouble_are_not_grader_bugs(tmp_path, monkeypatch, raised, code, words):
-    import grader.grade
+    import grader.commands.grading as grading_commands
 
     def fail(**options):
         raise raised
 
-    monkeypatch.setattr(grader.grade, "grade_command", fail)
+    monkeypatch.setattr(grading_commands, "grade_command", fail)
     (tmp_path / "model.pth").write_bytes(b"weights")
     result = CliRunner().invoke(main, ["grade", str(tmp_path / "model.pth"), "--out", str(tmp_path / "o")])
     assert result.exit_code == code and words in result.output
@@ -51,12 +52,12 @@ def test_ctrl_c_and_the_machines_trouble_are_not_grader_bugs(tmp_path, monkeypat
 
 
 def test_a_crash_of_grader_itself_is_exit_3_never_1(cli, tmp_path, monkeypatch):
-    import grader.grade
+    import grader.commands.grading as grading_commands
 
     def crash(**options):
         raise KeyError("schema")
 
-    monkeypatch.setattr(grader.grade, "grade_command", crash)
+    monkeypatch.setattr(grading_commands, "grade_command", crash)
     (tmp_path / "model.pth").write_bytes(b"weights")
     result = CliRunner().invoke(main, ["grade", str(tmp_path / "model.pth"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 3  # 1 would read as "the rubric failed" to a script
@@ -106,12 +107,12 @@ def test_unknown_option_is_exit_2(cli):
 
 def test_grade_accepts_partial_data_and_refuses_an_out_under_a_file_before_grading(cli, image_tree, tmp_path,
                                                                                     monkeypatch):
-    import grader.grade
+    import grader.commands.grading as grading_commands
 
     def never(*args, **kwargs):
         raise AssertionError("graded although --out cannot be written")
 
-    monkeypatch.setattr(grader.grade, "grade_submission", never)
+    monkeypatch.setattr(grading_commands, "grade_one", never)
     (tmp_path / "model.pth").write_bytes(b"weights")
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     result = cli("grade", tmp_path / "model.pth", "--out", tmp_path / "notes.txt" / "out", "--data", image_tree,

@@ -7,18 +7,19 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from grader.batch.gradescope import gradescope_results, validate_gradescope
 from grader.cli import main
+from grader.platforms.gradescope import gradescope_results
+from tests.gradescope_format import validate_gradescope
 from tests.test_batch import synthetic_results
 
 
 def test_graded_result_maps_every_check_to_a_test():
     results = synthetic_results("alice", 0.83)
-    public = {c["name"]: c["name"] != "final training loss below 0.5" for c in results["checks"]}
+    public = {c.name: c.name != "final training loss below 0.5" for c in results.verdict.checks}
     out = gradescope_results(results, public=public)
     assert validate_gradescope(out) == []
     assert out["score"] == 3.0 and out["output_format"] == "text"
-    assert [t["name"] for t in out["tests"]] == [c["name"] for c in results["checks"]]
+    assert [t["name"] for t in out["tests"]] == [c.name for c in results.verdict.checks]
     assert {t["status"] for t in out["tests"]} == {"passed"}
     visibility = {t["name"]: t["visibility"] for t in out["tests"]}
     assert visibility["final training loss below 0.5"] == "after_published"
@@ -69,10 +70,10 @@ def test_missing_submission_folder_is_a_usage_error(tmp_path):
 
 
 def test_student_id_comes_from_gradescope_metadata(tmp_path):
-    from grader.batch.commands import gradescope_student
+    from grader.platforms.gradescope import gradescope_student
 
     (tmp_path / "submission").mkdir()
-    assert gradescope_student(tmp_path) == "submission"
+    assert gradescope_student(tmp_path) is None  # the hand-in's own name is used then
     (tmp_path / "submission_metadata.json").write_text(json.dumps(
         {"users": [{"email": "ada@uni.edu", "id": 7, "name": "Ada"}]}))
     assert gradescope_student(tmp_path) == "ada@uni.edu"

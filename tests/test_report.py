@@ -30,10 +30,22 @@ from markupsafe import escape
 
 from grader.data import CLASSES
 from grader.errors import GraderError
-from grader.report import render_html, render_pdf, write_report
+from grader.report import render_pdf
+from grader.report import render_html as render_result
+from grader.report import write_report as write_result_report
+from grader.results import GradeResult
 from grader.report.i18n import CLASS_NAMES_ZH, CLASS_REPORT_STRINGS, STRINGS
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def render_html(obj: dict, **kwargs) -> str:
+    """The report of a results.json object (the fixtures are what grader writes to disk)."""
+    return render_result(GradeResult.from_json(obj), **kwargs)
+
+
+def write_report(obj: dict, out_dir: Path, **kwargs) -> list[Path]:
+    return write_result_report(GradeResult.from_json(obj), out_dir, **kwargs)
 GOLDEN = Path(__file__).parent / "golden"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdfinfo"),

@@ -9,9 +9,12 @@ from grader.rubric import check, load_rubric, parse_rubric
 
 
 def results(accuracy=0.75, history=None, n=10000, **extra) -> dict:
-    out = {"status": "graded", "accuracy": accuracy, "history": history, "dataset": {"test_count": n},
-           "per_class_accuracy": {"cat": 0.5, "dog": 0.9}, "per_class_count": {"cat": 1000, "dog": 1000},
-           "model": {"parameters": 1_244_106}}
+    """A graded result's metrics, as ``grader.results.metrics`` names them."""
+    out = {"accuracy": accuracy, "dataset.test_count": n, "per_class_accuracy.cat": 0.5,
+           "per_class_accuracy.dog": 0.9, "per_class_accuracy.min": 0.5, "per_class_count.cat": 1000,
+           "per_class_count.dog": 1000, "per_class_count.min": 1000, "model.parameters": 1_244_106}
+    for key, values in (history or {}).items():
+        out[f"history.{key}"] = values[-1]
     out.update(extra)
     return out
 
@@ -73,7 +76,7 @@ def test_per_class_minimum_and_parameter_budget():
 
 
 def test_error_result_fails_every_check_naming_the_error():
-    verdict = check({"status": "error", "error": "model.py failed to import"}, load_rubric())
+    verdict = check({}, load_rubric(), not_graded="model.py failed to import")
     assert verdict.score == 0 and all("model.py failed" in c.detail for c in verdict.checks)
 
 
@@ -103,11 +106,10 @@ def test_every_documented_metric_is_accepted(metric):
 
 
 def test_metric_paths_start_at_the_keys_of_results_json():
-    from types import SimpleNamespace
+    from grader.metric_names import RESULT_KEYS
+    from grader.results import new_result
 
-    from grader.results import TOP_LEVEL_KEYS, new_results
-
-    assert tuple(new_results("s.pth", data=SimpleNamespace(identity=dict), sandbox=True)) == TOP_LEVEL_KEYS
+    assert tuple(new_result("s.pth", dataset={}, sandbox=True).to_json()) == RESULT_KEYS
 
 
 def test_limits_and_files(tmp_path):

@@ -589,7 +589,7 @@ def test_state_dict_with_extra_or_missing_keys_names_them(tmp_path, change, matc
 
 
 def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypatch):
-    from grader.grade import grade_submission
+    from grader.pipeline import grade_one
     from grader.integrity.memorisation import MemorisationProbe, probe_images
     from grader.runner import launch
 
@@ -604,8 +604,8 @@ def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypat
     data = tiny_data(30, seed=4)
     net = small_net(seed=5)
     probe = MemorisationProbe(subset_size=6)
-    results = grade_submission(write_form("pickled-module", tmp_path / "s", net), data=data, sandbox=False,
-                               memorisation=probe)
+    results = grade_one(write_form("pickled-module", tmp_path / "s", net), data=data, sandbox=False,
+                        memorisation=probe).to_json()
     assert results["status"] == "graded", results.get("error")
     expected_accuracy = float((reference_logits(net, data.test_images).argmax(1) == data.test_labels).mean())
     assert results["accuracy"] == pytest.approx(expected_accuracy)  # the parent un-shuffled the logits

@@ -75,7 +75,7 @@ def test_a_planted_or_linked_key_is_refused(monkeypatch, tmp_path):
 def test_an_unusable_secret_stops_grading_before_any_student(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import grader.grade as grade_module
+    import grader.commands.grading as grading_commands
     from grader.cli import main
     from tests.fixtures.make_submissions import write_form
 
@@ -83,7 +83,7 @@ def test_an_unusable_secret_stops_grading_before_any_student(tmp_path, monkeypat
     monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / KEY_NAME).mkdir()  # a folder where the key should be
-    monkeypatch.setattr(grade_module, "load_cifar10", lambda _path, **_options: tiny_data(20))
+    monkeypatch.setattr(grading_commands, "load_cifar10", lambda _path, **_options: tiny_data(20))
     folder = write_form("pickled-module", tmp_path / "s")
     ran = CliRunner().invoke(main, ["grade", str(folder), "--out", str(tmp_path / "out"), "--no-sandbox"])
     assert ran.exit_code == 2 and "grading secret" in ran.output and "hint:" in ran.output

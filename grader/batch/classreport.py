@@ -21,7 +21,7 @@ from grader.batch.gradebook import Record
 from grader.report.context import pct
 from grader.report.i18n import class_name, class_report_strings
 from grader.report.render import write_pages
-from grader.results import UNOFFICIAL_DATA_FLAG, flags_of, submission_flags
+from grader.results import UNOFFICIAL_DATA_FLAG
 
 HTML_NAME, PDF_NAME = "class-report.html", "class-report.pdf"
 TEMPLATE = "class_report.html.j2"
@@ -52,9 +52,9 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
     t = class_report_strings(lang)
     records = sorted(records, key=lambda r: r.student)
     graded = [r for r in records if r.status == "graded"]
-    scores = [float(r.results.get("score") or 0.0) for r in records]
-    accuracies = [float(r.results["accuracy"]) for r in graded if r.results.get("accuracy") is not None]
-    max_score = max((float(r.results.get("max_score") or 0.0) for r in records), default=0.0)
+    scores = [_score(r) for r in records]
+    accuracies = [a for a in map(_accuracy, graded) if a is not None]
+    max_score = max((r.result.verdict.max_score for r in records if r.result), default=0.0)
 
     checks = check_pass_rates(records)
     per_class = per_class_summary(graded)
@@ -75,7 +75,7 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
                      for r in records if r.status != "graded"],
         "review": review_list(graded),
         # said once for the class, not once per student in the review list
-        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in flags_of(r.results) for r in graded),
+        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in r.result.flags for r in graded if r.result),
         "figures": {"scores": None, "accuracy": None, "checks": None, "per_class": None},
     }
     if figures and records:
@@ -99,12 +99,12 @@ def check_pass_rates(records: Sequence[Record]) -> list[dict]:
     passed: dict[str, int] = {}
     total: dict[str, int] = {}
     for r in records:
-        for c in r.results.get("checks") or []:
-            if c["name"] not in total:
-                order.append(c["name"])
-                total[c["name"]] = passed[c["name"]] = 0
-            total[c["name"]] += 1
-            passed[c["name"]] += bool(c.get("passed"))
+        for c in r.result.verdict.checks if r.result else ():
+            if c.name not in total:
+                order.append(c.name)
+                total[c.name] = passed[c.name] = 0
+            total[c.name] += 1
+            passed[c.name] += c.passed
     return [{"name": n, "passed": passed[n], "total": total[n], "rate": passed[n] / total[n]} for n in order]
 
 
@@ -112,7 +112,8 @@ def per_class_summary(graded: Sequence[Record]) -> list[dict]:
     """Per CIFAR-10 class: mean, median, min, max recall over the graded submissions; hardest first."""
     values: dict[str, list[float]] = {}
     for r in graded:
-        for name, acc in (r.results.get("per_class_accuracy") or {}).items():
+        evaluation = r.result.evaluation if r.result else None
+        for name, acc in (evaluation.per_class_accuracy if evaluation else {}).items():
             if acc is not None:
                 values.setdefault(name, []).append(float(acc))
     rows = [{"name": name, "mean": statistics.fmean(v), "median": statistics.median(v), "min": min(v),
@@ -122,13 +123,13 @@ def per_class_summary(graded: Sequence[Record]) -> list[dict]:
 
 def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
     """The ``size`` most accurate graded submissions (ties: higher score, then student id)."""
-    ranked = sorted((r for r in graded if r.results.get("accuracy") is not None),
-                    key=lambda r: (-r.results["accuracy"], -(r.results.get("score") or 0), r.student))
+    ranked = sorted((r for r in graded if _accuracy(r) is not None),
+                    key=lambda r: (-_accuracy(r), -_score(r), r.student))
     rows = []
     for rank, r in enumerate(ranked[:size], start=1):
-        params = (r.results.get("model") or {}).get("parameters")
-        rows.append({"rank": rank, "student": r.student, "accuracy": pct(r.results["accuracy"], 2),
-                     "score": f"{_fmt(r.results.get('score') or 0)} / {_fmt(r.results.get('max_score') or 0)}",
+        params = r.result.model.parameters
+        rows.append({"rank": rank, "student": r.student, "accuracy": pct(_accuracy(r), 2),
+                     "score": f"{_fmt(_score(r))} / {_fmt(r.result.verdict.max_score)}",
                      "parameters": f"{params:,}" if isinstance(params, int) else "–"})
     return rows
 
@@ -137,10 +138,12 @@ def review_list(graded: Sequence[Record]) -> list[dict]:
     """Graded submissions with a borderline check or any flag, sorted by student id."""
     rows = []
     for r in graded:
-        borderline = [c["name"] for c in r.results.get("checks") or [] if c.get("borderline")]
-        flags = submission_flags(r.results)
+        if r.result is None:
+            continue
+        borderline = [c.name for c in r.result.verdict.checks if c.borderline]
+        flags = r.result.submission_flags
         if borderline or flags:
-            rows.append({"student": r.student, "accuracy": pct(r.results.get("accuracy"), 2),
+            rows.append({"student": r.student, "accuracy": pct(_accuracy(r), 2),
                          "borderline": borderline, "flags": flags})
     return rows
 
@@ -148,7 +151,7 @@ def review_list(graded: Sequence[Record]) -> list[dict]:
 def draw_figures(records, accuracies, checks, per_class, t, lang, style: ClassReportStyle) -> dict:
     from grader.report.figures import bar_chart
 
-    rows = score_distribution([float(r.results.get("score") or 0.0) for r in records])
+    rows = score_distribution([_score(r) for r in records])
     figures = {
         "scores": bar_chart([row["score"] for row in rows], {t["class_share"]: [row["share"] for row in rows]},
                             ylabel=t["class_share"], height_in=2.6),
@@ -193,6 +196,14 @@ def write_class_report(records: Sequence[Record], out_dir: Path, *, lang: str = 
                        pdf: bool = True) -> list[Path]:
     """Write ``class-report.html`` (and ``.pdf``) into ``out_dir`` atomically; returns the paths."""
     return write_pages(render_class_html(records, lang), out_dir, names=(HTML_NAME, PDF_NAME), pdf=pdf)
+
+
+def _score(r: Record) -> float:
+    return r.result.verdict.score if r.result else 0.0
+
+
+def _accuracy(r: Record) -> float | None:
+    return r.result.evaluation.accuracy if r.result and r.result.evaluation else None
 
 
 def _fmt(value: float) -> str:

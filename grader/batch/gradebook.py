@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from grader import atomic
 from grader.batch.resume import RESULTS_NAME, read_marker
+from grader.errors import GraderError
+from grader.results import GradeResult, read_results
 
 GRADEBOOK_NAME = "gradebook.csv"
 FIXED_COLUMNS = ("student", "status", "score", "max_score", "accuracy")
@@ -41,7 +42,7 @@ class Record:
         status: one of ``STATUSES``: "graded", "error" (the grader refused the submission),
             "timeout", "memory", "crashed" (the grading process died), "missing" (no output).
         error: the reason for anything but "graded", else None.
-        results: the results.json dict ({} when missing).
+        result: the grade read back from results.json (None when missing).
         timings: seconds (``startup``, ``evaluate``, ``render``) from batch.json, if any.
         report: the report's path relative to OUT, or "" when none was written.
         report_error: why the report could not be drawn, or None.
@@ -52,7 +53,7 @@ class Record:
     sha256: str
     status: str
     error: str | None = None
-    results: dict = field(default_factory=dict, repr=False)
+    result: GradeResult | None = field(default=None, repr=False)
     timings: dict = field(default_factory=dict)
     report: str = ""
     report_error: str | None = None
@@ -62,24 +63,24 @@ def read_record(student: str, slug: str, sha256: str, folder: Path) -> Record:
     """Read the finished folder of one student (``OUT/<slug>``) into a Record."""
     marker = read_marker(folder) or {}
     try:
-        results = json.loads((folder / RESULTS_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        result = read_results(folder / RESULTS_NAME)
+    except GraderError:
         return Record(student, slug, sha256, "missing", "no results were written; run the batch again")
     outcome = marker.get("status", "ok")
     if outcome != "ok":
-        status, error = outcome, marker.get("reason") or results.get("error")
-    elif results.get("status") == "graded":
+        status, error = outcome, marker.get("reason") or result.error
+    elif result.graded:
         status, error = "graded", None
     else:
-        status, error = "error", results.get("error") or "not graded"
+        status, error = "error", result.error or "not graded"
     report = next((f"{slug}/{name}" for name in ("report.pdf", "report.html") if (folder / name).is_file()), "")
-    return Record(student, slug, sha256, status, error, results, marker.get("timings") or {}, report,
+    return Record(student, slug, sha256, status, error, result, marker.get("timings") or {}, report,
                   marker.get("report_error"))
 
 
-def check_scores(results: dict) -> dict[str, Any]:
-    """check name -> points earned, from a results dict."""
-    return {c["name"]: c.get("score") for c in results.get("checks") or [] if "name" in c}
+def check_scores(result: GradeResult | None) -> dict[str, Any]:
+    """check name -> points earned."""
+    return {c.name: c.score for c in result.verdict.checks} if result else {}
 
 
 def gradebook_rows(records: Iterable[Record], check_names: Sequence[str]) -> list[list[str]]:
@@ -87,11 +88,12 @@ def gradebook_rows(records: Iterable[Record], check_names: Sequence[str]) -> lis
     header = [*FIXED_COLUMNS, *(f"check:{name}" for name in check_names), *TAIL_COLUMNS]
     rows = [header]
     for rec in sorted(records, key=lambda r: r.student):
-        r = rec.results
+        r = rec.result
         scores = check_scores(r)
         rows.append([
-            _text(rec.student), rec.status, _number(r.get("score", 0.0)), _number(r.get("max_score")),
-            _number(r.get("accuracy"), digits=4),
+            _text(rec.student), rec.status, _number(r.verdict.score if r else 0.0),
+            _number(r.verdict.max_score if r else None),
+            _number(r.evaluation.accuracy if r and r.evaluation else None, digits=4),
             *(_number(scores.get(name)) for name in check_names),
             _text(rec.error or ""), rec.sha256, rec.report,
         ])

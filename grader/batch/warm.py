@@ -12,7 +12,7 @@ missing PDF becomes the row's report error, and the grade stands).
 
 import importlib
 
-HEAVY_MODULES = ("grader.grade", "grader.report.render", "grader.report.context", "grader.report.figures",
+HEAVY_MODULES = ("grader.pipeline", "grader.report.render", "grader.report.context", "grader.report.figures",
                  "jinja2", "matplotlib.figure", "matplotlib.backends.backend_agg", "weasyprint")
 
 for _name in HEAVY_MODULES:

@@ -2,8 +2,8 @@
 stand-in results for a child that did not finish.
 
     grade_into(job) -> timings          child side: load data, grade, write all of its files
-    write_outputs(results, folder, settings, public)   results.json, report, gradescope/results.json
-    failed_results(job, reason, checks, dataset) -> dict   a schema-1 error result
+    write_outputs(result, folder, settings, public)   results.json, report, gradescope/results.json
+    failed_results(job, reason, rubric, data) -> GradeResult   an error grade
 
 The rubric is read through the small adapters at the bottom (``rubric_*``), the only code here
 that knows the Rubric's fields.
@@ -17,14 +17,9 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-from grader import atomic
-from grader.batch.gradescope import gradescope_results
 from grader.batch.pool import Job, Limits
-
-GRADESCOPE_NAME = "gradescope/results.json"
-
 
 @dataclass(frozen=True)
 class GradeSettings:
@@ -69,21 +64,20 @@ def grade_into(job: Job) -> dict:
     """Grade ``job.submission`` and write its files into ``job.staging``. Runs in the child.
 
     Returns:
-        seconds spent: ``startup`` (imports, data, rubric), ``evaluate`` (grade_submission),
-        ``render`` (results, report, Gradescope file); plus ``report_error`` when the report
-        could not be drawn.
+        seconds spent: ``startup`` (imports, data, rubric), ``evaluate`` (the grade), ``render``
+        (results, report, Gradescope file); plus ``report_error`` when the report could not be drawn.
     """
     t0 = time.perf_counter()
-    from grader.grade import grade_submission
+    from grader.pipeline import grade_one
 
     settings: GradeSettings = job.settings
     data = load_data(settings)
     rubric = load_settings_rubric(settings)
     t1 = time.perf_counter()
-    results = grade_submission(job.submission, data=data, rubric=rubric, sandbox=settings.sandbox)
-    results.setdefault("student", {})["id"] = job.student  # the gradebook's key, whatever the manifest says
+    # the gradebook's key, whatever the manifest says
+    result = grade_one(job.submission, data=data, rubric=rubric, sandbox=settings.sandbox, student=job.student)
     t2 = time.perf_counter()
-    report_error = write_outputs(results, job.staging, settings, rubric_public(rubric))
+    report_error = write_outputs(result, job.staging, settings, rubric_public(rubric))
     t3 = time.perf_counter()
     timings = {"startup": round(t1 - t0, 3), "evaluate": round(t2 - t1, 3), "render": round(t3 - t2, 3)}
     return {**timings, "report_error": report_error} if report_error else timings
@@ -93,44 +87,30 @@ def grade_into(job: Job) -> dict:
 grade_into.preload = ("grader.batch.warm",)
 
 
-def write_outputs(results: Mapping[str, Any], folder: Path, settings: GradeSettings,
-                  public: Mapping[str, bool]) -> str | None:
-    """Write results.json, gradescope/results.json and the report (per ``settings``) into ``folder``.
+def write_outputs(result, folder: Path, settings: GradeSettings, public: Mapping[str, bool]) -> str | None:
+    """Write a student's folder: results.json, gradescope/results.json and the report (per
+    ``settings``). Returns why the report could not be drawn, or None."""
+    from grader import pipeline
 
-    Returns:
-        None, or why the report could not be drawn: a grade never depends on its rendering, so
-        the results stand and the reason goes to batch.json and the run's summary.
-    """
-    from grader.results import write_results
-
-    write_results(dict(results), folder)
-    atomic.write_json(folder / GRADESCOPE_NAME, gradescope_results(results, public=public))
-    if not settings.report:
-        return None
-    try:
-        from grader.report import write_report
-
-        write_report(results, folder, lang=settings.lang, pdf=settings.pdf)
-    except Exception as exc:  # noqa: BLE001 - see Returns
-        return f"the report could not be drawn ({type(exc).__name__}: {exc})"
-    return None
+    parts = pipeline.OutputParts(report=settings.report, pdf=settings.pdf, lang=settings.lang, gradescope=True,
+                                 public=public)
+    return pipeline.write_outputs(result, folder, parts).report_error
 
 
-def failed_results(job: Job, reason: str, rubric, data) -> dict:
-    """A schema-1 ``error`` result for a submission whose grading process did not finish.
+def failed_results(job: Job, reason: str, rubric, data):
+    """An ERROR grade for a submission whose grading process did not finish.
 
     Args:
         rubric: the run's Rubric; every check is listed as failed with ``reason`` in its detail.
         data: the Cifar10 the run grades against (only its identity is recorded).
     """
-    from grader.results import new_results, with_error, with_verdict
+    from grader.results import Student, as_error, new_result, with_verdict
     from grader.rubric import check
 
-    results = new_results(job.submission, data=data, sandbox=bool(getattr(job.settings, "sandbox", True)))
-    results["student"] = {"id": job.student, "name": job.student}
-    results["submission"]["sha256"] = job.sha256
-    results = with_error(results, reason)
-    return with_verdict(results, check(results, rubric), total_seconds=0.0)
+    result = new_result(job.submission, dataset=data.identity(), sandbox=bool(getattr(job.settings, "sandbox", True)))
+    result = as_error(result.replace(student=Student(job.student, job.student),
+                                     submission=dataclasses.replace(result.submission, sha256=job.sha256)), reason)
+    return with_verdict(result, check({}, rubric, not_graded=reason), total_seconds=0.0)
 
 
 # --- rubric adapters ------------------------------------------------------------------------------

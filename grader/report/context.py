@@ -1,6 +1,6 @@
-"""results.json dict -> the template context of one submission's report (pure).
+"""GradeResult -> the template context of one submission's report (pure).
 
-    build_context(results, lang) -> dict
+    build_context(result, lang) -> dict
 
 Numbers are formatted here, once, so templates only place strings; figures are drawn here too
 (as data URIs) so the HTML needs nothing beside itself.
@@ -8,85 +8,55 @@ Numbers are formatted here, once, so templates only place strings; figures are d
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any, Mapping
 
-from grader.errors import GraderError
 from grader.report import figures
 from grader.report.i18n import class_name, strings
-from grader.results import SCHEMA_VERSION, check_condition, flags_of
+from grader.evaluate import EvalResult
+from grader.results import SCHEMA_VERSION, GradeResult, ModelFacts, check_condition
+from grader.rubric import CheckResult
 
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Metrics whose values are fractions of 1 and read best as percentages.
 FRACTION_METRICS = ("accuracy", "acc", "recall", "precision", "gap", "ece", "top2")
 
 
-def build_context(results: Mapping[str, Any], lang: str = "en") -> dict[str, Any]:
-    """The template context for ``results`` (a results.json dict, docs/results-schema.md).
-
-    Raises:
-        GraderError: when ``results`` is not a schema-1 results dict, naming the key at fault.
-    """
+def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
+    """The template context for ``result`` (graded or error)."""
     t = strings(lang)
-    _check_shape(results)
-    is_error = results["status"] == "error"
     ctx: dict[str, Any] = {
         "t": t,
         "lang": lang,
-        "is_error": is_error,
-        "header": _header(results, t),
-        "flags": _flags(results, t),
-        "verdict": _verdict(results, t),
-        "timings": results.get("timings") or {},
-        "inference_paths": _inference_paths((results.get("model") or {}).get("precision"), t),
-        "footer": t["footer"].format(version=results.get("grader_version", "?"),
-                                     schema=results["schema_version"]),
+        "is_error": not result.graded,
+        "header": _header(result, t),
+        "flags": [{"name": f, "text": t.get(f"flag_{f}", "")} for f in result.flags],
+        "verdict": _verdict(result, t),
+        "timings": dataclasses.asdict(result.timings),
+        "inference_paths": _inference_paths(result.model.precision, t),
+        "footer": t["footer"].format(version=result.grader_version, schema=SCHEMA_VERSION),
     }
-    if is_error:
-        ctx["error"] = _error(results.get("error") or "")
+    if result.evaluation is None:
+        ctx["error"] = _error(result.error or "")
         return ctx
-    names = list((results.get("per_class_accuracy") or {}).keys())
+    evaluation = result.evaluation
+    names = list(evaluation.per_class_accuracy)
     labels = [class_name(c, lang) for c in names]
     ctx.update(
-        metrics=_metrics(results, t),
-        training=_training(results.get("history"), t),
-        per_class=_per_class(results, names, labels, t, lang),
-        confusion=_confusion(results, labels, t, lang),
-        samples=[_sample(s, lang) for s in results.get("samples") or []],
-        confident_wrong=[_sample(s, lang) for s in results.get("confident_wrong") or []],
-        model=_model(results.get("model")),
+        metrics=_metrics(result, t),
+        training=_training(result.history, t),
+        per_class=_per_class(evaluation, names, labels, t, lang),
+        confusion=_confusion(evaluation, labels, t, lang),
+        samples=[_sample(s, lang) for s in evaluation.samples],
+        confident_wrong=[_sample(s, lang) for s in evaluation.confident_wrong],
+        model=_model(result.model),
     )
     return ctx
 
 
-# --- checks and formatting -----------------------------------------------------------------
-
-
-def _check_shape(results: Mapping[str, Any]) -> None:
-    if not isinstance(results, Mapping):
-        raise GraderError(f"a results dict was expected, got {type(results).__name__}",
-                          "pass the parsed contents of results.json")
-    version = results.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise GraderError(f"results schema_version is {version!r}; this grader reads {SCHEMA_VERSION}",
-                          "re-grade the submission with this grader version to get a matching results.json")
-    if results.get("status") not in ("graded", "error"):
-        raise GraderError(f"results status is {results.get('status')!r}, not 'graded' or 'error'",
-                          "check that the file is a results.json written by grader")
-    required = ["student", "submission", "checks", "score", "max_score"]
-    if results["status"] == "graded":
-        required += ["accuracy", "per_class_accuracy", "per_class_precision", "confusion_matrix"]
-    missing = [k for k in required if results.get(k) is None]
-    if missing:
-        raise GraderError(f"results ({results['status']}) lack the keys: {', '.join(missing)}",
-                          "see docs/results-schema.md for what each key holds")
-    if results["status"] == "graded":
-        n = len(results["per_class_accuracy"])
-        matrix = results["confusion_matrix"]
-        if len(matrix) != n or any(len(row) != n for row in matrix):
-            raise GraderError(f"results confusion_matrix is not {n}x{n}, one row and column per class "
-                              "of per_class_accuracy", "re-grade the submission to rewrite results.json")
+# --- formatting ----------------------------------------------------------------------------
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -127,74 +97,64 @@ def _date(created: str | None) -> str:
 # --- sections ------------------------------------------------------------------------------
 
 
-def _header(r: Mapping[str, Any], t: dict) -> dict:
-    student = r.get("student") or {}
-    sub = r.get("submission") or {}
-    data = r.get("dataset") or {}
-    sandbox = r.get("sandbox") or {}
-    name, sid = student.get("name") or "", student.get("id") or ""
+def _header(r: GradeResult, t: dict) -> dict:
+    name, sid = r.student.name, r.student.id
+    data = r.dataset
     return {
         "student": name or sid or "?",
         "student_id": sid if sid and sid != name else "",
-        "path": sub.get("path", "–"),
-        "format": sub.get("format", "–"),
-        "sha256": sub.get("sha256") or "–",
-        "created": _date(r.get("created")),
-        "grader_version": r.get("grader_version", "–"),
+        "path": r.submission.path or "–",
+        "format": r.submission.format,
+        "sha256": r.submission.sha256 or "–",
+        "created": _date(r.created),
+        "grader_version": r.grader_version,
         "fingerprint": data.get("fingerprint", "–"),
         "official": bool(data.get("official")),
         "test_count": number(data.get("test_count")) if data.get("test_count") else "",
-        "device": r.get("device") or "–",
-        "sandbox": bool(sandbox.get("enabled")),
-        "sandbox_warning": sandbox.get("warning"),
+        "device": r.device or "–",
+        "sandbox": r.sandbox.enabled,
+        "sandbox_warning": r.sandbox.warning,
     }
 
 
-def _flags(r: Mapping[str, Any], t: dict) -> list[dict]:
-    return [{"name": f, "text": t.get(f"flag_{f}", "")} for f in flags_of(r)]
-
-
-def _condition(metric: str, check: Mapping[str, Any]) -> str:
+def _condition(check: CheckResult) -> str:
     """The rubric's condition as written ("0.7 < x ≤ 1"; the check's name says what x is)."""
     def shown(bound):
-        return bound if isinstance(bound, list) else metric_value(metric, bound)
+        return bound if isinstance(bound, list) else metric_value(check.metric, bound)
     text = check_condition(check, shown)
-    if "x" not in str(check.get("op") or ""):  # an operator alone ("<"), with the bound in threshold
+    if "x" not in check.op:  # an operator alone ("<"), with the bound in threshold
         return text
     return text.replace("<=", "≤").replace(">=", "≥")
 
 
-def _verdict(r: Mapping[str, Any], t: dict) -> dict:
-    checks = []
-    for c in r["checks"]:
-        metric = str(c.get("metric") or "")
-        checks.append({
-            "name": c.get("name") or metric,
-            "value": metric_value(metric, c.get("value")) if c.get("value") is not None else t["unavailable"],
-            "threshold": _condition(metric, c),
-            "points": f"{number(c.get('score', 0.0))} / {number(c.get('max_score', 0.0))}",
-            "passed": bool(c.get("passed")),
-            "borderline": bool(c.get("borderline")),
-            "detail": c.get("detail") or "",
-        })
+def _verdict(r: GradeResult, t: dict) -> dict:
+    checks = [{
+        "name": c.name or c.metric,
+        "value": metric_value(c.metric, c.value) if c.value is not None else t["unavailable"],
+        "threshold": _condition(c),
+        "points": f"{number(c.score)} / {number(c.max_score)}",
+        "passed": c.passed,
+        "borderline": c.borderline,
+        "detail": c.detail,
+    } for c in r.verdict.checks]
     failed = sum(not c["passed"] for c in checks)
     summary = t["all_passed"] if not failed else t["some_failed"].format(n=failed, total=len(checks))
-    return {"score": number(float(r["score"])), "max_score": number(float(r["max_score"])),
+    return {"score": number(float(r.verdict.score)), "max_score": number(float(r.verdict.max_score)),
             "passed": not failed, "summary": summary, "checks": checks}
 
 
-def _metrics(r: Mapping[str, Any], t: dict) -> list[dict]:
-    model = r.get("model") or {}
-    ci = r.get("accuracy_ci")
-    latency = model.get("latency_ms_per_image")
+def _metrics(r: GradeResult, t: dict) -> list[dict]:
+    e, model = r.evaluation, r.model
+    ci = e.accuracy_ci
+    latency = model.latency_ms_per_image
     return [
-        {"label": t["accuracy"], "value": pct(r["accuracy"], 2),
+        {"label": t["accuracy"], "value": pct(e.accuracy, 2),
          "sub": f"{t['ci']} {pct(ci[0])} – {pct(ci[1])}" if ci else ""},
-        {"label": t["loss"], "value": number(r.get("loss")), "sub": ""},
-        {"label": t["top2"], "value": pct(r.get("top2_accuracy")), "sub": ""},
-        {"label": t["ece"], "value": pct(r.get("ece")), "sub": ""},
-        {"label": t["parameters"], "value": number(model.get("parameters")), "sub": ""},
-        {"label": t["macs"], "value": number(model.get("macs_per_image")), "sub": ""},
+        {"label": t["loss"], "value": number(e.loss), "sub": ""},
+        {"label": t["top2"], "value": pct(e.top2_accuracy), "sub": ""},
+        {"label": t["ece"], "value": pct(e.ece), "sub": ""},
+        {"label": t["parameters"], "value": number(model.parameters), "sub": ""},
+        {"label": t["macs"], "value": number(model.macs_per_image), "sub": ""},
         {"label": t["latency"], "value": "–" if latency is None else f"{latency:.2f} ms", "sub": ""},
     ]
 
@@ -242,9 +202,9 @@ def _training(history: Mapping[str, Any] | None, t: dict) -> dict | None:
     return {"figure": figure, "summary": summary}
 
 
-def _per_class(r: Mapping[str, Any], names: list[str], labels: list[str], t: dict, lang: str) -> dict:
-    recall, precision = r["per_class_accuracy"], r["per_class_precision"]
-    support = [sum(row) for row in r["confusion_matrix"]]
+def _per_class(e: EvalResult, names: list[str], labels: list[str], t: dict, lang: str) -> dict:
+    recall, precision = e.per_class_accuracy, e.per_class_precision
+    support = [sum(row) for row in e.confusion_matrix]
     figure = figures.bar_chart(labels, {t["recall"]: [recall[c] for c in names],
                                         t["precision"]: [precision.get(c, 0.0) for c in names]})
     rows = [{"name": c, "label": lab, "recall": pct(recall[c]), "precision": pct(precision.get(c)),
@@ -256,11 +216,11 @@ def _per_class(r: Mapping[str, Any], names: list[str], labels: list[str], t: dic
     return {"figure": figure, "rows": rows, "show_english": lang != "en"}
 
 
-def _confusion(r: Mapping[str, Any], labels: list[str], t: dict, lang: str) -> dict:
-    cells = figures.heatmap_cells(r["confusion_matrix"])
+def _confusion(e: EvalResult, labels: list[str], t: dict, lang: str) -> dict:
+    cells = figures.heatmap_cells(e.confusion_matrix)
     rows = [{"label": lab, "cells": row, "diagonal": i} for i, (lab, row) in enumerate(zip(labels, cells))]
     pairs = [{"true": class_name(p["true"], lang), "predicted": class_name(p["predicted"], lang),
-              "count": number(p["count"])} for p in r.get("confused_pairs") or []]
+              "count": number(p["count"])} for p in e.confused_pairs]
     return {"labels": labels, "rows": rows, "pairs": pairs}
 
 
@@ -275,13 +235,12 @@ def _sample(s: Mapping[str, Any], lang: str) -> dict:
             "correct": bool(s.get("correct"))}
 
 
-def _model(model: Mapping[str, Any] | None) -> dict:
-    model = model or {}
+def _model(model: ModelFacts) -> dict:
     layers = [{"name": layer.get("name", ""), "type": layer.get("type", ""),
                "output_shape": " × ".join(str(d) for d in layer.get("output_shape") or []) or "–",
                "parameters": number(layer.get("parameters"))}
-              for layer in model.get("layers") or []]
-    return {"layers": layers, "total": number(model.get("parameters"))}
+              for layer in model.layers]
+    return {"layers": layers, "total": number(model.parameters)}
 
 
 def _error(message: str) -> dict:

@@ -1,8 +1,8 @@
 """Render one submission's report: HTML through Jinja, PDF through weasyprint, then write them.
 
-    render_html(results, lang="en") -> str     pure
+    render_html(result, lang="en") -> str      pure
     render_pdf(html) -> bytes                  pure
-    write_report(results, out_dir, lang, pdf) -> [paths]    touches disk (through write_pages)
+    write_report(result, out_dir, lang, pdf) -> [paths]     touches disk (through write_pages)
     write_pages(html, out_dir, names, pdf) -> [paths]       HTML and its PDF, for any report
 
 The same template serves both: screen CSS for the browser, print CSS (A4, no figure or table
@@ -11,14 +11,13 @@ split across pages) for weasyprint.
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
 
 from grader import atomic
 from grader.errors import GraderError
+from grader.results import GradeResult
 
 SUBMISSION_TEMPLATE = "submission.html.j2"
 HTML_NAME, PDF_NAME = "report.html", "report.pdf"
@@ -57,21 +56,21 @@ def css_string(value) -> str:
     return Markup("".join(c if c.isalnum() or c in " -_.,·:()" else f"\\{ord(c):x} " for c in text))
 
 
-def render_html(results: Mapping[str, Any], *, lang: str = "en") -> str:
-    """The report of one results.json dict as one self-contained HTML page (figures embedded).
+def render_html(result: GradeResult, *, lang: str = "en") -> str:
+    """The report of one grade as one self-contained HTML page (figures embedded).
 
     Args:
-        results: a results.json dict (docs/results-schema.md), graded or error.
+        result: the grade, graded or error.
         lang: "en" or "zh"; every label and heading follows it.
     Raises:
-        GraderError: for an unknown ``lang`` or a dict that is not a schema-1 result.
+        GraderError: for an unknown ``lang``.
     """
     from grader.report.context import build_context
     from grader.report.figures import warn_if_no_cjk_font
 
     if lang == "zh":
         warn_if_no_cjk_font()
-    context = build_context(results, lang)
+    context = build_context(result, lang)
     return environment().get_template(SUBMISSION_TEMPLATE).render(**context)
 
 
@@ -93,7 +92,7 @@ def render_pdf(html: str) -> bytes:
     return weasyprint.HTML(string=html).write_pdf()
 
 
-def write_report(results: Mapping[str, Any], out_dir: Path, *, lang: str = "en",
+def write_report(result: GradeResult, out_dir: Path, *, lang: str = "en",
                  pdf: bool = True) -> list[Path]:
     """Write ``report.html`` (and ``report.pdf`` unless ``pdf`` is False) into ``out_dir``, atomically.
 
@@ -102,7 +101,7 @@ def write_report(results: Mapping[str, Any], out_dir: Path, *, lang: str = "en",
     Raises:
         GraderError: as render_html and render_pdf do.
     """
-    return write_pages(render_html(results, lang=lang), out_dir, pdf=pdf)
+    return write_pages(render_html(result, lang=lang), out_dir, pdf=pdf)
 
 
 def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME, PDF_NAME),
@@ -132,35 +131,3 @@ def write_pages(html: str, out_dir: Path, *, names: tuple[str, str] = (HTML_NAME
         old_pdf.unlink(missing_ok=True)
         raise
     return written
-
-
-def load_results(path: Path) -> dict:
-    """Read a results.json file.
-
-    Raises:
-        GraderError: naming the file when it is missing or not JSON.
-    """
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GraderError(f"{path} does not exist", "pass the results.json that grader grade wrote") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GraderError(f"{path} is not a JSON results file ({exc})",
-                          "pass the results.json that grader grade wrote") from None
-
-
-def report_command(*, results: str, out_dir: str, lang: str = "en", no_pdf: bool = False) -> int:
-    """`grader report`: re-render the report of a results.json without re-evaluating. Returns 0."""
-    import click
-
-    try:
-        html = render_html(load_results(Path(results)), lang=lang)
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a hand-edited value
-        raise GraderError(f"{results} holds a value of the wrong type or shape ({type(exc).__name__}: {exc})",
-                          "pass the results.json that grader grade wrote, unedited, or grade the "
-                          "submission again (docs/results-schema.md gives each key's type)") from None
-    atomic.ensure_dir(out_dir, hint="pass an --out folder you can write to")
-    for path in write_pages(html, Path(out_dir), pdf=not no_pdf):
-        click.echo(str(path))
-    return 0

@@ -1,9 +1,10 @@
-"""The batch, check and gradescope commands: one main flow each.
+"""A class folder in, every student's graded folder and the class's outputs out.
 
     run_batch(submissions_dir, out_dir, settings=..., executor=...) -> BatchSummary
-    batch_command(...)        `grader batch`: run_batch, then print the summary
-    check_command(...)        `grader check`: one submission, public checks, terminal summary
-    gradescope_command(...)   `grader gradescope`: ROOT/submission -> ROOT/results/results.json
+    make_executor(executor, scheduler, jobs)   the executor the command line names
+
+Each student is graded by a worker process (``grader.batch.worker.grade_into``: the one grading
+pipeline) under limits on its whole process tree; a resumed run skips finished students.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Iterator
 
 from grader import __version__, atomic
 from grader.batch import resume
-from grader.batch.discover import Entry, discover_submissions
+from grader.batch.discover import discover_submissions
 from grader.batch.gradebook import Record, read_record, write_gradebook
 from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, remove_tree
 from grader.batch.pool import MARKER, Job, Limits, Outcome, Task
@@ -26,7 +27,7 @@ from grader.batch.worker import (GradeSettings, LimitMargin, failed_results, gra
                                  load_settings_rubric, rubric_check_names, rubric_digest, rubric_limits,
                                  rubric_public, write_outputs)
 from grader.errors import GraderError
-from grader.grade import preflight
+from grader.pipeline import preflight
 
 LOCK_NAME = ".batch.lock"
 
@@ -183,9 +184,6 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
         yield
 
 
-# --- the commands -----------------------------------------------------------------------------------
-
-
 def make_executor(executor: str, scheduler: str | None, jobs: int | None):
     """The executor the options name: Dask at ``scheduler``, else ``jobs`` local workers.
 
@@ -197,98 +195,3 @@ def make_executor(executor: str, scheduler: str | None, jobs: int | None):
     if scheduler:
         raise GraderError("--scheduler only applies with --executor dask", "add --executor dask, or drop --scheduler")
     return LocalExecutor(jobs or os.cpu_count() or 1)
-
-
-def batch_command(*, submissions_dir: str, out_dir: str, rubric: str | None = None, jobs: int | None = None,
-                  data_path: str | None = None, lang: str = "en", executor: str = "local",
-                  scheduler: str | None = None, no_sandbox: bool = False, partial: bool = False,
-                  retry_failed: bool = False, no_pdf: bool = False) -> int:
-    """`grader batch`. Returns 0 once the gradebook is written, whatever the students' grades."""
-    from grader.batch.console import print_batch_summary, progress_bar
-
-    settings = GradeSettings(data_path=data_path, rubric_path=rubric, lang=lang, sandbox=not no_sandbox,
-                             partial=partial, pdf=not no_pdf)
-    pool = make_executor(executor, scheduler, jobs)
-    with progress_bar() as progress:
-        summary = run_batch(Path(submissions_dir), Path(out_dir), settings=settings, executor=pool,
-                            retry_failed=retry_failed, progress=progress)
-    print_batch_summary(summary, Path(out_dir))
-    return 0
-
-
-def grade_one(submission: Path, out_dir: Path, settings: GradeSettings, *, student: str | None = None,
-              task: Task = grade_into, limits: Limits | None = None) -> Record:
-    """Grade one submission in a child process, exactly as a batch would, into ``out_dir``."""
-    from grader.batch.discover import content_sha256, slugify, student_id
-
-    submission = Path(submission)
-    student = student or student_id(submission)
-    plan = make_plan(settings, limits=limits)
-    preflight(sandbox=settings.sandbox)
-    entry = Entry(submission, student, slugify(student), content_sha256(submission))
-    out_dir = Path(out_dir).resolve()
-    if out_dir.is_dir() and any(out_dir.iterdir()) and resume.read_marker(out_dir) is None:
-        raise GraderError(f"{out_dir} already holds other files, and grading replaces the whole folder",
-                          "pass a new or empty --out folder")
-    parent = atomic.ensure_dir(out_dir.parent, hint="pass an --out folder you can write to")
-    job = Job(entry.student, out_dir.name, submission, entry.sha256, resume.new_staging(parent, out_dir.name),
-              settings, resume.resume_key(entry.sha256, plan.identity))
-    outcome = LocalExecutor(1).run(task, [job], plan.limits)
-    for job, outcome in outcome:
-        record_outcome(job, outcome, parent, plan)
-    return read_record(entry.student, out_dir.name, entry.sha256, parent / out_dir.name)
-
-
-def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str | None = None,
-                  data_path: str | None = None, lang: str = "en", partial: bool = False,
-                  no_sandbox: bool = False) -> int:
-    """`grader check`: grade with the public checks; exit 0 when all pass, 1 when one fails, 2 when
-    the submission could not be graded (as `grader grade`)."""
-    from grader.batch.console import print_check_summary
-    from grader.grade import EXIT_FAILED, EXIT_PASSED, EXIT_UNGRADED
-
-    settings = GradeSettings(data_path=data_path, rubric_path=rubric, lang=lang, sandbox=not no_sandbox,
-                             public_only=True, partial=partial)
-    record = grade_one(Path(submission), Path(out_dir), settings)
-    print_check_summary(record, Path(out_dir))
-    if record.status != "graded":
-        return EXIT_UNGRADED
-    return EXIT_PASSED if all(c.get("passed") for c in record.results.get("checks") or []) else EXIT_FAILED
-
-
-def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
-                       data_path: str | None = None, partial: bool = False) -> int:
-    """`grader gradescope`: grade ROOT/submission, write ROOT/results/results.json (and the report
-    beside it). Returns 0 when results.json was written, whatever the grade."""
-    import click
-
-    root = Path(root)
-    submission = root / "submission"
-    if not submission.is_dir():
-        what = "is a file, not a folder" if submission.exists() else "does not exist"
-        raise GraderError(f"{submission} {what}", "run inside Gradescope, or pass --root "
-                                                  "to a folder holding submission/ (the upload's files)")
-    settings = GradeSettings(data_path=data_path, rubric_path=rubric, partial=partial)
-    work = root / "results" / "grader"
-    record = grade_one(submission, work, settings, student=gradescope_student(root))
-    atomic.write_bytes(root / "results" / "results.json", (work / "gradescope" / "results.json").read_bytes())
-    click.echo(f"{record.student}: {record.status}, score {record.results.get('score', 0):g}"
-               f" -> {root / 'results' / 'results.json'}")
-    return 0
-
-
-def gradescope_student(root: Path) -> str:
-    """The student id from Gradescope's submission_metadata.json (first user's email), else
-    the manifest or "submission"."""
-    import json
-
-    from grader.batch.discover import student_id
-
-    try:
-        meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
-        users = meta.get("users") or []
-        if users and (users[0].get("email") or users[0].get("name")):
-            return str(users[0].get("email") or users[0].get("name"))
-    except (OSError, ValueError, AttributeError):
-        pass
-    return student_id(root / "submission")

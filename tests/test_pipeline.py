@@ -12,11 +12,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from grader import grade as grade_module
+from grader import pipeline
 from grader.cli import main
-from grader.grade import grade_submission
+from grader.commands import grading as grading_commands
 from grader.data import CLASSES, Cifar10, fingerprint
-from grader.results import write_results
+from grader.results import GradeResult, write_results
 from grader.rubric import parse_rubric
 from grader.runner.child import serve
 from tests.fixtures.make_submissions import small_net, tiny_data, write_form, write_hostile_pickle
@@ -27,6 +27,11 @@ SCHEMA_KEYS = {"schema_version", "status", "error", "grader_version", "created",
                "confused_pairs", "samples", "confident_wrong", "model", "history", "score", "max_score",
                "checks", "flags", "timings", "memorisation"}
 CHECK_KEYS = {"name", "metric", "op", "threshold", "passed", "value", "score", "max_score", "borderline", "detail"}
+def grade_submission(submission, **options) -> dict:
+    """The results.json object of one grade, as written to disk."""
+    return pipeline.grade_one(submission, **options).to_json()
+
+
 ALWAYS = parse_rubric({"check": [{"name": "anything", "metric": "accuracy", "condition": "x >= 0"}]})
 
 
@@ -57,7 +62,7 @@ def test_graded_result_follows_the_schema(tmp_path, data):
 
 @pytest.fixture
 def cli(monkeypatch, data):
-    monkeypatch.setattr(grade_module, "load_cifar10", lambda _path, **_options: data)
+    monkeypatch.setattr(grading_commands, "load_cifar10", lambda _path, **_options: data)
     return CliRunner()
 
 
@@ -74,18 +79,18 @@ def test_cli_exit_codes(tmp_path, cli, monkeypatch):
     assert json.loads((tmp_path / "o2" / "results.json").read_text())["status"] == "error"
     assert "unknown format" in (tmp_path / "o2" / "report.html").read_text()  # the error's own report
 
-    graded = json.loads((tmp_path / "o1" / "results.json").read_text())
+    graded = GradeResult.from_json(json.loads((tmp_path / "o1" / "results.json").read_text()))
     always = tmp_path / "always.toml"
     always.write_text('[[check]]\nmetric = "accuracy"\ncondition = "x >= 0"\n')
     rubric_seen = []
 
     def regrade(submission, *, data, rubric, sandbox):  # re-check the stored result: no second child
         rubric_seen.append(rubric)
-        from grader.results import with_verdict
+        from grader.results import metrics, with_verdict
         from grader.rubric import check
-        return with_verdict(graded, check(graded, rubric), total_seconds=0.0)
+        return with_verdict(graded, check(metrics(graded), rubric), total_seconds=0.0)
 
-    monkeypatch.setattr(grade_module, "grade_submission", regrade)
+    monkeypatch.setattr(grading_commands, "grade_one", regrade)
     passed = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "o0"), "--rubric", str(always)])
     assert passed.exit_code == 0, passed.output
     assert rubric_seen[0].checks[0].condition == "x >= 0"
@@ -176,7 +181,7 @@ def test_ungradable_submission_ends_as_an_actionable_error_result(tmp_path, data
         assert ran.exit_code == 2, ran.output
         assert "NOT GRADED" in ran.output and re.search(problem, ran.output)
     else:
-        write_results(grade_submission(submission, data=data, sandbox=False), out)
+        write_results(pipeline.grade_one(submission, data=data, sandbox=False), out)
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "error" and re.search(problem, results["error"]), results["error"]
     assert re.search(r"\n  hint: \S", results["error"])  # GraderError's what-to-do, not a grader crash
@@ -212,7 +217,7 @@ def test_a_threshold_inside_the_accuracy_interval_is_borderline(tmp_path):
     torch.save(colour_net(), folder / "model.pth")
     rubric = parse_rubric({"check": [{"name": "near", "metric": "accuracy", "condition": "x >= 0.97"},
                                      {"name": "far", "metric": "accuracy", "condition": "x >= 0.9"}]})
-    write_results(grade_submission(folder, data=data, rubric=rubric, sandbox=False), tmp_path / "o")
+    write_results(pipeline.grade_one(folder, data=data, rubric=rubric, sandbox=False), tmp_path / "o")
     results = json.loads((tmp_path / "o" / "results.json").read_text())
     assert results["status"] == "graded" and results["accuracy"] == 1.0
     lo, hi = results["accuracy_ci"]
@@ -288,8 +293,8 @@ def colour_net() -> torch.nn.Module:
 def test_a_network_that_generalises_is_not_flagged(tmp_path, monkeypatch):
     data = colour_data()
     sent = []
-    real = grade_module.run_submission
-    monkeypatch.setattr(grade_module, "run_submission",
+    real = pipeline.run_submission
+    monkeypatch.setattr(pipeline, "run_submission",
                         lambda sub, images, **kw: sent.append(len(images)) or real(sub, images, **kw))
     folder = tmp_path / "s"
     folder.mkdir()
@@ -322,7 +327,7 @@ def test_a_network_that_memorised_the_test_images_is_flagged(tmp_path):
 
 def test_a_machine_without_the_sandbox_is_refused_before_any_student_is_graded(tmp_path, cli, monkeypatch):
     import grader.sandbox.bwrap as bwrap
-    from grader.batch.commands import run_batch
+    from grader.batch.run import run_batch
     from grader.batch.worker import GradeSettings
     from grader.errors import GraderError
     from tests.conftest import make_image_tree

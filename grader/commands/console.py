@@ -1,5 +1,5 @@
-"""What the batch and check commands print: a rich progress bar and short summaries (stderr for
-the bar, stdout for the summary, so a script can still capture the summary)."""
+"""What the commands print: one grade's summary, a student's self-check, a batch's progress bar
+and summary (stderr for the bar, stdout for the summaries, so a script can still capture them)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from grader.batch.gradebook import GRADEBOOK_NAME, Record
+from grader.batch.gradebook import GRADEBOOK_NAME
+from grader.results import GradeResult, check_condition
 
 
 class BatchProgress:
@@ -86,32 +87,47 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
         console.print(f"class report: {path}")
 
 
-def print_check_summary(record: Record, out_dir: Path, console=None) -> None:
+def print_check_summary(result: GradeResult, report: Path | None, console=None) -> None:
     """A student's self-check: accuracy, score, each public check passed or failed, the report."""
     from rich.console import Console
     from rich.table import Table
 
     from grader.report.i18n import strings
-    from grader.results import check_condition
 
     console = console or Console()
-    r = record.results
-    if record.status != "graded":
-        console.print(f"[bold red]Not graded[/]: {record.error}")
+    if result.evaluation is None:
+        console.print(f"[bold red]Not graded[/]: {result.error}")
     else:
-        console.print(f"accuracy [bold]{r['accuracy'] * 100:.2f}%[/]   "
-                      f"score [bold]{r.get('score', 0):g} / {r.get('max_score', 0):g}[/]")
+        console.print(f"accuracy [bold]{result.evaluation.accuracy * 100:.2f}%[/]   "
+                      f"score [bold]{result.verdict.score:g} / {result.verdict.max_score:g}[/]")
         table = Table("check", "result", "value", "needs", "points")
-        for check in r.get("checks") or []:
-            mark = "[green]passed[/]" if check.get("passed") else "[red]FAILED[/]"
-            if check.get("borderline"):
+        for check in result.verdict.checks:
+            mark = "[green]passed[/]" if check.passed else "[red]FAILED[/]"
+            if check.borderline:
                 mark += " (borderline)"
-            value = check.get("value")
-            table.add_row(check["name"], mark, "n/a" if value is None else f"{value:.4g}", check_condition(check),
-                          f"{check.get('score', 0):g} / {check.get('max_score', 0):g}")
+            value = "n/a" if check.value is None else f"{check.value:.4g}"
+            table.add_row(check.name, mark, value, check_condition(check), f"{check.score:g} / {check.max_score:g}")
         console.print(table)
         described = strings("en")
-        for flag in r.get("flags") or []:
+        for flag in result.flags:
             console.print(f"[yellow]note[/]: {described.get(f'flag_{flag}', flag)} ({flag})")
-    if record.report:
-        console.print(f"report: {out_dir.parent / record.report}")
+    if report:
+        console.print(f"report: {report}")
+
+
+def format_summary(result: GradeResult) -> str:
+    """A few lines for the terminal: status, accuracy, each check, score."""
+    who = result.student.id
+    if result.evaluation is None:
+        return f"{who}: NOT GRADED\n  {result.error}"
+    e = result.evaluation
+    lo, hi = e.accuracy_ci
+    lines = [f"{who}: {result.submission.format}, accuracy {e.accuracy:.4f} "
+             f"(95% CI {lo:.4f}-{hi:.4f}), loss {e.loss:.4f}"]
+    for c in result.verdict.checks:
+        mark = "PASS" if c.passed else "FAIL"
+        lines.append(f"  [{mark}] {c.name}: {c.detail}  ({c.score:g}/{c.max_score:g})")
+    lines.append(f"score {result.verdict.score:g}/{result.verdict.max_score:g}")
+    if result.sandbox.warning:
+        lines.append(f"WARNING: {result.sandbox.warning}")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""`grader grade`, `check`, `gradescope` and `report`: thin front ends on the one pipeline.
+
+Each loads what the grade needs (rubric, data), checks the machine and the output folder before
+any work, then calls ``grade_one`` and ``write_outputs`` and says what happened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from grader import atomic
+from grader.commands.console import format_summary, print_check_summary
+from grader.commands.exits import Exit, exit_for
+from grader.data import Cifar10, load_cifar10
+from grader.errors import GraderError
+from grader.pipeline import OutputParts, grade_one, preflight, write_outputs
+from grader.results import GradeResult
+from grader.rubric import Rubric, load_rubric
+
+OUT_HINT = "pass an --out folder you can write to"
+NO_SANDBOX_WARNING = "WARNING: --no-sandbox: the submission's code runs with your permissions."
+
+
+def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
+                  lang: str = "en", partial: bool = False, no_sandbox: bool = False) -> Exit:
+    """`grader grade`: grade, write ``out_dir/results.json`` and the report, print a summary.
+
+    Raises:
+        GraderError: for a bad rubric or data source, an ``out_dir`` that cannot be written, or a
+            machine that cannot grade (all checked before grading).
+    """
+    chosen = load_rubric(rubric)
+    data = load_cifar10(data_path, expect_full=not partial)
+    atomic.ensure_dir(out_dir, hint=OUT_HINT)
+    preflight(sandbox=not no_sandbox)  # the machine's problems are the TA's to fix, not a student's error
+    if no_sandbox:
+        click.echo(NO_SANDBOX_WARNING, err=True)
+    result = grade_and_write(Path(submission), Path(out_dir), data=data, rubric=chosen, lang=lang,
+                             sandbox=not no_sandbox)
+    return exit_for(result)
+
+
+def grade_and_write(submission: Path, out_dir: Path, *, data: Cifar10, rubric: Rubric | None = None,
+                    lang: str = "en", sandbox: bool = True) -> GradeResult:
+    """Grade ``submission`` into ``out_dir`` (results.json, report), print the summary and what was
+    written; return the grade (``grader grade`` and a finished ``grader train`` both end here)."""
+    result = grade_one(submission, data=data, rubric=rubric, sandbox=sandbox)
+    written = write_outputs(result, out_dir, OutputParts(lang=lang))
+    click.echo(format_summary(result))
+    for path in written.paths:
+        click.echo(f"wrote {path}")
+    if written.report_error:
+        click.echo(f"WARNING: {written.report_error}; results.json is complete: retry with "
+                   f"`grader report {out_dir}/results.json --out {out_dir}`", err=True)
+    return result
+
+
+def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str | None = None,
+                  data_path: str | None = None, lang: str = "en", partial: bool = False,
+                  no_sandbox: bool = False) -> Exit:
+    """`grader check`: a student's self-check with the rubric's public checks only."""
+    chosen = load_rubric(rubric).public()
+    data = load_cifar10(data_path, expect_full=not partial)
+    atomic.ensure_dir(out_dir, hint=OUT_HINT)
+    preflight(sandbox=not no_sandbox)
+    result = grade_one(Path(submission), data=data, rubric=chosen, sandbox=not no_sandbox)
+    written = write_outputs(result, Path(out_dir), OutputParts(lang=lang))
+    reports = [p for p in written.paths if p.suffix in (".pdf", ".html")]
+    print_check_summary(result, reports[-1] if reports else None)
+    if written.report_error:
+        click.echo(f"WARNING: {written.report_error}", err=True)
+    return exit_for(result)
+
+
+def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
+                       data_path: str | None = None, partial: bool = False) -> Exit:
+    """`grader gradescope`: grade ROOT/submission, write ROOT/results/results.json (and the report
+    in ROOT/results/grader). OK once results.json is written, whatever the grade."""
+    from grader.platforms.gradescope import gradescope_results, gradescope_student
+
+    root = Path(root)
+    submission = root / "submission"
+    if not submission.is_dir():
+        what = "is a file, not a folder" if submission.exists() else "does not exist"
+        raise GraderError(f"{submission} {what}", "run inside Gradescope, or pass --root "
+                                                  "to a folder holding submission/ (the upload's files)")
+    chosen = load_rubric(rubric)
+    data = load_cifar10(data_path, expect_full=not partial)
+    work = atomic.ensure_dir(root / "results" / "grader", hint="run where ROOT/results can be written")
+    preflight(sandbox=True)
+    result = grade_one(submission, data=data, rubric=chosen, student=gradescope_student(root))
+    write_outputs(result, work, OutputParts())
+    target = atomic.write_json(root / "results" / "results.json",
+                               gradescope_results(result, public={c.name: c.public for c in chosen.checks}))
+    click.echo(f"{result.student.id}: {result.status.value}, score {result.verdict.score:g} -> {target}")
+    return Exit.OK
+
+
+def report_command(*, results: str, out_dir: str, lang: str = "en", no_pdf: bool = False) -> Exit:
+    """`grader report`: re-render the report of a results.json without re-evaluating."""
+    from grader.report.render import render_html, write_pages
+    from grader.results import read_results
+
+    result = read_results(Path(results))
+    try:
+        html = render_html(result, lang=lang)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a hand-edited value
+        raise GraderError(f"{results} holds a value of the wrong type or shape ({type(exc).__name__}: {exc})",
+                          "pass the results.json that grader grade wrote, unedited, or grade the "
+                          "submission again (docs/results-schema.md gives each key's type)") from None
+    atomic.ensure_dir(out_dir, hint=OUT_HINT)
+    for path in write_pages(html, Path(out_dir), pdf=not no_pdf):
+        click.echo(str(path))
+    return Exit.OK

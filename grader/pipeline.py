@@ -1,0 +1,195 @@
+"""The one grading pipeline: a hand-in in, a GradeResult out; then its files.
+
+    grade_one(submission, data=..., rubric=...) -> GradeResult     never raises for a bad hand-in
+    write_outputs(result, folder, parts) -> Written                results.json, report, Gradescope
+    preflight(sandbox=...)                                         can this machine grade at all?
+
+    inspect -> run the child (images in, logits out) -> evaluate -> integrity -> rubric -> result
+
+Every front end (``grade``, ``check``, ``gradescope``, ``train --report``, each worker of
+``batch``) is these two calls with its own options.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from grader.data import Cifar10
+from grader.errors import GraderError
+from grader.evaluate import evaluate
+from grader.integrity.memorisation import MEMORISATION, MemorisationProbe, memorisation_check, probe_images
+from grader.results import (GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student, Timings,
+                            as_error, metrics, new_result, with_verdict, write_results)
+from grader.rubric import Rubric, check, load_rubric
+from grader.runner.launch import ChildOutput, RunLimits, run_submission
+from grader.submission import Submission, inspect_submission, normalise_history
+
+
+def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = None, sandbox: bool = True,
+              student: str | None = None,
+              memorisation: MemorisationProbe | None = MEMORISATION) -> GradeResult:
+    """Grade one hand-in (file or folder) on ``data``'s test set.
+
+    The child receives the test images and perturbed copies of a secret subset of them, shuffled
+    together in one request, so it cannot tell which are which; the metrics come from the clean
+    images, and the copies feed the memorisation probe.
+
+    Args:
+        submission: what the student handed in.
+        data: the CIFAR-10 test set (its labels stay in this process).
+        rubric: the checks to apply [default: the homework's assertions].
+        sandbox: False runs the submission unsandboxed; the result flags it.
+        student: the id to record (a gradebook's key), instead of the manifest's or the file's name.
+        memorisation: how to probe for a memorised test set; None skips the probe.
+
+    Returns:
+        the grade: GRADED, or ERROR with a message saying what is wrong and what to do.
+    """
+    rubric = rubric or load_rubric()
+    started = time.perf_counter()
+    result = new_result(submission, dataset=data.identity(), sandbox=sandbox)
+    try:
+        inspected = inspect_submission(submission)
+        result = _with_submission(result, inspected)
+        result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation)
+    except GraderError as exc:
+        result = as_error(result, str(exc))
+    except Exception as exc:  # a grader bug must not stop a batch; it is reported as one
+        result = as_error(result, f"the grader failed unexpectedly ({type(exc).__name__}: {exc}); "
+                                  "please report this with the submission")
+    if student:
+        result = result.replace(student=Student(student, result.student.name))
+    verdict = check(metrics(result), rubric, not_graded=None if result.graded else (result.error or ""))
+    return with_verdict(result, verdict, total_seconds=time.perf_counter() - started)
+
+
+def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, rubric: Rubric, *,
+                     sandbox: bool, memorisation: MemorisationProbe | None) -> GradeResult:
+    n = len(data.test_images)
+    subset, copies = probe_images(data, memorisation) if memorisation else (np.zeros(0, np.int64), None)
+    images = data.test_images if copies is None else np.concatenate([data.test_images, copies])
+    child = run_submission(inspected, images, classes=len(data.classes), seed_text=data.fingerprint,
+                           sandbox=sandbox,
+                           limits=RunLimits(wall_seconds=rubric.limits.wall_seconds,
+                                            memory_mb=rubric.limits.memory_mb))
+    evaluation = evaluate(child.logits[:n], data.test_labels, data.classes, data.test_images)
+    result = _with_child(result.replace(evaluation=evaluation), child)
+    if copies is not None:
+        probe = memorisation_check(child.logits[subset], child.logits[n:], data.test_labels[subset])
+        result = result.replace(integrity=Integrity(memorisation=Memorisation(**probe)))
+    if result.history is None and child.info.get("history"):
+        result = result.replace(history=_checkpoint_history(child.info["history"], inspected.weights.name))
+    return result
+
+
+def _with_submission(result: GradeResult, inspected: Submission) -> GradeResult:
+    """Record what was handed in (before it runs)."""
+    facts = result.submission
+    return result.replace(
+        student=Student(str(inspected.student.get("id") or result.student.id),
+                        str(inspected.student.get("name") or result.student.name)),
+        history=inspected.history,
+        submission=type(facts)(path=str(inspected.path), sha256=inspected.sha256, format=inspected.form,
+                               files=tuple(inspected.files), manifest=dict(inspected.manifest),
+                               input=inspected.input, notes=facts.notes))
+
+
+def _with_child(result: GradeResult, child: ChildOutput) -> GradeResult:
+    """Record what only the child could report: the network's facts, its form and input."""
+    info = child.info
+    facts = result.submission
+    timings = info.get("timings", {})
+    return result.replace(
+        submission=type(facts)(path=facts.path, sha256=facts.sha256, format=info.get("form", facts.format),
+                               files=facts.files, manifest=facts.manifest, input=info.get("input"),
+                               notes=tuple(info.get("notes", ()))),
+        model=ModelFacts(parameters=info.get("parameters"), macs_per_image=info.get("macs_per_image"),
+                         latency_ms_per_image=info.get("latency_ms_per_image"),
+                         layers=tuple(info.get("layers", ())), precision=info.get("precision")),
+        device=str(info.get("device", "cpu")),
+        sandbox=SandboxFacts(bool(child.sandbox.get("enabled")), child.sandbox.get("warning")),
+        timings=Timings(load=timings.get("load"), inference=timings.get("inference")),
+    )
+
+
+def _checkpoint_history(raw: object, name: str) -> dict | None:
+    """The history a grader checkpoint carries, validated like a history file (None if unusable)."""
+    try:
+        return normalise_history(raw, where=name)
+    except GraderError:
+        return None
+
+
+def preflight(*, sandbox: bool) -> None:
+    """Raise GraderError when this machine cannot grade: no working sandbox (when asked for), or
+    no usable grading secret."""
+    from grader.integrity.secret import grading_secret
+
+    if sandbox:
+        from grader.sandbox import check_available
+
+        check_available()
+    grading_secret()
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+GRADESCOPE_NAME = "gradescope/results.json"
+
+
+@dataclass(frozen=True)
+class OutputParts:
+    """Which files a grade writes beside results.json.
+
+    Attributes:
+        report: report.html.
+        pdf: report.pdf too (with ``report``).
+        lang: the report's language, "en" or "zh".
+        gradescope: gradescope/results.json, with check visibility from ``public``.
+        public: check name -> shown to students before publication (Gradescope's visibility).
+    """
+
+    report: bool = True
+    pdf: bool = True
+    lang: str = "en"
+    gradescope: bool = False
+    public: Mapping[str, bool] | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What ``write_outputs`` wrote: the paths, results.json first, and why the report could not
+    be drawn (None when it was, or was not asked for)."""
+
+    paths: tuple[Path, ...]
+    report_error: str | None = None
+
+
+def write_outputs(result: GradeResult, folder: Path, parts: OutputParts = OutputParts()) -> Written:
+    """Write results.json, then the Gradescope file and the report that ``parts`` asks for.
+
+    A grade never depends on its rendering: results.json is written first, and a report that
+    cannot be drawn is reported in ``Written.report_error``, not raised.
+    """
+    from grader import atomic
+
+    folder = Path(folder)
+    paths = [write_results(result, folder)]
+    if parts.gradescope:
+        from grader.platforms.gradescope import gradescope_results
+
+        paths.append(atomic.write_json(folder / GRADESCOPE_NAME, gradescope_results(result, public=parts.public)))
+    if not parts.report:
+        return Written(tuple(paths))
+    try:
+        from grader.report import write_report
+
+        paths += write_report(result, folder, lang=parts.lang, pdf=parts.pdf)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        return Written(tuple(paths), f"the report could not be drawn ({type(exc).__name__}: {exc})")
+    return Written(tuple(paths))

@@ -1,0 +1,1 @@
+"""Grades in the formats of the platforms courses grade on (Gradescope)."""
