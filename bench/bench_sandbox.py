@@ -16,14 +16,14 @@ import statistics
 import sys
 import time
 
-from grader.sandbox import Limits, check_available, run
+from grader.sandbox import SandboxCaps, check_available, run
 
 CHILDREN = {"python -c pass": "pass", "import torch": "import torch"}
 
 
 def time_child(code: str, sandbox: bool) -> float:
     start = time.perf_counter()
-    result = run([sys.executable, "-c", code], limits=Limits(wall_seconds=120), sandbox=sandbox)
+    result = run([sys.executable, "-c", code], limits=SandboxCaps(wall_seconds=120), sandbox=sandbox)
     elapsed = time.perf_counter() - start
     if not result.ok:
         raise SystemExit(f"child failed ({'sandboxed' if sandbox else 'plain'}): {result.reason}")

@@ -26,7 +26,7 @@ from grader.integrity.memorisation import MEMORISATION, MemorisationProbe, memor
 from grader.results import (GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student, Timings,
                             as_error, metrics, new_result, with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
-from grader.runner.launch import ChildOutput, RunLimits, run_submission
+from grader.runner.launch import ChildOutput, run_submission
 from grader.submission import Submission, inspect_submission, normalise_history
 
 
@@ -74,9 +74,7 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     subset, copies = probe_images(data, memorisation) if memorisation else (np.zeros(0, np.int64), None)
     images = data.test_images if copies is None else np.concatenate([data.test_images, copies])
     child = run_submission(inspected, images, classes=len(data.classes), seed_text=data.fingerprint,
-                           sandbox=sandbox,
-                           limits=RunLimits(wall_seconds=rubric.limits.wall_seconds,
-                                            memory_mb=rubric.limits.memory_mb))
+                           sandbox=sandbox, limits=rubric.limits)
     evaluation = evaluate(child.logits[:n], data.test_labels, data.classes, data.test_images)
     result = _with_child(result.replace(evaluation=evaluation), child)
     if copies is not None:

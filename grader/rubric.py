@@ -18,15 +18,10 @@ from typing import Mapping
 
 from grader.errors import GraderError
 from grader.evaluate import wilson_interval
+from grader.limits import LIMIT_FLOORS, LIMIT_HINTS, LIMIT_KEYS, Limits
 from grader.metric_names import AGGREGATES, metric_problem
 
 CHECK_KEYS = {"name", "metric", "condition", "points", "floor", "target", "public"}
-LIMIT_KEYS = {"wall_seconds", "memory_mb"}
-# Below these no submission can be graded: the child alone (Python, torch imported, the test
-# images) needs about 2 s and, for the homework net, more than 768 MiB (measured: 768 failed, 1024 ran).
-LIMIT_FLOORS = {"wall_seconds": 10, "memory_mb": 1024}
-LIMIT_HINTS = {"wall_seconds": "starting the grading child (importing torch) alone takes about 2 s; 300 is the default",
-               "memory_mb": "the grading child needs about 1 GiB with torch imported; 4096 is the default"}
 ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
     "train_loss": "history.train_loss",
     "train_acc": "history.train_acc",
@@ -37,19 +32,6 @@ ALIASES = {  # the homework's names: train_* come from the student's log, test_a
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CONDITION = re.compile(rf"^\s*(?:(?P<lo>{_NUMBER})\s*(?P<lo_op><=|<)\s*)?x\s*"
                         rf"(?:(?P<hi_op><=|<|>=|>)\s*(?P<hi>{_NUMBER}))?\s*$")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resources the batch tool grants each submission.
-
-    Attributes:
-        wall_seconds: wall-clock seconds for loading and inference.
-        memory_mb: memory cap, MiB.
-    """
-
-    wall_seconds: float = 300.0
-    memory_mb: int = 4096
 
 
 @dataclass(frozen=True)
@@ -190,7 +172,7 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
     if not isinstance(raw_limits, dict):
         raise GraderError(f"{source}: limits is not a table",
                           "write [limits] with wall_seconds, memory_mb below it")
-    bad = set(raw_limits) - LIMIT_KEYS
+    bad = set(raw_limits) - set(LIMIT_KEYS)
     if bad:
         raise GraderError(f"{source}: unknown [limits] key(s) {', '.join(sorted(bad))}",
                           f"known: {', '.join(sorted(LIMIT_KEYS))}")

@@ -25,7 +25,7 @@ from grader.batch.run import run_batch
 from grader.batch.discover import discover_submissions, slugify
 from grader.batch.executors import LocalExecutor
 from grader.batch.gradebook import Record, gradebook_csv
-from grader.batch.pool import Limits
+from grader.batch.pool import TreeCaps
 from grader.batch.worker import GradeSettings, load_settings_rubric, write_outputs
 from grader.data import CLASSES
 from grader.errors import GraderError
@@ -33,7 +33,7 @@ from grader.results import GradeResult, with_verdict
 from tests.conftest import make_image_tree
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = Limits(timeout_s=20.0, memory_mib=1500, poll_s=0.05)
+FAST = TreeCaps(timeout_s=20.0, memory_mib=1500, poll_s=0.05)
 
 
 # --- the stand-in grading task (runs in the child) ------------------------------------------------
@@ -245,7 +245,7 @@ def graded_class(tmp_path_factory, data_tree):
     settings = GradeSettings(data_path=str(data_tree), partial=True, report=False, sandbox=False)
     # 10 s: a worker's start-up (importing torch) can take several seconds on a loaded 2-core CI
     # machine, and the hog must reach the memory cap before the wall clock runs out
-    limits = Limits(timeout_s=10.0, memory_mib=600, poll_s=0.05)
+    limits = TreeCaps(timeout_s=10.0, memory_mib=600, poll_s=0.05)
     summary = run(subs, root / "out", settings, limits=limits)
     return subs, root / "out", summary, settings, limits
 
@@ -366,12 +366,12 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 from grader.batch.run import run_batch
 from grader.batch.executors import LocalExecutor
-from grader.batch.pool import Limits
+from grader.batch.pool import TreeCaps
 from grader.batch.worker import GradeSettings
 from tests.test_batch import fake_grade
 settings = GradeSettings(data_path={data!r}, partial=True, report=False, sandbox=False)
 run_batch(Path({subs!r}), Path({out!r}), settings=settings, task=fake_grade, executor=LocalExecutor(2),
-          limits=Limits(timeout_s=30, memory_mib=1500, poll_s=0.05), class_report=False)
+          limits=TreeCaps(timeout_s=30, memory_mib=1500, poll_s=0.05), class_report=False)
 """
 
 
@@ -519,7 +519,7 @@ def test_parallel_children_all_report_their_exit(tmp_path, settings, monkeypatch
 
     monkeypatch.setattr(forkserver, "read_signed", slow_read_signed)
     subs = make_class(tmp_path / "subs", {f"s{i:02d}": f"0.{50 + i}" for i in range(24)})
-    limits = Limits(timeout_s=20.0, memory_mib=1500, poll_s=0.001)  # owners poll as often as starts happen
+    limits = TreeCaps(timeout_s=20.0, memory_mib=1500, poll_s=0.001)  # owners poll as often as starts happen
     summary = run(subs, tmp_path / "out", settings, executor=LocalExecutor(6), limits=limits)
     assert [r.student for r in summary.records if r.status != "graded"] == []
 
@@ -624,3 +624,12 @@ def test_the_forkserver_builds_the_pickle_allow_lists_once_for_every_child(monke
     assert pickle_scan.stock_module_names.cache_info().currsize == 1
     assert pickle_scan.weights_only_globals.cache_info().currsize == 1
     assert "torch.nn.modules.conv.Conv2d" in pickle_scan.stock_module_names()
+
+
+def test_a_workers_caps_are_the_rubrics_limits_plus_the_graders_margin():
+    from grader.batch.pool import LimitMargin, tree_caps
+    from grader.limits import Limits
+
+    caps = tree_caps(Limits(wall_seconds=60, memory_mb=2048), LimitMargin(extra_seconds=30, extra_mib=512))
+    assert (caps.timeout_s, caps.memory_mib) == (90.0, 2560)
+    assert tree_caps(Limits()).timeout_s > Limits().wall_seconds  # start-up and rendering need room too

@@ -14,7 +14,8 @@ from grader.runner.infer import cascade, infer
 from grader.runner.network import Inference, to_input
 from grader.runner.tiers import Tier, calibrate, channels_last_float32, native_bf16
 from grader.runner.loaders import load, strip_prefixes
-from grader.runner.launch import RunLimits, check_logits, run_submission, sandbox_limits, submission_paths
+from grader.limits import Limits
+from grader.runner.launch import check_logits, run_submission, sandbox_caps, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
 from grader.submission import inspect_submission
 from tests.fixtures.make_submissions import (
@@ -176,7 +177,7 @@ def test_child_process_gets_shuffled_images_and_parent_restores_the_order(tmp_pa
     folder = write_form("pickled-module", tmp_path / "s", net)
     # a network that prints must not corrupt the reply
     out = run_submission(inspect_submission(folder), data.test_images, classes=10,
-                         sandbox=sandbox, limits=RunLimits(wall_seconds=120))
+                         sandbox=sandbox, limits=Limits(wall_seconds=120))
     np.testing.assert_allclose(out.logits, reference_logits(net, data.test_images), rtol=1e-4, atol=1e-5)
     assert out.sandbox["enabled"] is sandbox
 
@@ -213,10 +214,10 @@ def test_child_is_shown_only_what_the_submission_consists_of(tmp_path):
 
 
 def test_rubric_limits_reach_the_sandbox():
-    limits = sandbox_limits(RunLimits(wall_seconds=2000, memory_mb=1500))
+    limits = sandbox_caps(Limits(wall_seconds=2000, memory_mb=1500))
     assert limits.wall_seconds == 2000.0 and limits.memory_bytes == 1500 << 20
     assert limits.cpu_seconds >= 2000  # a longer wall clock is not cut short by the CPU cap
-    assert sandbox_limits(RunLimits()).cpu_seconds >= 600
+    assert sandbox_caps(Limits()).cpu_seconds >= 600
 
 
 def test_sandboxed_single_file_sees_no_sibling_files(tmp_path):
@@ -230,11 +231,11 @@ def test_sandboxed_single_file_sees_no_sibling_files(tmp_path):
         f"assert sorted(os.listdir({str(folder)!r})) == ['model.py', 'weights.pth'], 'folder listing'\n"
         + MODEL_PY)
     out = run_submission(inspect_submission(folder / "weights.pth"), tiny_data(4).test_images,
-                         classes=10, limits=RunLimits(wall_seconds=120))
+                         classes=10, limits=Limits(wall_seconds=120))
     assert out.sandbox["enabled"] and out.logits.shape == (4, 10)
     with pytest.raises(GraderError, match="sibling file visible"):  # the folder form shows it all
         run_submission(inspect_submission(folder), tiny_data(4).test_images, classes=10,
-                       limits=RunLimits(wall_seconds=120))
+                       limits=Limits(wall_seconds=120))
 
 
 def test_sandboxed_file_directly_in_tmp_is_graded():
@@ -248,7 +249,7 @@ def test_sandboxed_file_directly_in_tmp_is_graded():
         net = small_net(seed=7)
         torch.save(net, name)
         images = tiny_data(6).test_images
-        out = run_submission(inspect_submission(name), images, classes=10, limits=RunLimits(wall_seconds=120))
+        out = run_submission(inspect_submission(name), images, classes=10, limits=Limits(wall_seconds=120))
         np.testing.assert_allclose(out.logits, reference_logits(net, images), rtol=1e-4, atol=1e-5)
     finally:
         os.unlink(name)
@@ -653,7 +654,7 @@ def test_manifest_entry_class_and_input_normalisation_reach_the_child(tmp_path):
         f'entry = "model.py:Net"\n[input]\nscale = {scale}\nmean = {mean}\nstd = {std}\n')
     images = tiny_data(30, seed=2).test_images
     out = run_submission(inspect_submission(folder), images, classes=10, sandbox=False,
-                         limits=RunLimits(wall_seconds=120))
+                         limits=Limits(wall_seconds=120))
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255).mul(scale)  # the manifest's input
     x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -689,7 +690,7 @@ def test_export_with_a_static_batch_is_graded_through_the_child(tmp_path):
     assert sub.form == "exported"
     assert load(request_for(folder)).fixed_batch == 4
     images = tiny_data(10, seed=6).test_images  # 4 + 4 + 2: the last batch must be padded
-    out = run_submission(sub, images, classes=10, sandbox=False, limits=RunLimits(wall_seconds=120))
+    out = run_submission(sub, images, classes=10, sandbox=False, limits=Limits(wall_seconds=120))
     np.testing.assert_allclose(out.logits, reference_logits(net, images), rtol=1e-5, atol=1e-6)
     assert out.info["form"] == "exported"
     assert out.info["parameters"] == sum(p.numel() for p in net.parameters())

@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from grader.errors import GraderError
-from grader.sandbox import Limits, RunResult, check_available, run
+from grader.sandbox import RunResult, SandboxCaps, check_available, run
 from grader.sandbox import bwrap as bwrap_module
 
 PY = sys.executable
-QUICK = Limits(wall_seconds=30, cpu_seconds=30, memory_bytes=1 << 30)
+QUICK = SandboxCaps(wall_seconds=30, cpu_seconds=30, memory_bytes=1 << 30)
 
 
 def py(code: str, **kwargs) -> RunResult:
@@ -72,7 +72,7 @@ def test_sockets_refused_by_seccomp_socketpair_allowed():
 @pytest.mark.parametrize("sandbox", [True, False])
 def test_wall_clock_kills_and_says_so(sandbox):
     result = py("import time; print('started', flush=True); time.sleep(60)",
-                limits=Limits(wall_seconds=4), sandbox=sandbox)  # room to start on a loaded CI machine
+                limits=SandboxCaps(wall_seconds=4), sandbox=sandbox)  # room to start on a loaded CI machine
     assert result.timed_out and result.returncode is None
     assert result.reason == "killed after 4 s wall clock"
     assert result.stdout == b"started\n"
@@ -81,14 +81,14 @@ def test_wall_clock_kills_and_says_so(sandbox):
 @pytest.mark.parametrize("sandbox", [True, False])
 def test_output_cap(sandbox):
     result = py("import sys\nwhile True: sys.stdout.write('x' * 65536)",
-                limits=Limits(output_bytes=1 << 20), sandbox=sandbox)
+                limits=SandboxCaps(output_bytes=1 << 20), sandbox=sandbox)
     assert result.reason == "output over 1 MiB"
     assert len(result.stdout) == 1 << 20
 
 
 def test_stderr_keeps_its_tail():
     result = py("import sys\nfor i in range(100000): print(i, file=sys.stderr)\nsys.exit(3)",
-                limits=Limits(stderr_tail_bytes=100))
+                limits=SandboxCaps(stderr_tail_bytes=100))
     assert result.returncode == 3
     assert len(result.stderr) == 100 and result.stderr.endswith(b"99999\n")
     assert result.reason == "exited with status 3: 99999"
@@ -103,7 +103,7 @@ def test_signal_death_is_negative(sandbox):
 
 def test_limits_reject_nonsense():
     with pytest.raises(ValueError, match="wall_seconds"):
-        Limits(wall_seconds=0)
+        SandboxCaps(wall_seconds=0)
 
 
 def test_check_available_names_the_fix(monkeypatch):

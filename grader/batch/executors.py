@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from grader import atomic
-from grader.batch.pool import Job, Limits, Outcome, Task, run_job
+from grader.batch.pool import Job, Outcome, Task, TreeCaps, run_job
 from grader.errors import GraderError
 
 
@@ -48,7 +48,7 @@ class LocalExecutor:
             raise GraderError(f"--jobs must be at least 1, got {workers}")
         self.workers = workers
 
-    def run(self, task: Task, jobs: Iterable[Job], limits: Limits) -> Iterator[tuple[Job, Outcome]]:
+    def run(self, task: Task, jobs: Iterable[Job], limits: TreeCaps) -> Iterator[tuple[Job, Outcome]]:
         jobs = list(jobs)
         slots: queue.SimpleQueue = queue.SimpleQueue()
         for cpus in cpu_slots(self.workers):
@@ -74,7 +74,7 @@ class LocalExecutor:
                     future.cancel()
 
 
-def run_remote(task: Task, job: Job, files: dict[str, bytes], limits: Limits) -> Outcome:
+def run_remote(task: Task, job: Job, files: dict[str, bytes], limits: TreeCaps) -> Outcome:
     """Grade on a Dask worker: rebuild the submission from ``files`` in a temporary folder, run the
     job there, and return the Outcome with every file the child wrote (so OUT needs no shared disk).
     """
@@ -120,7 +120,7 @@ class DaskExecutor:
                               "check the address and that `dask scheduler` is running there") from None
         self._own_client = client is None
 
-    def run(self, task: Task, jobs: Iterable[Job], limits: Limits) -> Iterator[tuple[Job, Outcome]]:
+    def run(self, task: Task, jobs: Iterable[Job], limits: TreeCaps) -> Iterator[tuple[Job, Outcome]]:
         from dask.distributed import as_completed
 
         futures = {}

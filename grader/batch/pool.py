@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from grader import atomic
 from grader.batch.process_tree import kill_tree, tree_rss_mib
+from grader.limits import Limits
 
 MARKER = "batch.json"  # written last by a finished child; its absence means "not finished"
 CRASH_NOTE = "crash.txt"  # the child's own account of an exception in the grader itself
@@ -42,8 +43,9 @@ LOST_EXIT = 255
 
 
 @dataclass(frozen=True)
-class Limits:
-    """What one submission may use, enforced by the parent on the child's whole process tree.
+class TreeCaps:
+    """What one grading process tree may use, enforced by the parent (``tree_caps`` derives them
+    from the rubric's limits on the submission's own run).
 
     Attributes:
         timeout_s: wall-clock seconds from the child's start to its exit (start-up, inference
@@ -53,9 +55,28 @@ class Limits:
         poll_s: seconds between two memory samples.
     """
 
-    timeout_s: float = 600.0
-    memory_mib: int = 6144
+    timeout_s: float
+    memory_mib: int
     poll_s: float = 0.1
+
+
+@dataclass(frozen=True)
+class LimitMargin:
+    """What the grading process may use beyond the rubric's limits on the submission's own run.
+
+    Attributes:
+        extra_seconds: seconds for start-up, evaluation and rendering around the inference.
+        extra_mib: MiB for the grader itself (data, matplotlib, weasyprint) beside the child.
+    """
+
+    extra_seconds: float = 120.0
+    extra_mib: int = 2048
+
+
+def tree_caps(limits: Limits, margin: LimitMargin = LimitMargin()) -> TreeCaps:
+    """The caps of one grading process tree: the submission's own limits plus the grader's margin."""
+    return TreeCaps(timeout_s=float(limits.wall_seconds) + margin.extra_seconds,
+                    memory_mib=int(limits.memory_mb) + margin.extra_mib)
 
 
 @dataclass(frozen=True)
@@ -263,7 +284,7 @@ def launch(task: Task, job: Job) -> _Child:
 # --- supervising --------------------------------------------------------------------------------
 
 
-def run_job(task: Task, job: Job, limits: Limits = Limits()) -> Outcome:
+def run_job(task: Task, job: Job, limits: TreeCaps) -> Outcome:
     """Run ``task(job)`` in a child and watch it until it exits or breaks a limit.
 
     A child whose exit status was lost (an infrastructure failure, see ``LOST_EXIT``) is run once
@@ -280,7 +301,7 @@ def run_job(task: Task, job: Job, limits: Limits = Limits()) -> Outcome:
     return outcome
 
 
-def _run_once(task: Task, job: Job, limits: Limits) -> Outcome:
+def _run_once(task: Task, job: Job, limits: TreeCaps) -> Outcome:
     job.staging.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     child = launch(task, job)

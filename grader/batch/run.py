@@ -22,9 +22,9 @@ from grader.batch import resume
 from grader.batch.discover import discover_submissions
 from grader.batch.gradebook import Record, read_record, write_gradebook
 from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, remove_tree
-from grader.batch.pool import MARKER, Job, Limits, Outcome, Task
-from grader.batch.worker import (GradeSettings, LimitMargin, failed_results, grade_into, load_data,
-                                 load_settings_rubric, rubric_check_names, rubric_digest, rubric_limits,
+from grader.batch.pool import MARKER, Job, Outcome, Task, TreeCaps, tree_caps
+from grader.batch.worker import (GradeSettings, failed_results, grade_into, load_data,
+                                 load_settings_rubric, rubric_check_names, rubric_digest,
                                  rubric_public, write_outputs)
 from grader.errors import GraderError
 from grader.pipeline import preflight
@@ -62,12 +62,12 @@ class Plan:
     settings: GradeSettings
     rubric: object
     public: dict[str, bool]
-    limits: Limits
+    limits: TreeCaps
     data: object
     identity: dict
 
 
-def make_plan(settings: GradeSettings, *, limits: Limits | None = None) -> Plan:
+def make_plan(settings: GradeSettings, *, limits: TreeCaps | None = None) -> Plan:
     """Load the rubric and the data once (so a bad one fails before any child starts)."""
     rubric = load_settings_rubric(settings)
     data = load_data(settings)
@@ -75,11 +75,11 @@ def make_plan(settings: GradeSettings, *, limits: Limits | None = None) -> Plan:
                 "lang": settings.lang, "sandbox": settings.sandbox, "report": settings.report,
                 "pdf": settings.pdf, "public_only": settings.public_only}
     return Plan(settings, rubric, rubric_public(rubric),
-                limits or rubric_limits(rubric, LimitMargin()), data, identity)
+                limits or tree_caps(rubric.limits), data, identity)
 
 
 def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, executor=None,
-              task: Task = grade_into, limits: Limits | None = None, retry_failed: bool = False,
+              task: Task = grade_into, limits: TreeCaps | None = None, retry_failed: bool = False,
               class_report: bool = True, progress=None) -> BatchSummary:
     """Grade every submission in ``submissions_dir`` into ``out_dir``; skip what is already done.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from grader.batch.pool import Job, Limits
+from grader.batch.pool import Job
 
 @dataclass(frozen=True)
 class GradeSettings:
@@ -133,24 +133,3 @@ def rubric_check_names(rubric) -> list[str]:
 def rubric_public(rubric) -> dict[str, bool]:
     """Check name -> whether students see it before publication (Gradescope's visibility)."""
     return {c.name: bool(c.public) for c in rubric.checks}
-
-
-
-def rubric_limits(rubric, margin: "LimitMargin") -> Limits:
-    """The outer limits of one grading process tree, from the rubric's limits on inference."""
-    limits = rubric.limits
-    return Limits(timeout_s=float(limits.wall_seconds) + margin.extra_seconds,
-                  memory_mib=int(limits.memory_mb) + margin.extra_mib)
-
-
-@dataclass(frozen=True)
-class LimitMargin:
-    """What the grading process may use beyond the rubric's limits on the submission's own run.
-
-    Attributes:
-        extra_seconds: seconds for start-up, evaluation and rendering around the inference.
-        extra_mib: MiB for the grader itself (data, matplotlib, weasyprint) beside the child.
-    """
-
-    extra_seconds: float = 120.0
-    extra_mib: int = 2048

@@ -18,29 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import GraderError
+from grader.limits import Limits, MiB
 from grader.integrity.secret import seed_from
 from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
 from grader.submission import Submission
 
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
                       "grader's own permissions")
-
-
-@dataclass(frozen=True)
-class RunLimits:
-    """Resources for one child.
-
-    Attributes:
-        wall_seconds: wall-clock seconds before the child is killed.
-        memory_mb: memory cap, MiB (enforced by the sandbox).
-        batch_size: images per forward pass in the child.
-        threads: intra-op threads in the child; 0 means all cores it may use.
-    """
-
-    wall_seconds: float = 300.0
-    memory_mb: int = 4096
-    batch_size: int = BATCH_SIZE
-    threads: int = 0
 
 
 @dataclass
@@ -60,7 +44,8 @@ class ChildOutput:
 
 
 def run_submission(submission: Submission, images: np.ndarray, *, classes: int, seed_text: str = "",
-                   sandbox: bool = True, limits: RunLimits = RunLimits()) -> ChildOutput:
+                   sandbox: bool = True, limits: Limits = Limits(), batch_size: int = BATCH_SIZE,
+                   threads: int = 0) -> ChildOutput:
     """Run ``submission`` on uint8 ``images`` (n, 32, 32, 3) in a child; return checked logits.
 
     Args:
@@ -69,6 +54,9 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
             and the grading secret (``grader.integrity.secret``), so the order is fixed for a given
             submission, data and secret, and unknown in advance to the submission.
         sandbox: False runs the child unsandboxed, and the result says so.
+        limits: the rubric's limits on the child (its caps follow from them: ``sandbox_caps``).
+        batch_size: images per forward pass in the child.
+        threads: intra-op threads in the child; 0 means all cores it may use.
 
     Raises:
         GraderError: when the child fails, times out, or returns something malformed; the message
@@ -81,8 +69,8 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         "weights": str(submission.weights),
         "entry": [str(submission.entry[0]), submission.entry[1]] if submission.entry else None,
         "input": submission.input,
-        "batch_size": limits.batch_size,
-        "threads": limits.threads,
+        "batch_size": batch_size,
+        "threads": threads,
     }
     result, sandbox_info = launch_child(encode(request, images[order]), submission=submission,
                                         sandbox=sandbox, limits=limits)
@@ -93,7 +81,7 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
     return ChildOutput(logits=logits, info=info, sandbox=sandbox_info)
 
 
-def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limits: RunLimits):
+def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limits: Limits):
     """Start ``python -m grader.runner.child`` (sandboxed unless told not to).
 
     Returns:
@@ -103,7 +91,7 @@ def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limit
 
     argv = [sys.executable, "-m", "grader.runner.child"]
     result = run_sandboxed(argv, stdin=request, readonly=submission_paths(submission),
-                           limits=sandbox_limits(limits), sandbox=sandbox)
+                           limits=sandbox_caps(limits), sandbox=sandbox)
     return result, {"enabled": bool(sandbox), "warning": None if sandbox else NO_SANDBOX_WARNING}
 
 
@@ -123,19 +111,19 @@ def submission_paths(submission: Submission) -> list[Path]:
     return paths
 
 
-def sandbox_limits(limits: RunLimits):
-    """The sandbox's ``Limits`` for a child run under ``limits`` (the rubric's ``[limits]``).
+def sandbox_caps(limits: Limits):
+    """The sandbox's caps for a child run under ``limits`` (the rubric's ``[limits]``).
 
     The CPU-time cap follows the wall clock: a child may keep every core it can run on busy for
     the whole wall-clock budget, so a rubric that allows a slow network more time also allows the
     CPU seconds to use it, and the wall clock stays the limit that ends an overlong run.
     """
-    from grader.sandbox import Limits
+    from grader.sandbox import SandboxCaps
 
     cores = max(1, len(os.sched_getaffinity(0)))  # the child inherits this process's CPU set
-    cpu_seconds = max(Limits.cpu_seconds, math.ceil(limits.wall_seconds * cores))
-    return Limits(wall_seconds=float(limits.wall_seconds), cpu_seconds=cpu_seconds,
-                  memory_bytes=int(limits.memory_mb) << 20)
+    cpu_seconds = max(SandboxCaps.cpu_seconds, math.ceil(limits.wall_seconds * cores))
+    return SandboxCaps(wall_seconds=float(limits.wall_seconds), cpu_seconds=cpu_seconds,
+                       memory_bytes=int(limits.memory_mb) * MiB)
 
 
 def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.sandbox.limits import Limits
+from grader.sandbox.limits import SandboxCaps
 
 SANDBOX_UID = 65534  # "nobody" inside the user namespace
 SCRATCH_HOME = "/tmp/home"  # on the capped tmpfs; empty at start
@@ -56,7 +56,7 @@ def _probe(bwrap: str | None) -> None:
         raise GraderError("bubblewrap (bwrap) is not on PATH; submissions cannot be sandboxed",
                           INSTALL_HINT)
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as staging:
-        argv = bwrap_argv(readonly=(), limits=Limits(), seccomp_fd=None, staging=Path(staging))
+        argv = bwrap_argv(readonly=(), limits=SandboxCaps(), seccomp_fd=None, staging=Path(staging))
         probe = subprocess.run([*argv, sys.executable, "-I", "-S", "-c", ""],
                                capture_output=True, timeout=60)
     if probe.returncode != 0:
@@ -105,7 +105,7 @@ def _special_files(folder: str, names: list[str]) -> list[str]:
             and not stat.S_ISREG(m) and not stat.S_ISLNK(m)]
 
 
-def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: Limits, seccomp_fd: int | None,
+def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: SandboxCaps, seccomp_fd: int | None,
                staging: Path) -> list[str]:
     """The command prefix that starts bubblewrap; the command to run inside follows it.
 

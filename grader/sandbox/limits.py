@@ -1,17 +1,16 @@
-"""What a sandboxed child may use, and what came back from it."""
+"""What a sandboxed child may use (its caps), and what came back from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TiB = 1 << 40
-GiB = 1 << 30
-MiB = 1 << 20
+from grader.limits import Limits, MiB
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Resource caps for one child. Every field carries its unit in its name.
+class SandboxCaps:
+    """Resource caps for one child. Every field carries its unit in its name; the wall clock and
+    memory default to the user-facing ``grader.limits.Limits``.
 
     memory_bytes caps RLIMIT_DATA (private writable memory: heap, anonymous mmaps, tensors), not
     RLIMIT_AS: a CUDA build of torch reserves tens of GiB of address space it never touches, so an
@@ -19,9 +18,9 @@ class Limits:
     The seccomp filter closes the two ways around RLIMIT_DATA (shared anonymous mmaps, memfd).
     """
 
-    wall_seconds: float = 300.0
+    wall_seconds: float = Limits.wall_seconds
     cpu_seconds: int = 600
-    memory_bytes: int = 4 * GiB
+    memory_bytes: int = Limits.memory_mb * MiB
     max_processes: int = 64
     file_size_bytes: int = 256 * MiB
     open_files: int = 256
@@ -32,7 +31,7 @@ class Limits:
     def __post_init__(self):
         for name, value in vars(self).items():
             if value <= 0:
-                raise ValueError(f"Limits.{name} must be positive, got {value!r}")
+                raise ValueError(f"SandboxCaps.{name} must be positive, got {value!r}")
 
 
 @dataclass
@@ -42,8 +41,8 @@ class RunResult:
     Attributes:
         returncode: the child's exit status; negative -N when signal N ended it; None when the
             parent killed it before it exited (wall clock, output cap).
-        stdout: captured standard output, at most Limits.output_bytes.
-        stderr: the last Limits.stderr_tail_bytes of standard error.
+        stdout: captured standard output, at most SandboxCaps.output_bytes.
+        stderr: the last SandboxCaps.stderr_tail_bytes of standard error.
         timed_out: True when the wall-clock limit killed it.
         reason: why the run failed, in words for a gradebook row (None when it exited 0).
         seconds: wall-clock time from start to reaping, parent side.
@@ -61,11 +60,3 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and self.reason is None
-
-
-def format_bytes(n: int) -> str:
-    """1073741824 -> '1 GiB', 1536 -> '1.5 KiB': limits read back in reasons."""
-    for unit, size in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} B"

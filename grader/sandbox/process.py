@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.sandbox import bwrap, seccomp
-from grader.sandbox.limits import Limits, RunResult, format_bytes
+from grader.limits import format_bytes
+from grader.sandbox.limits import RunResult, SandboxCaps
 
 APPLY_LIMITS = Path(__file__).with_name("_apply_limits.py")
 _CHUNK = 1 << 16
@@ -26,7 +27,7 @@ _FILE_SIZE_SIGNS = (b"File too large",)
 
 
 def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (),
-        limits: Limits = Limits(), sandbox: bool = True) -> RunResult:
+        limits: SandboxCaps = SandboxCaps(), sandbox: bool = True) -> RunResult:
     """Run ``argv`` as an untrusted child and return what it did.
 
     With ``sandbox=True`` the child runs under bubblewrap (see grader.sandbox.bwrap) with the
@@ -71,7 +72,7 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
                 os.close(write_fd)
 
 
-def _rlimit_spec(limits: Limits, sandbox: bool) -> str:
+def _rlimit_spec(limits: SandboxCaps, sandbox: bool) -> str:
     """``NAME=SOFT:HARD,...`` for _apply_limits.py.
 
     The CPU soft limit sends SIGXCPU, the hard one (5 s later) SIGKILL for a child that catches it.
@@ -109,7 +110,7 @@ def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunR
                      sandboxed=sandboxed)
 
 
-def _pump(proc, stdin: bytes, limits: Limits, *, deadline: float):
+def _pump(proc, stdin: bytes, limits: SandboxCaps, *, deadline: float):
     """Write stdin and read stdout/stderr until both close, the deadline, or the output cap.
 
     Returns (stdout, stderr tail, None | "wall" | "output").
@@ -173,7 +174,7 @@ def _kill(proc) -> None:
         pass
 
 
-def _reason(stopped, returncode, stderr_tail: bytes, cpu_seconds: float, limits: Limits):
+def _reason(stopped, returncode, stderr_tail: bytes, cpu_seconds: float, limits: SandboxCaps):
     if stopped == "output":
         return f"output over {format_bytes(limits.output_bytes)}"
     if stopped == "wall":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.sandbox.limits import GiB, MiB, format_bytes
+from grader.limits import GiB, MiB, format_bytes
 from grader.submission.pickle_scan import PickleScan, allowed_global, scan_pickle
 
 PICKLE_SUFFIXES = (".pkl",)

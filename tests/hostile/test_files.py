@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from grader.errors import GraderError
-from grader.sandbox import Limits, run
+from grader.sandbox import SandboxCaps, run
 from grader.submission.precheck import inspect_file, precheck_file
 from tests.hostile import payloads
 
@@ -23,7 +23,7 @@ for path in sys.argv[1:]:
         first = (str(exc).splitlines() or [""])[0]
         print(path, "REFUSED", type(exc).__name__, first[:200], flush=True)
 """
-LIMITS = Limits(wall_seconds=120, cpu_seconds=120, memory_bytes=1 << 30)
+LIMITS = SandboxCaps(wall_seconds=120, cpu_seconds=120, memory_bytes=1 << 30)
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import Limits, run
+from grader.sandbox import SandboxCaps, run
 
 PY = sys.executable
-SMALL = Limits(wall_seconds=20, cpu_seconds=20, memory_bytes=512 << 20, max_processes=32,
+SMALL = SandboxCaps(wall_seconds=20, cpu_seconds=20, memory_bytes=512 << 20, max_processes=32,
                file_size_bytes=8 << 20, output_bytes=1 << 20, tmpfs_bytes=16 << 20)
 
 
-def attack(code: str, *, limits: Limits = SMALL, **kwargs):
+def attack(code: str, *, limits: SandboxCaps = SMALL, **kwargs):
     return run([PY, "-c", code], limits=limits, **kwargs)
 
 
@@ -170,7 +170,7 @@ for _ in range(10_000):
 print("forked", count, flush=True)
 time.sleep(3600)
 """
-    result = attack(code, limits=Limits(wall_seconds=4, max_processes=32))
+    result = attack(code, limits=SandboxCaps(wall_seconds=4, max_processes=32))
     assert result.timed_out
     forked = int(result.stdout.split()[1])
     assert 0 < forked < 32
@@ -181,13 +181,13 @@ time.sleep(3600)
 @pytest.mark.parametrize("spin", ["while True: pass", "import time; time.sleep(3600)"])
 def test_endless_forward_is_killed_by_the_wall_clock(spin):
     token = f"spin-{uuid.uuid4().hex}"
-    result = attack(f"TOKEN = {token!r}\n{spin}", limits=Limits(wall_seconds=2))
+    result = attack(f"TOKEN = {token!r}\n{spin}", limits=SandboxCaps(wall_seconds=2))
     assert result.timed_out and result.reason == "killed after 2 s wall clock"
     assert _processes_with(token) == []
 
 
 def test_cpu_limit_stops_a_spinner_before_the_wall_clock():
-    result = attack("while True: pass", limits=Limits(wall_seconds=60, cpu_seconds=1))
+    result = attack("while True: pass", limits=SandboxCaps(wall_seconds=60, cpu_seconds=1))
     assert not result.timed_out
     assert result.reason == "CPU time limit of 1 s exceeded"
 
@@ -234,7 +234,7 @@ for root, dirs, files in os.walk("/"):
 print("\n".join(hits))
 print("GRADER_DATA" in os.environ)
 """
-    result = attack(code, limits=Limits(wall_seconds=120))
+    result = attack(code, limits=SandboxCaps(wall_seconds=120))
     assert result.ok, result.stderr
     lines = result.stdout.decode().split()
     assert lines[-1] == "False"
