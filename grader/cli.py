@@ -20,6 +20,8 @@ from grader.errors import GraderError
 
 # The machine's trouble, not grader's: exit 2 with the reason rather than 3 with a traceback.
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EACCES, errno.EPERM, errno.EROFS}
+MODEL_CODE_HELP = ("A Python file (or notebook) defining the network classes students pickled whole, "
+                   "or build_model for bare state_dicts [rubric: [submission] model_code].")
 DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar.gz [env: GRADER_DATA]."
 
 
@@ -146,6 +148,7 @@ def train(**options) -> None:
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
+@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @user_errors
 def grade(**options) -> None:
     """Grade one SUBMISSION (file or folder) against the rubric and write results and report."""
@@ -163,6 +166,7 @@ def grade(**options) -> None:
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--no-sandbox", is_flag=True, help="Run your own network unsandboxed (flagged in the report).")
+@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @user_errors
 def check(**options) -> None:
     """Self-check before handing in: grade with the public checks and print a summary."""
@@ -201,6 +205,7 @@ def report(**options) -> None:
               help="Grade again the submissions that timed out, ran out of memory or crashed last time.")
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @user_errors
 def batch(**options) -> None:
     """Grade every submission in SUBMISSIONS_DIR; write a gradebook and Gradescope results."""
@@ -214,6 +219,7 @@ def batch(**options) -> None:
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
 @click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @user_errors
 def gradescope(**options) -> None:
     """Run as a Gradescope autograder: ROOT/submission in, ROOT/results/results.json out."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Mapping
@@ -20,6 +20,7 @@ from grader.errors import GraderError
 from grader.evaluate import wilson_interval
 from grader.limits import LIMIT_FLOORS, LIMIT_HINTS, LIMIT_KEYS, Limits
 from grader.metric_names import AGGREGATES, metric_problem
+from grader.submission.rules import INTAKE_KEYS, IntakeRules
 
 CHECK_KEYS = {"name", "metric", "condition", "points", "floor", "target", "public"}
 ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
@@ -81,11 +82,13 @@ class Check:
 
 @dataclass(frozen=True)
 class Rubric:
-    """Checks plus the per-submission resource limits. ``source``: the file it came from."""
+    """Checks, the per-submission resource limits and the intake rules. ``source``: the file it
+    came from."""
 
     checks: tuple[Check, ...]
     limits: Limits = Limits()
     source: str = "default"
+    intake: IntakeRules = IntakeRules()
 
     @property
     def max_score(self) -> float:
@@ -94,7 +97,17 @@ class Rubric:
 
     def public(self) -> "Rubric":
         """The rubric students see (``public = false`` checks removed)."""
-        return Rubric(tuple(c for c in self.checks if c.public), self.limits, self.source)
+        return replace(self, checks=tuple(c for c in self.checks if c.public))
+
+    def with_model_code(self, path: str | Path | None) -> "Rubric":
+        """This rubric with ``path`` as its class-wide model code (``--model-code``); None keeps it.
+
+        Raises:
+            GraderError: when ``path`` is not a readable file.
+        """
+        if path is None:
+            return self
+        return replace(self, intake=replace(self.intake, model_code=_model_code(Path(path), "--model-code")))
 
 
 @dataclass(frozen=True)
@@ -163,11 +176,11 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
 
 
 def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
-    """A Rubric from parsed TOML (``[limits]`` and ``[[check]]`` tables)."""
-    unknown = set(data) - {"limits", "check"}
+    """A Rubric from parsed TOML (``[limits]``, ``[submission]`` and ``[[check]]`` tables)."""
+    unknown = set(data) - {"limits", "check", "submission"}
     if unknown:
         raise GraderError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}",
-                          "a rubric holds [limits] and [[check]] tables only")
+                          "a rubric holds [limits], [submission] and [[check]] tables only")
     raw_limits = data.get("limits", {})
     if not isinstance(raw_limits, dict):
         raise GraderError(f"{source}: limits is not a table",
@@ -185,7 +198,36 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
     checks = data.get("check", [])
     if not isinstance(checks, list) or not checks:
         raise GraderError(f"{source} has no checks", "add at least one [[check]] table")
-    return Rubric(tuple(_parse_check(c, i, source) for i, c in enumerate(checks, 1)), limits, source)
+    return Rubric(tuple(_parse_check(c, i, source) for i, c in enumerate(checks, 1)), limits, source,
+                  _parse_intake(data.get("submission", {}), source))
+
+
+def _parse_intake(raw: object, source: str) -> IntakeRules:
+    if not isinstance(raw, dict):
+        raise GraderError(f"{source}: submission is not a table",
+                          'write [submission] with weights = "..." or model_code = "..." below it')
+    bad = set(raw) - set(INTAKE_KEYS)
+    if bad:
+        raise GraderError(f"{source}: unknown [submission] key(s) {', '.join(sorted(bad))}",
+                          f"known: {', '.join(INTAKE_KEYS)}")
+    for key, value in raw.items():
+        if not isinstance(value, str) or not value.strip():
+            raise GraderError(f"{source}: [submission] {key} must be a non-empty string, got {value!r}",
+                              'e.g. weights = "models/HW2_CNN.pth", model_code = "net.py"')
+    model_code = raw.get("model_code")
+    if model_code is not None:
+        base = Path(source).parent if source not in ("default", "<rubric>") else Path.cwd()
+        model_code = _model_code(base / model_code, f"{source}: [submission] model_code")
+    return IntakeRules(weights=raw.get("weights"), model_code=model_code)
+
+
+def _model_code(path: Path, where: str) -> Path:
+    if not path.is_file():
+        raise GraderError(f"{where} {path} is not a file", "name the Python file that defines the students' "
+                                                            "network class (class Net(nn.Module): ...)")
+    if path.suffix not in (".py", ".ipynb"):
+        raise GraderError(f"{where} {path} is not a .py or .ipynb file", "name the Python file with the class")
+    return path.resolve()
 
 
 def _parse_check(raw: dict, number: int, source: str) -> Check:

@@ -128,3 +128,27 @@ def test_limits_and_files(tmp_path):
         load_rubric(tmp_path / "r.toml")
     with pytest.raises(GraderError, match="cannot be read: Is a directory"):
         load_rubric(tmp_path)  # a folder given for the file: an OSError, not a crash
+
+
+def test_submission_table_names_the_checkpoint_and_the_class_wide_model_code(tmp_path):
+    (tmp_path / "net.py").write_text("import torch.nn as nn\nclass Net(nn.Module):\n    pass\n")
+    path = tmp_path / "rubric.toml"
+    path.write_text('[submission]\nweights = "models/HW2_CNN.pth"\nmodel_code = "net.py"\n\n'
+                    '[[check]]\nmetric = "accuracy"\ncondition = "x > 0.5"\n')
+    r = load_rubric(path)
+    assert r.intake.weights == "models/HW2_CNN.pth" and r.intake.model_code == (tmp_path / "net.py").resolve()
+    assert r.public().intake == r.intake
+    other = tmp_path / "other.py"
+    other.write_text("")
+    assert r.with_model_code(other).intake.model_code == other.resolve()  # --model-code wins
+    assert r.with_model_code(None) is r
+
+
+@pytest.mark.parametrize("table, match", [
+    ({"weight": "a.pth"}, "unknown \\[submission\\] key"),
+    ({"weights": ""}, "non-empty string"),
+    ({"model_code": "missing.py"}, "is not a file"),
+])
+def test_bad_submission_tables_are_named(table, match):
+    with pytest.raises(GraderError, match=match):
+        parse_rubric({"submission": table, "check": [{"metric": "accuracy", "condition": "x > 0"}]})

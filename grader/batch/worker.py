@@ -34,6 +34,7 @@ class GradeSettings:
         partial: accept a data source smaller than CIFAR-10 (tests, demos).
         report: write report.html (and report.pdf when ``pdf``).
         pdf: write report.pdf too.
+        model_code: the class-wide model code (``--model-code``), over the rubric's.
     """
 
     data_path: str | None = None
@@ -44,6 +45,7 @@ class GradeSettings:
     partial: bool = False
     report: bool = True
     pdf: bool = True
+    model_code: str | None = None
 
 
 def load_data(settings: GradeSettings):
@@ -57,6 +59,7 @@ def load_settings_rubric(settings: GradeSettings):
     from grader.rubric import load_rubric
 
     rubric = load_rubric(Path(settings.rubric_path) if settings.rubric_path else None)
+    rubric = rubric.with_model_code(settings.model_code)
     return rubric.public() if settings.public_only else rubric
 
 

@@ -24,14 +24,15 @@ NO_SANDBOX_WARNING = "WARNING: --no-sandbox: the submission's code runs with you
 
 
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
-                  lang: str = "en", partial: bool = False, no_sandbox: bool = False) -> Exit:
+                  lang: str = "en", partial: bool = False, no_sandbox: bool = False,
+                  model_code: str | None = None) -> Exit:
     """`grader grade`: grade, write ``out_dir/results.json`` and the report, print a summary.
 
     Raises:
         GraderError: for a bad rubric or data source, an ``out_dir`` that cannot be written, or a
             machine that cannot grade (all checked before grading).
     """
-    chosen = load_rubric(rubric)
+    chosen = load_rubric(rubric).with_model_code(model_code)
     data = load_cifar10(data_path, expect_full=not partial)
     atomic.ensure_dir(out_dir, hint=OUT_HINT)
     preflight(sandbox=not no_sandbox)  # the machine's problems are the TA's to fix, not a student's error
@@ -59,9 +60,9 @@ def grade_and_write(submission: Path, out_dir: Path, *, data: Cifar10, rubric: R
 
 def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str | None = None,
                   data_path: str | None = None, lang: str = "en", partial: bool = False,
-                  no_sandbox: bool = False) -> Exit:
+                  no_sandbox: bool = False, model_code: str | None = None) -> Exit:
     """`grader check`: a student's self-check with the rubric's public checks only."""
-    chosen = load_rubric(rubric).public()
+    chosen = load_rubric(rubric).public().with_model_code(model_code)
     data = load_cifar10(data_path, expect_full=not partial)
     atomic.ensure_dir(out_dir, hint=OUT_HINT)
     preflight(sandbox=not no_sandbox)
@@ -75,7 +76,8 @@ def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str
 
 
 def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
-                       data_path: str | None = None, partial: bool = False) -> Exit:
+                       data_path: str | None = None, partial: bool = False,
+                       model_code: str | None = None) -> Exit:
     """`grader gradescope`: grade ROOT/submission, write ROOT/results/results.json (and the report
     in ROOT/results/grader). OK once results.json is written, whatever the grade."""
     from grader.platforms.gradescope import gradescope_results, gradescope_student
@@ -86,7 +88,7 @@ def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
         what = "is a file, not a folder" if submission.exists() else "does not exist"
         raise GraderError(f"{submission} {what}", "run inside Gradescope, or pass --root "
                                                   "to a folder holding submission/ (the upload's files)")
-    chosen = load_rubric(rubric)
+    chosen = load_rubric(rubric).with_model_code(model_code)
     data = load_cifar10(data_path, expect_full=not partial)
     work = atomic.ensure_dir(root / "results" / "grader", hint="run where ROOT/results can be written")
     preflight(sandbox=True)

@@ -27,6 +27,7 @@ from grader.submission.history import HISTORY_KEYS, normalise_history, read_hist
 from grader.submission.manifest import (DEFAULT_ENTRY, INPUT_KEYS, MANIFEST_KEYS, MANIFEST_NAME, parse_entry,
                                         parse_input, read_manifest, resolve_inside)
 from grader.submission.precheck import LIMITS, PrecheckLimits, check_file, refusal
+from grader.submission.rules import IntakeRules
 
 __all__ = [
     "DEFAULT_ENTRY", "FORMS", "HISTORY_KEYS", "INPUT_KEYS", "MANIFEST_KEYS", "MANIFEST_NAME", "NEEDS_CODE",
@@ -76,12 +77,14 @@ class Submission:
         }
 
 
-def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS) -> Submission:
+def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS,
+                       rules: IntakeRules = IntakeRules()) -> Submission:
     """Find the checkpoint in ``path``, detect its form, parse the manifest and history.
 
     Args:
         path: a checkpoint file, or a folder (optionally holding ``submission.toml``).
         limits: the caps on the checkpoint (size, pickle size, entries, storages).
+        rules: the class-wide intake rules (the rubric's ``[submission]`` table).
 
     Returns:
         the inspected Submission.

@@ -1,0 +1,24 @@
+"""How every hand-in of a class is read: the rubric's ``[submission]`` table, as the intake sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """How every hand-in of the class is read (a rubric's ``[submission]`` table).
+
+    Attributes:
+        weights: the checkpoint to take when a hand-in holds several: a path or glob relative to
+            the hand-in (``models/HW2_CNN.pth``, ``*.pth``); a student's own manifest wins.
+        model_code: a class-wide Python file that defines the network classes students pickled
+            whole (or ``build_model`` for bare state_dicts); absolute, or relative to the rubric.
+    """
+
+    weights: str | None = None
+    model_code: Path | None = None
+
+
+INTAKE_KEYS = ("weights", "model_code")
