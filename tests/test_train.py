@@ -16,7 +16,7 @@ from grader.data import load_cifar10
 from grader.errors import GraderError
 from grader.models import build
 from grader.train import train_command
-from grader.train.checkpoint import make_checkpoint, read_run, rebuild, write_run
+from grader.train.checkpoint import make_checkpoint, read_run, rebuild, resume_state, write_run
 from grader.train.data import epoch_plan, translate
 from grader.train.init import new_model
 from grader.train.loop import Progress, predict_logits, train
@@ -83,7 +83,7 @@ def test_interrupted_run_resumes_to_the_same_history(recipe, data, tmp_path):
     assert cut.stopped == "interrupted" and cut.history["epoch"] == [1]
     write_run(tmp_path / "run", make_checkpoint(cut, recipe, data, seed=1))
     ckpt = read_run(tmp_path / "run")  # through the file, as --resume does
-    resumed = run(recipe, data, seed=1, resume=ckpt["resume"], model=rebuild(ckpt))
+    resumed = run(recipe, data, seed=1, resume=resume_state(ckpt), model=rebuild(ckpt))
     assert resumed.stopped == "complete"
     for key in ("epoch", "train_loss", "train_acc", "test_acc"):
         assert resumed.history[key] == pytest.approx(full.history[key], rel=1e-5), key

@@ -3,7 +3,8 @@
     train_command(recipe=..., out_dir=..., ...) -> exit code
 
 Recipes live in ``recipes.py``, the loop in ``loop.py`` (its data and augmentation in ``data.py``,
-the network's construction in ``init.py``), the run folder in ``checkpoint.py``.
+the network's construction in ``init.py``, what a stopped run resumes from in ``state.py``), the run
+folder in ``checkpoint.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import click
 
 from grader.atomic import ensure_dir
 from grader.errors import GraderError
-from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, write_run
+from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, resume_state, write_run
 from grader.train.loop import TrainResult, pick_device, train
 from grader.train.recipes import RECIPES, Recipe, get_recipe, recipe_from_dict
 
@@ -63,7 +64,7 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
                                   f"pass --epochs above {done}, or leave it out")
             chosen = replace(chosen, epochs=epochs)
         seed, subset = int(ckpt["seed"]), ckpt["dataset"].get("train_subset")
-        model, state = rebuild(ckpt), ckpt["resume"]
+        model, state = rebuild(ckpt), resume_state(ckpt)
         folder = Path(out_dir) if out_dir else Path(resume)
     else:
         chosen = get_recipe(recipe, **({"epochs": epochs} if epochs is not None else {}))
@@ -93,13 +94,17 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
 
     if report and result.stopped != "interrupted" and result.history["epoch"]:
         grade_run(folder, data)
+    return say_how_it_ended(folder, result, graded=report)
 
+
+def say_how_it_ended(folder: Path, result: TrainResult, *, graded: bool) -> int:
+    """Print the run's last accuracy and what to do next; return the command's exit code."""
     history = result.history
     last = f"test accuracy {history['test_acc'][-1]:.2%} after epoch {history['epoch'][-1]}" \
         if history["epoch"] else "no epoch completed"
     if result.stopped == "complete":
-        graded = " (graded above)" if report else f". Grade it with: grader grade {folder} --out <folder>"
-        click.echo(f"{folder}: {last}{graded}")
+        after = " (graded above)" if graded else f". Grade it with: grader grade {folder} --out <folder>"
+        click.echo(f"{folder}: {last}{after}")
         return 0
     reason = "time budget reached" if result.stopped == "time_budget" else "interrupted"
     click.echo(f"{folder}: {reason} at step {result.steps_done}/{result.steps_total}; {last}. "
@@ -110,6 +115,6 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
 def grade_run(folder: Path, data) -> None:
     """Grade the run folder like any submission (sandboxed child, default rubric) and write
     results.json, report.html and report.pdf into it."""
-    from grader.grade import grade_and_write
+    from grader.commands.grading import grade_and_write
 
     grade_and_write(folder, folder, data=data)

@@ -4,12 +4,14 @@
     write_run(folder, checkpoint)                           atomic writes
     read_run(folder) -> dict                                weights_only load, checked
     rebuild(checkpoint) -> nn.Module
+    resume_state(checkpoint) -> TrainState                  where a stopped run continues
 """
 
 from __future__ import annotations
 
 import io
 import json
+import numbers
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -23,10 +25,15 @@ from grader.errors import GraderError
 from grader.models import build
 from grader.train.loop import TrainResult
 from grader.train.recipes import Recipe
+from grader.train.state import TrainState
 
 FORMAT = "grader-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("arch", "dataset", "history", "input", "recipe", "seed", "state_dict")  # what --resume reads
+# The types of the ``resume`` entry's values (TrainState's fields; numbers as torch.save kept them).
+RESUME_TYPES = {"epoch": numbers.Integral, "step": numbers.Integral, "loss_sum": numbers.Real,
+                "correct": numbers.Integral, "seen": numbers.Integral, "elapsed_s": numbers.Real,
+                "rng": (torch.Tensor, type(None)), "history": dict, "optimizer": dict}
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
 SUBMISSION_NAME = "submission.toml"
@@ -64,7 +71,7 @@ def make_checkpoint(result: TrainResult, recipe: Recipe, data: Cifar10, seed: in
         "stopped": result.stopped,
     }
     if result.resume is not None:
-        ckpt["resume"] = result.resume
+        ckpt["resume"] = result.resume.to_dict()
     return ckpt
 
 
@@ -129,7 +136,34 @@ def read_run(folder: str | Path) -> dict:
     if missing:
         raise GraderError(f"{path} lacks {', '.join(missing)}: it was damaged or edited",
                           "resume from an untouched run folder, or start a new run")
+    if "resume" in ckpt:
+        _check_resume_entry(ckpt["resume"], path)
     return ckpt
+
+
+def _check_resume_entry(entry, path: Path) -> None:
+    """Refuse a ``resume`` entry that ``TrainState.from_dict`` could not take as it is."""
+    if not isinstance(entry, dict):
+        raise GraderError(f"{path}: its resume entry is not a dict: it was damaged or edited",
+                          "resume from an untouched run folder, or start a new run")
+    missing = [key for key in RESUME_TYPES if key not in entry]
+    wrong = [key for key, kind in RESUME_TYPES.items()
+             if key in entry and (not isinstance(entry[key], kind) or isinstance(entry[key], bool))]
+    if missing or wrong:
+        problems = ([f"lacks {', '.join(missing)}"] if missing else []) + \
+                   ([f"has the wrong type for {', '.join(wrong)}"] if wrong else [])
+        raise GraderError(f"{path}: its resume entry {' and '.join(problems)}: it was damaged or edited",
+                          "resume from an untouched run folder, or start a new run")
+
+
+def resume_state(checkpoint: dict) -> TrainState:
+    """The state a stopped run continues from: its checkpoint's ``resume`` entry, as ``read_run``
+    checked it.
+
+    Raises:
+        KeyError: when the checkpoint has no ``resume`` entry (its run is complete).
+    """
+    return TrainState.from_dict(checkpoint["resume"])
 
 
 def rebuild(checkpoint: dict) -> nn.Module:

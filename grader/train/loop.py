@@ -3,6 +3,7 @@
 (``grader.train.optim``), evaluation.
 
     train(recipe, data, seed=..., device=...) -> TrainResult
+    run_epoch(setup, state, progress) -> bool   one epoch's steps, advancing the TrainState (state.py)
 
 Pure of file I/O: the caller (``grader.train.train_command``) writes the run folder from the
 result and from the snapshots handed to ``on_epoch``.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -32,12 +33,9 @@ from grader.data import Cifar10
 from grader.errors import GraderError
 from grader.train.data import as_tensors, augment, epoch_plan, normalise
 from grader.train.init import new_model
-from grader.train.optim import make_optimizer, set_lrs
+from grader.train.optim import Optimizers, make_optimizer, set_lrs
 from grader.train.recipes import Recipe
-
-# What the training loop logs per epoch: the homework's history (grader.submission.HISTORY_KEYS) and
-# the seconds elapsed, which only the run folder keeps.
-LOGGED_KEYS = ("epoch", "train_loss", "train_acc", "test_acc", "elapsed_s")
+from grader.train.state import TrainState
 
 
 @dataclass
@@ -50,13 +48,16 @@ class TrainResult:
             ``train_acc`` (running accuracy over the epoch's batches, 0..1), ``test_acc`` (0..1),
             ``elapsed_s`` (training seconds since the run began, summed across resumes).
         stopped: "complete", "time_budget" or "interrupted".
-        resume: the state ``train(..., resume=...)`` continues from; None when complete.
+        resume: the state ``train(..., resume=...)`` continues from (its ``optimizer`` filled in);
+            None when complete.
+        steps_done: optimizer steps finished in the run, resumed ones included.
+        steps_total: optimizer steps of the whole run.
     """
 
     model: nn.Module
     history: dict
     stopped: str
-    resume: dict | None = None
+    resume: TrainState | None = None
     steps_done: int = 0
     steps_total: int = 0
 
@@ -129,8 +130,8 @@ def predict_logits(net: nn.Module, images_u8: torch.Tensor, recipe: Recipe, *,
     return torch.cat(out)
 
 
-def evaluate(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, recipe: Recipe, *,
-             final: bool = False) -> float:
+def measure_accuracy(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, recipe: Recipe, *,
+                     final: bool = False) -> float:
     """Top-1 accuracy (0..1) of ``net`` on the images (``final``: see ``predict_logits``)."""
     return (predict_logits(net, images_u8, recipe, final=final).argmax(1) == labels).float().mean().item()
 
@@ -149,8 +150,75 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 7_919 + epoch * 104_729 + 1) % (2**63)
 
 
+class RunningSums:
+    """The epoch's summed loss and correct count, kept on the device between reads, because a
+    read waits for the device (``steps_between_reads``)."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor) -> None:
+        self.loss += loss
+        self.correct += correct
+
+    def move_into(self, state: TrainState) -> None:
+        """Add the sums to the state's (Python numbers, saved with a resume) and restart them at 0."""
+        state.loss_sum += self.loss.item()
+        state.correct += int(self.correct.item())
+        self.loss.zero_()
+        self.correct.zero_()
+
+
+@dataclass(frozen=True)
+class LoopSetup:
+    """What stays fixed through one call of ``train``.
+
+    Attributes:
+        recipe: every hyperparameter.
+        seed: seeds each epoch's plan and dropout.
+        device: where the data, the network and the running sums live.
+        tensors: ``as_tensors``'s uint8 images and int64 labels of both splits, on ``device``.
+        net: the network being trained.
+        forward: ``net``, or its ``torch.compile`` (``recipe.compile``).
+        optimizer: the recipe's optimizer over ``net``.
+        steps_per_epoch: optimizer steps per pass over the training images (the last may be short).
+        report_every: steps between reads of the running sums (``steps_between_reads``).
+        started: ``time.monotonic()`` when this call began training.
+        elapsed_before: training seconds of the run before this call (from its resume state).
+        time_budget: seconds for this call (None: no limit).
+    """
+
+    recipe: Recipe
+    seed: int
+    device: torch.device
+    tensors: dict[str, torch.Tensor]
+    net: nn.Module
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    optimizer: torch.optim.Optimizer | Optimizers
+    steps_per_epoch: int
+    report_every: int
+    started: float
+    elapsed_before: float
+    time_budget: float | None
+
+    @property
+    def total_steps(self) -> int:
+        return self.recipe.epochs * self.steps_per_epoch
+
+    def steps_done(self, state: TrainState) -> int:
+        return state.epoch * self.steps_per_epoch + state.step
+
+    def elapsed(self) -> float:
+        """Training seconds of the whole run, this call's included."""
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.time_budget is not None and time.monotonic() - self.started >= self.time_budget
+
+
 def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
-          subset: int | None = None, time_budget: float | None = None, resume: dict | None = None,
+          subset: int | None = None, time_budget: float | None = None, resume: TrainState | None = None,
           model: nn.Module | None = None, progress: Progress | None = None,
           on_epoch: Callable[[TrainResult], None] | None = None) -> TrainResult:
     """Train ``recipe`` on ``data`` and return the model, its history and how it stopped.
@@ -164,120 +232,133 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
         resume: a previous result's ``resume`` state; ``model`` must then hold its weights.
         model: the network to continue training (with ``resume``).
         progress: receives per-step and per-epoch reports.
-        on_epoch: called after each completed epoch with a resumable snapshot (to save it).
+        on_epoch: called after each completed epoch but the last with a resumable snapshot (to save it).
 
     Returns:
         TrainResult; Ctrl-C (KeyboardInterrupt) returns one with stopped = "interrupted".
 
     Raises:
-        GraderError: on an unusable device or data.
+        GraderError: on an unusable device or data, or a loss that stops being finite.
     """
-    dev = pick_device(device)
-    if dev.type == "cuda":  # deterministic: the same seed repeats its history on the same GPU
-        torch.backends.cudnn.benchmark = not recipe.deterministic
-        torch.backends.cudnn.deterministic = recipe.deterministic
-    tensors = as_tensors(data, subset, dev)
-    train_x, train_y = tensors["train_x"], tensors["train_y"]
-    n = len(train_y)
-    steps_per_epoch = math.ceil(n / recipe.batch_size)
-    total = recipe.epochs * steps_per_epoch
-
-    if resume is None:
-        net = new_model(recipe, train_x, seed, dev)
-        state = {"epoch": 0, "step": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "elapsed_s": 0.0,
-                 "rng": None, "history": {k: [] for k in LOGGED_KEYS}}
-    else:
-        if model is None:
-            raise ValueError("resume needs the model to continue")
-        net = model.to(dev)
-        net = net.to(memory_format=torch.channels_last) if recipe.channels_last else net
-        state = {k: v for k, v in resume.items() if k != "optimizer"}
-        state["history"] = {k: list(state["history"].get(k, [])) for k in LOGGED_KEYS}
-    optimizer = make_optimizer(net, recipe, steps_per_epoch)
-    if resume is not None:
-        optimizer.load_state_dict(resume["optimizer"])
+    setup, state = _set_up(recipe, data, seed, pick_device(device), subset, time_budget, resume, model)
     progress = progress or Progress()
-    forward = torch.compile(net) if recipe.compile else net
-    report_every = steps_between_reads(dev)
-    reduction = "sum" if recipe.loss_sum else "mean"
-    pending = {"loss": torch.zeros((), dtype=torch.float64, device=dev),
-               "correct": torch.zeros((), dtype=torch.int64, device=dev)}
-
-    def flush() -> None:
-        """Move the device-side sums into the state (floats, saved with a resume)."""
-        state["loss_sum"] += pending["loss"].item()
-        state["correct"] += int(pending["correct"].item())
-        pending["loss"].zero_()
-        pending["correct"].zero_()
-
-    def snapshot(stopped: str) -> TrainResult:
-        flush()
-        done = state["epoch"] * steps_per_epoch + state["step"]
-        res = None if stopped == "complete" else {**state, "optimizer": optimizer.state_dict()}
-        return TrainResult(net, state["history"], stopped, res, done, total)
-
-    started = time.monotonic()
-    elapsed_before = state["elapsed_s"]
-    net.train()
-    progress.start(total, state["epoch"] * steps_per_epoch + state["step"], recipe.epochs)
+    setup.net.train()
+    progress.start(setup.total_steps, setup.steps_done(state), recipe.epochs)
     stopped = "complete"
     try:
-        while state["epoch"] < recipe.epochs:
-            epoch = state["epoch"]
-            plan = epoch_plan(n, epoch, seed, recipe)
-            plan_dev = {k: v.to(dev) for k, v in plan.items()}  # one copy per epoch, not per step
-            if state["step"] == 0 or state["rng"] is None:
-                torch.manual_seed(_epoch_seed(seed, epoch))  # dropout's generator
-            else:
-                torch.set_rng_state(state["rng"])
-            while state["step"] < steps_per_epoch:
-                if time_budget is not None and time.monotonic() - started >= time_budget:
-                    stopped = "time_budget"
-                    break
-                step = state["step"]
-                idx = plan_dev["order"][step * recipe.batch_size:(step + 1) * recipe.batch_size]
-                x = augment(normalise(train_x[idx], recipe), idx, plan_dev, recipe)  # (b, 3, 32, 32)
-                y = train_y[idx]
-                set_lrs(optimizer, epoch * steps_per_epoch + step, total, recipe)
-                with _autocast(dev, recipe):
-                    logits = forward(_layout(x, recipe)).float()  # (b, classes)
-                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing, reduction=reduction)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                # Count the step only once the weights have moved, so a resume never repeats it.
-                batch_loss = loss.detach().double() if recipe.loss_sum else loss.detach().double() * len(y)
-                pending["loss"] += batch_loss
-                pending["correct"] += (logits.detach().argmax(1) == y).sum()
-                state["seen"] += len(y)
-                state["step"] = step + 1
-                state["rng"] = torch.get_rng_state()
-                state["elapsed_s"] = elapsed_before + time.monotonic() - started
-                if state["step"] % report_every == 0 or state["step"] == steps_per_epoch:
-                    flush()
-                    if not math.isfinite(state["loss_sum"]):
-                        raise GraderError(
-                            f"training diverged: the loss became {state['loss_sum']} in epoch {epoch + 1} "
-                            f"(step {state['step']} of {steps_per_epoch})",
-                            "lower the learning rate; the run folder keeps the last finished epoch")
-                    progress.step(epoch, state["loss_sum"] / state["seen"], state["correct"] / state["seen"],
-                                  epoch * steps_per_epoch + state["step"])
-            if stopped != "complete":
+        while state.epoch < recipe.epochs:
+            if not run_epoch(setup, state, progress):
+                stopped = "time_budget"
                 break
-            final = epoch + 1 == recipe.epochs
-            test_acc = evaluate(net, tensors["test_x"], tensors["test_y"], recipe, final=final)
-            state["elapsed_s"] = elapsed_before + time.monotonic() - started
-            record = {"epoch": epoch + 1, "train_loss": state["loss_sum"] / state["seen"],
-                      "train_acc": state["correct"] / state["seen"], "test_acc": test_acc,
-                      "elapsed_s": state["elapsed_s"]}
-            for key in LOGGED_KEYS:
-                state["history"][key].append(record[key])
-            state.update(epoch=epoch + 1, step=0, loss_sum=0.0, correct=0, seen=0, rng=None)
-            progress.epoch_end(record)
-            if on_epoch is not None and state["epoch"] < recipe.epochs:
-                on_epoch(snapshot("running"))
+            final = state.epoch + 1 == recipe.epochs
+            test_acc = measure_accuracy(setup.net, setup.tensors["test_x"], setup.tensors["test_y"], recipe,
+                                        final=final)
+            state.elapsed_s = setup.elapsed()
+            progress.epoch_end(state.end_epoch(test_acc))
+            if on_epoch is not None and state.epoch < recipe.epochs:
+                on_epoch(_snapshot(setup, state, "running"))
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
         progress.stop()
-    return snapshot(stopped)
+    return _snapshot(setup, state, stopped)
+
+
+def _set_up(recipe: Recipe, data: Cifar10, seed: int, dev: torch.device, subset: int | None,
+            time_budget: float | None, resume: TrainState | None,
+            model: nn.Module | None) -> tuple[LoopSetup, TrainState]:
+    """The data on ``dev``, the network (new, or ``model`` to continue) and its optimizer, and the
+    state to start from (``resume``'s, without its optimizer state, which is loaded)."""
+    if dev.type == "cuda":  # deterministic: the same seed repeats its history on the same GPU
+        torch.backends.cudnn.benchmark = not recipe.deterministic
+        torch.backends.cudnn.deterministic = recipe.deterministic
+    tensors = as_tensors(data, subset, dev)
+    steps_per_epoch = math.ceil(len(tensors["train_y"]) / recipe.batch_size)
+    if resume is None:
+        net, state = new_model(recipe, tensors["train_x"], seed, dev), TrainState()
+    elif model is None:
+        raise ValueError("resume needs the model to continue")
+    else:
+        net = model.to(dev)
+        net = net.to(memory_format=torch.channels_last) if recipe.channels_last else net
+        state = replace(resume, optimizer=None, history={k: list(v) for k, v in resume.history.items()})
+    optimizer = make_optimizer(net, recipe, steps_per_epoch)
+    if resume is not None:
+        optimizer.load_state_dict(resume.optimizer)
+    setup = LoopSetup(recipe, seed, dev, tensors, net, torch.compile(net) if recipe.compile else net, optimizer,
+                      steps_per_epoch, steps_between_reads(dev), time.monotonic(), state.elapsed_s, time_budget)
+    return setup, state
+
+
+def run_epoch(setup: LoopSetup, state: TrainState, progress: Progress) -> bool:
+    """Train epoch ``state.epoch`` from step ``state.step`` to its last step, advancing ``state``
+    after each step, so a stop anywhere leaves a state that resumes the same history.
+
+    Returns:
+        True when the epoch's steps are all done, False when the time budget ran out first.
+
+    Raises:
+        GraderError: when the running loss stops being finite.
+        KeyboardInterrupt: passed on, with ``state`` holding every finished step.
+    """
+    recipe, epoch = setup.recipe, state.epoch
+    plan = epoch_plan(len(setup.tensors["train_y"]), epoch, setup.seed, recipe)
+    plan = {k: v.to(setup.device) for k, v in plan.items()}  # one copy per epoch, not per step
+    if state.step == 0 or state.rng is None:
+        torch.manual_seed(_epoch_seed(setup.seed, epoch))  # dropout's generator
+    else:
+        torch.set_rng_state(state.rng)
+    sums = RunningSums(setup.device)
+    try:
+        while state.step < setup.steps_per_epoch:
+            if setup.out_of_time():
+                return False
+            state.seen += _train_step(setup, plan, epoch, state.step, sums)
+            # Count the step only once the weights have moved, so a resume never repeats it.
+            state.step += 1
+            state.rng = torch.get_rng_state()
+            state.elapsed_s = setup.elapsed()
+            if state.step % setup.report_every == 0 or state.step == setup.steps_per_epoch:
+                sums.move_into(state)
+                _check_finite(state, setup.steps_per_epoch)
+                progress.step(epoch, state.loss_sum / state.seen, state.correct / state.seen,
+                              setup.steps_done(state))
+    finally:
+        sums.move_into(state)
+    return True
+
+
+def _train_step(setup: LoopSetup, plan: dict[str, torch.Tensor], epoch: int, step: int,
+                sums: RunningSums) -> int:
+    """One optimizer step on the plan's batch ``step`` of ``epoch``; adds the batch's summed loss
+    and correct predictions to ``sums``. Returns the batch's size."""
+    recipe, train_x, train_y = setup.recipe, setup.tensors["train_x"], setup.tensors["train_y"]
+    idx = plan["order"][step * recipe.batch_size:(step + 1) * recipe.batch_size]
+    x = augment(normalise(train_x[idx], recipe), idx, plan, recipe)  # (b, 3, 32, 32)
+    y = train_y[idx]
+    set_lrs(setup.optimizer, epoch * setup.steps_per_epoch + step, setup.total_steps, recipe)
+    with _autocast(setup.device, recipe):
+        logits = setup.forward(_layout(x, recipe)).float()  # (b, classes)
+    loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing,
+                           reduction="sum" if recipe.loss_sum else "mean")
+    setup.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    setup.optimizer.step()
+    batch_loss = loss.detach().double() if recipe.loss_sum else loss.detach().double() * len(y)
+    sums.add(batch_loss, (logits.detach().argmax(1) == y).sum())
+    return len(y)
+
+
+def _check_finite(state: TrainState, steps_per_epoch: int) -> None:
+    if not math.isfinite(state.loss_sum):
+        raise GraderError(f"training diverged: the loss became {state.loss_sum} in epoch {state.epoch + 1} "
+                          f"(step {state.step} of {steps_per_epoch})",
+                          "lower the learning rate; the run folder keeps the last finished epoch")
+
+
+def _snapshot(setup: LoopSetup, state: TrainState, stopped: str) -> TrainResult:
+    """The result as it stands; unless complete, with a copy of the state to resume from."""
+    history = {k: list(v) for k, v in state.history.items()}
+    resume = None if stopped == "complete" else replace(state, history=history,
+                                                        optimizer=setup.optimizer.state_dict())
+    return TrainResult(setup.net, history, stopped, resume, setup.steps_done(state), setup.total_steps)
