@@ -1,0 +1,1 @@
+"""Shared material of the grader.train tests (tests/test_train*.py)."""
