@@ -130,7 +130,7 @@ def data_prepare(data_path: str | None, partial: bool) -> None:
 @user_errors
 def train(**options) -> None:
     """Train a network with a recipe and write a gradable run folder."""
-    from grader.train import train_command
+    from grader.commands.train import train_command
 
     sys.exit(train_command(**options))
 

@@ -51,6 +51,15 @@ def shared_copy() -> Path:
     return path
 
 
+def pytest_configure(config):
+    """One torch thread per xdist worker: two workers on two cores, each spinning two threads
+    against the other's, make a tiny step ten times slower."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
 

@@ -1,120 +1,13 @@
-"""`grader train`: train a recipe and write a run folder that `grader grade` takes as it is.
-
-    train_command(recipe=..., out_dir=..., ...) -> exit code
+"""Training: recipes, the loop, the run folder `grader grade` takes as it is.
 
 Recipes live in ``recipes.py``, the loop in ``loop.py`` (its data and augmentation in ``data.py``,
 the network's construction in ``init.py``, what a stopped run resumes from in ``state.py``), the run
-folder in ``checkpoint.py``.
+folder in ``checkpoint.py``. The `grader train` command around them is ``grader.commands.train``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-from pathlib import Path
+from grader.train.loop import TrainResult, train
+from grader.train.recipes import RECIPES, Recipe, get_recipe
 
-import click
-
-from grader.atomic import ensure_dir
-from grader.errors import GraderError
-from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, resume_state, write_run
-from grader.train.loop import TrainResult, pick_device, train
-from grader.train.recipes import RECIPES, Recipe, get_recipe, recipe_from_dict
-
-__all__ = ["RECIPES", "Recipe", "TrainResult", "get_recipe", "train", "train_command"]
-
-EXIT_INTERRUPTED = 130  # the shell's convention for a run stopped by Ctrl-C
-
-
-def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path: str | None = None,
-                  epochs: int | None = None, seed: int = 0, device: str = "auto",
-                  time_budget: float | None = None, resume: str | None = None,
-                  subset: int | None = None, partial: bool = False, quiet: bool = False,
-                  report: bool = True) -> int:
-    """Train (or continue) a run and write its folder; the body of `grader train`.
-
-    With ``resume`` the recipe, seed and subset come from that run's checkpoint (``recipe``,
-    ``seed`` and ``subset`` are ignored); ``epochs`` may raise its epoch count before it finishes.
-
-    Returns:
-        0 when the run completed or stopped at its time budget (both saved), 130 after Ctrl-C
-        (saved, resumable).
-
-    Raises:
-        GraderError: for an unknown recipe, a run folder that already holds a run, a resume
-        folder that is not a resumable run or was trained on other data, or unusable data.
-    """
-    from grader.allocator import keep_freed_memory
-    from grader.data import load_cifar10
-    from grader.train.progress import RichProgress
-
-    keep_freed_memory()  # each step's activations reused, not page-faulted afresh (grader.allocator)
-
-    model = state = None
-    if resume is not None:
-        ckpt = read_run(resume)
-        chosen = recipe_from_dict(ckpt["recipe"])
-        done = len(ckpt["history"].get("epoch", []))
-        if "resume" not in ckpt:  # first: for a complete run no --epochs helps
-            raise GraderError(f"the run in {resume} is complete ({done} epochs); there is nothing to resume",
-                              "start a new run with --out and a larger --epochs")
-        if epochs is not None:
-            if epochs <= done:
-                raise GraderError(f"--epochs {epochs}: the run in {resume} has already done {done} epochs",
-                                  f"pass --epochs above {done}, or leave it out")
-            chosen = replace(chosen, epochs=epochs)
-        seed, subset = int(ckpt["seed"]), ckpt["dataset"].get("train_subset")
-        model, state = rebuild(ckpt), resume_state(ckpt)
-        folder = Path(out_dir) if out_dir else Path(resume)
-    else:
-        chosen = get_recipe(recipe, **({"epochs": epochs} if epochs is not None else {}))
-        folder = Path(out_dir) if out_dir else Path("runs") / f"{chosen.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if (folder / CHECKPOINT_NAME).exists():
-            raise GraderError(f"{folder} already holds a run",
-                              f"continue it with --resume {folder}, or choose another --out")
-
-    data = load_cifar10(data_path, expect_full=not partial)
-    if resume is not None and data.fingerprint != ckpt["dataset"].get("fingerprint"):
-        raise GraderError(f"the run in {resume} was trained on other data (test fingerprint "
-                          f"{str(ckpt['dataset'].get('fingerprint'))[:12]}, this source {data.fingerprint[:12]})",
-                          "pass the same --data as the run used")
-    if subset is not None and subset > len(data.train_labels):
-        raise GraderError(f"--subset {subset} is more than the {len(data.train_labels)} training images",
-                          f"pass --subset {len(data.train_labels)} or less, or leave it out to train on all")
-    ensure_dir(folder, hint="pass an --out folder you can write to")  # before training, not after it
-
-    def save(result: TrainResult) -> None:
-        write_run(folder, make_checkpoint(result, chosen, data, seed, subset))
-
-    if chosen.cpu_note and not quiet and pick_device(device).type == "cpu":
-        click.echo(f"note: {chosen.cpu_note}", err=True)
-    result = train(chosen, data, seed=seed, device=device, subset=subset, time_budget=time_budget,
-                   resume=state, model=model, progress=None if quiet else RichProgress(), on_epoch=save)
-    save(result)
-
-    if report and result.stopped != "interrupted" and result.history["epoch"]:
-        grade_run(folder, data)
-    return say_how_it_ended(folder, result, graded=report)
-
-
-def say_how_it_ended(folder: Path, result: TrainResult, *, graded: bool) -> int:
-    """Print the run's last accuracy and what to do next; return the command's exit code."""
-    history = result.history
-    last = f"test accuracy {history['test_acc'][-1]:.2%} after epoch {history['epoch'][-1]}" \
-        if history["epoch"] else "no epoch completed"
-    if result.stopped == "complete":
-        after = " (graded above)" if graded else f". Grade it with: grader grade {folder} --out <folder>"
-        click.echo(f"{folder}: {last}{after}")
-        return 0
-    reason = "time budget reached" if result.stopped == "time_budget" else "interrupted"
-    click.echo(f"{folder}: {reason} at step {result.steps_done}/{result.steps_total}; {last}. "
-               f"Continue with: grader train --resume {folder}")
-    return 0 if result.stopped == "time_budget" else EXIT_INTERRUPTED
-
-
-def grade_run(folder: Path, data) -> None:
-    """Grade the run folder like any submission (sandboxed child, default rubric) and write
-    results.json, report.html and report.pdf into it."""
-    from grader.commands.grading import grade_and_write
-
-    grade_and_write(folder, folder, data=data)
+__all__ = ["RECIPES", "Recipe", "TrainResult", "get_recipe", "train"]

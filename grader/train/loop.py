@@ -5,7 +5,7 @@
     train(recipe, data, seed=..., device=...) -> TrainResult
     run_epoch(setup, state, progress) -> bool   one epoch's steps, advancing the TrainState (state.py)
 
-Pure of file I/O: the caller (``grader.train.train_command``) writes the run folder from the
+Pure of file I/O: the caller (``grader.commands.train.train_command``) writes the run folder from the
 result and from the snapshots handed to ``on_epoch``.
 
 Speed: batches are sliced from uint8 tensors made once from the data cache (``as_tensors``), so

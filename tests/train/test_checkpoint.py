@@ -13,7 +13,7 @@ import torch
 
 from grader.errors import GraderError
 from grader.models import build
-from grader.train import train_command
+from grader.commands.train import train_command
 from grader.train.checkpoint import (CHECKPOINT_NAME, FORMAT, FORMAT_VERSION, RESUME_TYPES, make_checkpoint,
                                      read_run, rebuild, resume_state, submission_toml, write_run)
 from grader.train.recipes import FastRecipe, recipe_from_dict

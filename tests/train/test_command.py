@@ -1,4 +1,4 @@
-"""grader.train.train_command and `grader train`: trains, resumes, refuses, grades its run folder."""
+"""grader.commands.train.train_command and `grader train`: trains, resumes, refuses, grades its run folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.errors import GraderError
-from grader.train import train_command
+from grader.commands.train import train_command
 from grader.train.checkpoint import read_run
 from tests.conftest import make_image_tree
 
