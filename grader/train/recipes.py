@@ -204,11 +204,8 @@ class FastGpuRecipe(FastRecipe):
 class FastLongRecipe(FastGpuRecipe):
     """fast-gpu for 7 epochs on the CPU: 90% within 20 minutes on the 2-core CPU.
 
-    Measured on the shared JPEG copy (quiet 2-core EPYC, session 3): 87.2% after epoch 5, 89.4%
-    after epoch 6 and 90.46% after epoch 7 (with the final test-time augmentation) at 1,062 s
-    wall, 929 s of it training, the rest the per-epoch test evaluations. The earlier fast-long
-    (the fast recipe at widths 64/128/256 with SGD for 16 epochs) needed 1,228 s of training for
-    90.03%: Muon gets there in fewer epochs of a wider network.
+    Muon gets there in fewer epochs of a wider network than the fast recipe scaled up with SGD
+    (which needed about 1,230 s of training for 90%); figures in docs/benchmarks.md.
     """
 
     cpu_note: ClassVar[str] = ""
@@ -240,7 +237,7 @@ def recipe_from_dict(values: dict) -> Recipe:
 
     A field the checkpoint lacks was added after it was written, so its run never used it: it
     takes its neutral value (technique off, as in ``Recipe()``), not today's default of the
-    recipe, which may have moved on (fast-long switched from SGD to Muon in session 3).
+    recipe, which may have moved on (fast-long once trained with SGD, now with Muon).
 
     Raises:
         GraderError: when the name or a field is unknown.
