@@ -8,9 +8,11 @@ checked by the real rubric, so the pool, resume and reducers run for real in chi
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,6 +232,50 @@ def test_content_digest_changes_with_any_file(tmp_path):
     assert discover_submissions(subs)[0].sha256 != before
 
 
+def test_a_class_folder_of_archives_is_discovered_like_one_of_folders(tmp_path):
+    from tests.fixtures.make_archives import tar_folder, zip_like_finder
+    from tests.fixtures.make_submissions import write_form
+
+    hw2 = write_form("state-dict", tmp_path / "work" / "HW2")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    zip_like_finder(hw2, subs / "alice.zip")
+    tar_folder(hw2, subs / "bob.tar.gz")
+    shutil.copytree(tmp_path / "work", subs / "carol")  # carol/HW2/..., as unzipping leaves it
+    (subs / "carol" / "HW2" / "submission.toml").write_text('student = "S2400123"\n')
+    (subs / "__MACOSX").mkdir()
+    (subs / "Thumbs.db").write_bytes(bytes(8))
+    entries = discover_submissions(subs)
+    assert [(e.student, e.path.name) for e in entries] == [
+        ("S2400123", "carol"), ("alice", "alice.zip"), ("bob", "bob.tar.gz")]
+    assert entries[1].sha256 == hashlib.sha256((subs / "alice.zip").read_bytes()).hexdigest()
+
+
+def test_a_class_folder_of_zips_grades_like_one_of_folders(tmp_path, data_tree):
+    from tests.fixtures.make_archives import zip_like_finder
+    from tests.fixtures.make_submissions import small_net, write_form
+
+    subs = tmp_path / "subs"
+    for seed, student in enumerate(("alice", "bob")):
+        write_form("state-dict", tmp_path / "work" / student / "HW2", small_net(seed=seed))
+        zip_like_finder(tmp_path / "work" / student / "HW2", tmp_path / f"{student}.zip")
+    shutil.copytree(tmp_path / "work", subs / "folders")
+    (subs / "zips").mkdir()
+    for student in ("alice", "bob"):
+        shutil.move(tmp_path / f"{student}.zip", subs / "zips" / f"{student}.zip")
+    settings = GradeSettings(data_path=str(data_tree), partial=True, report=False, sandbox=False)
+    caps = TreeCaps(timeout_s=120.0, memory_mib=3000, poll_s=0.05)
+    books = {}
+    for form in ("folders", "zips"):
+        run_batch(subs / form, tmp_path / f"out-{form}", settings=settings, limits=caps,
+                  executor=LocalExecutor(2), class_report=False)
+        books[form] = {r["student"]: r for r in read_gradebook(tmp_path / f"out-{form}")}
+    assert set(books["zips"]) == {"alice", "bob"}
+    for student in ("alice", "bob"):
+        assert books["zips"][student]["status"] == "graded", books["zips"][student]["error"]
+        assert books["zips"][student]["accuracy"] == books["folders"][student]["accuracy"]
+
+
 # --- the batch ------------------------------------------------------------------------------------
 
 
@@ -425,6 +471,13 @@ def test_gradebook_csv_is_sorted_and_safe_for_spreadsheets():
     assert [r[0] for r in rows[1:]] == ["'=cmd()", "amy", "zoe"]
     assert rows[3][2:5] == ["3", "3", "0.72"] and rows[3][-1] == "zoe/report.pdf"
     assert rows[2][1] == "timeout" and rows[2][7].startswith("took longer")
+
+
+def test_every_text_cell_of_the_gradebook_is_safe_for_spreadsheets():
+    record = Record("+1-1", "+1-1", "c" * 64, "error", "-2+3 is not a checkpoint", None, {}, "+1-1/report.pdf")
+    row = list(csv.reader(io.StringIO(gradebook_csv([record], []))))[1]
+    assert row[0] == "'+1-1" and row[-1] == "'+1-1/report.pdf" and row[-3] == "'-2+3 is not a checkpoint"
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
 
 
 def test_class_report_context_summarises_the_class():

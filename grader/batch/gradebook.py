@@ -95,7 +95,7 @@ def gradebook_rows(records: Iterable[Record], check_names: Sequence[str]) -> lis
             _number(r.verdict.max_score if r else None),
             _number(r.evaluation.accuracy if r and r.evaluation else None, digits=4),
             *(_number(scores.get(name)) for name in check_names),
-            _text(rec.error or ""), rec.sha256, rec.report,
+            _text(rec.error or ""), _text(rec.sha256), _text(rec.report),
         ])
     return rows
 

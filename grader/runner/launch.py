@@ -22,6 +22,7 @@ from grader.limits import Limits, MiB
 from grader.integrity.secret import seed_from
 from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
 from grader.submission import Submission
+from grader.submission.forms import import_time_hint, read_import_time_work
 
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
                       "grader's own permissions")
@@ -103,8 +104,8 @@ def submission_paths(submission: Submission) -> list[Path]:
     submission, the grader's scratch) are none of the child's business, and the sandbox refuses
     a top-level folder such as /tmp outright.
     """
-    if submission.path.is_dir():
-        return [submission.path]
+    if submission.folder is not None:  # a folder, or where an archive was unpacked
+        return [submission.folder]
     paths = [submission.weights]
     if submission.entry is not None and submission.entry[0] != submission.weights:
         paths.append(submission.entry[0])
@@ -130,7 +131,9 @@ def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
     """The child's (info, logits) from a run result; GraderError for every way it can go wrong."""
     name = submission.weights.name
     if result.timed_out:
+        work = read_import_time_work(submission.entry[0]) if submission.entry else []
         raise GraderError(f"{name}: loading and running the network took too long ({result.reason})",
+                          import_time_hint(submission.entry[0], work) if work else
                           "make sure forward() finishes; the homework network needs a few seconds")
     try:
         header, logits = decode(result.stdout)
@@ -141,10 +144,51 @@ def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
                           + (f"; last output: {' | '.join(tail)}" if tail else ""),
                           "run your network locally; it must not exit the process or exhaust memory") from None
     if "error" in header:
-        raise GraderError(str(header["error"]), str(header.get("hint", "")))
+        raise GraderError(str(header["error"])[:2000], str(header.get("hint", ""))[:2000])
     if logits is None:
         raise GraderError(f"{name}: the child returned no logits", "this is a grader bug; please report it")
+    problem = reply_problem(header)
+    if problem:
+        raise GraderError(f"{name}: the grading child's reply is malformed ({problem})",
+                          "code in the submission that writes to the process's output or alters the "
+                          "grader's reply cannot be graded; remove it")
     return header, logits
+
+
+# What the reply's facts must be: (key, accepted types, must be a finite number >= 0 when a number).
+REPLY_FIELDS = (("parameters", (int, type(None))), ("macs_per_image", (int, type(None))),
+                ("latency_ms_per_image", (int, float, type(None))), ("layers", (list,)), ("form", (str,)),
+                ("input", (dict, type(None))), ("notes", (list,)), ("timings", (dict,)),
+                ("precision", (dict,)), ("device", (str,)))
+
+
+def reply_problem(header: dict) -> str | None:
+    """What is wrong with a reply header's facts, or None: a missing or mistyped field, a negative
+    count, or a NaN or infinity anywhere (results.json cannot hold one)."""
+    for key, types in REPLY_FIELDS:
+        value = header.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"{key} is {type(value).__name__}"
+        if isinstance(value, (int, float)) and value < 0:
+            return f"{key} is negative"
+    if any(not isinstance(note, str) for note in header["notes"]):
+        return "notes holds a non-string"
+    if any(not isinstance(layer, dict) for layer in header["layers"]):
+        return "layers holds a non-object"
+    facts = {k: v for k, v in header.items() if k != "history"}  # a diverged run's log is read on its own
+    return "it holds a NaN or infinite number" if not _finite(facts) else None
+
+
+def _finite(value, depth: int = 0) -> bool:
+    if depth > 32:  # deeper than any reply grader writes
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v, depth + 1) for v in value)
+    return True
 
 
 def check_logits(logits: np.ndarray, *, n: int, classes: int) -> None:
