@@ -1,0 +1,194 @@
+"""Input-contract diagnosis: when a network scores far below what it should, find the convention
+it was trained with (pixel range, normalisation, channel order) or the order of its outputs.
+
+    CONVENTIONS                                   the common ways students feed CIFAR-10
+    needs_diagnosis(accuracy, claimed, classes) -> bool
+    best_permutation(confusion) -> perm           outputs -> true classes, an assignment problem
+    diagnose(choose, confirm) -> [Diagnosis]      pick on one slice, confirm on another (pure)
+
+The grade stands as measured; a diagnosis tells the student the exact ``submission.toml`` lines
+that would fix it and what accuracy they would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.evaluate import wilson_interval
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One way to turn uint8 pixels into the network's input: ``(pixels / 255 * scale - mean) / std``
+    per channel, the channels in RGB or BGR order.
+
+    Attributes:
+        name: how the report names it.
+        scale: 1.0 for pixels in 0..1 (ToTensor), 255.0 for 0..255.
+        mean, std: per-channel normalisation in the ``scale`` units, or None for none.
+        bgr: the channels reversed (OpenCV's order).
+    """
+
+    name: str
+    scale: float = 1.0
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    bgr: bool = False
+
+    def input_table(self) -> dict:
+        """The ``[input]`` table of submission.toml (and of the child's request)."""
+        return {"scale": self.scale, "mean": list(self.mean) if self.mean else None,
+                "std": list(self.std) if self.std else None}
+
+    def toml_lines(self) -> list[str]:
+        """The lines of submission.toml that declare this convention."""
+        lines = ["[input]", f"scale = {self.scale:g}"]
+        if self.mean is not None:
+            lines += [f"mean = [{', '.join(f'{m:g}' for m in self.mean)}]",
+                      f"std = [{', '.join(f'{s:g}' for s in self.std)}]"]
+        if self.bgr:
+            lines.append('channels = "bgr"')
+        return lines
+
+
+def _conventions() -> tuple[Convention, ...]:
+    rgb = (Convention("pixels 0..1 (ToTensor), no normalisation"),
+           Convention("Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))", mean=HALF, std=HALF),
+           Convention("CIFAR-10 mean and std", mean=CIFAR_MEAN, std=CIFAR_STD),
+           Convention("ImageNet mean and std", mean=IMAGENET_MEAN, std=IMAGENET_STD),
+           Convention("pixels 0..255, no normalisation", scale=255.0))
+    bgr = tuple(Convention(c.name + ", channels BGR", c.scale, c.mean, c.std, bgr=True) for c in rgb)
+    return rgb + bgr
+
+
+CONVENTIONS = _conventions()
+
+
+@dataclass(frozen=True)
+class DiagnosisThresholds:
+    """When to diagnose, and when a finding is worth reporting.
+
+    Attributes:
+        below_claim: accuracy this far below the claimed final test accuracy (fraction) triggers.
+        floor: accuracy below this triggers (fraction).
+        min_gain: a convention or permutation is reported only when it gains this much over the
+            declared one on the confirming slice, beyond both intervals (fraction).
+    """
+
+    below_claim: float = 0.15
+    floor: float = 0.30
+    min_gain: float = 0.10
+
+
+THRESHOLDS = DiagnosisThresholds()
+
+
+def needs_diagnosis(accuracy: float, claimed_test_acc: float | None, classes: int,
+                    thresholds: DiagnosisThresholds = THRESHOLDS) -> bool:
+    """Whether the accuracy is low enough to look for a wrong input contract."""
+    if accuracy < thresholds.floor or accuracy < 1.0 / classes:
+        return True
+    return claimed_test_acc is not None and claimed_test_acc - accuracy > thresholds.below_claim
+
+
+def best_permutation(confusion: np.ndarray) -> np.ndarray:
+    """``perm[output] = class``: the relabelling of the network's outputs that puts the most images
+    on the diagonal (``confusion``: rows true class, columns output). A linear assignment."""
+    from scipy.optimize import linear_sum_assignment
+
+    true_class, output = linear_sum_assignment(np.asarray(confusion), maximize=True)
+    perm = np.empty(len(output), dtype=np.int64)
+    perm[output] = true_class
+    return perm
+
+
+def confusion_of(predictions: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, classes) counts: rows true class, columns prediction."""
+    out = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(out, (labels, predictions), 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A likely cause of a low score, and its fix.
+
+    Attributes:
+        flag: ``input-convention`` or ``class-order``.
+        cause: what the network seems to expect, in words.
+        fix: the exact submission.toml lines that declare it.
+        accuracy: what the network scores with the fix, on the confirming slice.
+        accuracy_ci: its 95% interval.
+        also: other conventions that score the same within noise (names).
+    """
+
+    flag: str
+    cause: str
+    fix: tuple[str, ...]
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    also: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"flag": self.flag, "cause": self.cause, "fix": list(self.fix), "accuracy": self.accuracy,
+                "accuracy_ci": list(self.accuracy_ci), "also": list(self.also)}
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Predictions on one slice of held-out images under each convention (same order as the
+    conventions diagnosed), and the slice's labels."""
+
+    predictions: np.ndarray  # (conventions, n) int
+    labels: np.ndarray       # (n,) int
+
+
+def diagnose(choose: Slice, confirm: Slice, conventions: tuple[Convention, ...], declared: int, *,
+             classes: int, thresholds: DiagnosisThresholds = THRESHOLDS) -> list[Diagnosis]:
+    """Pick the best convention (and output order) on ``choose``, confirm on ``confirm``.
+
+    Args:
+        declared: index in ``conventions`` of what the network was graded with.
+    Returns:
+        at most one input-convention and one class-order diagnosis, each confirmed to gain at
+        least ``min_gain`` over the declared convention beyond both intervals; [] for a network
+        that is declared correctly.
+    """
+    chosen_acc = (choose.predictions == choose.labels[None, :]).mean(axis=1)
+    best = int(np.argmax(chosen_acc))
+    perm = best_permutation(confusion_of(choose.predictions[best], choose.labels, classes))
+    permuted = not np.array_equal(perm, np.arange(classes))
+    confirm_preds = perm[confirm.predictions[best]] if permuted else confirm.predictions[best]
+    n = len(confirm.labels)
+    base_hits = int((confirm.predictions[declared] == confirm.labels).sum())
+    fixed_hits = int((confirm_preds == confirm.labels).sum())
+    base_ci, fixed_ci = wilson_interval(base_hits, n), wilson_interval(fixed_hits, n)
+    if fixed_ci[0] - base_ci[1] < thresholds.min_gain - 1e-12 or fixed_hits <= base_hits:
+        return []
+    found = []
+    if best != declared:
+        same = _same_within_noise(confirm, best, [i for i in range(len(conventions)) if i not in (best,)])
+        found.append(Diagnosis("input-convention", f"the network expects {conventions[best].name}",
+                               tuple(conventions[best].toml_lines()), fixed_hits / n, fixed_ci,
+                               tuple(conventions[i].name for i in same)))
+    if permuted:
+        from grader.data import CLASSES
+
+        order = [CLASSES[c] for c in perm] if classes == len(CLASSES) else [str(c) for c in perm]
+        found.append(Diagnosis("class-order", "the network's outputs are in another class order",
+                               ("classes = [" + ", ".join(f'"{c}"' for c in order) + "]",),
+                               fixed_hits / n, fixed_ci))
+    return found
+
+
+def _same_within_noise(confirm: Slice, best: int, others: list[int]) -> list[int]:
+    n = len(confirm.labels)
+    hits = (confirm.predictions == confirm.labels[None, :]).sum(axis=1)
+    lo_best = wilson_interval(int(hits[best]), n)[0]
+    return [i for i in others if wilson_interval(int(hits[i]), n)[1] >= lo_best]
