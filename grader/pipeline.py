@@ -54,9 +54,9 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
     started = time.perf_counter()
     result = new_result(submission, dataset=data.identity(), sandbox=sandbox)
     try:
-        inspected = inspect_submission(submission, rules=rubric.intake)
-        result = _with_submission(result, inspected)
-        result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation)
+        with inspect_submission(submission, rules=rubric.intake) as inspected:  # removes an unpacked archive
+            result = _with_submission(result, inspected)
+            result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation)
     except GraderError as exc:
         result = as_error(result, str(exc))
     except Exception as exc:  # a grader bug must not stop a batch; it is reported as one

@@ -173,3 +173,73 @@ def test_a_link_out_of_the_folder_is_refused_not_followed(tmp_path, link):
         (mine / link).symlink_to(other / "model.pth")  # their network, handed in as mine
     with pytest.raises(GraderError, match=f"{link}' points outside the submission folder"):
         inspect_submission(mine)
+
+
+# --- choosing the checkpoint --------------------------------------------------------------------
+
+def two_checkpoints(folder):
+    """A hand-in holding the network the homework names and an older one."""
+    (folder / "models").mkdir(parents=True)
+    (folder / "backup").mkdir()
+    torch.save(homework_net(), folder / "models" / "HW2_CNN.pth")
+    torch.save(homework_net(seed=1), folder / "backup" / "HW2_CNN_epoch5.pth")
+    return folder
+
+
+@pytest.mark.parametrize("pattern", ["models/HW2_CNN.pth", "hw2_cnn.pth", "models/*.pth", "*CNN.pth"])
+def test_the_rubric_picks_among_several_checkpoints(tmp_path, pattern):
+    from grader.submission.rules import IntakeRules
+
+    folder = two_checkpoints(tmp_path / "s")
+    sub = inspect_submission(folder, rules=IntakeRules(weights=pattern))
+    assert sub.weights == (folder / "models" / "HW2_CNN.pth").resolve()
+
+
+def test_the_manifest_wins_over_the_rubric(tmp_path):
+    from grader.submission.rules import IntakeRules
+
+    folder = two_checkpoints(tmp_path / "s")
+    (folder / "submission.toml").write_text('weights = "backup/HW2_CNN_epoch5.pth"\n')
+    sub = inspect_submission(folder, rules=IntakeRules(weights="models/HW2_CNN.pth"))
+    assert sub.weights.name == "HW2_CNN_epoch5.pth"
+
+
+@pytest.mark.parametrize("pattern, says", [
+    (None, ""),
+    ("*.pth", 'the rubric\'s weights = "*.pth" matches backup/HW2_CNN_epoch5.pth, models/HW2_CNN.pth'),
+    ("final.pth", 'the rubric\'s weights = "final.pth" matches none of them'),
+])
+def test_an_undecided_choice_lists_the_candidates_and_the_line_that_decides(tmp_path, pattern, says):
+    import re
+
+    from grader.submission.rules import IntakeRules
+
+    folder = two_checkpoints(tmp_path / "s")
+    with pytest.raises(GraderError) as info:
+        inspect_submission(folder, rules=IntakeRules(weights=pattern))
+    assert "several checkpoints" in info.value.message and says in info.value.message
+    assert "backup/HW2_CNN_epoch5.pth, models/HW2_CNN.pth" in info.value.message
+    assert "[submission] weights" in info.value.hint
+    line = re.search(r'weights = "[^".]+\.pth"', info.value.hint).group()  # the line, as given
+    (folder / "submission.toml").write_text(line + "\n")
+    assert inspect_submission(folder, rules=IntakeRules(weights=pattern)).weights.suffix == ".pth"
+
+
+def test_history_files_and_archiver_litter_are_never_the_checkpoint(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    torch.save({"train_loss": [0.9, 0.4], "train_acc": [0.6, 0.8]}, folder / "history.pt")
+    for junk in ("__MACOSX/._model.pth", "._model.pth", ".ipynb_checkpoints/model-checkpoint.pth"):
+        (folder / junk).parent.mkdir(parents=True, exist_ok=True)
+        (folder / junk).write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / "Thumbs.db").write_bytes(b"\0" * 8)
+    sub = inspect_submission(folder)
+    assert sub.weights.name == "model.pth"
+    assert "Thumbs.db" not in sub.files and not any("__MACOSX" in f or "._" in f for f in sub.files)
+
+
+def test_a_folder_wrapping_a_folder_finds_model_py_beside_the_weights(tmp_path):
+    inner = write_form("state-dict", tmp_path / "s" / "HW2")
+    (tmp_path / "s" / "__MACOSX" / "HW2").mkdir(parents=True)
+    (tmp_path / "s" / "__MACOSX" / "HW2" / "._weights.pth").write_bytes(b"\x00\x05\x16\x07")
+    sub = inspect_submission(tmp_path / "s")
+    assert sub.entry[0] == (inner / "model.py").resolve() and sub.student["id"] == "s"

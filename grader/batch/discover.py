@@ -2,10 +2,12 @@
 
     discover_submissions(folder) -> list[Entry]
 
-One entry per student: every file or sub-folder directly inside ``folder`` (hidden names and
-``__MACOSX`` skipped). The student id is ``student`` from the sub-folder's ``submission.toml``,
-else the folder name, else the file name without its suffix (``alice.pt`` -> ``alice``), the same
-rule as ``grader.submission``. Nothing is loaded; only bytes are hashed.
+One entry per student: every file, archive or sub-folder directly inside ``folder`` (hidden
+names and archiver litter such as ``__MACOSX`` skipped). The student id is ``student`` from the
+sub-folder's ``submission.toml`` (in the folder it wraps, if it only wraps one), else the folder
+name, else the file name without its suffix (``alice.pt``, ``alice.zip``, ``alice.tar.gz`` ->
+``alice``), the same rule as ``grader.submission``; an archive is unpacked only when it is
+graded. Nothing is loaded; only bytes are hashed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.hashing import sha256_file
+from grader.submission import MANIFEST_NAME, read_manifest
+from grader.submission.archive import JUNK_NAMES, graded_folder, hand_in_stem, is_junk
 
-SKIPPED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 RESERVED_SLUGS = {"gradebook.csv", "class-report.html", "class-report.pdf"}  # the batch's own outputs
 # Characters kept in an output folder name: letters and digits of any script (Chinese names stay
 # distinct) and ._@+-; anything else becomes "_" so that a student id from a manifest can never
@@ -58,7 +61,7 @@ def discover_submissions(folder: str | Path) -> list[Entry]:
     entries = [_entry(path) for path in sorted(folder.iterdir()) if not _skipped(path)]
     if not entries:
         raise GraderError(f"{folder} holds no submission",
-                          "put one checkpoint file or one sub-folder per student in it")
+                          "put one checkpoint file, archive or sub-folder per student in it")
     _refuse_duplicates(entries)
     return sorted(entries, key=lambda e: e.student)
 
@@ -66,15 +69,13 @@ def discover_submissions(folder: str | Path) -> list[Entry]:
 def student_id(path: Path) -> str:
     """The student id of the submission at ``path``: manifest ``student``, else its name."""
     if path.is_dir():
-        from grader.submission import MANIFEST_NAME, read_manifest
-
         try:
-            manifest = read_manifest(path / MANIFEST_NAME)
+            manifest = read_manifest(graded_folder(path) / MANIFEST_NAME)
         except GraderError:
             manifest = {}  # grading reports the bad manifest; the name still identifies the row
         student = str(manifest.get("student", "")).strip()
         return student or path.name
-    return path.stem
+    return hand_in_stem(path)
 
 
 def slugify(student: str) -> str:
@@ -84,14 +85,15 @@ def slugify(student: str) -> str:
 
 
 def content_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, or of a folder's sorted (relative path, file digest) list; of the
-    target's name, for a link to nothing (graded as an error, so that the student has a row)."""
+    """sha256 of a file's bytes, or of a folder's sorted (relative path, file digest) list, archiver
+    litter left out; of the target's name, for a link to nothing (graded as an error, so that the
+    student has a row)."""
     if path.is_symlink() and not path.exists():
         return hashlib.sha256(b"broken link\0" + os.fsencode(os.readlink(path))).hexdigest()
     if path.is_file():
         return sha256_file(path)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not is_junk(p.relative_to(path))):
         digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0")
         digest.update(bytes.fromhex(sha256_file(file)))
     return digest.hexdigest()
@@ -100,7 +102,7 @@ def content_sha256(path: Path) -> str:
 def _skipped(path: Path) -> bool:
     """Hidden files, the litter of archivers and file managers, and what is neither a file, a folder
     nor a link (a link to nothing stays: its student gets a row saying so, not silence)."""
-    if path.name.startswith(".") or path.name in SKIPPED_NAMES:
+    if path.name.startswith(".") or path.name in JUNK_NAMES:
         return True
     return not (path.is_file() or path.is_dir() or path.is_symlink())
 

@@ -15,12 +15,14 @@ allow-lists of ``allowlists``).
 from __future__ import annotations
 
 import os
-
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
 from grader.hashing import sha256_file
+from grader.submission.archive import ARCHIVE_LIMITS, ArchiveLimits, archive_kind, graded_folder, hand_in_stem, \
+    is_junk, unpack
 from grader.submission.forms import (FORMS, NEEDS_CODE, TORCH_SUFFIXES, WEIGHT_SUFFIXES, detect_form,
                                      find_weights)
 from grader.submission.history import HISTORY_KEYS, normalise_history, read_history
@@ -41,17 +43,21 @@ class Submission:
     """A submission, inspected but not loaded.
 
     Attributes:
-        path: what was handed in (file or folder), resolved.
+        path: what was handed in (file, folder or archive), resolved.
         weights: the checkpoint file the child loads.
         form: one of ``FORMS``.
-        sha256: hex digest of ``weights``.
-        files: names of the files handed in, relative to ``path`` (sorted).
+        sha256: hex digest of ``weights``; of the archive, for an archive (it names the hand-in).
+        files: names of the files handed in, relative to ``folder`` (sorted), archiver litter left out.
         manifest: the parsed submission.toml, or {}.
         entry: ``(file, callable name)`` that builds the network, for forms that need code; else None.
         input: ``{"scale", "mean", "std"}`` from the manifest, or None to use the form's default
             (the checkpoint's own for a run folder, the homework's ToTensor convention otherwise).
         history: per-epoch lists (any of ``HISTORY_KEYS``), or None.
         student: ``{"id", "name"}``.
+        folder: the folder whose files are graded, and all the sandboxed child may read: ``path``
+            or the single folder it wraps, or where an archive was unpacked; None for a file.
+        scratch: the private (0700) temporary folder an archive was unpacked into, which ``close``
+            (or leaving a ``with`` block) removes; None for other hand-ins.
     """
 
     path: Path
@@ -64,6 +70,19 @@ class Submission:
     input: dict | None = None
     history: dict | None = None
     student: dict = field(default_factory=dict)
+    folder: Path | None = None
+    scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False, compare=False)
+
+    def __enter__(self) -> Submission:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the scratch folder an archive was unpacked into; nothing for other hand-ins."""
+        if self.scratch is not None:
+            self.scratch.cleanup()
 
     def describe(self) -> dict:
         """The ``submission`` object of results.json (``input`` filled in later by the child)."""
@@ -77,14 +96,20 @@ class Submission:
         }
 
 
-def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS,
-                       rules: IntakeRules = IntakeRules()) -> Submission:
+def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rules: IntakeRules = IntakeRules(),
+                       archive_limits: ArchiveLimits = ARCHIVE_LIMITS) -> Submission:
     """Find the checkpoint in ``path``, detect its form, parse the manifest and history.
 
+    A folder that only wraps another folder is entered (``graded_folder``). An archive of files
+    (zip, tar, tar.gz, told from a checkpoint by its bytes: ``archive.archive_kind``) is unpacked
+    into a private scratch folder and graded as the folder it holds; the Submission owns that
+    folder: use it in a ``with`` block (or call ``close``) once the child has run.
+
     Args:
-        path: a checkpoint file, or a folder (optionally holding ``submission.toml``).
+        path: a checkpoint file, a folder (optionally holding ``submission.toml``), or an archive.
         limits: the caps on the checkpoint (size, pickle size, entries, storages).
         rules: the class-wide intake rules (the rubric's ``[submission]`` table).
+        archive_limits: the caps on an archive (entries, bytes, compression ratio).
 
     Returns:
         the inspected Submission.
@@ -100,9 +125,30 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS,
     path = given.resolve()
     if not path.exists():
         raise GraderError(f"{path} does not exist", "pass the file or folder the student handed in")
-    root = path if path.is_dir() else path.parent
-    manifest = read_manifest(root / MANIFEST_NAME) if path.is_dir() else {}
-    weights = find_weights(path, manifest)
+    kind = archive_kind(path) if path.is_file() else None
+    if kind is None:
+        return _inspect(path, graded_folder(path) if path.is_dir() else None, limits=limits, rules=rules)
+    scratch = tempfile.TemporaryDirectory(prefix="grader-hand-in-")  # 0700: other users stay out
+    unpacked = Path(scratch.name).resolve() / "hand-in"  # the child is shown this, never /tmp
+    try:
+        unpacked.mkdir()
+        unpack(path, unpacked, kind, limits=archive_limits)
+        return _inspect(path, graded_folder(unpacked), limits=limits, rules=rules, scratch=scratch)
+    except GraderError as exc:  # named inside the archive, not in a scratch folder nobody knows
+        scratch.cleanup()
+        raise GraderError(exc.message.replace(str(unpacked), path.name),
+                          exc.hint.replace(str(unpacked), path.name)) from None
+    except BaseException:
+        scratch.cleanup()
+        raise
+
+
+def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: IntakeRules,
+             scratch: tempfile.TemporaryDirectory | None = None) -> Submission:
+    """``inspect_submission`` of the hand-in ``path`` whose files lie in ``folder`` (None: a file)."""
+    root = folder or path.parent
+    manifest = read_manifest(root / MANIFEST_NAME) if folder else {}
+    weights = find_weights(folder or path, manifest, rules)
     size = weights.stat().st_size
     if size == 0:
         raise GraderError(f"{weights.name} is empty (0 bytes)", "save the network again and re-submit")
@@ -121,16 +167,22 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS,
     history_name = manifest.get("history")
     if history_name:
         history = read_history(resolve_inside(root, history_name, "history"))
-    elif path.is_dir():
+    elif folder:
         for name in ("history.json", "history.csv"):
             if (root / name).is_file():
                 history = read_history(resolve_inside(root, name, "history"))
                 break
-    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if path.is_dir() \
-        else [path.name]
-    student = manifest.get("student", "").strip() or (path.name if path.is_dir() else path.stem)
+    files = _listing(folder) if folder else [path.name]
+    student = manifest.get("student", "").strip() or (path.name if path.is_dir() else hand_in_stem(path))
     return Submission(
-        path=path, weights=weights, form=form, sha256=sha256_file(weights), files=files,
+        path=path, folder=folder, scratch=scratch, weights=weights, form=form, files=files,
+        sha256=sha256_file(path if scratch else weights),
         manifest=manifest, entry=entry, input=manifest.get("input"), history=history,
         student={"id": student, "name": manifest.get("name", "").strip() or student},
     )
+
+
+def _listing(folder: Path) -> list[str]:
+    """The files in ``folder``, relative to it and sorted, archiver litter left out."""
+    names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return sorted(n for n in names if not is_junk(n))

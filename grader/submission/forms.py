@@ -1,6 +1,6 @@
 """Which file is the checkpoint, and which form it takes, from names and bytes alone.
 
-    find_weights(path, manifest) -> Path
+    find_weights(path, manifest, rules) -> Path
     detect_form(weights, check) -> one of FORMS
 
 Nothing is unpickled: the form comes from the suffix, magic bytes, the zip listing and the
@@ -10,12 +10,14 @@ pre-check's scan of the pickle's opcodes.
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from grader.errors import GraderError
+from grader.submission.archive import is_junk
 from grader.submission.manifest import MANIFEST_NAME, resolve_inside
 from grader.submission.pickle_scan import PickleScan, allowed_global, stock_module_names
 from grader.submission.precheck import LIMITS, FileCheck, PrecheckLimits, entry_problems, is_data_pickle, refusal
+from grader.submission.rules import IntakeRules
 
 TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt", ".tar", ".pkl")
 WEIGHT_SUFFIXES = TORCH_SUFFIXES + (".safetensors", ".pt2", ".onnx")
@@ -23,8 +25,18 @@ FORMS = ("pickled-module", "state-dict", "safetensors", "torchscript", "exported
 NEEDS_CODE = {"state-dict", "safetensors"}
 
 
-def find_weights(path: Path, manifest: dict) -> Path:
-    """The checkpoint: ``path`` itself, the manifest's ``weights``, or the folder's only weight file."""
+def find_weights(path: Path, manifest: dict, rules: IntakeRules = IntakeRules()) -> Path:
+    """The checkpoint: ``path`` itself when a file; in a folder, the manifest's ``weights``, a run
+    folder's checkpoint.pt, the only candidate, or the one candidate the rubric's ``weights`` picks.
+
+    Candidates are the files with a ``WEIGHT_SUFFIXES`` suffix, less hidden files, archiver litter
+    (``archive.is_junk``) and training logs (a name that says history, or the manifest's
+    ``history``).
+
+    Raises:
+        GraderError: the manifest names no such file; no candidate; or several and nothing picks
+            one (the message lists them and gives the line that picks one).
+    """
     if path.is_file():
         return path
     if "weights" in manifest:
@@ -35,16 +47,44 @@ def find_weights(path: Path, manifest: dict) -> Path:
         return weights
     if (path / "checkpoint.pt").is_file():  # a run folder written by `grader train`
         return resolve_inside(path, "checkpoint.pt", "weights")
-    candidates = sorted(resolve_inside(path, str(p.relative_to(path)), "weights") for p in path.rglob("*")
-                        if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES and not p.name.startswith("."))
+    candidates = _candidates(path, manifest.get("history"))
     if not candidates:
         raise GraderError(f"no checkpoint in {path} (looked for {', '.join(WEIGHT_SUFFIXES)})",
                           "hand in the saved network, e.g. torch.save(net, 'model.pth')")
-    if len(candidates) > 1:
-        names = ", ".join(str(p.relative_to(path)) for p in candidates)
-        raise GraderError(f"{path} holds several checkpoints: {names}",
-                          f'say which in {MANIFEST_NAME}: weights = "{candidates[0].relative_to(path)}"')
-    return candidates[0]
+    if len(candidates) == 1:
+        return resolve_inside(path, candidates[0], "weights")
+    return resolve_inside(path, _chosen(path, candidates, rules.weights), "weights")
+
+
+def _candidates(folder: Path, history: str | None) -> list[str]:
+    """The relative names of the files in ``folder`` that may be the checkpoint, sorted."""
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.suffix.lower() in WEIGHT_SUFFIXES and p.is_file())
+    history = PurePosixPath(history).as_posix() if history else None
+    return [n for n in names if not is_junk(n) and not any(part.startswith(".") for part in n.split("/"))
+            and "history" not in PurePosixPath(n).stem.lower() and n != history]
+
+
+def _chosen(folder: Path, candidates: list[str], pattern: str | None) -> str:
+    """The one candidate the rubric's ``weights`` matches (``_matches_rubric``)."""
+    matched = [n for n in candidates if pattern and _matches_rubric(n, pattern)]
+    if len(matched) == 1:
+        return matched[0]
+    matches = ", ".join(matched) or "none of them"
+    rubric = f'; the rubric\'s weights = "{pattern}" matches {matches}' if pattern else ""
+    raise GraderError(f"{folder} holds several checkpoints and nothing says which one to grade: "
+                      f"{', '.join(candidates)}{rubric}",
+                      f'add the line weights = "{(matched or candidates)[0]}" (or the name of the one to grade) '
+                      f"to {MANIFEST_NAME} in the top folder of the hand-in; a TA can pick for the whole class "
+                      f'in the rubric: [submission] weights = "..." (a path or glob such as "*.pth")')
+
+
+def _matches_rubric(name: str, pattern: str) -> bool:
+    """Whether the relative ``name`` matches the rubric's ``weights`` pattern: from the right, part
+    by part, as ``Path.match``, in any case. ``*.pth`` is any .pth file; ``models/HW2_CNN.pth`` is
+    that file in a models folder at any depth, or at the top of a hand-in that was that folder."""
+    parts = PurePosixPath(name.lower()).parts
+    return PurePosixPath(*parts).match("/".join(PurePosixPath(pattern.lower()).parts[-len(parts):]))
 
 
 def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIMITS) -> str:

@@ -1,0 +1,314 @@
+"""Archives handed in (zip, tar, tar.gz), recognised by their bytes and unpacked safely.
+
+    archive_kind(path) -> "zip" | "tar" | None      None: a checkpoint (or something else), not files
+    unpack(path, into, kind) -> into                every entry checked, then written under ``into``
+    graded_folder(folder) -> Path                   past the single folders that wrap a hand-in
+    is_junk(relative) -> bool                       what archivers and file managers leave behind
+
+A torch checkpoint is a zip too (``torch.save``, TorchScript, ``torch.export``), and
+``model_best.pth.tar`` is usually one (zip or legacy pickle): the suffix decides nothing. A zip is a
+checkpoint when its entries are the ones torch writes (``<name>/data.pkl``, ``<name>/data/0``,
+``<name>/version``, ``<name>/archive_format``, ...), a tar is one of files when its header says
+``ustar``, and a gzip stream is one when it holds such a tar.
+
+Nothing an archive holds is trusted: an entry with an absolute path, a ``..`` part, a link, a
+device or a FIFO refuses the whole archive, and the caps on entries, bytes and compression ratio
+stop a bomb before it fills the disk. Files are written with ``O_EXCL | O_NOFOLLOW``, 0644, never
+executable; folders 0755, so the sandboxed child can read them (the caller's scratch folder above
+them is private, 0700).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import stat
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from grader.errors import GraderError
+from grader.limits import GiB, MiB, format_bytes
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Caps on one archive handed in.
+
+    Attributes:
+        entries: files, folders and anything else listed, counted before any is written.
+        total_bytes: all files unpacked, in bytes (a 1 GiB checkpoint with its code and notebook).
+        ratio: unpacked over packed bytes, per zip entry and over a tar.gz's whole stream; weights
+            pack about 1.1:1, source text 3-5:1, a bomb 1000:1.
+        ratio_floor_bytes: an entry (or stream) below this many unpacked bytes is never refused for
+            its ratio: a blank 100 KiB file packs 1000:1 and harms nobody.
+    """
+
+    entries: int = 10_000
+    total_bytes: int = 2 * GiB
+    ratio: int = 100
+    ratio_floor_bytes: int = 1 * MiB
+
+
+ARCHIVE_LIMITS = ArchiveLimits()
+ARCHIVE_KINDS = ("zip", "tar")
+# Litter of archivers and file managers: never a file of the hand-in, never a checkpoint.
+JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints", "desktop.ini"})
+APPLE_DOUBLE = "._"  # macOS resource forks: ._model.pth beside model.pth
+_TORCH_ENTRY = re.compile(r"(?:[^/]+/)?data\.pkl|[^/]+/(?:archive_format|byteorder|version|\.data/[^/]+|data/\d+)")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a first entry, or the end of an empty archive
+_GZIP_MAGIC = b"\x1f\x8b"
+_TAR_MAGIC_AT = 257  # "ustar" in a POSIX or GNU tar header
+_ZIP_UTF8 = 0x800  # general purpose flag bit 11: the name is UTF-8
+_ZIP_ENCRYPTED = 0x1
+_COPY_CHUNK = 1 * MiB
+
+
+def archive_kind(path: Path) -> str | None:
+    """``"zip"`` or ``"tar"`` for an archive of files, None for anything else (a torch checkpoint
+    in zip or legacy form, safetensors, a corrupt file): what the bytes are, whatever the suffix.
+
+    Raises:
+        GraderError: a file named ``.zip`` whose zip directory cannot be read.
+    """
+    with path.open("rb") as f:
+        head = f.read(_TAR_MAGIC_AT + 8)
+    if head.startswith(_ZIP_MAGIC):
+        return "zip" if _is_archive_zip(path) else None
+    if head.startswith(_GZIP_MAGIC):
+        head = _gunzip_head(path, _TAR_MAGIC_AT + 8)
+    return "tar" if head[_TAR_MAGIC_AT:_TAR_MAGIC_AT + 5] == b"ustar" else None
+
+
+def _is_archive_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return not any(_TORCH_ENTRY.fullmatch(name) for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        if path.name.lower().endswith(".zip"):
+            raise GraderError(f"{path.name} is not a readable zip archive ({exc})",
+                              "zip the folder again (truncated uploads are common) and re-submit") from None
+        return False  # a truncated checkpoint: the pre-check says so in its own words
+
+
+def _gunzip_head(path: Path, n: int) -> bytes:
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError, zipfile.BadZipFile):
+        return b""
+
+
+def hand_in_stem(path: Path) -> str:
+    """The name of a hand-in without its suffix: ``alice.tar.gz`` -> ``alice``, ``bob.pth`` -> ``bob``."""
+    if path.name.lower().endswith(".tar.gz") and len(path.name) > len(".tar.gz"):
+        return path.name[:-len(".tar.gz")]
+    return path.stem
+
+
+def is_junk(relative: str | PurePosixPath) -> bool:
+    """Whether a path inside a hand-in is archiver or file-manager litter (any part of it)."""
+    return any(part in JUNK_NAMES or part.startswith(APPLE_DOUBLE) for part in PurePosixPath(relative).parts)
+
+
+def graded_folder(folder: Path) -> Path:
+    """``folder``, or the folder it wraps: a folder whose only entry, junk aside, is a folder
+    (``hw2.zip`` -> ``hw2/`` -> ``HW2_final/``) is entered, as many times as it wraps."""
+    while True:
+        inside = [p for p in folder.iterdir() if not is_junk(p.name)]
+        if len(inside) != 1 or inside[0].is_symlink() or not inside[0].is_dir():
+            return folder
+        folder = inside[0]
+
+
+def unpack(path: Path, into: Path, kind: str, *, limits: ArchiveLimits = ARCHIVE_LIMITS) -> Path:
+    """Unpack the archive at ``path`` into the existing empty folder ``into``; junk is left out.
+
+    Args:
+        kind: ``archive_kind(path)``.
+
+    Returns:
+        ``into``.
+
+    Raises:
+        GraderError: naming the entry at fault: an absolute path, a ``..`` part, a link, a device,
+            a FIFO, an encrypted or corrupt entry, or a cap exceeded. Files already written stay
+            under ``into``, which the caller removes.
+    """
+    if kind == "zip":
+        _unpack_zip(path, into, limits)
+    elif kind == "tar":
+        _unpack_tar(path, into, limits)
+    else:
+        raise ValueError(f"not an archive kind: {kind!r}")
+    _make_readable(into)
+    return into
+
+
+def _make_readable(folder: Path) -> None:
+    """Folders 0755 and files 0644 whatever the umask: the sandboxed child reads them in place
+    (the private scratch folder above keeps other users out). The tree holds no links."""
+    for root, _, files in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+# --- zip -----------------------------------------------------------------------------------------
+
+def _unpack_zip(path: Path, into: Path, limits: ArchiveLimits) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            _check_count(path, len(infos), limits)
+            names = [_checked_zip_entry(path, info, limits) for info in infos]  # all before any write
+            total = sum(info.file_size for info in infos)
+            if total > limits.total_bytes:
+                raise _refused(path, f"it unpacks to {format_bytes(total)}, over the "
+                                     f"{format_bytes(limits.total_bytes)} cap")
+            for info, name in zip(infos, names):
+                if name is not None:
+                    with archive.open(info) as source:
+                        _write_entry(path, into, name, info.is_dir(), source, info.file_size)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error) as exc:
+        raise _refused(path, f"it is corrupt or uses a compression zip readers lack ({exc})") from None
+
+
+def _checked_zip_entry(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
+    """The entry's safe relative name, None to leave it out (junk, the root); or a refusal."""
+    name = _safe_name(path, zip_name(info))
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind == stat.S_IFLNK:
+        raise _refused(path, f"entry {name} is a symbolic link; links can reach files outside the hand-in",
+                       "zip the files themselves, not links to them (zip without -y)")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise _refused(path, f"entry {name} is {_file_type(kind)}, which a hand-in has no use for")
+    if info.flag_bits & _ZIP_ENCRYPTED:
+        raise _refused(path, f"entry {name} is encrypted", "zip it again without a password")
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > limits.ratio_floor_bytes and ratio > limits.ratio:
+        raise _refused(path, f"entry {name} unpacks {ratio:.0f} times its packed size "
+                             f"({format_bytes(info.file_size)}), over the {limits.ratio}:1 cap (a zip bomb?)")
+    return None if name == "" or is_junk(name) else name
+
+
+def zip_name(info: zipfile.ZipInfo) -> str:
+    """An entry's name as its writer meant it: UTF-8 when flagged or when the bytes are valid UTF-8
+    (Info-ZIP on macOS and Linux writes UTF-8 unflagged), else GBK as Chinese Windows writes it,
+    else cp437 as the format says."""
+    if info.flag_bits & _ZIP_UTF8:
+        return info.filename
+    return _decoded(info.orig_filename.encode("cp437"))  # zipfile decoded the bytes as cp437: undo it
+
+
+def _decoded(raw: bytes) -> str:
+    for encoding in ("utf-8", "gbk"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("cp437")  # every byte is a character: never fails
+
+
+# --- tar -----------------------------------------------------------------------------------------
+
+def _unpack_tar(path: Path, into: Path, limits: ArchiveLimits) -> None:
+    """A tar is read once, as a stream (a tar.gz cannot be listed without inflating it); each
+    member is checked before its bytes are read, so a refusal may leave earlier files in ``into``."""
+    packed, count, total = max(path.stat().st_size, 1), 0, 0
+    try:
+        with tarfile.open(path, "r|*", encoding="utf-8", errors="surrogateescape") as archive:
+            for member in archive:
+                count += 1
+                _check_count(path, count, limits)
+                name = _checked_tar_member(path, member)
+                total += member.size
+                _check_tar_total(path, name, total, packed, limits)
+                if name is None:
+                    continue
+                source = archive.extractfile(member) if member.isreg() else None
+                _write_entry(path, into, name, member.isdir(), source, member.size)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise _refused(path, f"it is a corrupt or truncated tar archive ({exc})") from None
+
+
+def _checked_tar_member(path: Path, member: tarfile.TarInfo) -> str | None:
+    name = _safe_name(path, _decoded(member.name.encode("utf-8", "surrogateescape")))  # undo tarfile's
+    if member.issym() or member.islnk():
+        raise _refused(path, f"entry {name} is a {'symbolic' if member.issym() else 'hard'} link to "
+                             f"{member.linkname}; links can reach files outside the hand-in",
+                       "archive the files themselves, not links to them (tar --dereference "
+                       "--hard-dereference)")
+    if member.issparse() or not (member.isreg() or member.isdir()):
+        what = _file_type(_TAR_TYPES.get(member.type, -1)) if not member.issparse() else "a sparse file"
+        raise _refused(path, f"entry {name} is {what}, which a hand-in has no use for")
+    return None if name == "" or is_junk(name) else name
+
+
+_TAR_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}
+
+
+def _check_tar_total(path: Path, name: str | None, total: int, packed: int, limits: ArchiveLimits) -> None:
+    if total > limits.total_bytes:
+        raise _refused(path, f"it unpacks to more than {format_bytes(limits.total_bytes)} "
+                             f"(the cap) by entry {name}")
+    if total > limits.ratio_floor_bytes and total > limits.ratio * packed:
+        raise _refused(path, f"by entry {name} it unpacks {total / packed:.0f} times its packed size "
+                             f"({format_bytes(total)}), over the {limits.ratio}:1 cap (a tar bomb?)")
+
+
+# --- both ----------------------------------------------------------------------------------------
+
+def _safe_name(path: Path, name: str) -> str:
+    """``name`` as a relative POSIX path inside the hand-in ("" for the root itself), or a refusal."""
+    parts = name.replace("\\", "/").split("/")  # old Windows tools write backslashes
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        raise _refused(path, f"entry {name} has an absolute path", "archive the folder with relative paths")
+    if ".." in parts:
+        raise _refused(path, f"entry {name} climbs out of the archive with '..'",
+                       "archive the folder with relative paths inside it")
+    if "\0" in name:
+        raise _refused(path, f"entry {name!r} has a NUL byte in its name")
+    return "/".join(part for part in parts if part not in ("", "."))
+
+
+def _check_count(path: Path, count: int, limits: ArchiveLimits) -> None:
+    if count > limits.entries:
+        raise _refused(path, f"it has more than {limits.entries} entries (the cap)",
+                       "hand in the network, its code and notebook, not the data set or a virtualenv")
+
+
+def _write_entry(path: Path, into: Path, name: str, is_dir: bool, source: BinaryIO | None, size: int) -> None:
+    """Write one checked entry under ``into``: never over another file, never through a link."""
+    target = into / name
+    try:
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if is_dir:
+            target.mkdir(mode=0o755, exist_ok=True)
+            return
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except (FileExistsError, NotADirectoryError):
+        raise _refused(path, f"entry {name} appears twice, or as both a file and a folder") from None
+    except OSError as exc:  # a name too long for the file system, say
+        raise _refused(path, f"entry {name} cannot be unpacked here ({exc.strerror})") from None
+    written = 0
+    with os.fdopen(fd, "wb") as out:
+        while source is not None and (chunk := source.read(_COPY_CHUNK)):
+            written += len(chunk)
+            if written > size:  # the reader stops at the declared size; this is the second fence
+                raise _refused(path, f"entry {name} holds more than the {size} bytes it declares")
+            out.write(chunk)
+
+
+def _file_type(kind: int) -> str:
+    return {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+            stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}.get(kind, "not a plain file or folder")
+
+
+def _refused(path: Path, why: str, hint: str = "") -> GraderError:
+    return GraderError(f"{path.name} was refused: {why}; nothing in it was graded",
+                       hint or "zip the folder that holds your network and code, and hand that in")

@@ -1,0 +1,115 @@
+"""Hostile archives: each is refused whole, with a message naming the entry, and nothing lands on
+the host outside the grade's scratch folder, which is removed."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.errors import GraderError
+from grader.submission import inspect_submission
+from grader.submission.archive import ArchiveLimits
+from tests.hostile.archives import SYMLINK, tar_with, zip_bomb, zip_with
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch) -> Path:
+    """The host as the grade sees it: scratch folders are made in ``host/tmp``."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return tmp_path
+
+
+def refused(path: Path, host: Path, **options) -> GraderError:
+    """inspect_submission's refusal of ``path``, once no scratch folder is left behind."""
+    with pytest.raises(GraderError) as info:
+        inspect_submission(path, **options)
+    assert list((host / "tmp").iterdir()) == []
+    assert f"{path.name} was refused" in info.value.message and info.value.hint
+    return info.value
+
+
+def landed(host: Path) -> list[Path]:
+    """Anything an attack wrote on the host: every file but the archives the test made."""
+    return [p for p in host.rglob("*") if p.is_file() and not p.name.startswith("attack")]
+
+
+def test_a_zip_bomb_is_refused_before_a_byte_is_inflated(host, monkeypatch):
+    path = zip_bomb(host / "attack.zip")
+
+    def never(*args, **kwargs):
+        raise AssertionError("a member of the bomb was read")
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", never)
+    error = refused(path, host)
+    assert "entry hw2/data.bin unpacks" in error.message and "100:1 cap" in error.message
+    assert landed(host) == []
+
+
+def test_a_tar_gz_bomb_is_refused_by_its_header(host):
+    path = tar_with(host / "attack.tar.gz", "hw2/data.bin", tarfile.REGTYPE, size=32 << 20)
+    assert path.stat().st_size < 100_000
+    assert "by entry hw2/data.bin it unpacks" in refused(path, host).message
+    assert landed(host) == []
+
+
+@pytest.mark.parametrize("name, says", [
+    ("../../evil.py", "entry ../../evil.py climbs out of the archive with '..'"),
+    ("hw2/../../../evil.py", "climbs out of the archive"),
+    ("__MACOSX/../../evil.py", "climbs out of the archive"),  # litter is checked too
+    ("..\\..\\evil.py", "climbs out of the archive"),  # an old Windows tool's separators
+    ("/ABSOLUTE/evil.py", "has an absolute path"),
+    ("C:/Users/evil.py", "has an absolute path"),
+])
+def test_entries_that_leave_the_folder_are_refused(host, name, says):
+    name = name.replace("/ABSOLUTE", str(host / "abs"))
+    error = refused(zip_with(host / "attack.zip", name), host)
+    assert says in error.message and "nothing in it was graded" in error.message
+    assert landed(host) == [] and not (host / "abs").exists()
+
+
+def test_a_zip_symlink_entry_is_refused(host):
+    path = zip_with(host / "attack.zip", "hw2/weights.pth", b"/etc/passwd", mode=SYMLINK)
+    assert "entry hw2/weights.pth is a symbolic link" in refused(path, host).message
+    assert landed(host) == []
+
+
+@pytest.mark.parametrize("kind, says", [
+    (tarfile.SYMTYPE, "entry hw2/weights.pth is a symbolic link to /etc/passwd"),
+    (tarfile.LNKTYPE, "entry hw2/weights.pth is a hard link to /etc/passwd"),
+    (tarfile.CHRTYPE, "entry hw2/weights.pth is a character device"),
+    (tarfile.BLKTYPE, "entry hw2/weights.pth is a block device"),
+    (tarfile.FIFOTYPE, "entry hw2/weights.pth is a FIFO"),
+])
+def test_tar_links_devices_and_fifos_are_refused(host, kind, says):
+    path = tar_with(host / "attack.tar.gz", "hw2/weights.pth", kind, linkname="/etc/passwd")
+    assert says in refused(path, host).message
+    assert landed(host) == []
+
+
+def test_a_tar_entry_climbing_out_is_refused_by_name(host):
+    path = tar_with(host / "attack.tar", "../../evil.py", tarfile.REGTYPE, size=10, mode="w")
+    assert "entry ../../evil.py climbs out" in refused(path, host).message
+    assert landed(host) == []
+
+
+def test_an_entry_named_twice_is_refused(host):
+    path = host / "attack.zip"
+    with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("hw2/model.py", b"honest")
+        archive.writestr("hw2/model.py", b"the other one")
+    assert "entry hw2/model.py appears twice" in refused(path, host).message
+
+
+def test_the_caps_on_entries_and_bytes(host):
+    path = host / "attack.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(12):
+            archive.writestr(f"hw2/{i}.txt", bytes(100))
+    assert "more than 10 entries" in refused(path, host, archive_limits=ArchiveLimits(entries=10)).message
+    assert "unpacks to 1.17 KiB, over the 1000 B cap" in refused(
+        path, host, archive_limits=ArchiveLimits(total_bytes=1000)).message
