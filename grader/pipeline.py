@@ -12,6 +12,7 @@ Every front end (``grade``, ``check``, ``gradescope``, ``train --report``, each 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-from grader.data import Cifar10
+from grader.data import CLASSES, Cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
 from grader.integrity.memorisation import MEMORISATION, MemorisationProbe, memorisation_check, probe_images
@@ -64,7 +65,8 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
                                   "please report this with the submission")
     if student:
         result = result.replace(student=Student(student, result.student.name))
-    verdict = check(metrics(result), rubric, not_graded=None if result.graded else (result.error or ""))
+    verdict = check(metrics(result), rubric, not_graded=None if result.graded else (result.error or ""),
+                    reasons=_missing_reasons(result))
     return with_verdict(result, verdict, total_seconds=time.perf_counter() - started)
 
 
@@ -75,10 +77,11 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     images = data.test_images if copies is None else np.concatenate([data.test_images, copies])
     child = run_submission(inspected, images, classes=len(data.classes), seed_text=data.fingerprint,
                            sandbox=sandbox, limits=rubric.limits)
-    evaluation = evaluate(child.logits[:n], data.test_labels, data.classes, data.test_images)
+    logits = _in_dataset_order(child.logits, inspected.manifest.get("classes"), data.classes)
+    evaluation = evaluate(logits[:n], data.test_labels, data.classes, data.test_images)
     result = _with_child(result.replace(evaluation=evaluation), child)
     if copies is not None:
-        probe = memorisation_check(child.logits[subset], child.logits[n:], data.test_labels[subset])
+        probe = memorisation_check(logits[subset], logits[n:], data.test_labels[subset])
         result = result.replace(integrity=Integrity(memorisation=Memorisation(**probe)))
     if result.history is None and child.info.get("history"):
         result = result.replace(history=_checkpoint_history(child.info["history"], inspected.weights.name))
@@ -94,7 +97,8 @@ def _with_submission(result: GradeResult, inspected: Submission) -> GradeResult:
         history=inspected.history,
         submission=type(facts)(path=str(inspected.path), sha256=inspected.sha256, format=inspected.form,
                                files=tuple(inspected.files), manifest=dict(inspected.manifest),
-                               input=inspected.input, notes=facts.notes))
+                               input=inspected.input, notes=(*facts.notes, *_intake_notes(inspected)),
+                               history_error=inspected.history_file and inspected.history_file.error))
 
 
 def _with_child(result: GradeResult, child: ChildOutput) -> GradeResult:
@@ -103,9 +107,8 @@ def _with_child(result: GradeResult, child: ChildOutput) -> GradeResult:
     facts = result.submission
     timings = info.get("timings", {})
     return result.replace(
-        submission=type(facts)(path=facts.path, sha256=facts.sha256, format=info.get("form", facts.format),
-                               files=facts.files, manifest=facts.manifest, input=info.get("input"),
-                               notes=tuple(info.get("notes", ()))),
+        submission=dataclasses.replace(facts, format=info.get("form", facts.format), input=info.get("input"),
+                                       notes=(*facts.notes, *info.get("notes", ()))),
         model=ModelFacts(parameters=info.get("parameters"), macs_per_image=info.get("macs_per_image"),
                          latency_ms_per_image=info.get("latency_ms_per_image"),
                          layers=tuple(info.get("layers", ())), precision=info.get("precision")),
@@ -113,6 +116,40 @@ def _with_child(result: GradeResult, child: ChildOutput) -> GradeResult:
         sandbox=SandboxFacts(bool(child.sandbox.get("enabled")), child.sandbox.get("warning")),
         timings=Timings(load=timings.get("load"), inference=timings.get("inference")),
     )
+
+
+def _intake_notes(inspected: Submission) -> tuple[str, ...]:
+    """What reading the hand-in changed or could not do: history keys and units, an unreadable
+    history, the order of the network's outputs."""
+    history, classes = inspected.history_file, inspected.manifest.get("classes")
+    notes = list(history.notes) if history else []
+    if history and history.error:
+        notes.append(f"the history was not read, so the checks on it fail (the network is graded): "
+                     f"{history.error}")
+    if classes and list(classes) != list(CLASSES):
+        notes.append(f"the network's outputs were reordered into CIFAR-10's class order; submission.toml "
+                     f"gives them as {', '.join(classes)}")
+    return tuple(notes)
+
+
+def _in_dataset_order(logits: np.ndarray, classes: list[str] | None, names: list[str]) -> np.ndarray:
+    """``logits`` (n, classes) with column j for the dataset's class ``names[j]``, where the manifest's
+    ``classes`` gives the network's own order (CIFAR-10's names, see ``parse_classes``)."""
+    if not classes:
+        return logits
+    missing = [name for name in names if name not in classes]
+    if missing or len(names) != len(classes):
+        raise GraderError(f"classes in submission.toml cannot be matched to the data's classes "
+                          f"({', '.join(names)})", "grade on CIFAR-10, or leave classes out of submission.toml")
+    return logits[:, [list(classes).index(name) for name in names]]
+
+
+def _missing_reasons(result: GradeResult) -> dict[str, str] | None:
+    """Why the history's metrics are missing when a history was handed in but not read."""
+    error = result.submission.history_error
+    if error is None or result.history is not None:  # a run folder's checkpoint may carry one
+        return None
+    return {"history": f"the history handed in was not read: {error}"}
 
 
 def _checkpoint_history(raw: object, name: str) -> dict | None:

@@ -70,7 +70,9 @@ class SubmissionFacts:
         files: the names handed in, relative to ``path``.
         manifest: the parsed submission.toml, or {}.
         input: ``{scale, mean, std}`` the network was fed, None before it ran.
-        notes: remarks for a TA (e.g. stripped key prefixes).
+        notes: remarks for a TA (e.g. stripped key prefixes, history keys read under another name).
+        history_error: why the history handed in could not be read (a failed claim: its checks
+            fail, the rest is graded); None when it was read or none was handed in.
     """
 
     path: str
@@ -80,6 +82,7 @@ class SubmissionFacts:
     manifest: Mapping[str, Any] = field(default_factory=dict)
     input: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    history_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -420,7 +423,8 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         submission=SubmissionFacts(
             path=str(submission.get("path", "")), sha256=submission.get("sha256"), format=submission.get("format"),
             files=tuple(submission.get("files") or ()), manifest=dict(submission.get("manifest") or {}),
-            input=submission.get("input"), notes=tuple(submission.get("notes") or ())),
+            input=submission.get("input"), notes=tuple(submission.get("notes") or ()),
+            history_error=submission.get("history_error")),
         dataset=dataset,
         sandbox=SandboxFacts(bool((obj.get("sandbox") or {}).get("enabled")),
                              (obj.get("sandbox") or {}).get("warning")),

@@ -295,16 +295,19 @@ def _is_number(value: object) -> bool:
 # --- checking --------------------------------------------------------------------------------
 
 
-def check(metrics: Mapping[str, float], rubric: Rubric, *, not_graded: str | None = None) -> Verdict:
+def check(metrics: Mapping[str, float], rubric: Rubric, *, not_graded: str | None = None,
+          reasons: Mapping[str, str] | None = None) -> Verdict:
     """Apply every check of ``rubric`` to a result's metrics (``grader.results.metrics``). Pure.
 
     Args:
         metrics: dotted metric name -> value (``grader.metric_names``).
         not_graded: why the submission could not be graded: every check fails, saying so.
+        reasons: why the metrics under a name's first part are missing, when the caller knows
+            better than ``missing_reason`` (``{"history": "history.csv holds keys step, lr: ..."}``).
 
     A metric the mapping lacks fails its check with a detail saying why.
     """
-    outcomes = tuple(apply_check(c, metrics, not_graded=not_graded) for c in rubric.checks)
+    outcomes = tuple(apply_check(c, metrics, not_graded=not_graded, reasons=reasons) for c in rubric.checks)
     return Verdict(
         checks=outcomes,
         score=float(sum(o.score for o in outcomes)),
@@ -314,8 +317,9 @@ def check(metrics: Mapping[str, float], rubric: Rubric, *, not_graded: str | Non
     )
 
 
-def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | None = None) -> CheckResult:
-    """One check on one result's metrics."""
+def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | None = None,
+                reasons: Mapping[str, str] | None = None) -> CheckResult:
+    """One check on one result's metrics (``reasons`` as for ``check``)."""
     def failed(detail: str, value=None) -> CheckResult:
         return CheckResult(c.name, c.metric, c.condition, c.threshold, False, value, 0.0, c.points, False, detail)
 
@@ -324,7 +328,7 @@ def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | Non
     name = ALIASES.get(c.metric, c.metric)
     value = metrics.get(name)
     if value is None:
-        return failed(missing_reason(c.metric, name))
+        return failed((reasons or {}).get(name.split(".")[0]) or missing_reason(c.metric, name))
     passed = c.holds(value)
     if c.floor is not None:
         fraction = min(1.0, max(0.0, (value - c.floor) / (c.target - c.floor)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -343,3 +344,23 @@ def test_a_machine_without_the_sandbox_is_refused_before_any_student_is_graded(t
     assert not (tmp_path / "batch").exists()
     ran = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "out"), "--no-sandbox"])
     assert ran.exit_code in (0, 1) and (tmp_path / "out" / "results.json").exists()  # the TA's explicit choice
+
+
+def test_a_network_with_its_own_class_order_scores_as_the_plain_one(tmp_path, data):
+    net = small_net(seed=3)
+    plain = grade_submission(write_form("pickled-module", tmp_path / "plain", net), data=data, sandbox=False)
+    flipped = copy.deepcopy(net)
+    with torch.no_grad():  # output i is class 9 - i
+        flipped[-1].weight.copy_(flipped[-1].weight.flip(0))
+        flipped[-1].bias.copy_(flipped[-1].bias.flip(0))
+    folder = write_form("pickled-module", tmp_path / "flipped", flipped)
+    tutorial = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "Truck"]
+    (folder / "submission.toml").write_text(f"classes = {json.dumps(tutorial[::-1])}\n")
+    results = grade_submission(folder, data=data, sandbox=False)
+    assert results["status"] == "graded"
+    for key in ("accuracy", "per_class_accuracy", "confusion_matrix", "confused_pairs"):
+        assert results[key] == plain[key], key
+    assert results["loss"] == pytest.approx(plain["loss"], rel=1e-6)  # the softmax sums in another order
+    assert results["submission"]["manifest"]["classes"] == list(CLASSES[::-1])
+    assert any("reordered into CIFAR-10's class order" in n for n in results["submission"]["notes"])
+    assert not any("reordered" in n for n in plain["submission"]["notes"])

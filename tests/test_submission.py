@@ -175,6 +175,32 @@ def test_a_link_out_of_the_folder_is_refused_not_followed(tmp_path, link):
         inspect_submission(mine)
 
 
+def test_classes_accept_the_tutorials_names_in_any_case(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "submission.toml").write_text(
+        'classes = ["Plane", "CAR", "bird", "cat", "deer", "dog", "frog", "horse", "ship", " truck "]\n')
+    assert inspect_submission(folder).manifest["classes"] == ["airplane", "automobile", "bird", "cat", "deer",
+                                                              "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.mark.parametrize("classes, words", [
+    ('["plane", "car"]', "classes must list the 10 class names"),
+    ('"plane, car, bird, cat, deer, dog, frog, horse, ship, truck"', "classes must list the 10 class names"),
+    ('["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", 9]', "must list the 10 class names"),
+    ('["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "lorry"]',
+     "unknown class name(s) 'lorry'"),
+    ('["plane", "airplane", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]',
+     "names airplane more than once and lacks automobile"),
+])
+def test_bad_classes_are_an_error_with_a_hint(tmp_path, classes, words):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "submission.toml").write_text(f"classes = {classes}\n")
+    with pytest.raises(GraderError) as info:
+        inspect_submission(folder)
+    assert words in info.value.message and "submission.toml" in info.value.message
+    assert "order of the network's outputs" in info.value.hint or "airplane (or plane)" in info.value.hint
+
+
 # --- choosing the checkpoint --------------------------------------------------------------------
 
 def two_checkpoints(folder):

@@ -33,6 +33,7 @@ def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
         "is_error": not result.graded,
         "header": _header(result, t),
         "flags": [{"name": f, "text": t.get(f"flag_{f}", "")} for f in result.flags],
+        "notes": list(result.submission.notes),  # what reading the hand-in changed (English, as recorded)
         "verdict": _verdict(result, t),
         "timings": dataclasses.asdict(result.timings),
         "inference_paths": _inference_paths(result.model.precision, t),

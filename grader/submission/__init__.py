@@ -25,7 +25,8 @@ from grader.submission.archive import ARCHIVE_LIMITS, ArchiveLimits, archive_kin
     is_junk, unpack
 from grader.submission.forms import (FORMS, NEEDS_CODE, TORCH_SUFFIXES, WEIGHT_SUFFIXES, detect_form,
                                      find_weights)
-from grader.submission.history import HISTORY_KEYS, normalise_history, read_history
+from grader.submission.history import (HISTORY_KEYS, HistoryFile, find_history, load_history, normalise_history,
+                                       read_history)
 from grader.submission.manifest import (DEFAULT_ENTRY, INPUT_KEYS, MANIFEST_KEYS, MANIFEST_NAME, parse_entry,
                                         parse_input, read_manifest, resolve_inside)
 from grader.submission.precheck import LIMITS, PrecheckLimits, check_file, refusal
@@ -53,6 +54,8 @@ class Submission:
         input: ``{"scale", "mean", "std"}`` from the manifest, or None to use the form's default
             (the checkpoint's own for a run folder, the homework's ToTensor convention otherwise).
         history: per-epoch lists (any of ``HISTORY_KEYS``), or None.
+        history_file: the history file handed in, as read (its notes, or why it could not be
+            read: a failed claim, which fails only the checks that need it), or None.
         student: ``{"id", "name"}``.
         folder: the folder whose files are graded, and all the sandboxed child may read: ``path``
             or the single folder it wraps, or where an archive was unpacked; None for a file.
@@ -70,6 +73,7 @@ class Submission:
     input: dict | None = None
     history: dict | None = None
     student: dict = field(default_factory=dict)
+    history_file: HistoryFile | None = None
     folder: Path | None = None
     scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False, compare=False)
 
@@ -115,8 +119,9 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rul
         the inspected Submission.
 
     Raises:
-        GraderError: for a missing or ambiguous checkpoint, a bad manifest or history, an unknown
-            or corrupt file, a pickle that names anything outside the allow-list, missing code.
+        GraderError: for a missing or ambiguous checkpoint, a bad manifest, a history named outside
+            the folder, an unknown or corrupt file, a pickle that names anything outside the
+            allow-list, missing code. A history that cannot be read is recorded, not raised.
     """
     given = Path(path)
     if given.is_symlink() and not given.exists():
@@ -163,22 +168,15 @@ def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: 
     entry = None
     if form in NEEDS_CODE:
         entry = parse_entry(root, manifest.get("entry"), form=form, weights=weights)
-    history = None
-    history_name = manifest.get("history")
-    if history_name:
-        history = read_history(resolve_inside(root, history_name, "history"))
-    elif folder:
-        for name in ("history.json", "history.csv"):
-            if (root / name).is_file():
-                history = read_history(resolve_inside(root, name, "history"))
-                break
+    found = find_history(root, manifest.get("history")) if folder else None
+    history = load_history(found, str(found.relative_to(root))) if found else None  # unreadable: recorded
     files = _listing(folder) if folder else [path.name]
     student = manifest.get("student", "").strip() or (path.name if path.is_dir() else hand_in_stem(path))
     return Submission(
         path=path, folder=folder, scratch=scratch, weights=weights, form=form, files=files,
         sha256=sha256_file(path if scratch else weights),
-        manifest=manifest, entry=entry, input=manifest.get("input"), history=history,
-        student={"id": student, "name": manifest.get("name", "").strip() or student},
+        manifest=manifest, entry=entry, input=manifest.get("input"), history=history and history.values,
+        student={"id": student, "name": manifest.get("name", "").strip() or student}, history_file=history,
     )
 
 

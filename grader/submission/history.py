@@ -1,7 +1,16 @@
-"""A submission's training history: per-epoch lists from JSON or CSV.
+"""A submission's training history: per-epoch lists, from the files students write.
 
-    read_history(path) -> {"train_loss": [...], ...}
+    find_history(root, named) -> Path | None     the manifest's file, else the first of HISTORY_NAMES
+    load_history(path) -> HistoryFile            never raises: a file that cannot be read says why
+    read_history(path) -> {"train_loss": [...], ...}   the same values; GraderError when unreadable
     normalise_history(rows, where=...) -> the same, from already parsed rows
+    looks_like_history(name) -> bool             a training log by its name, never a checkpoint
+
+Read: JSON (a dict of lists, a list of per-epoch dicts, JSON lines), CSV (comma, semicolon or tab,
+any header case, Excel's UTF-8 BOM) and ``torch.save``/``pickle.dump`` files of lists, numbers
+and tensors (``grader.submission.plain_pickle``: opcodes read, nothing unpickled). Keys are
+matched through ``ALIASES``; an accuracy series with a value above 1 is in percent and divided by
+100. What reading changed is said in ``HistoryFile.notes``.
 """
 
 from __future__ import annotations
@@ -10,57 +19,251 @@ import csv
 import io
 import json
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.submission.manifest import resolve_inside
+from grader.submission.plain_pickle import LIMITS, RefusedPickle, read_torch_values
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_acc")
+CLAIMED_KEYS = HISTORY_KEYS[1:]  # what a rubric checks; an epoch column alone is no history
+ACCURACY_KEYS = ("train_acc", "test_acc")
+HISTORY_NAMES = ("history.json", "history.csv", "history.pt", "history.pth")
+
+# The alias table. A key is compared lower-cased with everything but letters and digits dropped
+# ("Train Loss", "train-loss", "trainLoss" all read "trainloss"), then looked up here: a train
+# prefix or none with a loss or accuracy word, a test or validation prefix with an accuracy word.
+TRAIN_PREFIXES = ("", "train", "training", "tr")
+TEST_PREFIXES = ("test", "testing", "val", "valid", "validation", "eval")
+LOSS_WORDS = ("loss", "losses")
+ACC_WORDS = ("acc", "accs", "accuracy", "accuracies")
+ALIASES = {
+    **{word: "epoch" for word in ("epoch", "epochs", "ep")},
+    **{p + w: "train_loss" for p in TRAIN_PREFIXES for w in LOSS_WORDS},
+    **{p + w: "train_acc" for p in TRAIN_PREFIXES for w in ACC_WORDS},
+    **{p + w: "test_acc" for p in TEST_PREFIXES for w in ACC_WORDS},
+}
+ALIAS_EXAMPLES = "loss, acc, accuracy, Train Loss, training_loss, train_accuracy, val_acc, test_accuracy, Epoch"
+_HISTORY_LIKE = re.compile(r"history|^(logs?|metrics)([^a-z]|$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HistoryFile:
+    """A history file handed in, as read.
+
+    Attributes:
+        name: its name in the submission folder.
+        values: per-epoch lists under ``HISTORY_KEYS``; None when it could not be read.
+        notes: what reading changed, one sentence each (keys read under another name, a
+            percentage divided by 100).
+        error: why it could not be read, with what to do; None when it was read.
+    """
+
+    name: str
+    values: dict | None = None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def looks_like_history(name: str) -> bool:
+    """Whether a file's name says it is a training log (``history.pt``, ``train_history.pth``,
+    ``log.pt``, ``metrics.pt``), which is never taken for the checkpoint."""
+    return bool(_HISTORY_LIKE.search(Path(name).name))
+
+
+def find_history(root: Path, named: str | None) -> Path | None:
+    """The history of the submission folder ``root``: the file the manifest names (present or not),
+    else the first of ``HISTORY_NAMES`` there, else None.
+
+    Raises:
+        GraderError: when the name leads out of the folder.
+    """
+    if named:
+        return resolve_inside(root, named, "history")
+    for name in HISTORY_NAMES:
+        if (root / name).is_file():
+            return resolve_inside(root, name, "history")
+    return None
+
+
+def load_history(path: Path, name: str | None = None) -> HistoryFile:
+    """Read ``path``; a file that cannot be read is returned with ``error`` set, never raised.
+
+    Args:
+        path: the history file.
+        name: how to name it in notes and errors [default: its file name].
+    """
+    name = name or path.name
+    try:
+        values, notes = _read(path, name)
+    except GraderError as exc:
+        return HistoryFile(name, error=f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
+    return HistoryFile(name, values, tuple(notes))
 
 
 def read_history(path: Path) -> dict:
-    """Per-epoch lists from JSON (dict of lists, or list of per-epoch dicts) or CSV with a header.
+    """Per-epoch lists under ``HISTORY_KEYS`` from any form this module reads.
 
     Raises:
-        GraderError: for a missing or malformed file, or non-numeric values.
+        GraderError: for a missing or malformed file, non-numeric values, or none of the keys.
     """
-    if not path.is_file():
-        raise GraderError(f"history file {path.name} is missing", "fix history = ... in submission.toml")
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(io.StringIO(text)))
-        else:
-            rows = json.loads(text)
-    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
-        raise GraderError(f"{path.name} cannot be read: {exc}", "write JSON or CSV, see docs/grading.md") from None
-    return normalise_history(rows, where=path.name)
+    return _read(path, path.name)[0]
 
 
 def normalise_history(rows: object, *, where: str) -> dict:
-    """``{"train_loss": [...], ...}`` from a dict of lists or a list of dicts; keeps only ``HISTORY_KEYS``."""
+    """``{"train_loss": [...], ...}`` from a dict of lists or a list of per-epoch dicts.
+
+    Raises:
+        GraderError: naming ``where`` and the keys found, when none of them is a history key.
+    """
+    return _normalise(rows, where)[0]
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read(path: Path, name: str) -> tuple[dict, list[str]]:
+    if not path.is_file():
+        raise GraderError(f"history file {name} is missing", "hand it in, or fix history = ... in submission.toml")
+    size = path.stat().st_size
+    if size > LIMITS.file_bytes:
+        raise GraderError(f"{name} is {size} bytes, too large for a training history",
+                          "log one line per epoch: epoch, train_loss, train_acc, test_acc")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        try:
+            rows = read_torch_values(path)
+        except RefusedPickle as exc:
+            raise GraderError(f"{name} cannot be read: {exc}",
+                              "save the history as lists of numbers: torch.save({'train_loss': [...], ...}) "
+                              "or json.dump") from None
+    else:
+        rows = _parse_text(path.read_bytes(), name)
+    return _normalise(rows, name)
+
+
+def _parse_text(data: bytes, name: str) -> object:
+    """JSON, JSON lines or CSV, told apart by the first character."""
+    try:
+        text = data.decode("utf-8-sig")  # -sig: Excel's "CSV UTF-8" starts with a BOM
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # a locale code page: the names that matter are ASCII
+    stripped = text.lstrip()
+    try:
+        if stripped[:1] in ("{", "["):
+            return _parse_json(stripped)
+        return _parse_csv(text)
+    except (ValueError, csv.Error) as exc:
+        raise GraderError(f"{name} cannot be read: {exc}",
+                          "write JSON or CSV with a header line, see docs/grading.md") from None
+
+
+def _parse_json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":
+            raise
+    return [json.loads(line) for line in text.splitlines() if line.strip()]  # JSON lines: one epoch each
+
+
+def _parse_csv(text: str) -> list[dict]:
+    header = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=header.count)
+    rows = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    return [r for r in rows if any(v not in (None, "") for k, v in r.items() if k is not None)]
+
+
+# --- normalising ---------------------------------------------------------------------------
+
+
+def _normalise(rows: object, where: str) -> tuple[dict, list[str]]:
+    columns = _columns(rows, where)
+    chosen, notes = _match_keys(columns, where)
+    if not any(key in chosen for key in CLAIMED_KEYS):
+        found = ", ".join(str(k)[:40] for k in list(columns)[:12]) or "nothing"
+        raise GraderError(f"{where} holds keys {found}: none is {'/'.join(CLAIMED_KEYS)} "
+                          f"(read also as: {ALIAS_EXAMPLES}, ...)",
+                          "log train_loss, train_acc and test_acc once per epoch; docs/grading.md lists "
+                          "every name read")
+    history: dict[str, list] = {}
+    for key in HISTORY_KEYS:
+        if key in chosen:
+            history[key], note = _series(columns[chosen[key]], key, chosen[key], where)
+            notes += [note] if note else []
+    return history, notes
+
+
+def _columns(rows: object, where: str) -> dict:
+    """A dict of per-epoch values from a dict of lists or a list of per-epoch dicts; a dict one
+    level deeper (``{"train": {"loss": [...]}}``) is read as ``train_loss``."""
     if isinstance(rows, list):
         if not all(isinstance(r, dict) for r in rows):
             raise GraderError(f"{where}: a list must hold one object per epoch", "see docs/grading.md")
-        keys = {k for r in rows for k in r}
+        keys = list(dict.fromkeys(k for r in rows for k in r))
         rows = {k: [r.get(k) for r in rows] for k in keys}
     if not isinstance(rows, dict):
         raise GraderError(f"{where}: expected per-epoch lists", 'e.g. {"train_loss": [1.2, 0.8], ...}')
-    history: dict[str, list[float]] = {}
-    for key in HISTORY_KEYS:
-        values = rows.get(key)
-        if values is None:
-            continue
-        if not isinstance(values, list):
-            values = [values]
+    columns = {}
+    for key, value in rows.items():
+        if isinstance(value, dict):
+            columns.update({f"{key}_{inner}": v for inner, v in value.items()})
+        else:
+            columns[key] = value
+    return columns
+
+
+def _match_keys(columns: dict, where: str) -> tuple[dict[str, object], list[str]]:
+    """History key -> the key it is read from: the key itself when written so, else the first alias."""
+    targets = {key: ALIASES.get(re.sub(r"[^a-z0-9]", "", str(key).lower())) for key in columns}
+    chosen: dict[str, object] = {}
+    for key, target in targets.items():
+        if target and (target not in chosen or key == target):
+            chosen[target] = key
+    renamed = [f"{written} as {key}" for key, written in chosen.items() if written != key and key != "epoch"]
+    notes = [f"{where}: read {', '.join(renamed)}"] if renamed else []
+    notes += [f"{where}: ignored {key}, read {chosen[target]} as {target}" for key, target in targets.items()
+              if target and chosen[target] != key]
+    return chosen, notes
+
+
+def _series(values: object, key: str, written: object, where: str) -> tuple[list, str | None]:
+    """One key's numbers; an accuracy in percent divided by 100 (with the note that says so)."""
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    numbers, percent_sign = [], False
+    for value in values:
+        number, sign = _number(value)
+        if number is None:
+            raise GraderError(f"{where}: {written} holds {str(value)[:40]!r}, which is not a number",
+                              "write numbers only, one per epoch")
+        numbers.append(number)
+        percent_sign |= sign
+    if not all(math.isfinite(v) for v in numbers):
+        raise GraderError(f"{where}: {written} holds NaN or infinity", "log finite values only")
+    if key == "epoch":
+        return [int(v) for v in numbers], None
+    if key in ACCURACY_KEYS and (percent_sign or any(v > 1 for v in numbers)):
+        top = max(numbers)
+        return [v / 100 for v in numbers], (f"{where}: {written} is in percent (up to {top:g}): "
+                                            "divided by 100")
+    return numbers, None
+
+
+def _number(value: object) -> tuple[float | None, bool]:
+    """A number, and whether it was written with a percent sign; (None, False) if not a number."""
+    while isinstance(value, (list, tuple)) and len(value) == 1:  # a 1-element tensor, [[0.5]]
+        value = value[0]
+    if isinstance(value, str):
+        text = value.strip()
+        sign = text.endswith("%")
         try:
-            numbers = [float(v) for v in values]
-        except (TypeError, ValueError):
-            raise GraderError(f"{where}: {key} holds a value that is not a number",
-                              "write numbers only, one per epoch") from None
-        if not all(math.isfinite(v) for v in numbers):
-            raise GraderError(f"{where}: {key} holds NaN or infinity", "log finite values only")
-        history[key] = [int(v) for v in numbers] if key == "epoch" else numbers
-    if not history:
-        raise GraderError(f"{where} has none of {', '.join(HISTORY_KEYS)}",
-                          "log train_loss, train_acc and test_acc once per epoch")
-    return history
+            return float(text.rstrip("%").strip()), sign
+        except ValueError:
+            return None, False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), False
+    return None, False

@@ -3,6 +3,7 @@
     read_manifest(path) -> dict                       {} when absent
     parse_input(table, where=...) -> {"scale", "mean", "std"}
     parse_entry(root, entry, form=..., weights=...) -> (file, callable name)
+    parse_classes(names, where=...) -> CIFAR-10's names, in the order of the network's outputs
     resolve_inside(root, name, key) -> Path           a name the manifest gives, kept in the folder
 """
 
@@ -11,10 +12,13 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from grader.data.dataset import CLASSES
 from grader.errors import GraderError
 
 MANIFEST_NAME = "submission.toml"
-MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input"}
+MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input", "classes"}
+# The PyTorch CIFAR-10 tutorial's names for the two classes it spells differently.
+CLASS_ALIASES = {"plane": "airplane", "car": "automobile"}
 INPUT_KEYS = {"scale", "mean", "std"}
 DEFAULT_ENTRY = "model.py:build_model"
 
@@ -41,6 +45,8 @@ def read_manifest(path: Path) -> dict:
                               f'write it in quotes, e.g. {key} = "..."')
     if "input" in manifest:
         manifest["input"] = parse_input(manifest["input"], where=f"{path} [input]")
+    if "classes" in manifest:
+        manifest["classes"] = parse_classes(manifest["classes"], where=f"{path}: classes")
     return manifest
 
 
@@ -67,6 +73,31 @@ def parse_input(table: object, *, where: str) -> dict:
                               f" got {value!r}", f"e.g. {key} = [0.5, 0.5, 0.5]")
         out[key] = [float(v) for v in value]
     return out
+
+
+def parse_classes(names: object, *, where: str) -> list[str]:
+    """The order of the network's outputs as CIFAR-10's names (``plane``/``car`` read as
+    ``airplane``/``automobile``, any case).
+
+    Raises:
+        GraderError: unless ``names`` is the 10 classes, each once.
+    """
+    tutorial = {name: alias for alias, name in CLASS_ALIASES.items()}
+    known = ", ".join(f"{c} (or {tutorial[c]})" if c in tutorial else c for c in CLASSES)
+    if not (isinstance(names, list) and len(names) == len(CLASSES) and all(isinstance(n, str) for n in names)):
+        raise GraderError(f"{where} must list the {len(CLASSES)} class names, got {str(names)[:120]}",
+                          f'in the order of the network\'s outputs, e.g. classes = ["plane", "car", "bird", ...]; '
+                          f"the names: {known}")
+    read = [CLASS_ALIASES.get(n.strip().lower(), n.strip().lower()) for n in names]
+    unknown = [n for n, r in zip(names, read) if r not in CLASSES]
+    if unknown:
+        raise GraderError(f"{where}: unknown class name(s) {', '.join(map(repr, unknown))}", f"the names: {known}")
+    repeated = sorted({n for n in read if read.count(n) > 1})
+    if repeated:
+        missing = [c for c in CLASSES if c not in read]
+        raise GraderError(f"{where} names {', '.join(repeated)} more than once and lacks {', '.join(missing)}",
+                          "name each class once, in the order of the network's outputs")
+    return read
 
 
 def parse_entry(root: Path, entry: str | None, *, form: str, weights: Path) -> tuple[Path, str]:
