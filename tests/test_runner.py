@@ -13,11 +13,12 @@ from grader.runner.child import serve
 from grader.runner.infer import cascade, infer
 from grader.runner.network import Inference, to_input
 from grader.runner.tiers import Tier, calibrate, channels_last_float32, native_bf16
-from grader.runner.loaders import load, strip_prefixes
+from grader.runner.loaders import build_from_entry, load, strip_prefixes
 from grader.limits import Limits
 from grader.runner.launch import check_logits, run_submission, sandbox_caps, submission_paths
 from grader.runner.protocol import ProtocolError, decode, encode
 from grader.submission import inspect_submission
+from grader.submission.forms import import_time_work
 from tests.fixtures.make_submissions import (
     MODEL_PY, as_loaded, homework_net, small_net, tiny_data, write_form, write_hostile_pickle)
 
@@ -695,3 +696,177 @@ def test_export_with_a_static_batch_is_graded_through_the_child(tmp_path):
     assert out.info["form"] == "exported"
     assert out.info["parameters"] == sum(p.numel() for p in net.parameters())
     assert out.info["macs_per_image"] == 8 * 32 * 32 * 3 * 3 * 3 + 8 * 8 * 8 * 10  # conv + linear
+
+
+# --- model.py as students write it: no build_model, or the whole training script ---------------
+
+TUTORIAL_NET = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+'''
+# The rest of the tutorial's script, left at the top of model.py: it downloads CIFAR-10 and trains.
+TUTORIAL_TRAINING = '''
+import torchvision
+import torchvision.transforms as transforms
+import torch.optim as optim
+
+transform = transforms.Compose([transforms.ToTensor()])
+trainset = torchvision.datasets.CIFAR10(root='./data', train=True, download={download}, transform=transform)
+trainloader = torch.utils.data.DataLoader(trainset, batch_size=4, shuffle=True, num_workers=2)
+net = Net()
+criterion = nn.CrossEntropyLoss()
+optimizer = optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
+for epoch in range(2):
+    for inputs, labels in trainloader:
+        optimizer.zero_grad()
+        loss = criterion(net(inputs), labels)
+        loss.backward()
+        optimizer.step()
+torch.save(net.state_dict(), './cifar_net.pth')
+'''
+
+
+def tutorial_hand_in(folder, model_py: str, seed: int = 0):
+    """model.py as given, beside the weights of the tutorial's Net (seeded) as cifar_net.pth."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    namespace: dict = {}
+    exec(TUTORIAL_NET, namespace)
+    torch.manual_seed(seed)
+    net = namespace["Net"]().eval()
+    torch.save(net.state_dict(), folder / "cifar_net.pth")
+    (folder / "model.py").write_text(model_py)
+    return folder, net
+
+
+def test_model_py_with_only_class_net_is_built_and_noted(tmp_path):
+    from grader import pipeline
+
+    data = tiny_data(40)
+    folder, net = tutorial_hand_in(tmp_path / "s", TUTORIAL_NET, seed=3)
+    result = pipeline.grade_one(folder, data=data, sandbox=False)
+    assert result.graded, result.error
+    expected = reference_logits(net, data.test_images).argmax(1)
+    assert result.evaluation.accuracy == float((expected == data.test_labels).mean())
+    assert "built model.py's Net() (no build_model)" in result.submission.notes
+
+
+def test_model_py_classes_that_need_arguments_are_not_candidates(tmp_path):
+    block = "\n\nclass Block(nn.Module):\n    def __init__(self, c_in, c_out):\n        super().__init__()\n"
+    folder, net = tutorial_hand_in(tmp_path / "s", TUTORIAL_NET + block)
+    module, notes = build_from_entry(folder / "model.py", "build_model")
+    assert type(module).__name__ == "Net" and notes == ["built model.py's Net() (no build_model)"]
+
+
+def test_model_py_with_two_networks_lists_them_and_the_entry_line(tmp_path):
+    second = "\n\nclass BigNet(Net):\n    def __init__(self, width=64):\n        super().__init__()\n"
+    folder, _ = tutorial_hand_in(tmp_path / "s", TUTORIAL_NET + second)
+    with pytest.raises(GraderError) as err:
+        build_from_entry(folder / "model.py", "build_model")
+    assert "defines no build_model, and several networks: Net, BigNet" in err.value.message
+    assert 'entry = "model.py:BigNet"' in err.value.hint
+    result = pipeline_error(folder)
+    assert "several networks: Net, BigNet" in result and 'entry = "model.py:BigNet"' in result
+
+
+def pipeline_error(folder) -> str:
+    from grader import pipeline
+
+    result = pipeline.grade_one(folder, data=tiny_data(10), sandbox=False)
+    assert not result.graded
+    return result.error
+
+
+def test_model_py_with_no_network_class_says_what_to_define(tmp_path):
+    folder, _ = tutorial_hand_in(tmp_path / "s", "import torch\n")
+    with pytest.raises(GraderError, match="defines no build_model and no nn.Module class") as err:
+        build_from_entry(folder / "model.py", "build_model")
+    assert "def build_model()" in err.value.hint or "define build_model()" in err.value.hint
+
+
+def test_a_training_script_as_model_py_gets_the_main_guard_as_its_hint(tmp_path):
+    """Without the data (download=False here, no network in the sandbox) the import fails on the
+    dataset line; the hint names that line and the fix."""
+    script = TUTORIAL_NET + TUTORIAL_TRAINING.format(download=False)
+    folder, _ = tutorial_hand_in(tmp_path / "s", script)
+    line = script.splitlines().index(next(s for s in script.splitlines() if s.startswith("trainset"))) + 1
+    with pytest.raises(GraderError, match="model.py failed to import") as err:
+        build_from_entry(folder / "model.py", "build_model")
+    assert 'put the training code under `if __name__ == "__main__":`' in err.value.hint
+    assert f"line {line}: `trainset = torchvision.datasets.CIFAR10(" in err.value.hint
+    guarded = TUTORIAL_NET + 'if __name__ == "__main__":\n' + "".join(
+        f"    {s}\n" for s in TUTORIAL_TRAINING.format(download=False).splitlines())
+    (folder / "model.py").write_text(guarded)
+    assert type(build_from_entry(folder / "model.py", "build_model")[0]).__name__ == "Net"
+
+
+def test_an_unrelated_import_error_keeps_the_plain_hint(tmp_path):
+    folder, _ = tutorial_hand_in(tmp_path / "s", "import not_a_module_anywhere\n" + TUTORIAL_NET)
+    with pytest.raises(GraderError) as err:
+        build_from_entry(folder / "model.py", "build_model")
+    assert err.value.hint == "run `python model.py` locally and fix the error"
+
+
+def test_import_time_work_is_read_from_the_top_level_only():
+    source = TUTORIAL_NET + TUTORIAL_TRAINING.format(download=True) + (
+        "\nN_CLASSES = 10\nSIZES = [3, 6, 16]\n"
+        'if __name__ == "__main__":\n    net = Net()\n'
+        "try:\n    import google.colab\nexcept ImportError:\n    pass\n")
+    work = import_time_work(source)
+    first = [s.text for s in work[:2]]
+    assert first == ["`for epoch in range(2):...`", "`torch.save(net.state_dict(), './cifar_net.pth')`"]
+    texts = " ".join(s.text for s in work)
+    assert "trainset = torchvision.datasets.CIFAR10(" in texts and "net = Net()" in texts
+    assert "N_CLASSES" not in texts and "SIZES" not in texts and "google" not in texts
+    assert "class Net" not in texts and "import" not in texts
+    assert import_time_work(TUTORIAL_NET) == [] and import_time_work("def (") == []
+
+
+def test_a_model_py_that_trains_past_the_wall_clock_gets_the_main_guard_as_its_hint(tmp_path):
+    from grader.runner.launch import read_reply
+    from grader.sandbox import RunResult
+
+    folder, _ = tutorial_hand_in(tmp_path / "s", TUTORIAL_NET + TUTORIAL_TRAINING.format(download=True))
+    timed_out = RunResult(returncode=None, stdout=b"", stderr=b"", timed_out=True,
+                          reason="killed after 300 s wall clock", seconds=300.0)
+    with pytest.raises(GraderError, match="took too long") as err:
+        read_reply(timed_out, inspect_submission(folder))
+    assert 'under `if __name__ == "__main__":`' in err.value.hint and "`for epoch in range(2):...`" in err.value.hint
+    (folder / "model.py").write_text(TUTORIAL_NET)
+    with pytest.raises(GraderError) as err:
+        read_reply(timed_out, inspect_submission(folder))
+    assert "make sure forward() finishes" in err.value.hint
+
+
+def test_a_model_py_that_downloads_cifar_at_import_is_told_the_fix_in_the_sandbox(tmp_path):
+    _require_sandbox()
+    from grader import pipeline
+
+    folder, _ = tutorial_hand_in(tmp_path / "s", TUTORIAL_NET + TUTORIAL_TRAINING.format(download=True))
+    result = pipeline.grade_one(folder, data=tiny_data(10), sandbox=True)
+    assert not result.graded and "model.py failed to import" in result.error, result.error
+    assert 'put the training code under `if __name__ == "__main__":`' in result.error
+    assert "trainset = torchvision.datasets.CIFAR10(" in result.error
+    assert not (folder / "data").exists()  # the child's cwd is its own scratch, not the hand-in

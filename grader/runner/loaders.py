@@ -7,6 +7,7 @@ the student. Pickles are read only with ``weights_only=True`` (plus the stock to
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +21,7 @@ from grader.errors import GraderError
 from grader.runner.describe import onnx_macs_per_image
 from grader.runner.network import Loaded, one_line
 from grader.stock_layers import stock_module_classes
+from grader.submission.forms import import_time_hint, import_time_work
 
 NESTING_KEYS = ("state_dict", "model_state_dict", "model", "net")
 PREFIXES = ("module.", "_orig_mod.")
@@ -36,8 +38,8 @@ def load(request: dict) -> Loaded:
         loaded = _load_pickled_module(weights)
     elif form in ("state-dict", "safetensors"):
         state = _read_safetensors(weights) if form == "safetensors" else _unwrap(_torch_load(weights), weights)
-        module = build_from_entry(Path(request["entry"][0]), request["entry"][1])
-        notes = load_weights(module, state, source=weights.name)
+        module, notes = build_from_entry(Path(request["entry"][0]), request["entry"][1])
+        notes += load_weights(module, state, source=weights.name)
         loaded = Loaded(module, module, form, default_input, notes=notes)
     elif form == "run-folder":
         loaded = _load_grader_checkpoint(weights)
@@ -192,20 +194,28 @@ def _few(keys: list[str]) -> str:
     return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
 
 
-def build_from_entry(file: Path, name: str) -> nn.Module:
-    """Import ``file`` and call ``name()`` (a function or class) to build the network."""
+def build_from_entry(file: Path, name: str) -> tuple[nn.Module, list[str]]:
+    """Import ``file`` and call ``name()`` (a function or class) to build the network.
+
+    Without ``name``, the one ``nn.Module`` class ``file`` defines that takes no arguments is built.
+
+    Returns:
+        the network, and notes for the TA (which class was built in place of ``name``).
+
+    Raises:
+        GraderError: when the file fails to import, names nothing to build, or builds no network.
+    """
     sys.path.insert(0, str(file.parent))  # so model.py can import its sibling modules
     spec = importlib.util.spec_from_file_location("submission_model", file)
     try:
         code = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(code)
     except BaseException as exc:
-        raise GraderError(f"{file.name} failed to import: {_where(exc, file)}",
-                         f"run `python {file.name}` locally and fix the error") from None
-    builder = getattr(code, name, None)
+        raise GraderError(f"{file.name} failed to import: {_where(exc, file)}", _import_hint(exc, file)) from None
+    builder, notes = getattr(code, name, None), []
     if builder is None:
-        raise GraderError(f"{file.name} defines no {name}",
-                         f'define {name}() returning the network, or name yours: entry = "{file.name}:Net"')
+        builder = _only_network_class(code, file, name)
+        notes.append(f"built {file.name}'s {builder.__name__}() (no {name})")
     try:
         module = builder()
     except BaseException as exc:
@@ -214,7 +224,56 @@ def build_from_entry(file: Path, name: str) -> nn.Module:
     if not isinstance(module, nn.Module):
         raise GraderError(f"{file.name}: {name}() returned a {type(module).__name__}, not an nn.Module",
                          f"make {name}() return the network")
-    return module
+    return module, notes
+
+
+def _only_network_class(code, file: Path, name: str) -> type:
+    """The one nn.Module class ``code`` defines that takes no arguments, when ``name`` is missing.
+
+    Raises:
+        GraderError: listing the candidates (and the entry line to add) when there is not exactly one.
+    """
+    classes = list(dict.fromkeys(obj for obj in vars(code).values()  # an alias (Model = Net) counts once
+                                 if isinstance(obj, type) and issubclass(obj, nn.Module)
+                                 and obj.__module__ == code.__name__))
+    candidates = [cls for cls in classes if _takes_no_arguments(cls)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        names = ", ".join(cls.__name__ for cls in candidates)
+        raise GraderError(f"{file.name} defines no {name}, and several networks: {names}",
+                          f'say which one is the network in submission.toml: entry = "{file.name}:'
+                          f'{candidates[-1].__name__}" (or define {name}() returning it)')
+    if classes:
+        raise GraderError(f"{file.name} defines no {name}, and its network classes "
+                          f"({', '.join(cls.__name__ for cls in classes)}) all need arguments",
+                          f"define {name}() that returns the network, e.g. "
+                          f"def {name}(): return {classes[-1].__name__}(...)")
+    raise GraderError(f"{file.name} defines no {name} and no nn.Module class",
+                      f'define {name}() returning the network, or name yours: entry = "{file.name}:Net"')
+
+
+def _takes_no_arguments(cls: type) -> bool:
+    """Whether ``cls()`` can be called: every parameter of its constructor has a default."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
+
+
+def _import_hint(exc: BaseException, file: Path) -> str:
+    """The fix for a failed import: when a top-level statement that does work (a download, a
+    training loop) failed, name it and the guard that keeps it from running at import."""
+    frames = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
+    try:
+        work = import_time_work(file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError):
+        work = []
+    failed = [s for s in work if frames and s.line <= frames[0] <= s.end]
+    if failed:
+        return import_time_hint(file, failed + [s for s in work if s not in failed])
+    return f"run `python {file.name}` locally and fix the error"
 
 
 def _where(exc: BaseException, file: Path) -> str:

@@ -2,6 +2,7 @@
 
     find_weights(path, manifest, rules) -> Path
     detect_form(weights, check) -> one of FORMS
+    import_time_work(source) -> [Statement]         what model.py runs when it is imported
 
 Nothing is unpickled: the form comes from the suffix, magic bytes, the zip listing and the
 pre-check's scan of the pickle's opcodes.
@@ -9,8 +10,10 @@ pre-check's scan of the pickle's opcodes.
 
 from __future__ import annotations
 
+import ast
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from grader.errors import GraderError
 from grader.submission.archive import is_junk
@@ -170,3 +173,90 @@ def _pickle_form(weights: Path, scan: PickleScan) -> str:
     if "grader-checkpoint" in scan.strings:
         return "run-folder"
     return "state-dict"
+
+
+# model.py, read as text: what it runs when imported (the child imports it, where a download has
+# no network and a training loop runs into the wall clock).
+MAIN_GUARD = 'if __name__ == "__main__":'
+SOURCE_BYTES = 4 << 20  # a model.py larger than this is not read for hints
+_BLOCKS = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith)  # run at import, whatever is inside
+
+
+class Statement(NamedTuple):
+    """A top-level statement of a Python file: its first and last line, and its text shortened."""
+
+    line: int
+    end: int
+    text: str
+
+
+def import_time_work(source: str) -> list[Statement]:
+    """The top-level statements of ``source`` that do work when it is imported: loops, ``with``
+    blocks, calls, and assignments or branches that call something, outside ``MAIN_GUARD``.
+
+    Definitions, imports, docstrings, assignments of constants, ``raise`` and ``assert`` do none.
+    Loops, ``with`` blocks and bare calls come first (they are what trains or downloads), then the
+    rest, each group in line order; [] when ``source`` is not Python.
+    """
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        return []
+    busy = [node for node in body if _does_work(node)]
+    first = [n for n in busy if isinstance(n, (*_BLOCKS, ast.Expr))]
+    return [_statement(n, source) for n in first + [n for n in busy if n not in first]]
+
+
+def import_time_hint(file: Path, work: list[Statement]) -> str:
+    """The hint for a ``file`` whose ``work`` at import failed or ran too long: the fix, by name."""
+    shown = "; ".join(f"line {s.line}: {s.text}" for s in work[:3])
+    return (f"{file.name} runs code when it is imported ({shown}); put the training code under "
+            f"`{MAIN_GUARD}` so that importing {file.name} only defines the network (grading has no "
+            "network and no data)")
+
+
+def read_import_time_work(file: Path) -> list[Statement]:
+    """``import_time_work`` of a file; [] when it cannot be read or is too large to read."""
+    try:
+        if file.stat().st_size > SOURCE_BYTES:
+            return []
+        return import_time_work(file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _does_work(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                         ast.Pass, ast.Global, ast.Nonlocal)):
+        return False
+    if isinstance(node, ast.Expr):
+        return not isinstance(node.value, ast.Constant)  # a docstring does nothing
+    if isinstance(node, ast.If) and _is_main_guard(node.test):
+        return any(_does_work(n) for n in node.orelse)
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return node.value is not None and _calls(node.value)
+    if isinstance(node, (ast.If, ast.Try)):
+        parts = [*node.body, *node.orelse, *getattr(node, "finalbody", []),
+                 *(n for handler in getattr(node, "handlers", []) for n in handler.body)]
+        return (isinstance(node, ast.If) and _calls(node.test)) or any(_does_work(n) for n in parts)
+    return isinstance(node, _BLOCKS)
+
+
+def _calls(node: ast.AST) -> bool:
+    return any(isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)) for n in ast.walk(node))
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+def _statement(node: ast.stmt, source: str) -> Statement:
+    text = (ast.get_source_segment(source, node) or "").splitlines()
+    first = text[0].strip() if text else type(node).__name__
+    return Statement(node.lineno, node.end_lineno or node.lineno,
+                     f"`{first[:70]}{'...' if len(first) > 70 or len(text) > 1 else ''}`")
