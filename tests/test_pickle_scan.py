@@ -10,7 +10,7 @@ import zipfile
 import pytest
 import torch
 
-from grader.submission.pickle_scan import allowed_global, scan_pickle
+from grader.submission.pickle_scan import allowed_global, read_plain_pickle, scan_pickle
 
 
 def torch_save_pickle(obj) -> bytes:
@@ -53,6 +53,26 @@ def test_garbage_is_an_error_not_an_exception():
     scan = scan_pickle(b"\x80\x04\x95garbage that is not a pickle")
     assert scan.error
     assert scan_pickle(pickle.dumps({"a": 1})[:-3]).error  # truncated
+
+
+def test_pickles_one_after_another_are_scanned_from_a_stream():
+    """torch's legacy format: several pickles back to back, then raw storage bytes."""
+    stream = io.BytesIO(pickle.dumps(1001, protocol=2) + pickle.dumps(os.system, protocol=2) + b"raw bytes")
+    assert read_plain_pickle(stream) == 1001
+    assert scan_pickle(stream).globals == [f"{os.system.__module__}.system"]
+    assert stream.read() == b"raw bytes"  # each scan stops just past its pickle's STOP
+
+
+@pytest.mark.parametrize("value", [0x1950A86A20F9469CFC6C, 1001, "key", ["94020293843344", "7"], []])
+def test_plain_values_are_read_back(value):
+    assert read_plain_pickle(io.BytesIO(pickle.dumps(value, protocol=2))) == value
+
+
+@pytest.mark.parametrize("data", [pickle.dumps({"a": 1}, protocol=2), pickle.dumps(os.system, protocol=2),
+                                  pickle.dumps([1, [2]], protocol=2), pickle.dumps(7, protocol=2)[:-1],
+                                  b"garbage"])
+def test_anything_else_is_not_a_plain_value(data):
+    assert read_plain_pickle(io.BytesIO(data)) is None
 
 
 def test_the_allow_list():

@@ -5,7 +5,8 @@
     import_time_work(source) -> [Statement]         what model.py runs when it is imported
 
 Nothing is unpickled: the form comes from the suffix, magic bytes, the zip listing and the
-pre-check's scan of the pickle's opcodes.
+pre-check's scan of the pickle's opcodes; a file in torch's legacy (non-zip) format takes the
+form its main pickle names, as a zip's ``data.pkl`` does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from grader.errors import GraderError
 from grader.submission.archive import is_junk
 from grader.submission.manifest import MANIFEST_NAME, resolve_inside
 from grader.submission.pickle_scan import PickleScan, allowed_global, stock_module_names
-from grader.submission.precheck import LIMITS, FileCheck, PrecheckLimits, entry_problems, is_data_pickle, refusal
+from grader.submission.precheck import (LEGACY_PICKLE, LIMITS, FileCheck, PrecheckLimits, entry_problems,
+                                        is_data_pickle, refusal)
 from grader.submission.rules import IntakeRules
 
 TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt", ".tar", ".pkl")
@@ -110,9 +112,7 @@ def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIM
     if head.startswith(b"PK\x03\x04"):
         return _zip_form(weights, check, limits)
     if head[:1] == b"\x80":
-        raise GraderError(
-            f"{weights.name} is a plain or legacy pickle, which cannot be loaded safely",
-            "save with a current torch: torch.save(net, 'model.pth') (or its state_dict plus model.py)")
+        return _legacy_form(weights, check)
     raise GraderError(f"{weights.name}: unknown format (starts with {head[:8]!r})",
                       "hand in a torch.save file, safetensors, TorchScript, a .pt2 from torch.export, "
                       "or ONNX; see docs/grading.md")
@@ -151,6 +151,14 @@ def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits) -> str:
                           "save the network again and re-submit") from None
     scan = check.pickles.get(pickles[0])
     if scan is None:  # the pre-check could not read it, and says why
+        raise refusal(weights, check.problems)
+    return _pickle_form(weights, scan)
+
+
+def _legacy_form(weights: Path, check: FileCheck) -> str:
+    """Name the form of a file in torch's legacy format, which the pre-check read in full."""
+    scan = check.pickles.get(LEGACY_PICKLE)
+    if scan is None or check.problems:  # a bare pickle, a truncated file, a forbidden global
         raise refusal(weights, check.problems)
     return _pickle_form(weights, scan)
 

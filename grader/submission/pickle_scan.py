@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import pickletools
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 _STRING_OPS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
                "BINSTRING", "SHORT_BINSTRING"}
@@ -21,6 +22,7 @@ _INT_OPS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
 _PUT_OPS = {"BINPUT", "LONG_BINPUT", "PUT"}
 _GET_OPS = {"BINGET", "LONG_BINGET", "GET"}
 _TUPLE_OPS = {"TUPLE1", "TUPLE2", "TUPLE3", "EMPTY_TUPLE"}
+_PLAIN_OPS = {"PROTO", "FRAME", "STOP", "MARK", "APPEND", "APPENDS", "MEMOIZE"} | _PUT_OPS
 SHORT_STRING = 64  # strings shorter than this are kept (markers such as "grader-checkpoint")
 
 # TorchScript archives name their compiled classes under __torch__ and a type-tag helper; the
@@ -47,9 +49,13 @@ class PickleScan:
     error: str | None = None
 
 
-def scan_pickle(data: bytes) -> PickleScan:
+def scan_pickle(data: bytes | BinaryIO) -> PickleScan:
     """Walk the opcodes of ``data``, tracking just enough of the stack to name globals and
-    persistent ids: strings, integers, marks, tuples and the memo. Never raises on garbage."""
+    persistent ids: strings, integers, marks, tuples and the memo. Never raises on garbage.
+
+    ``data`` is one pickle's bytes, or a binary stream read from its position to the pickle's
+    STOP and left just past it (torch's legacy format writes several pickles one after another).
+    """
     scan = PickleScan()
     values: list[object] = []  # flat values on the stack; None stands for anything else
     memo: dict[int, object] = {}
@@ -87,6 +93,29 @@ def scan_pickle(data: bytes) -> PickleScan:
     except Exception as exc:  # pickletools raises ValueError, IndexError and others on garbage
         scan.error = str(exc) or type(exc).__name__
     return scan
+
+
+def read_plain_pickle(stream: BinaryIO) -> int | str | list | None:
+    """The value of a pickle holding one integer, one string or a flat list of them (the
+    bookkeeping pickles of torch's legacy format), read from ``stream``'s position to its STOP.
+
+    None for anything else, garbage included; nothing but those values is built.
+    """
+    items: list = []
+    is_list = False
+    try:
+        for op, arg, _ in pickletools.genops(stream):
+            if op.name in _STRING_OPS or op.name in _INT_OPS:
+                items.append(arg)
+            elif op.name == "EMPTY_LIST" and not is_list and not items:
+                is_list = True
+            elif op.name not in _PLAIN_OPS:
+                return None
+    except Exception:  # pickletools raises ValueError, IndexError and others on garbage
+        return None
+    if is_list:
+        return items
+    return items[0] if len(items) == 1 else None
 
 
 def _qualified(module: str, name: str) -> str:

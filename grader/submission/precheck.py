@@ -7,17 +7,22 @@ claimed size with its entry defeats "this tensor holds a terabyte"; scanning the
 (``grader.submission.pickle_scan``: pickletools, which builds nothing) names a forbidden global such
 as ``os.system`` up front, before ``torch.load(weights_only=True)`` in the sandboxed child refuses
 it again.
+
+torch's legacy format (every torch before 1.6, and ``_use_new_zipfile_serialization=False``) is
+no zip but pickles one after another, then the storages' bytes; it gets the same scan and the
+same storage checks, each storage measured where it lies in the file (``check_legacy``).
 """
 
 from __future__ import annotations
 
+import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
 from grader.limits import GiB, MiB, format_bytes
-from grader.submission.pickle_scan import PickleScan, allowed_global, scan_pickle
+from grader.submission.pickle_scan import PickleScan, allowed_global, read_plain_pickle, scan_pickle
 
 PICKLE_SUFFIXES = (".pkl",)
 # Bytes per element of the storage classes torch.save names (torch.<Name>Storage).
@@ -28,6 +33,13 @@ ELEMENT_BYTES = {
     "QUInt8Storage": 1, "QInt32Storage": 4, "UntypedStorage": 1, "Float8_e4m3fnStorage": 1,
     "Float8_e5m2Storage": 1, "UInt16Storage": 2, "UInt32Storage": 4, "UInt64Storage": 8,
 }
+# torch's legacy format: the first pickle holds this number, the second this format version.
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+LEGACY_PICKLE = "its pickle"  # FileCheck.pickles' key for a legacy file's main pickle
+COUNT_BYTES = 8  # each legacy storage's bytes follow its element count, a little-endian int64
+BARE_PICKLE = ("it is a bare pickle (pickle.dump), not a torch.save file in the zip or legacy "
+               "pickle format, and a bare pickle can run code when loaded")
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,8 @@ class FileCheck:
     Attributes:
         problems: every problem, in words; empty when the file may be handed to the child.
         pickles: archive entry name -> the scan of that pickle, for the archive's main pickle
-            (``data.pkl``, see ``is_data_pickle``) when it was read, so that the form detector
+            (``data.pkl``, see ``is_data_pickle``; ``LEGACY_PICKLE`` for a file in torch's legacy
+            format) when it was read, so that the form detector
             reuses the scan instead of reading it again. The other pickles' scans are dropped
             as soon as they are checked: an archive may hold many, each up to ``pickle_bytes``.
     """
@@ -65,8 +78,8 @@ class FileCheck:
 def precheck_file(path: Path, limits: PrecheckLimits = LIMITS) -> None:
     """Refuse a submitted file that is unsafe to hand even to the sandboxed child.
 
-    Zip archives (torch.save, TorchScript) get the archive checks; a bare pickle (torch's legacy
-    format, or pickle.dump) is refused; other files (safetensors, ONNX, model.py) get the size cap.
+    Zip archives (torch.save, TorchScript) get the archive checks, torch's legacy format the
+    same checks on its pickles and storages; any other pickle is refused; other files (safetensors, ONNX, model.py) get the size cap.
 
     Raises:
         GraderError: naming the file and every problem found.
@@ -108,9 +121,10 @@ def check_file(path: Path, limits: PrecheckLimits = LIMITS) -> FileCheck:
         return FileCheck([f"it is {format_bytes(size)}, over the {format_bytes(limits.file_bytes)} cap"])
     if head.startswith(b"PK"):
         return check_archive(path, size, limits)
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
-        return FileCheck(["it is a bare pickle (torch's legacy format or pickle.dump), which can "
-                          "run code when loaded; only the zip format of torch.save is accepted"])
+    if head[:1] == b"\x80":
+        return check_legacy(path, size, limits)
+    if head[:1] in (b"(", b"]", b"}"):
+        return FileCheck([BARE_PICKLE])
     return FileCheck([])
 
 
@@ -227,3 +241,107 @@ def _storage_problem(pid, storage_dir: str, sizes: dict[str, int]) -> tuple[str 
         return (f"storage {key} claims {format_bytes(claimed)} but its entry holds "
                 f"{format_bytes(held)}"), 0
     return None, claimed
+
+
+def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> FileCheck:
+    """Problems with a file in torch's legacy format: each pickle scanned, each storage measured.
+
+    The layout (``_legacy_save`` in torch/serialization.py): a pickle of ``LEGACY_MAGIC``, one of
+    ``LEGACY_PROTOCOL``, one of the saving system's facts, the main pickle (whose persistent ids
+    name storages), a pickle of the storages' keys, then each storage in that order: its element
+    count (``COUNT_BYTES``) and its bytes. A pickle that does not start so is a bare pickle.
+    """
+    with path.open("rb") as f:
+        head = io.BytesIO(f.read(limits.pickle_bytes))  # the five pickles; storages may lie beyond
+    if read_plain_pickle(head) != LEGACY_MAGIC:
+        return FileCheck([BARE_PICKLE])
+    if read_plain_pickle(head) != LEGACY_PROTOCOL:
+        return FileCheck(["it has torch's legacy magic number but no known format version after it"])
+    problems: list[str] = []
+    for what in ("its system facts", LEGACY_PICKLE):
+        scan = scan_pickle(head)
+        if scan.error:
+            return FileCheck([_cut_short(what, scan.error, size, limits)])
+        problems += _global_problems(scan, what)
+    records, record_problems = _legacy_storages(scan)
+    problems += record_problems
+    keys = read_plain_pickle(head)
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return FileCheck(problems + [_cut_short("its list of storages", "not a list of keys", size, limits)],
+                         {LEGACY_PICKLE: scan})
+    problems += _legacy_storage_problems(path, head.tell(), size, keys, records, limits)
+    return FileCheck(problems[:5], {LEGACY_PICKLE: scan})
+
+
+def _cut_short(what: str, error: str, size: int, limits: PrecheckLimits) -> str:
+    """Why one of a legacy file's pickles could not be read: over the cap, or truncated."""
+    if size > limits.pickle_bytes:
+        return (f"{what} cannot be read within the first {format_bytes(limits.pickle_bytes)} of the "
+                f"file ({error}): too large to check, or corrupt")
+    return f"it is truncated or corrupt: {what} cannot be read ({error})"
+
+
+def _global_problems(scan: PickleScan, what: str) -> list[str]:
+    return [f"{what} refers to {g}, which a weights file has no use for (it is how a pickle runs "
+            "code)" for g in dict.fromkeys(scan.globals) if not allowed_global(g)]
+
+
+def _legacy_storages(scan: PickleScan) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """Key -> (elements, bytes per element) of each storage the main pickle's persistent ids name, and their problems.
+
+    A legacy record is ``("storage", type, key, location, numel, view)``, where ``view`` is None
+    or ``(view key, offset, numel)`` inside the storage; ``("module", class, file, source)``
+    records a whole network, which the weights-only loader cannot read.
+    """
+    records: dict[str, tuple[int, int]] = {}
+    problems = []
+    for pid in scan.persistent_ids:
+        if isinstance(pid, tuple) and pid[:1] == ("module",):
+            problems.append("it holds a whole network in torch's legacy format, which only an "
+                            "unrestricted (code-running) load can read; hand in its state_dict")
+            continue
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
+            problems.append(f"{LEGACY_PICKLE} has an unexpected persistent id {str(pid)[:80]}")
+            continue
+        _, storage_type, key, _, numel, view = pid
+        element = ELEMENT_BYTES.get(str(storage_type).rsplit(".", 1)[-1])
+        if element is None or not isinstance(numel, int) or numel < 0 or not isinstance(key, str):
+            problems.append(f"storage {key} has an unknown type {storage_type} or count {numel}")
+        elif records.setdefault(key, (numel, element)) != (numel, element):
+            problems.append(f"storage {key} is named with two different sizes")
+        elif view is not None and not _fits(view, numel):
+            problems.append(f"storage {key} has a view {str(view)[:80]} outside it")
+    return records, list(dict.fromkeys(problems))
+
+
+def _fits(view: object, numel: int) -> bool:
+    """Whether a legacy storage view ``(key, offset, numel)`` lies inside a storage of ``numel``."""
+    return (isinstance(view, tuple) and len(view) == 3 and isinstance(view[1], int)
+            and isinstance(view[2], int) and 0 <= view[1] and 0 <= view[2] and view[1] + view[2] <= numel)
+
+
+def _legacy_storage_problems(path: Path, offset: int, size: int, keys: list[str],
+                             records: dict[str, tuple[int, int]], limits: PrecheckLimits) -> list[str]:
+    """Walk the storages from ``offset``, just past the pickles: each key named by a record, each
+    count equal to the record's, each storage's bytes in the file, all of them under the cap."""
+    listed = set(keys)
+    stray = [k for k in keys if k not in records] + [k for k in records if k not in listed]
+    if stray or len(listed) != len(keys):
+        return [f"its list of storages does not match its pickle (storage {(stray or keys)[0]})"]
+    if len(keys) > limits.entries:
+        return [f"it has {len(keys)} storages, over the cap of {limits.entries}"]
+    total = sum(numel * element for numel, element in records.values())
+    if total > limits.storage_bytes:
+        return [f"its tensors claim {format_bytes(total)}, over the {format_bytes(limits.storage_bytes)} cap"]
+    with path.open("rb") as f:
+        for key in keys:
+            numel, element = records[key]
+            if offset + COUNT_BYTES + numel * element > size:
+                return [f"it is truncated: storage {key} claims {format_bytes(numel * element)} but "
+                        f"the file holds {format_bytes(max(0, size - offset - COUNT_BYTES))} from there on"]
+            f.seek(offset)
+            count = int.from_bytes(f.read(COUNT_BYTES), "little")
+            if count != numel:
+                return [f"storage {key} holds {count} elements where its pickle names {numel}"]
+            offset += COUNT_BYTES + numel * element
+    return []

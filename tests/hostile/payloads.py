@@ -125,6 +125,33 @@ def terabyte_tensor(path: Path) -> Path:
     return write_archive(path, _tensor_pickle(2 ** 38, (2 ** 38,)), {"0": bytes(16)})
 
 
+def legacy_layout(claims: dict[str, int], keys: list[str], storages: bytes) -> bytes:
+    """A file in torch's legacy format, laid out by hand: {"w<key>": 1-d tensor} over a float
+    storage that claims ``claims[key]`` elements, the list of storage ``keys``, then
+    ``storages`` (each an 8-byte element count and its bytes)."""
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _Storage):  # the legacy record: its last item is a storage view
+                return ("storage", torch.FloatStorage, obj.key, "cpu", obj.numel, None)
+            return None
+
+    out = io.BytesIO()
+    for value in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
+        pickle.dump(value, out, protocol=2)  # magic number, format version, the system's facts
+    Pickler(out, protocol=2).dump({
+        f"w{key}": _Reduce(torch._utils._rebuild_tensor_v2, _Storage(key, numel), 0, (numel,), (1,), False,
+                           OrderedDict()) for key, numel in claims.items()})
+    pickle.dump(keys, out, protocol=2)
+    return out.getvalue() + storages
+
+
+def legacy_terabyte_tensor(path: Path) -> Path:
+    """A legacy file whose storage claims 2**38 floats (1 TiB) and holds 16 bytes."""
+    path.write_bytes(legacy_layout({"0": 2 ** 38}, ["0"], (2 ** 38).to_bytes(8, "little") + bytes(16)))
+    return path
+
+
 def sparse_invalid_indices(path: Path) -> Path:
     """A sparse COO tensor of size 10 with an index of 10**9 (out of bounds when densified)."""
     indices = torch.tensor([[0, 10 ** 9]])
