@@ -118,7 +118,7 @@ class Memorisation:
 
     Attributes:
         clean_subset_acc: accuracy on the probed test images, 0..1.
-        perturbed_acc: accuracy on their shifted, noisy copies, 0..1.
+        perturbed_acc: accuracy on their altered copies (mirrored, shifted, faint noise), 0..1.
         flagged: the drop between the two suggests a memorised test set.
         detail: one sentence for the report.
         count: images probed.
