@@ -55,7 +55,6 @@ class ArchiveLimits:
 
 
 ARCHIVE_LIMITS = ArchiveLimits()
-ARCHIVE_KINDS = ("zip", "tar")
 # Litter of archivers and file managers: never a file of the hand-in, never a checkpoint.
 JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints", "desktop.ini"})
 APPLE_DOUBLE = "._"  # macOS resource forks: ._model.pth beside model.pth
@@ -99,7 +98,7 @@ def _gunzip_head(path: Path, n: int) -> bytes:
     try:
         with gzip.open(path, "rb") as f:
             return f.read(n)
-    except (OSError, EOFError, zipfile.BadZipFile):
+    except (OSError, EOFError, zlib.error):  # not gzip after all, or cut short
         return b""
 
 
@@ -166,10 +165,13 @@ def _unpack_zip(path: Path, into: Path, limits: ArchiveLimits) -> None:
             infos = archive.infolist()
             _check_count(path, len(infos), limits)
             names = [_checked_zip_entry(path, info, limits) for info in infos]  # all before any write
-            total = sum(info.file_size for info in infos)
+            total, packed = sum(i.file_size for i in infos), sum(i.compress_size for i in infos)
             if total > limits.total_bytes:
                 raise _refused(path, f"it unpacks to {format_bytes(total)}, over the "
                                      f"{format_bytes(limits.total_bytes)} cap")
+            if packed > path.stat().st_size:  # entries that share their bytes: a bomb's trick
+                raise _refused(path, f"its entries overlap (they declare {format_bytes(packed)} in a "
+                                     f"{format_bytes(path.stat().st_size)} file)")
             for info, name in zip(infos, names):
                 if name is not None:
                     with archive.open(info) as source:
@@ -301,12 +303,16 @@ def _write_entry(path: Path, into: Path, name: str, is_dir: bool, source: Binary
             written += len(chunk)
             if written > size:  # the reader stops at the declared size; this is the second fence
                 raise _refused(path, f"entry {name} holds more than the {size} bytes it declares")
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as exc:  # the scratch disk is full, say
+                raise GraderError(f"{path.name}: entry {name} could not be unpacked ({exc.strerror})",
+                                  "free space in the temporary folder (TMPDIR) and grade again") from None
 
 
 def _file_type(kind: int) -> str:
-    return {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-            stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}.get(kind, "not a plain file or folder")
+    return {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+            stat.S_IFSOCK: "a socket"}.get(kind, "not a plain file or folder")
 
 
 def _refused(path: Path, why: str, hint: str = "") -> GraderError:

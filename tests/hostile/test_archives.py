@@ -113,3 +113,21 @@ def test_the_caps_on_entries_and_bytes(host):
     assert "more than 10 entries" in refused(path, host, archive_limits=ArchiveLimits(entries=10)).message
     assert "unpacks to 1.17 KiB, over the 1000 B cap" in refused(
         path, host, archive_limits=ArchiveLimits(total_bytes=1000)).message
+
+
+def test_entries_that_share_their_bytes_are_refused(host):
+    """The overlapping-entries bomb: many directory records pointing at one stored payload."""
+    path = host / "attack.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hw2/data.bin", bytes(4096))
+    data = path.read_bytes()
+    directory = data.index(b"PK\x01\x02")
+    record = data[directory:data.index(b"PK\x05\x06")]
+    copies = b"".join(record.replace(b"hw2/data.bin", f"hw2/d{i:03}.bin".encode()) for i in range(50))
+    end = bytearray(data[data.index(b"PK\x05\x06"):])
+    end[8:12] = (50).to_bytes(2, "little") * 2  # entries on this disk, in all
+    end[12:16] = len(copies).to_bytes(4, "little")  # the directory's size
+    path.write_bytes(data[:directory] + copies + bytes(end))
+    assert len(zipfile.ZipFile(path).infolist()) == 50
+    assert "its entries overlap" in refused(path, host).message
+    assert landed(host) == []
