@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from grader.errors import GraderError
 from grader.submission.archive import is_junk
+from grader.submission.history import looks_like_history
 from grader.submission.manifest import MANIFEST_NAME, resolve_inside
 from grader.submission.pickle_scan import PickleScan, allowed_global, stock_module_names
 from grader.submission.precheck import (LEGACY_PICKLE, LIMITS, FileCheck, PrecheckLimits, entry_problems,
@@ -35,7 +36,7 @@ def find_weights(path: Path, manifest: dict, rules: IntakeRules = IntakeRules())
     folder's checkpoint.pt, the only candidate, or the one candidate the rubric's ``weights`` picks.
 
     Candidates are the files with a ``WEIGHT_SUFFIXES`` suffix, less hidden files, archiver litter
-    (``archive.is_junk``) and training logs (a name that says history, or the manifest's
+    (``archive.is_junk``) and training logs (``history.looks_like_history``, or the manifest's
     ``history``).
 
     Raises:
@@ -67,7 +68,7 @@ def _candidates(folder: Path, history: str | None) -> list[str]:
                    if p.suffix.lower() in WEIGHT_SUFFIXES and p.is_file())
     history = PurePosixPath(history).as_posix() if history else None
     return [n for n in names if not is_junk(n) and not any(part.startswith(".") for part in n.split("/"))
-            and "history" not in PurePosixPath(n).stem.lower() and n != history]
+            and not looks_like_history(n) and n != history]
 
 
 def _chosen(folder: Path, candidates: list[str], pattern: str | None) -> str:
