@@ -79,6 +79,24 @@ def test_a_title_case_csv_in_percent(tmp_path):
     assert len(percent) == 2 and "Accuracy is in percent (up to 81): divided by 100" in percent[0]
 
 
+def test_a_european_excel_csv_with_semicolons_and_decimal_commas(tmp_path):
+    (tmp_path / "history.csv").write_text("Epoch;Train Loss;Train Acc;Val Acc\n1;2,1;0,31;0,3\n2;1,3;0,55;0,5\n",
+                                          encoding="utf-8-sig")
+    assert read_history(tmp_path / "history.csv") == {"epoch": [1, 2], "train_loss": [2.1, 1.3],
+                                                      "train_acc": [0.31, 0.55], "test_acc": [0.3, 0.5]}
+
+
+def test_a_history_that_cannot_be_opened_is_a_failed_claim(tmp_path, monkeypatch):
+    path = tmp_path / "history.csv"
+    path.write_text("loss\n1.0\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    assert load_history(path).error == "history.csv cannot be read: Permission denied"
+
+
 def test_a_loss_above_one_stays_and_an_accuracy_in_fractions_is_not_divided(tmp_path):
     with open(tmp_path / "history.json", "w") as f:
         json.dump({"loss": [5.0, 3.0], "acc": [0.5, 1.0]}, f)

@@ -100,6 +100,8 @@ def load_history(path: Path, name: str | None = None) -> HistoryFile:
         values, notes = _read(path, name)
     except GraderError as exc:
         return HistoryFile(name, error=f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
+    except OSError as exc:  # no permission, an I/O error: the student's file, not a grader bug
+        return HistoryFile(name, error=f"{name} cannot be read: {exc.strerror or exc}")
     return HistoryFile(name, values, tuple(notes))
 
 
@@ -260,8 +262,11 @@ def _number(value: object) -> tuple[float | None, bool]:
     if isinstance(value, str):
         text = value.strip()
         sign = text.endswith("%")
+        text = text.rstrip("%").strip()
+        if text.count(",") == 1 and "." not in text:  # a decimal comma (a European Excel's 0,55)
+            text = text.replace(",", ".")
         try:
-            return float(text.rstrip("%").strip()), sign
+            return float(text), sign
         except ValueError:
             return None, False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
