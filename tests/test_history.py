@@ -133,6 +133,17 @@ def test_a_hostile_history_pt_is_refused_unrun(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("payload, words", [
+    (b"\x80\x02K\x01\x86.", "not a well-formed pickle"),           # TUPLE2 on a stack of one
+    (b"\x80\x02X\x04\x00\x00\x00lossJ\x01\x00\x00\x00s.", "not a well-formed pickle"),  # SETITEM, no dict
+    (b"\x80\x02}X\x04\x00\x00\x00loss]\x8b\x00\x04\x00\x00" + b"\x7f" * 1024 + b"as.",
+     "loss holds NaN or infinity"),                                  # an int no float holds
+])
+def test_a_malformed_pickle_history_is_a_failed_claim(tmp_path, payload, words):
+    (tmp_path / "history.pkl").write_bytes(payload)
+    assert words in load_history(tmp_path / "history.pkl").error
+
+
 def test_a_legacy_or_pickled_module_history_is_refused(tmp_path):
     torch.save({"loss": LOSS}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
     torch.save({"loss": torch.nn.Linear(1, 1)}, tmp_path / "module.pt")

@@ -270,5 +270,5 @@ def _number(value: object) -> tuple[float | None, bool]:
         except ValueError:
             return None, False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), False
+        return (float(value), False) if abs(value) < 1e300 else (math.inf, False)  # an int too big for a float
     return None, False

@@ -190,6 +190,8 @@ class _Machine:
 
 def _tuple_n(n: int) -> Callable[[_Machine, object], None]:
     def step(m: _Machine, _arg: object) -> None:
+        if len(m.stack) < n:
+            raise IndexError(f"TUPLE{n} on a stack of {len(m.stack)}")
         items = m.stack[len(m.stack) - n:]
         del m.stack[len(m.stack) - n:]
         m.stack.append(tuple(items))
