@@ -203,15 +203,20 @@ def _require_sandbox():
 
 
 def test_child_is_shown_only_what_the_submission_consists_of(tmp_path):
+    from grader.submission.rules import IntakeRules
+
     folder = write_form("state-dict", tmp_path / "s")
     (folder / "notes.txt").write_text("not needed by the child")
     assert submission_paths(inspect_submission(folder)) == [folder.resolve()]
     single = write_form("pickled-module", tmp_path / "one")
     (single / "neighbour.txt").write_text("secret")
     assert submission_paths(inspect_submission(single / "model.pth")) == [(single / "model.pth").resolve()]
-    # a bare state_dict next to its model.py: both files, still not the folder
-    bare = inspect_submission(folder / "weights.pth")
-    assert submission_paths(bare) == [(folder / "weights.pth").resolve(), (folder / "model.py").resolve()]
+    # a bare state_dict: the file and the TA's model code, never the model.py beside it
+    ta_code = tmp_path / "ta" / "net.py"
+    ta_code.parent.mkdir()
+    ta_code.write_text(MODEL_PY)
+    bare = inspect_submission(folder / "weights.pth", rules=IntakeRules(model_code=ta_code))
+    assert submission_paths(bare) == [(folder / "weights.pth").resolve(), ta_code.resolve()]
 
 
 def test_rubric_limits_reach_the_sandbox():
@@ -223,17 +228,21 @@ def test_rubric_limits_reach_the_sandbox():
 
 def test_sandboxed_single_file_sees_no_sibling_files(tmp_path):
     _require_sandbox()
+    from grader.submission.rules import IntakeRules
+
     folder = write_form("state-dict", tmp_path / "s")
     secret = folder / "neighbour-secret.txt"
     secret.write_text("another student's work")
-    (folder / "model.py").write_text(
-        "import os\n"
-        f"assert not os.path.exists({str(secret)!r}), 'sibling file visible'\n"
-        f"assert sorted(os.listdir({str(folder)!r})) == ['model.py', 'weights.pth'], 'folder listing'\n"
-        + MODEL_PY)
-    out = run_submission(inspect_submission(folder / "weights.pth"), tiny_data(4).test_images,
-                         classes=10, limits=Limits(wall_seconds=120))
+    checks = ("import os\n"
+              f"assert not os.path.exists({str(secret)!r}), 'sibling file visible'\n"
+              f"assert sorted(os.listdir({str(folder)!r})) == ['weights.pth'], 'folder listing'\n")
+    ta_code = tmp_path / "ta" / "net.py"
+    ta_code.parent.mkdir()
+    ta_code.write_text(checks + MODEL_PY)
+    bare = inspect_submission(folder / "weights.pth", rules=IntakeRules(model_code=ta_code))
+    out = run_submission(bare, tiny_data(4).test_images, classes=10, limits=Limits(wall_seconds=120))
     assert out.sandbox["enabled"] and out.logits.shape == (4, 10)
+    (folder / "model.py").write_text(checks + MODEL_PY)
     with pytest.raises(GraderError, match="sibling file visible"):  # the folder form shows it all
         run_submission(inspect_submission(folder), tiny_data(4).test_images, classes=10,
                        limits=Limits(wall_seconds=120))
@@ -614,7 +623,7 @@ def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypat
 
     assert len(sent) == 1
     header, images = decode(sent[0])
-    assert set(header) == {"form", "weights", "entry", "input", "batch_size", "threads"}
+    assert set(header) == {"form", "weights", "entry", "input", "batch_size", "threads", "classes"}
     assert sent[0] == encode(header, images)  # the header and the images: nothing else travels
     assert images.dtype == np.uint8 and images.shape == (30 + 6, 32, 32, 3)
     _, copies = probe_images(data, probe)

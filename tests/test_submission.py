@@ -42,7 +42,7 @@ def test_hostile_pickle_is_refused_by_name_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_own_class_pickle_gets_a_hint_to_hand_in_a_state_dict(tmp_path):
+def test_own_class_pickle_without_its_code_shows_the_model_py_to_hand_in(tmp_path):
     import pickle
 
     data = pickle.dumps(None, protocol=2).replace(b"N.", b"c__main__\nNet\n.")
@@ -53,7 +53,7 @@ def test_own_class_pickle_gets_a_hint_to_hand_in_a_state_dict(tmp_path):
         z.writestr("own/data.pkl", data)
     with pytest.raises(GraderError) as info:
         inspect_submission(tmp_path / "own.pth")
-    assert "__main__.Net" in info.value.message and "state_dict" in info.value.hint
+    assert "__main__.Net" in info.value.message and "class Net(nn.Module):" in info.value.hint
 
 
 def test_truncated_checkpoint_is_reported(tmp_path):

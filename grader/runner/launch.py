@@ -69,6 +69,7 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         "form": submission.form,
         "weights": str(submission.weights),
         "entry": [str(submission.entry[0]), submission.entry[1]] if submission.entry else None,
+        "classes": [binding.to_request() for binding in submission.classes],
         "input": submission.input,
         "batch_size": batch_size,
         "threads": threads,
@@ -105,11 +106,8 @@ def submission_paths(submission: Submission) -> list[Path]:
     a top-level folder such as /tmp outright.
     """
     if submission.folder is not None:  # a folder, or where an archive was unpacked
-        return [submission.folder]
-    paths = [submission.weights]
-    if submission.entry is not None and submission.entry[0] != submission.weights:
-        paths.append(submission.entry[0])
-    return paths
+        return [submission.folder, *submission.code_files]
+    return [submission.weights, *submission.code_files]
 
 
 def sandbox_caps(limits: Limits):

@@ -6,10 +6,7 @@ the student. Pickles are read only with ``weights_only=True`` (plus the stock to
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
-import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -18,10 +15,10 @@ import torch
 from torch import nn
 
 from grader.errors import GraderError
+from grader.runner.classes import failure_at, import_code, resolve_bindings
 from grader.runner.describe import onnx_macs_per_image
 from grader.runner.network import Loaded, one_line
 from grader.stock_layers import stock_module_classes
-from grader.submission.forms import import_time_hint, import_time_work
 
 NESTING_KEYS = ("state_dict", "model_state_dict", "model", "net")
 PREFIXES = ("module.", "_orig_mod.")
@@ -35,7 +32,7 @@ def load(request: dict) -> Loaded:
     manifest_input = request.get("input")
     default_input = dict(HOMEWORK_INPUT)
     if form == "pickled-module":
-        loaded = _load_pickled_module(weights)
+        loaded = _load_pickled_module(weights, request.get("classes") or [])
     elif form in ("state-dict", "safetensors"):
         state = _read_safetensors(weights) if form == "safetensors" else _unwrap(_torch_load(weights), weights)
         module, notes = build_from_entry(Path(request["entry"][0]), request["entry"][1])
@@ -81,10 +78,11 @@ def _guard(fn: Callable, weights: Path, what: str):
                          "save it again with the same torch version as the grader and re-submit") from None
 
 
-def _torch_load(weights: Path):
-    """``torch.load`` with ``weights_only=True`` plus the stock nn classes; never unrestricted."""
+def _torch_load(weights: Path, own: list[tuple[type, str]] = ()):
+    """``torch.load`` with ``weights_only=True`` plus the stock nn classes and ``own``, the student's
+    classes each bound to the name its pickle uses (``grader.runner.classes``); never unrestricted."""
     try:
-        with torch.serialization.safe_globals(list(stock_module_classes())):
+        with torch.serialization.safe_globals([*stock_module_classes(), *own]):
             return torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as exc:
         text = one_line(exc)
@@ -96,14 +94,19 @@ def _torch_load(weights: Path):
                          "the file may be truncated; save it again and re-submit") from None
 
 
-def _load_pickled_module(weights: Path) -> Loaded:
-    obj = _torch_load(weights)
+def _load_pickled_module(weights: Path, bindings: list[dict]) -> Loaded:
+    """A whole pickled network: stock layers, torchvision models, or the student's own classes
+    (``bindings``: each imported from the code that defines it and checked, in this process)."""
+    own = resolve_bindings(bindings)
+    obj = _torch_load(weights, own)
     if isinstance(obj, dict):
         obj = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), nn.Module)), obj)
     if not isinstance(obj, nn.Module):
         raise GraderError(f"{weights.name} holds a {type(obj).__name__}, not a network",
                          "hand in torch.save(net, ...) or a state_dict plus model.py")
-    return Loaded(obj, obj, "pickled-module", dict(HOMEWORK_INPUT))
+    origins = sorted({f"{b['name']} from {b.get('origin') or b['module']}" for b in bindings})
+    notes = [f"the whole pickled network's classes: {', '.join(origins)}"] if origins else []
+    return Loaded(obj, obj, "pickled-module", dict(HOMEWORK_INPUT), notes=notes)
 
 
 def _load_grader_checkpoint(weights: Path) -> Loaded:
@@ -205,13 +208,7 @@ def build_from_entry(file: Path, name: str) -> tuple[nn.Module, list[str]]:
     Raises:
         GraderError: when the file fails to import, names nothing to build, or builds no network.
     """
-    sys.path.insert(0, str(file.parent))  # so model.py can import its sibling modules
-    spec = importlib.util.spec_from_file_location("submission_model", file)
-    try:
-        code = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(code)
-    except BaseException as exc:
-        raise GraderError(f"{file.name} failed to import: {_where(exc, file)}", _import_hint(exc, file)) from None
+    code = import_code(file, "submission_model")
     builder, notes = getattr(code, name, None), []
     if builder is None:
         builder = _only_network_class(code, file, name)
@@ -219,7 +216,7 @@ def build_from_entry(file: Path, name: str) -> tuple[nn.Module, list[str]]:
     try:
         module = builder()
     except BaseException as exc:
-        raise GraderError(f"{file.name}: {name}() failed: {_where(exc, file)}",
+        raise GraderError(f"{file.name}: {name}() failed: {failure_at(exc, file)}",
                          f"{name}() must take no arguments and return the network") from None
     if not isinstance(module, nn.Module):
         raise GraderError(f"{file.name}: {name}() returned a {type(module).__name__}, not an nn.Module",
@@ -260,29 +257,6 @@ def _takes_no_arguments(cls: type) -> bool:
     except (TypeError, ValueError):
         return False
     return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
-
-
-def _import_hint(exc: BaseException, file: Path) -> str:
-    """The fix for a failed import: when a top-level statement that does work (a download, a
-    training loop) failed, name it and the guard that keeps it from running at import."""
-    frames = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
-    try:
-        work = import_time_work(file.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError):
-        work = []
-    failed = [s for s in work if frames and s.line <= frames[0] <= s.end]
-    if failed:
-        return import_time_hint(file, failed + [s for s in work if s not in failed])
-    return f"run `python {file.name}` locally and fix the error"
-
-
-def _where(exc: BaseException, file: Path) -> str:
-    """``Type: message (model.py line N)``: the deepest frame in the student's file."""
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
-    at = f" ({file.name} line {lines[-1]})" if lines else ""
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        at = f" ({file.name} line {exc.lineno})"
-    return f"{one_line(exc)}{at}"
 
 
 def _load_onnx(weights: Path) -> Loaded:

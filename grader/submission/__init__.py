@@ -29,6 +29,9 @@ from grader.submission.history import (HISTORY_KEYS, HistoryFile, find_history, 
                                        read_history)
 from grader.submission.manifest import (DEFAULT_ENTRY, INPUT_KEYS, MANIFEST_KEYS, MANIFEST_NAME, parse_entry,
                                         parse_input, read_manifest, resolve_inside)
+from grader.submission.model_code import (TA_ORIGIN, ClassBinding, ModelCode, bind_classes, find_model_code,
+                                          own_names)
+from grader.submission.pickle_scan import is_torchvision_model
 from grader.submission.precheck import LIMITS, PrecheckLimits, check_file, refusal
 from grader.submission.rules import IntakeRules
 
@@ -59,8 +62,12 @@ class Submission:
         student: ``{"id", "name"}``.
         folder: the folder whose files are graded, and all the sandboxed child may read: ``path``
             or the single folder it wraps, or where an archive was unpacked; None for a file.
-        scratch: the private (0700) temporary folder an archive was unpacked into, which ``close``
-            (or leaving a ``with`` block) removes; None for other hand-ins.
+        scratch: the private (0700) temporary folder an archive was unpacked into (and notebooks'
+            definitions written to), which ``close`` (or leaving a ``with`` block) removes.
+        classes: the student's own classes a whole pickled network names, bound to the code that
+            defines them (``model_code.bind_classes``); the child imports and checks them.
+        code_files: code outside ``folder`` the child must read (the TA's model code, notebooks'
+            definitions as modules).
     """
 
     path: Path
@@ -76,6 +83,8 @@ class Submission:
     history_file: HistoryFile | None = None
     folder: Path | None = None
     scratch: tempfile.TemporaryDirectory | None = field(default=None, repr=False, compare=False)
+    classes: tuple[ClassBinding, ...] = ()
+    code_files: tuple[Path, ...] = ()
 
     def __enter__(self) -> Submission:
         return self
@@ -84,7 +93,7 @@ class Submission:
         self.close()
 
     def close(self) -> None:
-        """Remove the scratch folder an archive was unpacked into; nothing for other hand-ins."""
+        """Remove the scratch folder (an unpacked archive, notebooks' definitions)."""
         if self.scratch is not None:
             self.scratch.cleanup()
 
@@ -132,8 +141,15 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rul
         raise GraderError(f"{path} does not exist", "pass the file or folder the student handed in")
     kind = archive_kind(path) if path.is_file() else None
     if kind is None:
-        return _inspect(path, graded_folder(path) if path.is_dir() else None, limits=limits, rules=rules)
-    scratch = tempfile.TemporaryDirectory(prefix="grader-hand-in-")  # 0700: other users stay out
+        folder = graded_folder(path) if path.is_dir() else None
+        scratch = _scratch() if needs_scratch(folder, rules) else None  # for notebooks' definitions
+        try:
+            return _inspect(path, folder, limits=limits, rules=rules, scratch=scratch)
+        except BaseException:
+            if scratch is not None:
+                scratch.cleanup()
+            raise
+    scratch = _scratch()
     unpacked = Path(scratch.name).resolve() / "hand-in"  # the child is shown this, never /tmp
     try:
         unpacked.mkdir()
@@ -148,8 +164,20 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rul
         raise
 
 
+def _scratch() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="grader-hand-in-")  # 0700: other users stay out
+
+
+def needs_scratch(folder: Path | None, rules: IntakeRules) -> bool:
+    """Whether a hand-in that is not an archive needs a scratch folder: a notebook's definitions
+    are written there as a module for the child."""
+    if rules.model_code is not None and rules.model_code.suffix == ".ipynb":
+        return True
+    return folder is not None and any(True for _ in folder.rglob("*.ipynb"))
+
+
 def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: IntakeRules,
-             scratch: tempfile.TemporaryDirectory | None = None) -> Submission:
+             scratch: tempfile.TemporaryDirectory | None) -> Submission:
     """``inspect_submission`` of the hand-in ``path`` whose files lie in ``folder`` (None: a file)."""
     root = folder or path.parent
     manifest = read_manifest(root / MANIFEST_NAME) if folder else {}
@@ -160,24 +188,73 @@ def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: 
     if size > limits.file_bytes:
         raise GraderError(f"{weights.name} is {size / 2**20:.0f} MiB, over the "
                           f"{limits.file_bytes / 2**20:.0f} MiB limit", "hand in only the trained network")
-    check = check_file(weights, limits)  # zip bombs, storages that claim more than they hold, legacy pickles
-    form = detect_form(weights, check, limits=limits)  # its refusals say more, so they come first
+    codes = find_model_code(folder, entry_file(root, manifest) if folder else None, rules.model_code,
+                            Path(scratch.name) if scratch else None)
+    own = own_names(codes)  # the student's classes a whole pickled network may name
+    check = check_file(weights, limits, own=own)  # zip bombs, lying storages, legacy pickles
+    form = detect_form(weights, check, limits=limits, own=own)  # its refusals say more, so they come first
     if check.problems:
         raise refusal(weights, check.problems)
 
-    entry = None
+    entry, classes = None, ()
     if form in NEEDS_CODE:
-        entry = parse_entry(root, manifest.get("entry"), form=form, weights=weights)
+        entry = _entry(root, folder, manifest, codes, rules, form=form, weights=weights)
+    elif form == "pickled-module":
+        named = [g for scan in check.pickles.values() for g in scan.globals if g in own or is_torchvision_model(g)]
+        classes = tuple(bind_classes(named, codes)[0])
     found = find_history(root, manifest.get("history")) if folder else None
     history = load_history(found, str(found.relative_to(root))) if found else None  # unreadable: recorded
     files = _listing(folder) if folder else [path.name]
     student = manifest.get("student", "").strip() or (path.name if path.is_dir() else hand_in_stem(path))
     return Submission(
         path=path, folder=folder, scratch=scratch, weights=weights, form=form, files=files,
-        sha256=sha256_file(path if scratch else weights),
+        sha256=sha256_file(path if scratch and path.is_file() else weights),  # an archive: itself
         manifest=manifest, entry=entry, input=manifest.get("input"), history=history and history.values,
         student={"id": student, "name": manifest.get("name", "").strip() or student}, history_file=history,
+        classes=classes, code_files=_code_files(folder, entry, classes),
     )
+
+
+def entry_file(root: Path, manifest: dict) -> Path | None:
+    """The file the manifest's entry (default ``model.py``) names in ``root``, None when malformed."""
+    file_name = (manifest.get("entry") or DEFAULT_ENTRY).partition(":")[0]
+    try:
+        return resolve_inside(root, file_name, "entry") if file_name.endswith(".py") else None
+    except GraderError:
+        return None
+
+
+def _entry(root: Path, folder: Path | None, manifest: dict, codes: list[ModelCode], rules: IntakeRules, *,
+           form: str, weights: Path) -> tuple[Path, str]:
+    """The code that builds the network for weights alone: the folder's model.py (or its entry),
+    else a notebook in the folder, else the TA's model code; a bare checkpoint gets only the TA's."""
+    ta = next((c for c in codes if c.origin.startswith(TA_ORIGIN)), None)
+    if folder is not None:
+        named = entry_file(root, manifest)
+        if manifest.get("entry") or (named is not None and named.is_file()) or not codes:
+            return parse_entry(root, manifest.get("entry"), form=form, weights=weights)
+        code = next((c for c in codes if c is not ta), ta)  # a notebook in the folder, else the TA's
+    elif rules.model_code is None:
+        raise GraderError(f"{weights.name} holds only weights ({form}) and was handed in alone, without the "
+                          "code that builds the network",
+                          "hand in a folder with the weights and model.py (code beside a lone file is never "
+                          "used: it may be another student's); a TA can pass --model-code for the whole class")
+    else:
+        code = ta
+    if code is None:
+        raise GraderError(f"{weights.name} holds only weights ({form}), and the model code "
+                          f"{rules.model_code} could not be read",
+                          "--model-code (or the rubric's model_code) must name Python or a notebook that "
+                          "defines the network")
+    return code.path, DEFAULT_ENTRY.partition(":")[2]
+
+
+def _code_files(folder: Path | None, entry: tuple[Path, str] | None,
+                classes: tuple[ClassBinding, ...]) -> tuple[Path, ...]:
+    """The code files outside the hand-in's folder that the child must read (the TA's model code,
+    notebooks' definitions written out)."""
+    files = {Path(b.file) for b in classes if b.file} | ({entry[0]} if entry else set())
+    return tuple(sorted(f for f in files if folder is None or folder not in f.parents))
 
 
 def _listing(folder: Path) -> list[str]:

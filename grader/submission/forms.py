@@ -20,7 +20,8 @@ from grader.errors import GraderError
 from grader.submission.archive import is_junk
 from grader.submission.history import looks_like_history
 from grader.submission.manifest import MANIFEST_NAME, resolve_inside
-from grader.submission.pickle_scan import PickleScan, allowed_global, stock_module_names
+from grader.submission.model_code import SCRIPT_MODULES, missing_class_hint
+from grader.submission.pickle_scan import PickleScan, allowed_global, is_torchvision_model, stock_module_names
 from grader.submission.precheck import (LEGACY_PICKLE, LIMITS, FileCheck, PrecheckLimits, entry_problems,
                                         is_data_pickle, refusal)
 from grader.submission.rules import IntakeRules
@@ -93,12 +94,14 @@ def _matches_rubric(name: str, pattern: str) -> bool:
     return PurePosixPath(*parts).match("/".join(PurePosixPath(pattern.lower()).parts[-len(parts):]))
 
 
-def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIMITS) -> str:
+def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIMITS,
+                own: frozenset[str] = frozenset()) -> str:
     """Name the form of ``weights`` from its suffix, magic bytes and (for torch pickles) its globals.
 
     Args:
         weights: the checkpoint.
         check: the pre-check of ``weights``, whose pickle scans are reused (not read again).
+        own: the globals the student's own code defines (``model_code``), allowed besides the stock ones.
 
     Raises:
         GraderError: for an unknown or corrupt file, or a pickle naming a global outside the allow-list.
@@ -111,7 +114,7 @@ def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIM
     if suffix == ".safetensors" or _looks_like_safetensors(head):
         return "safetensors"
     if head.startswith(b"PK\x03\x04"):
-        return _zip_form(weights, check, limits)
+        return _zip_form(weights, check, limits, own)
     if head[:1] == b"\x80":
         return _legacy_form(weights, check)
     raise GraderError(f"{weights.name}: unknown format (starts with {head[:8]!r})",
@@ -124,7 +127,7 @@ def _looks_like_safetensors(head: bytes) -> bool:
     return len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 28
 
 
-def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits) -> str:
+def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits, own: frozenset[str]) -> str:
     try:
         with zipfile.ZipFile(weights) as archive:
             problems = entry_problems(archive, weights.stat().st_size, limits)
@@ -153,7 +156,7 @@ def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits) -> str:
     scan = check.pickles.get(pickles[0])
     if scan is None:  # the pre-check could not read it, and says why
         raise refusal(weights, check.problems)
-    return _pickle_form(weights, scan)
+    return _pickle_form(weights, scan, own)
 
 
 def _legacy_form(weights: Path, check: FileCheck) -> str:
@@ -164,20 +167,21 @@ def _legacy_form(weights: Path, check: FileCheck) -> str:
     return _pickle_form(weights, scan)
 
 
-def _pickle_form(weights: Path, scan: PickleScan) -> str:
+def _pickle_form(weights: Path, scan: PickleScan, own: frozenset[str] = frozenset()) -> str:
     """Classify a torch.save pickle by the globals and strings it names, refusing foreign globals."""
     if scan.error:
         raise GraderError(f"{weights.name} is corrupt: its pickle cannot be read ({scan.error})",
                           "save the network again and re-submit")
-    foreign = sorted({g for g in scan.globals if not allowed_global(g)})
+    foreign = sorted({g for g in scan.globals if not allowed_global(g, own=own)})
+    script = [g for g in foreign if g.partition(".")[0] in SCRIPT_MODULES and g.count(".") == 1]
+    if script:  # a class of the student's own that no code handed in defines
+        raise GraderError(f"{weights.name} holds a whole network of class {script[0]}, and no code handed in "
+                          f"defines {script[0].rpartition('.')[2]}", missing_class_hint(script[0]))
     if foreign:
-        own = [g for g in foreign if g.startswith("__main__.")]
-        hint = ("your network's class is defined in your own script, which the grader cannot trust: "
-                "hand in torch.save(net.state_dict(), 'weights.pth') plus model.py with build_model()"
-                if own else "it was refused without being run; hand in plain weights or stock torch.nn layers")
         raise GraderError(f"{weights.name} asks to load {', '.join(foreign[:5])}, outside the allowed "
-                          "torch.nn classes", hint)
-    if any(g in stock_module_names() for g in scan.globals):
+                          "torch.nn classes", "it was refused without being run; hand in plain weights, stock "
+                          "torch.nn layers, or your network's class in model.py")
+    if any(g in stock_module_names() or g in own or is_torchvision_model(g) for g in scan.globals):
         return "pickled-module"
     if "grader-checkpoint" in scan.strings:
         return "run-folder"

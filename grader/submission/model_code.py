@@ -29,6 +29,7 @@ SOURCE_BYTES = 4 << 20
 TORCHVISION_PREFIX = "torchvision.models."
 # Names that stand for the script or notebook a class was defined in when it was pickled.
 SCRIPT_MODULES = ("__main__", "__mp_main__")
+TA_ORIGIN = "--model-code"  # how messages name the TA's class-wide model code
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class ClassBinding:
 
     def to_request(self) -> dict:
         """The binding as the child's request carries it."""
-        return {"pickled": self.pickled, "file": self.file, "module": self.module, "name": self.name}
+        return {"pickled": self.pickled, "file": self.file, "module": self.module, "name": self.name,
+                "origin": self.origin}
 
 
 def defined_classes(source: str) -> tuple[str, ...]:
@@ -100,12 +102,15 @@ def read_model_code(path: Path, *, origin: str, module: str | None = None) -> Mo
     return ModelCode(path.resolve(), module or path.stem, origin, classes)
 
 
-def notebook_model_code(notebook: Path, scratch: Path) -> ModelCode:
+def notebook_model_code(notebook: Path, scratch: Path, *, origin: str | None = None) -> ModelCode:
     """A notebook's definitions, written as a module into ``scratch``, as a source of classes."""
     source = notebook_source(notebook)
     target = scratch / f"{_identifier(notebook.stem)}.py"
+    while target.exists():  # two notebooks of one name in two folders
+        target = target.with_name(f"{target.stem}_2.py")
     target.write_text(source, encoding="utf-8")
-    return ModelCode(target.resolve(), target.stem, notebook.name, defined_classes(source))
+    target.chmod(0o644)  # the sandboxed child reads it as another user
+    return ModelCode(target.resolve(), target.stem, origin or notebook.name, defined_classes(source))
 
 
 def notebook_source(path: Path) -> str:
@@ -227,3 +232,57 @@ def missing_class_hint(pickled: str) -> str:
             f"      import torch\n      import torch.nn as nn\n\n"
             f"      class {name}(nn.Module):\n          ...  # paste your class definition here\n"
             f"  (or the notebook that defines it; a TA can pass --model-code for the whole class)")
+
+
+def find_model_code(folder: Path | None, entry_file: Path | None, model_code: Path | None,
+                    scratch: Path | None) -> list[ModelCode]:
+    """The sources of classes for one hand-in, in resolution order.
+
+    Args:
+        folder: the hand-in's folder (None for a bare checkpoint, which gets code only from the
+            TA: never from the files beside it, which may be another student's).
+        entry_file: the folder's model code (``model.py``, or the manifest entry's file), if it exists.
+        model_code: the TA's class-wide model code (``--model-code``, rubric ``[submission]``).
+        scratch: where notebooks' definitions are written as modules for the child (there is
+            one whenever a notebook is to be read).
+
+    A source that is not Python (a syntax error, a broken notebook) is left out here: the child
+    reports the real error when it imports the file, and a pickle whose class only it defined
+    is refused as a class nobody defines.
+    """
+    found: list[ModelCode] = []
+    if folder is not None and entry_file is not None and entry_file.is_file():
+        found += _tolerant(lambda: read_model_code(entry_file, origin=entry_file.relative_to(folder).as_posix()))
+    if folder is not None:
+        for notebook in sorted(folder.rglob("*.ipynb")):
+            if ".ipynb_checkpoints" not in notebook.parts and not notebook.name.startswith("."):
+                found += _tolerant(lambda: notebook_model_code(notebook, _code_dir(scratch)))
+    if model_code is not None:
+        if model_code.suffix == ".ipynb":
+            found += _tolerant(lambda: notebook_model_code(model_code, _code_dir(scratch),
+                                                           origin=f"{TA_ORIGIN} {model_code.name}"))
+        else:
+            found += _tolerant(lambda: read_model_code(model_code, origin=f"{TA_ORIGIN} {model_code.name}"))
+    return found
+
+
+def own_names(codes: list[ModelCode]) -> frozenset[str]:
+    """Every global under which a pickle may name a class of ``codes``: ``__main__.X`` (a class
+    defined in the script or notebook that saved it) and ``<module>.X``."""
+    return frozenset(f"{module}.{name}" for code in codes for name in code.classes
+                     for module in (*SCRIPT_MODULES, code.module))
+
+
+def _tolerant(read) -> list[ModelCode]:
+    try:
+        return [read()]
+    except (GraderError, OSError):
+        return []
+
+
+def _code_dir(scratch: Path) -> Path:
+    """``scratch/code``, readable by the sandboxed child (which runs as another user)."""
+    folder = scratch / "code"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    folder.chmod(0o755)
+    return folder

@@ -122,20 +122,32 @@ def _qualified(module: str, name: str) -> str:
     return f"{'builtins' if module == '__builtin__' else module}.{name}"
 
 
-def allowed_global(name: str, *, torchscript: bool = False) -> bool:
+def allowed_global(name: str, *, torchscript: bool = False, own: frozenset[str] = frozenset()) -> bool:
     """True for a global a weights file may name.
 
     That is what ``torch.load(weights_only=True)`` rebuilds, the stock ``torch.nn`` layer
-    classes (a homework-style ``torch.save(net)``), torch's legacy typed storages, and, inside a
-    TorchScript archive, its own compiled names. Everything else (os, subprocess, builtins.eval,
-    a student's ``__main__.Net``) is refused.
+    classes (a homework-style ``torch.save(net)``), torchvision's model classes, torch's legacy
+    typed storages, inside a TorchScript archive its own compiled names, and ``own``: the
+    classes the student's code defines (``grader.submission.model_code``), which the child
+    checks again before binding them. Everything else (os, subprocess, builtins.eval, a class
+    nobody handed in) is refused.
     """
-    if name in stock_module_names() or name in weights_only_globals():
+    if name in stock_module_names() or name in weights_only_globals() or name in own:
+        return True
+    if is_torchvision_model(name):
         return True
     module, _, attr = name.rpartition(".")
     if module == "torch" and attr.endswith("Storage"):
         return True
     return torchscript and name.startswith(TORCHSCRIPT_PREFIXES)
+
+
+def is_torchvision_model(name: str) -> bool:
+    """``torchvision.models.<module>.<Class>``: a model class of the pinned torchvision (the child
+    imports it from there and refuses anything that is not an nn.Module subclass)."""
+    module, _, attr = name.rpartition(".")
+    return module.startswith("torchvision.models.") and attr[:1].isupper() and attr.isidentifier() \
+        and all(part.isidentifier() for part in module.split("."))
 
 
 @functools.cache

@@ -105,8 +105,11 @@ def inspect_file(path: Path, limits: PrecheckLimits = LIMITS) -> list[str]:
     return check_file(path, limits).problems
 
 
-def check_file(path: Path, limits: PrecheckLimits = LIMITS) -> FileCheck:
+def check_file(path: Path, limits: PrecheckLimits = LIMITS, *, own: frozenset[str] = frozenset()) -> FileCheck:
     """The problems with ``path`` and the scans of the pickles read to find them.
+
+    ``own``: the globals the student's own code defines (``allowed_global``), allowed besides the
+    stock ones.
 
     Raises:
         GraderError: the file cannot be read at all.
@@ -120,7 +123,7 @@ def check_file(path: Path, limits: PrecheckLimits = LIMITS) -> FileCheck:
     if size > limits.file_bytes:
         return FileCheck([f"it is {format_bytes(size)}, over the {format_bytes(limits.file_bytes)} cap"])
     if head.startswith(b"PK"):
-        return check_archive(path, size, limits)
+        return check_archive(path, size, limits, own=own)
     if head[:1] == b"\x80":
         return check_legacy(path, size, limits)
     if head[:1] in (b"(", b"]", b"}"):
@@ -128,7 +131,7 @@ def check_file(path: Path, limits: PrecheckLimits = LIMITS) -> FileCheck:
     return FileCheck([])
 
 
-def check_archive(path: Path, size: int, limits: PrecheckLimits) -> FileCheck:
+def check_archive(path: Path, size: int, limits: PrecheckLimits, *, own: frozenset[str] = frozenset()) -> FileCheck:
     """Problems with a torch zip archive (entries stored, sizes honest, pickles tame)."""
     scans: dict[str, PickleScan] = {}
     try:
@@ -147,7 +150,7 @@ def check_archive(path: Path, size: int, limits: PrecheckLimits) -> FileCheck:
                         continue
                     scan = scan_pickle(archive.read(info))
                     problems += pickle_problems(scan, info.filename, sizes, limits,
-                                                torchscript=torchscript)
+                                                torchscript=torchscript, own=own)
                     if is_data_pickle(info.filename):
                         scans[info.filename] = scan
             return FileCheck(problems, scans)
@@ -196,7 +199,7 @@ def _tame_torchscript_source(info: zipfile.ZipInfo, limits: PrecheckLimits) -> b
 
 
 def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: PrecheckLimits,
-                    *, torchscript: bool = False) -> list[str]:
+                    *, torchscript: bool = False, own: frozenset[str] = frozenset()) -> list[str]:
     """Problems in one pickle's opcodes: forbidden globals, storages that lie about their size.
 
     Args:
@@ -204,10 +207,11 @@ def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: 
         name: its archive name, e.g. ``model/data.pkl``; storages live in ``model/data/<key>``.
         sizes: archive entry name -> uncompressed size.
         torchscript: the archive is TorchScript, whose pickles also name its compiled classes.
+        own: the globals the student's own code defines.
     """
     problems = [f"{name} refers to {g}, which a weights file has no use for (it is how a pickle "
                 "runs code)" for g in dict.fromkeys(scan.globals)
-                if not allowed_global(g, torchscript=torchscript)]
+                if not allowed_global(g, torchscript=torchscript, own=own)]
     if scan.error:
         problems.append(f"{name} is not a well-formed pickle ({scan.error})")
     if name.endswith("traced_inputs.pkl"):
