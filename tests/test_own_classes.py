@@ -144,3 +144,22 @@ def test_a_notebook_cell_that_calls_os_system_runs_only_in_the_sandbox(tmp_path,
     result = grade_one(folder, data=data, sandbox=True)
     assert result.graded, result.error
     assert not marker.exists()  # the class body ran, in the sandbox's own /tmp
+
+
+def test_model_code_on_the_command_line_grades_a_class_folder_of_bare_pickles(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from tests.conftest import make_image_tree
+
+    subs = tmp_path / "class"
+    for i, name in enumerate(("alice", "bob")):
+        run_script(tmp_path, subs / f"{name}.pth", seed=i)
+    ta_code = tmp_path / "net.py"
+    ta_code.write_text(NET_CLASS)
+    tree = make_image_tree(tmp_path / "data", {"train": 1, "test": 2})
+    ran = CliRunner().invoke(main, ["batch", str(subs), "--out", str(tmp_path / "out"), "--jobs", "1", "--no-pdf",
+                                    "--data", str(tree), "--partial", "--model-code", str(ta_code)])
+    assert ran.exit_code == 0, ran.output
+    rows = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[:2] for row in rows] == [["alice", "graded"], ["bob", "graded"]]
