@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import platform
+import subprocess
 import sys
+import time
 
 import pytest
 
 from grader.errors import GraderError
-from grader.sandbox import RunResult, SandboxCaps, check_available, run
+from grader.sandbox import RunResult, SandboxCaps, cgroup, check_available, memory, run, seccomp
 from grader.sandbox import bwrap as bwrap_module
 
 PY = sys.executable
@@ -128,3 +134,80 @@ def test_single_file_can_be_shown(tmp_path):
             f"os.path.exists({str(tmp_path / 'sibling')!r}))")
     result = py(code, readonly=[tmp_path / "weights.pt"])
     assert result.stdout.split() == [b"w", b"False"]
+
+
+@pytest.mark.parametrize("machine", sorted(seccomp.ABIS))
+def test_seccomp_filter_assembles_for_each_architecture(machine):
+    program = seccomp.build_filter(machine)
+    assert len(program) % 8 == 0 and 0 < len(program) // 8 < 4096  # the kernel's BPF_MAXINSNS
+
+
+def test_personality_may_be_read_not_changed():
+    result = py("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True)\n"
+                "print(libc.personality(0xFFFFFFFF), libc.personality(0))\n"
+                "print(libc.personality(0x0040000), os.strerror(ctypes.get_errno()))")  # ADDR_NO_RANDOMIZE
+    assert result.stdout.split(b"\n")[:2] == [b"0 0", b"-1 Operation not permitted"]
+
+
+def test_run_reports_the_memory_it_saw():
+    result = py("block = bytearray(b'x') * (64 << 20); import time; time.sleep(0.3)")
+    assert result.ok, result.stderr
+    assert 64 << 20 < result.memory_peak_bytes < 256 << 20
+
+
+def test_process_tree_lists_descendants_parents_first():
+    sleeper = subprocess.Popen([PY, "-c", "import subprocess, sys, time; "
+                                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']);"
+                                "time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(tree := memory.process_tree(sleeper.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tree[0] == sleeper.pid and len(tree) == 2
+        assert memory.resident_bytes(tree[1]) > 0
+        assert memory.resident_bytes(1 << 30) == 0  # no such process
+    finally:
+        for pid in reversed(memory.process_tree(sleeper.pid)):
+            os.kill(pid, 9)
+        sleeper.wait()
+
+
+MOUNTINFO = ("24 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
+             "25 1 0:23 / /proc rw - proc proc rw\n")
+
+
+@pytest.mark.parametrize("proc_cgroup, expected", [
+    ("0::/user.slice/grader/main\n", ("/sys/fs/cgroup/user.slice/grader/main", "/sys/fs/cgroup")),
+    ("0::/\n", ("/sys/fs/cgroup", "/sys/fs/cgroup")),
+    ("4:memory:/x\n", None),  # cgroup v1 only
+])
+def test_cgroup_is_located_from_proc(proc_cgroup, expected):
+    found = cgroup.locate(MOUNTINFO, proc_cgroup)
+    assert (found and tuple(map(str, found))) == expected
+
+
+def test_cgroup_is_made_only_where_memory_is_delegated(tmp_path):
+    own = tmp_path / "service" / "main"
+    own.mkdir(parents=True)
+    (own / "cgroup.subtree_control").write_text("")
+    (own.parent / "cgroup.subtree_control").write_text("cpu io\n")
+    assert cgroup.delegated_parent(own, tmp_path) is None
+    (own.parent / "cgroup.subtree_control").write_text("cpu memory io\n")
+    assert cgroup.delegated_parent(own, tmp_path) == own.parent
+    assert cgroup.delegated_parent(own, own) is None  # never above the mount
+    group = cgroup.create(1 << 30, parent=own.parent)
+    assert group.path.parent == own.parent
+    assert (group.path / "memory.max").read_text() == str(1 << 30)
+    (group.path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert group.oom_killed()
+
+
+def test_every_refused_call_fails_with_eperm():
+    denied = seccomp.ABIS[platform.machine()].denied
+    code = ("import ctypes, json, sys; libc = ctypes.CDLL(None, use_errno=True); out = {}\n"
+            "for name, nr in json.loads(sys.argv[1]).items():\n"
+            "    ctypes.set_errno(0); libc.syscall(nr, 0, 0, 0, 0, 0, 0); out[name] = ctypes.get_errno()\n"
+            "print(json.dumps(out))")
+    result = run([PY, "-c", code, json.dumps(denied)], limits=QUICK)
+    assert result.ok, result.stderr
+    assert json.loads(result.stdout) == {name: errno.EPERM for name in denied}

@@ -143,6 +143,9 @@ def bwrap_argv(*, readonly: Sequence[tuple[Path, Path]], limits: SandboxCaps, se
             "--disable-userns",  # no nested user namespace to regain capabilities in
             "--cap-drop", "ALL",
             "--die-with-parent",  # killing bwrap (wall clock) ends the whole PID namespace
+            # No bubblewrap init: process 1 is the command, which sets every limit before anything
+            # else runs (see _apply_limits.py --init), so no process in here lacks them.
+            "--as-pid-1",
             "--new-session",  # no TIOCSTI into the grader's terminal
             # Mounts first, then binds over them: a submission may well live under /tmp.
             "--proc", "/proc", "--dev", "/dev",

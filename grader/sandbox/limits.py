@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grader.limits import Limits, MiB
+from grader.limits import GiB, Limits, MiB
 
 
 @dataclass(frozen=True)
@@ -12,15 +12,21 @@ class SandboxCaps:
     """Resource caps for one child. Every field carries its unit in its name; the wall clock and
     memory default to the user-facing ``grader.limits.Limits``.
 
-    memory_bytes caps RLIMIT_DATA (private writable memory: heap, anonymous mmaps, tensors), not
-    RLIMIT_AS: a CUDA build of torch reserves tens of GiB of address space it never touches, so an
-    address-space cap that lets CUDA start would not limit memory at all (see docs/sandbox.md).
-    The seccomp filter closes the two ways around RLIMIT_DATA (shared anonymous mmaps, memfd).
+    memory_bytes is the cap on the whole sandbox's memory, enforced in layers (docs/sandbox.md):
+    RLIMIT_DATA of each process (private writable memory: heap, anonymous mmaps, tensors); the
+    grading process's sampling of the anonymous and shared resident memory of every process in
+    the sandbox, which stops the run above it; a cgroup v2 ``memory.max`` where one is delegated.
+    stack_bytes is RLIMIT_STACK, soft and hard: the main thread's stack, and glibc's default for
+    every other thread's, whose stacks count against RLIMIT_DATA (torch starts one per core).
+    address_space_slack_bytes: RLIMIT_AS is memory_bytes plus this, a last stop per process,
+    wide enough for what importing torch reserves and never touches (3.4 GiB, more per thread).
     """
 
     wall_seconds: float = Limits.wall_seconds
     cpu_seconds: int = 600
     memory_bytes: int = Limits.memory_mb * MiB
+    stack_bytes: int = 8 * MiB
+    address_space_slack_bytes: int = 8 * GiB
     max_processes: int = 64
     file_size_bytes: int = 256 * MiB
     open_files: int = 256
@@ -47,6 +53,8 @@ class RunResult:
         reason: why the run failed, in words for a gradebook row (None when it exited 0).
         seconds: wall-clock time from start to reaping, parent side.
         sandboxed: False when it ran with sandbox=False (callers must say so loudly).
+        memory_peak_bytes: the most anonymous + shared resident memory the parent's sampling saw
+            the child's processes hold together (bytes; a lower bound of the true peak).
     """
 
     returncode: int | None
@@ -56,6 +64,7 @@ class RunResult:
     reason: str | None
     seconds: float
     sandboxed: bool = True
+    memory_peak_bytes: int = 0
 
     @property
     def ok(self) -> bool:

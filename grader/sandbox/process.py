@@ -1,4 +1,5 @@
-"""Start one child (sandboxed or not), feed stdin, capture capped output, enforce the wall clock."""
+"""Start one child (sandboxed or not), feed stdin, capture capped output, enforce the wall clock
+and the memory cap."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.sandbox import bwrap, seccomp
 from grader.limits import format_bytes
+from grader.sandbox import bwrap, cgroup, seccomp
 from grader.sandbox.limits import RunResult, SandboxCaps
+from grader.sandbox.memory import MemoryWatch
 
 APPLY_LIMITS = Path(__file__).with_name("_apply_limits.py")
 _CHUNK = 1 << 16
@@ -32,8 +34,8 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
 
     With ``sandbox=True`` the child runs under bubblewrap (see grader.sandbox.bwrap) with the
     seccomp filter; with ``sandbox=False`` it runs directly, in a scratch cwd/HOME, with the same
-    environment, rlimits (but RLIMIT_NPROC) and wall clock. Callers must then say loudly, in
-    their output and report, that the submission ran unsandboxed.
+    environment, rlimits (but RLIMIT_NPROC), memory sampling and wall clock. Callers must then
+    say loudly, in their output and report, that the submission ran unsandboxed.
 
     Args:
         argv: the command, e.g. ``[sys.executable, "-m", "grader.runner.child", ...]``.
@@ -47,8 +49,9 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
     Raises:
         GraderError: bubblewrap is missing or unusable, or a ``readonly`` path is missing.
     """
-    command = [sys.executable, "-I", "-S", str(APPLY_LIMITS), _rlimit_spec(limits, sandbox), "--",
-               *argv]
+    # In the sandbox, _apply_limits.py stays on as process 1 (bwrap --as-pid-1) and runs argv.
+    command = [sys.executable, "-I", "-S", str(APPLY_LIMITS), *(["--init"] if sandbox else []),
+               _rlimit_spec(limits, sandbox), "--", *argv]
     if not sandbox:
         with tempfile.TemporaryDirectory(prefix="grader-unsandboxed-") as scratch:
             return _supervise(command, stdin, limits, cwd=scratch,
@@ -75,12 +78,16 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
 def _rlimit_spec(limits: SandboxCaps, sandbox: bool) -> str:
     """``NAME=SOFT:HARD,...`` for _apply_limits.py.
 
-    The CPU soft limit sends SIGXCPU, the hard one (5 s later) SIGKILL for a child that catches it.
-    RLIMIT_NPROC counts every process of the uid; outside a user namespace that would be the
-    grader's own user, so it is applied only in the sandbox.
+    The CPU soft limit sends SIGXCPU, the hard one (5 s later) SIGKILL for a child that catches it
+    (process 1 of the sandbox ignores SIGXCPU: the hard limit ends it). RLIMIT_NPROC counts every
+    process of the uid; outside a user namespace that would be the grader's own user, so it is
+    applied only in the sandbox. Every other soft limit equals its hard one: none can be raised.
     """
+    address_space = limits.memory_bytes + limits.address_space_slack_bytes
     spec = {"CPU": (limits.cpu_seconds, limits.cpu_seconds + 5),
             "DATA": (limits.memory_bytes, limits.memory_bytes),
+            "STACK": (limits.stack_bytes, limits.stack_bytes),
+            "AS": (address_space, address_space),
             "FSIZE": (limits.file_size_bytes, limits.file_size_bytes),
             "NOFILE": (limits.open_files, limits.open_files),
             "CORE": (0, 0)}
@@ -91,15 +98,31 @@ def _rlimit_spec(limits: SandboxCaps, sandbox: bool) -> str:
 
 def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunResult:
     start = time.monotonic()
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd, env=env, pass_fds=pass_fds,
-                            start_new_session=True)  # its own process group, killed as one
-    stdout, stderr_tail, stopped = _pump(proc, stdin, limits, deadline=start + limits.wall_seconds)
-    if stopped:
-        _kill(proc)
-    _, status, usage = os.wait4(proc.pid, 0)
+    group = cgroup.create(limits.memory_bytes)
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=cwd, env=env, pass_fds=pass_fds,
+                                start_new_session=True)  # its own process group, killed as one
+        if group is not None:
+            group.adopt(proc.pid)
+        watch = MemoryWatch(proc.pid, limits.memory_bytes)
+        try:
+            stdout, stderr_tail, stopped = _pump(proc, stdin, limits, watch,
+                                                 deadline=start + limits.wall_seconds)
+        except BaseException:  # e.g. KeyboardInterrupt in the grader: the child goes too
+            _kill(proc)
+            proc.wait()
+            raise
+        if stopped:
+            _kill(proc)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - start
+        if stopped is None and group is not None and group.oom_killed():
+            stopped = "memory"  # the kernel killed inside; the run's exit tells no more
+    finally:
+        if group is not None:
+            group.remove()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - start
     returncode = None if stopped else proc.returncode
     if sandboxed and returncode is not None and returncode > 128:
         returncode = -(returncode - 128)  # bwrap reports a signal death as 128 + N, like a shell
@@ -107,13 +130,14 @@ def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunR
     reason = _reason(stopped, returncode, stderr_tail, cpu, limits)
     return RunResult(returncode=returncode, stdout=stdout, stderr=stderr_tail,
                      timed_out=stopped == "wall", reason=reason, seconds=seconds,
-                     sandboxed=sandboxed)
+                     sandboxed=sandboxed, memory_peak_bytes=watch.peak_bytes)
 
 
-def _pump(proc, stdin: bytes, limits: SandboxCaps, *, deadline: float):
-    """Write stdin and read stdout/stderr until both close, the deadline, or the output cap.
+def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadline: float):
+    """Write stdin and read stdout/stderr until both close and the child exits, or a limit stops
+    it: the deadline, the output cap, or the memory cap (sampled between reads).
 
-    Returns (stdout, stderr tail, None | "wall" | "output").
+    Returns (stdout, stderr tail, None | "wall" | "output" | "memory").
     """
     stdout, stderr = bytearray(), bytearray()
     sel = selectors.DefaultSelector()
@@ -127,11 +151,13 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, *, deadline: float):
     else:
         proc.stdin.close()
     try:
-        while sel.get_map() and any(k.events == selectors.EVENT_READ for k in sel.get_map().values()):
+        while any(key.events == selectors.EVENT_READ for key in sel.get_map().values()):
+            if watch.over_cap():
+                return bytes(stdout), bytes(stderr), "memory"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return bytes(stdout), bytes(stderr), "wall"
-            for key, _ in sel.select(timeout=min(remaining, 1.0)):
+            for key, _ in sel.select(timeout=min(remaining, watch.seconds_to_next())):
                 if key.fileobj is proc.stdin:
                     try:
                         written += os.write(proc.stdin.fileno(), view[written:written + _CHUNK])
@@ -151,19 +177,33 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, *, deadline: float):
                 else:
                     stderr += data
                     del stderr[:-limits.stderr_tail_bytes]
-        # Output closed: wait for the exit, still under the wall clock (a pidfd turns readable
-        # when the process exits, so the wait needs neither polling nor reaping it here).
-        pidfd = os.pidfd_open(proc.pid)
-        try:
-            ready, _, _ = select.select([pidfd], [], [], max(deadline - time.monotonic(), 0))
-        finally:
-            os.close(pidfd)
-        return bytes(stdout), bytes(stderr), None if ready else "wall"
+        return bytes(stdout), bytes(stderr), _wait_exit(proc, watch, deadline)
     finally:
         sel.close()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if not stream.closed:
                 stream.close()
+
+
+def _wait_exit(proc, watch: MemoryWatch, deadline: float):
+    """With its output closed, wait for the child's exit under the wall clock and the memory cap
+    (a pidfd turns readable when the process exits: no polling, and no reaping it here).
+
+    Returns None | "wall" | "memory".
+    """
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        while True:
+            if watch.over_cap():
+                return "memory"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "wall"
+            ready, _, _ = select.select([pidfd], [], [], min(remaining, watch.seconds_to_next()))
+            if ready:
+                return None
+    finally:
+        os.close(pidfd)
 
 
 def _kill(proc) -> None:
@@ -179,6 +219,8 @@ def _reason(stopped, returncode, stderr_tail: bytes, cpu_seconds: float, limits:
         return f"output over {format_bytes(limits.output_bytes)}"
     if stopped == "wall":
         return f"killed after {limits.wall_seconds:g} s wall clock"
+    if stopped == "memory":
+        return f"memory limit of {format_bytes(limits.memory_bytes)} exceeded"
     if returncode == 0:
         return None
     # SIGXCPU comes from the soft CPU limit; SIGKILL from the hard one (if SIGXCPU was caught).

@@ -1,9 +1,11 @@
 """A seccomp-bpf program, written by hand, that bubblewrap installs before the child runs.
 
 It is the second wall behind the namespaces: even inside a fresh network namespace the child may
-not create any socket (a connected AF_UNIX socketpair stays allowed), use io_uring (whose requests bypass seccomp),
-or get memory around RLIMIT_DATA (shared anonymous mmaps, memfd_create, SysV shm). Denied calls
-fail with EPERM rather than killing the process, so the child's traceback says what it tried.
+not create any socket (a connected AF_UNIX socketpair stays allowed), use io_uring (whose requests
+bypass seccomp), get memory around RLIMIT_DATA (shared anonymous or ``MAP_GROWSDOWN`` mmaps,
+memfd_create, SysV shm), or reach into another process (ptrace, process_vm_readv/writev,
+pidfd_getfd, kcmp, process_madvise). Denied calls fail with EPERM rather than killing the
+process, so the child's traceback says what it tried.
 
 The program is classic BPF over ``struct seccomp_data`` (nr, arch, ip, args[6]); bubblewrap reads
 it as raw ``struct sock_filter`` records from a file descriptor (``--seccomp FD``).
@@ -31,6 +33,9 @@ _RET_ERRNO = 0x00050000
 AF_UNIX = 1
 MAP_SHARED_BIT = 0x01  # MAP_SHARED and MAP_SHARED_VALIDATE both set bit 0; MAP_PRIVATE does not
 MAP_ANONYMOUS = 0x20
+MAP_GROWSDOWN = 0x100  # a "stack" mapping: RLIMIT_DATA does not count it (same bit on arm64)
+PER_LINUX = 0  # personality(): the default persona, and the value that only asks for the current one
+PER_QUERY = 0xFFFFFFFF
 X32_SYSCALL_BIT = 0x40000000
 
 
@@ -42,23 +47,28 @@ class Abi:
     socket: int
     socketpair: int
     mmap: int
+    personality: int
     denied: dict[str, int]
     reject_x32: bool = False
 
 
-_COMMON_DENIED_GENERIC = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}
+# Numbered alike on every architecture since 5.1.
+_COMMON_DENIED_GENERIC = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+                          "pidfd_getfd": 438, "process_madvise": 440}
 
 ABIS = {
     "x86_64": Abi(
-        audit_arch=0xC000003E, socket=41, socketpair=53, mmap=9, reject_x32=True,
+        audit_arch=0xC000003E, socket=41, socketpair=53, mmap=9, personality=135, reject_x32=True,
         denied={**_COMMON_DENIED_GENERIC, "memfd_create": 319, "shmget": 29, "add_key": 248,
                 "request_key": 249, "keyctl": 250, "perf_event_open": 298, "bpf": 321,
-                "userfaultfd": 323}),
+                "userfaultfd": 323, "ptrace": 101, "process_vm_readv": 310,
+                "process_vm_writev": 311, "kcmp": 312}),
     "aarch64": Abi(
-        audit_arch=0xC00000B7, socket=198, socketpair=199, mmap=222,
+        audit_arch=0xC00000B7, socket=198, socketpair=199, mmap=222, personality=92,
         denied={**_COMMON_DENIED_GENERIC, "memfd_create": 279, "shmget": 194, "add_key": 217,
                 "request_key": 218, "keyctl": 219, "perf_event_open": 241, "bpf": 280,
-                "userfaultfd": 282}),
+                "userfaultfd": 282, "ptrace": 117, "process_vm_readv": 270,
+                "process_vm_writev": 271, "kcmp": 272}),
 }
 
 
@@ -93,15 +103,23 @@ def build_filter(machine: str | None = None) -> bytes:
         (_JEQ_K, abi.socket, "deny", None),
         (_JEQ_K, abi.socketpair, "family", None),
         (_JEQ_K, abi.mmap, "mmap", None),
+        (_JEQ_K, abi.personality, "persona", None),
     ]
     prog += [(_JEQ_K, nr, "deny", None) for nr in abi.denied.values()]
     prog += [
         (_RET_K, _RET_ALLOW, None, None),  # BPF jumps only forward: the shared returns come last
         "family", (_LD_W_ABS, _OFF_ARG[0], None, None),
         (_JEQ_K, AF_UNIX, "allow", "deny"),
+        # Refused: MAP_GROWSDOWN of any kind; MAP_SHARED together with MAP_ANONYMOUS.
         "mmap", (_LD_W_ABS, _OFF_ARG[3], None, None),
+        (_JSET_K, MAP_GROWSDOWN, "deny", None),
         (_JSET_K, MAP_ANONYMOUS, None, "allow"),
         (_JSET_K, MAP_SHARED_BIT, "deny", "allow"),
+        # Only the default persona, or asking for the current one: no READ_IMPLIES_EXEC, no
+        # ADDR_NO_RANDOMIZE for what the child execs next.
+        "persona", (_LD_W_ABS, _OFF_ARG[0], None, None),
+        (_JEQ_K, PER_LINUX, "allow", None),
+        (_JEQ_K, PER_QUERY, "allow", "deny"),
         "allow", (_RET_K, _RET_ALLOW, None, None),
         "deny", (_RET_K, deny, None, None),
     ]
