@@ -15,8 +15,9 @@ from grader.submission.history import HISTORY_KEYS
 RESULT_KEYS = ("schema_version", "status", "error", "grader_version", "created", "student", "submission",
                "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
                "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
-               "memorisation", "confused_pairs", "samples", "confident_wrong", "model", "history", "score",
-               "max_score", "checks", "flags", "timings")
+               "memorisation", "measured", "integrity", "confused_pairs", "samples", "confident_wrong", "model",
+               "provenance", "history", "score", "max_score", "checks", "flags", "timings")
+MEASURED_KEYS = ("train_accuracy", "train_accuracy_ci", "train_loss", "train_loss_ci", "count")
 MODEL_KEYS = ("parameters", "macs_per_image", "latency_ms_per_image", "layers", "precision")
 AGGREGATES = ("min", "max", "mean", "first", "last")
 # Tables whose second part is a fixed set of names (or an aggregate over them).
@@ -25,6 +26,7 @@ TABLES = {
     "per_class_precision": (*CLASSES, *AGGREGATES),
     "per_class_count": (*CLASSES, *AGGREGATES),
     "model": MODEL_KEYS,
+    "measured": MEASURED_KEYS,
     "history": (*HISTORY_KEYS, *AGGREGATES),
 }
 

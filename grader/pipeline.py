@@ -23,9 +23,13 @@ import numpy as np
 from grader.data import CLASSES, Cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
-from grader.integrity.memorisation import MEMORISATION, MemorisationProbe, memorisation_check, probe_images
+from grader.integrity.assess import IntegrityImages, assess
+from grader.integrity.diagnosis import CONVENTIONS, Convention, Diagnosis, Slice, diagnose, needs_diagnosis
+from grader.integrity.secret import seed_from
+from grader.integrity.gate import graded_metrics
+from grader.integrity.memorisation import MEMORISATION, MemorisationProbe
 from grader.results import (GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student, Timings,
-                            as_error, metrics, new_result, with_verdict, write_results)
+                            as_error, new_result, with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
 from grader.runner.launch import ChildOutput, run_submission
 from grader.submission import Submission, inspect_submission, normalise_history
@@ -65,27 +69,62 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
                                   "please report this with the submission")
     if student:
         result = result.replace(student=Student(student, result.student.name))
-    verdict = check(metrics(result), rubric, not_graded=None if result.graded else (result.error or ""),
-                    reasons=_missing_reasons(result))
+    found, reasons = graded_metrics(result, trust_reported=rubric.intake.trust_reported)
+    verdict = check(found, rubric, not_graded=None if result.graded else (result.error or ""),
+                    reasons=reasons or None)
     return with_verdict(result, verdict, total_seconds=time.perf_counter() - started)
 
 
 def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, rubric: Rubric, *,
                      sandbox: bool, memorisation: MemorisationProbe | None) -> GradeResult:
     n = len(data.test_images)
-    subset, copies = probe_images(data, memorisation) if memorisation else (np.zeros(0, np.int64), None)
-    images = data.test_images if copies is None else np.concatenate([data.test_images, copies])
-    child = run_submission(inspected, images, classes=len(data.classes), seed_text=data.fingerprint,
+    extra = IntegrityImages.draw(data, memorisation)
+    child = run_submission(inspected, extra.images(data), classes=len(data.classes), seed_text=data.fingerprint,
                            sandbox=sandbox, limits=rubric.limits)
     logits = _in_dataset_order(child.logits, inspected.manifest.get("classes"), data.classes)
     evaluation = evaluate(logits[:n], data.test_labels, data.classes, data.test_images)
-    result = _with_child(result.replace(evaluation=evaluation), child)
-    if copies is not None:
-        probe = memorisation_check(logits[subset], logits[n:], data.test_labels[subset])
-        result = result.replace(integrity=Integrity(memorisation=Memorisation(**probe)))
+    result = _with_child(result.replace(evaluation=evaluation), child, own_code=_own_code_ran(inspected))
     if result.history is None and child.info.get("history"):
         result = result.replace(history=_checkpoint_history(child.info["history"], inspected.weights.name))
-    return result
+    found = assess(extra, logits, data, result.history)
+    integrity = Integrity(memorisation=Memorisation(**found.memorisation) if found.memorisation else None,
+                          training=found.training, mismatches=found.mismatches, fit=found.fit)
+    claimed = (result.history or {}).get("test_acc") or [None]
+    if needs_diagnosis(evaluation.accuracy, claimed[-1], len(data.classes)):
+        integrity = dataclasses.replace(integrity, diagnosis=diagnose_input(
+            inspected, data, declared=result.submission.input, sandbox=sandbox, limits=rubric.limits))
+    return result.replace(integrity=integrity)
+
+
+DIAGNOSIS_SLICE = 200  # test images to choose a convention on, and as many to confirm it on
+
+
+def diagnose_input(inspected: Submission, data: Cifar10, *, declared: Mapping | None, sandbox: bool,
+                   limits) -> tuple[Diagnosis, ...]:
+    """Run the network again on two secret slices of test images under every common input
+    convention (and the declared one), and name what it seems to have been trained with."""
+    declared_table = dict(declared or {"scale": 1.0, "mean": None, "std": None})
+    own = Convention("the declared input", float(declared_table.get("scale", 1.0)),
+                     tuple(declared_table["mean"]) if declared_table.get("mean") else None,
+                     tuple(declared_table["std"]) if declared_table.get("std") else None,
+                     declared_table.get("channels") == "bgr")
+    conventions = (own, *CONVENTIONS)
+    rng = np.random.default_rng(seed_from(data.fingerprint, "diagnosis"))
+    picked = rng.choice(len(data.test_labels), size=min(2 * DIAGNOSIS_SLICE, len(data.test_labels)), replace=False)
+    child = run_submission(inspected, data.test_images[picked], classes=len(data.classes),
+                           seed_text=data.fingerprint, sandbox=sandbox, limits=limits,
+                           variants=[c.input_table() for c in conventions])
+    blocks = child.logits.reshape(len(conventions), len(picked), -1)
+    predictions = np.stack([_in_dataset_order(b, inspected.manifest.get("classes"), data.classes).argmax(1)
+                            for b in blocks])
+    labels, half = data.test_labels[picked], len(picked) // 2
+    return tuple(diagnose(Slice(predictions[:, :half], labels[:half]), Slice(predictions[:, half:], labels[half:]),
+                          conventions, declared=0, classes=len(data.classes)))
+
+
+def _own_code_ran(inspected: Submission) -> bool:
+    """Whether code the student wrote runs in the child (so it could rewrite the reply)."""
+    return inspected.entry is not None or any(binding.file for binding in inspected.classes)
 
 
 def _with_submission(result: GradeResult, inspected: Submission) -> GradeResult:
@@ -101,8 +140,9 @@ def _with_submission(result: GradeResult, inspected: Submission) -> GradeResult:
                                history_error=inspected.history_file and inspected.history_file.error))
 
 
-def _with_child(result: GradeResult, child: ChildOutput) -> GradeResult:
-    """Record what only the child could report: the network's facts, its form and input."""
+def _with_child(result: GradeResult, child: ChildOutput, *, own_code: bool) -> GradeResult:
+    """Record what only the child could report: the network's facts, its form and input
+    (``own_code``: the student's code ran there, so the facts are as it reported them)."""
     info = child.info
     facts = result.submission
     timings = info.get("timings", {})
@@ -111,7 +151,8 @@ def _with_child(result: GradeResult, child: ChildOutput) -> GradeResult:
                                        notes=(*facts.notes, *info.get("notes", ()))),
         model=ModelFacts(parameters=info.get("parameters"), macs_per_image=info.get("macs_per_image"),
                          latency_ms_per_image=info.get("latency_ms_per_image"),
-                         layers=tuple(info.get("layers", ())), precision=info.get("precision")),
+                         layers=tuple(info.get("layers", ())), precision=info.get("precision"),
+                         source="reported" if own_code else "grader"),
         device=str(info.get("device", "cpu")),
         sandbox=SandboxFacts(bool(child.sandbox.get("enabled")), child.sandbox.get("warning")),
         timings=Timings(load=timings.get("load"), inference=timings.get("inference")),
@@ -142,14 +183,6 @@ def _in_dataset_order(logits: np.ndarray, classes: list[str] | None, names: list
         raise GraderError(f"classes in submission.toml cannot be matched to the data's classes "
                           f"({', '.join(names)})", "grade on CIFAR-10, or leave classes out of submission.toml")
     return logits[:, [list(classes).index(name) for name in names]]
-
-
-def _missing_reasons(result: GradeResult) -> dict[str, str] | None:
-    """Why the history's metrics are missing when a history was handed in but not read."""
-    error = result.submission.history_error
-    if error is None or result.history is not None:  # a run folder's checkpoint may carry one
-        return None
-    return {"history": f"the history handed in was not read: {error}"}
 
 
 def _checkpoint_history(raw: object, name: str) -> dict | None:

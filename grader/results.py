@@ -25,12 +25,16 @@ from grader import __version__
 from grader.atomic import write_json
 from grader.errors import GraderError
 from grader.evaluate import EvalResult
+from grader.integrity.claims import Measured, Mismatch
+from grader.integrity.diagnosis import Diagnosis
 from grader.metric_names import AGGREGATES, MODEL_KEYS, RESULT_KEYS
 from grader.rubric import CheckResult, Verdict
 
 SCHEMA_VERSION = 1
 RESULTS_NAME = "results.json"
 MEMORISATION_FLAG = "memorisation-suspected"
+HISTORY_MISMATCH_FLAG = "history-mismatch"
+TEST_SET_FIT_FLAG = "test-set-fit"
 UNOFFICIAL_DATA_FLAG = "unofficial-data"
 BORDERLINE_FLAG = "borderline"
 NO_SANDBOX_FLAG = "no-sandbox"
@@ -103,6 +107,10 @@ class ModelFacts:
         latency_ms_per_image: batched inference wall time / images.
         layers: ``{name, type, output_shape, parameters}`` per layer.
         precision: how the logits were computed (docs/grading.md, "Precision and speed").
+        source: who computed these facts: ``grader`` (only the grader's and torch's code ran in
+            the child: stock layers, TorchScript, an export, ONNX, a run folder), ``reported``
+            (the submission's own code ran there and could have rewritten them), ``unknown``
+            (results written before provenance was recorded).
     """
 
     parameters: int | None = None
@@ -110,6 +118,11 @@ class ModelFacts:
     latency_ms_per_image: float | None = None
     layers: tuple[Mapping[str, Any], ...] = ()
     precision: Mapping[str, Any] | None = None
+    source: str = "grader"
+
+    def to_json(self) -> dict:
+        """The ``model`` object of results.json (``source`` goes to ``provenance``)."""
+        return {key: _plain(getattr(self, key)) for key in MODEL_KEYS}
 
 
 @dataclass(frozen=True)
@@ -133,9 +146,32 @@ class Memorisation:
 
 @dataclass(frozen=True)
 class Integrity:
-    """Facts about whether the grade can be trusted, measured by the grading process."""
+    """Facts about whether the grade can be trusted, measured by the grading process.
+
+    Attributes:
+        memorisation: the probe on altered copies of test images.
+        training: accuracy and loss on a secret subset of training images, in eval mode.
+        mismatches: the history's claims that the network does not bear out.
+        fit: why the test set fits suspiciously better than the training images, or None.
+        diagnosis: likely input conventions or output orders for a low score, with their fixes.
+    """
 
     memorisation: Memorisation | None = None
+    training: Measured | None = None
+    mismatches: tuple[Mismatch, ...] = ()
+    fit: str | None = None
+    diagnosis: tuple[Diagnosis, ...] = ()
+
+    def flags(self) -> set[str]:
+        """The TA flags these facts raise."""
+        found = {d.flag for d in self.diagnosis}
+        if self.memorisation and self.memorisation.flagged:
+            found.add(MEMORISATION_FLAG)
+        if self.mismatches:
+            found.add(HISTORY_MISMATCH_FLAG)
+        if self.fit:
+            found.add(TEST_SET_FIT_FLAG)
+        return found
 
 
 @dataclass(frozen=True)
@@ -238,8 +274,7 @@ def with_verdict(result: GradeResult, verdict: Verdict, *, total_seconds: float 
         flags.add(BORDERLINE_FLAG)
     if not result.sandbox.enabled:
         flags.add(NO_SANDBOX_FLAG)
-    if result.integrity.memorisation and result.integrity.memorisation.flagged:
-        flags.add(MEMORISATION_FLAG)
+    flags |= result.integrity.flags()
     return result.replace(verdict=verdict, flags=_with_run_flags(flags, result.dataset),
                           timings=dataclasses.replace(result.timings, total=total_seconds))
 
@@ -369,7 +404,13 @@ def _to_json(r: GradeResult) -> dict:
         "sandbox": {"enabled": r.sandbox.enabled, "warning": r.sandbox.warning},
         **evaluation,
         "memorisation": None if memorisation is None else dataclasses.asdict(memorisation),
-        "model": _plain(dataclasses.asdict(r.model)),
+        "measured": _measured_json(r.integrity.training),
+        "integrity": None if not r.graded else {
+            "history_mismatch": [{**dataclasses.asdict(m), "detail": m.sentence()} for m in r.integrity.mismatches],
+            "test_set_fit": r.integrity.fit,
+            "diagnosis": [d.to_json() for d in r.integrity.diagnosis]},
+        "provenance": {"model": r.model.source},
+        "model": r.model.to_json(),
         "history": _plain(r.history),
         "score": r.verdict.score,
         "max_score": r.verdict.max_score,
@@ -429,8 +470,9 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         sandbox=SandboxFacts(bool((obj.get("sandbox") or {}).get("enabled")),
                              (obj.get("sandbox") or {}).get("warning")),
         evaluation=_evaluation(obj, dataset) if status is Status.GRADED else None,
-        model=ModelFacts(**{k: (tuple(model.get(k) or ()) if k == "layers" else model.get(k)) for k in MODEL_KEYS}),
-        integrity=Integrity(None if memorisation is None else Memorisation(**memorisation)),
+        model=ModelFacts(**{k: (tuple(model.get(k) or ()) if k == "layers" else model.get(k)) for k in MODEL_KEYS},
+                         source=str((obj.get("provenance") or {}).get("model", "unknown"))),
+        integrity=_integrity(obj, memorisation),
         history=obj.get("history"),
         verdict=verdict,
         # results written before flags were derived at grading lack unofficial-data: derived here too
@@ -441,6 +483,29 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         grader_version=str(obj.get("grader_version") or "?"),
         created=str(obj.get("created") or ""),
     )
+
+
+def _measured_json(training: Measured | None) -> dict | None:
+    if training is None:
+        return None
+    return {"train_accuracy": training.accuracy, "train_accuracy_ci": list(training.accuracy_ci),
+            "train_loss": training.loss, "train_loss_ci": list(training.loss_ci), "count": training.count}
+
+
+def _integrity(obj: Mapping[str, Any], memorisation: Mapping | None) -> Integrity:
+    """The integrity facts of a results.json (those written before they existed read as none)."""
+    measured = obj.get("measured")
+    facts = obj.get("integrity") or {}
+    training = None if not measured else Measured(
+        float(measured["train_accuracy"]), tuple(measured["train_accuracy_ci"]), float(measured["train_loss"]),
+        tuple(measured["train_loss_ci"]), int(measured["count"]))
+    mismatches = tuple(Mismatch(m["key"], float(m["claimed"]), float(m["measured"]), float(m["allowed"]))
+                       for m in facts.get("history_mismatch") or ())
+    diagnosis = tuple(Diagnosis(d["flag"], d["cause"], tuple(d["fix"]), float(d["accuracy"]),
+                                tuple(d["accuracy_ci"]), tuple(d.get("also") or ()))
+                      for d in facts.get("diagnosis") or ())
+    return Integrity(None if memorisation is None else Memorisation(**memorisation), training, mismatches,
+                     facts.get("test_set_fit"), diagnosis)
 
 
 def _evaluation(obj: Mapping[str, Any], dataset: Mapping[str, Any]) -> EvalResult:

@@ -30,6 +30,10 @@ ALIASES = {  # the homework's names: train_* come from the student's log, test_a
     "parameters": "model.parameters",
     "macs": "model.macs_per_image",
 }
+# A claim no history makes is checked on what the network does instead (eval mode, on a secret
+# subset of training images); a history handed in is checked as claimed, and a claim it makes
+# but cannot back (unreadable, or better than the network does) fails.
+MEASURED_INSTEAD = {"history.train_loss": "measured.train_loss", "history.train_acc": "measured.train_accuracy"}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CONDITION = re.compile(rf"^\s*(?:(?P<lo>{_NUMBER})\s*(?P<lo_op><=|<)\s*)?x\s*"
                         rf"(?:(?P<hi_op><=|<|>=|>)\s*(?P<hi>{_NUMBER}))?\s*$")
@@ -211,14 +215,18 @@ def _parse_intake(raw: object, source: str) -> IntakeRules:
         raise GraderError(f"{source}: unknown [submission] key(s) {', '.join(sorted(bad))}",
                           f"known: {', '.join(INTAKE_KEYS)}")
     for key, value in raw.items():
-        if not isinstance(value, str) or not value.strip():
+        if key == "trust_reported":
+            if not isinstance(value, bool):
+                raise GraderError(f"{source}: [submission] trust_reported must be true or false, got {value!r}")
+        elif not isinstance(value, str) or not value.strip():
             raise GraderError(f"{source}: [submission] {key} must be a non-empty string, got {value!r}",
                               'e.g. weights = "models/HW2_CNN.pth", model_code = "net.py"')
     model_code = raw.get("model_code")
     if model_code is not None:
         base = Path(source).parent if source not in ("default", "<rubric>") else Path.cwd()
         model_code = _model_code(base / model_code, f"{source}: [submission] model_code")
-    return IntakeRules(weights=raw.get("weights"), model_code=model_code)
+    return IntakeRules(weights=raw.get("weights"), model_code=model_code,
+                       trust_reported=raw.get("trust_reported", False))
 
 
 def _model_code(path: Path, where: str) -> Path:
@@ -302,8 +310,11 @@ def check(metrics: Mapping[str, float], rubric: Rubric, *, not_graded: str | Non
     Args:
         metrics: dotted metric name -> value (``grader.metric_names``).
         not_graded: why the submission could not be graded: every check fails, saying so.
-        reasons: why the metrics under a name's first part are missing, when the caller knows
-            better than ``missing_reason`` (``{"history": "history.csv holds keys step, lr: ..."}``).
+        reasons: why a metric (by its name, or every one under a first part) is missing, when the
+            caller knows better than ``missing_reason`` (``{"history": "history.csv holds keys step,
+            lr: ..."}``, ``{"model.parameters": "reported by the submission's own code"}``). A
+            history metric with no reason and no value falls back to its measured counterpart
+            (``MEASURED_INSTEAD``).
 
     A metric the mapping lacks fails its check with a detail saying why.
     """
@@ -326,9 +337,11 @@ def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | Non
     if not_graded is not None:
         return failed(f"not graded: {not_graded or 'the submission could not be graded'}")
     name = ALIASES.get(c.metric, c.metric)
-    value = metrics.get(name)
+    value, why_missing, source = metrics.get(name), _reason(reasons, name), ""
+    if value is None and why_missing is None and metrics.get(MEASURED_INSTEAD.get(name, "")) is not None:
+        value, source = metrics[MEASURED_INSTEAD[name]], " (no history handed in: measured on training images)"
     if value is None:
-        return failed((reasons or {}).get(name.split(".")[0]) or missing_reason(c.metric, name))
+        return failed(why_missing or missing_reason(c.metric, name))
     passed = c.holds(value)
     if c.floor is not None:
         fraction = min(1.0, max(0.0, (value - c.floor) / (c.target - c.floor)))
@@ -336,11 +349,17 @@ def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | Non
     else:
         score = c.points if passed else 0.0
     borderline = is_borderline(c, value, metrics)
-    detail = f"{_fmt(value)} {'satisfies' if passed else 'fails'} {c.condition}"
+    detail = f"{_fmt(value)} {'satisfies' if passed else 'fails'} {c.condition}{source}"
     if borderline:
         detail += " (borderline: within the 95% interval of the measurement)"
     return CheckResult(c.name, c.metric, c.condition, c.threshold, passed, value, score, c.points,
                        borderline, detail)
+
+
+def _reason(reasons: Mapping[str, str] | None, name: str) -> str | None:
+    """The caller's reason for a missing ``name``: for the name itself, else for its first part."""
+    reasons = reasons or {}
+    return reasons.get(name) or reasons.get(name.split(".")[0])
 
 
 def missing_reason(metric: str, name: str) -> str:

@@ -43,8 +43,9 @@ class Convention:
 
     def input_table(self) -> dict:
         """The ``[input]`` table of submission.toml (and of the child's request)."""
-        return {"scale": self.scale, "mean": list(self.mean) if self.mean else None,
-                "std": list(self.std) if self.std else None}
+        table = {"scale": self.scale, "mean": list(self.mean) if self.mean else None,
+                 "std": list(self.std) if self.std else None}
+        return {**table, "channels": "bgr"} if self.bgr else table
 
     def toml_lines(self) -> list[str]:
         """The lines of submission.toml that declare this convention."""
@@ -151,40 +152,54 @@ class Slice:
 
 def diagnose(choose: Slice, confirm: Slice, conventions: tuple[Convention, ...], declared: int, *,
              classes: int, thresholds: DiagnosisThresholds = THRESHOLDS) -> list[Diagnosis]:
-    """Pick the best convention (and output order) on ``choose``, confirm on ``confirm``.
+    """Pick the best convention and output order on ``choose``, confirm them on ``confirm``.
 
     Args:
         declared: index in ``conventions`` of what the network was graded with.
     Returns:
         at most one input-convention and one class-order diagnosis, each confirmed to gain at
-        least ``min_gain`` over the declared convention beyond both intervals; [] for a network
-        that is declared correctly.
+        least ``min_gain`` beyond both intervals; [] for a network that is declared correctly.
     """
-    chosen_acc = (choose.predictions == choose.labels[None, :]).mean(axis=1)
-    best = int(np.argmax(chosen_acc))
-    perm = best_permutation(confusion_of(choose.predictions[best], choose.labels, classes))
-    permuted = not np.array_equal(perm, np.arange(classes))
-    confirm_preds = perm[confirm.predictions[best]] if permuted else confirm.predictions[best]
+    best, perm = _best_pair(choose, classes)
     n = len(confirm.labels)
-    base_hits = int((confirm.predictions[declared] == confirm.labels).sum())
-    fixed_hits = int((confirm_preds == confirm.labels).sum())
-    base_ci, fixed_ci = wilson_interval(base_hits, n), wilson_interval(fixed_hits, n)
-    if fixed_ci[0] - base_ci[1] < thresholds.min_gain - 1e-12 or fixed_hits <= base_hits:
+    hits = lambda predictions: int((predictions == confirm.labels).sum())  # noqa: E731
+    base, plain, fixed = hits(confirm.predictions[declared]), hits(confirm.predictions[best]), \
+        hits(perm[confirm.predictions[best]])
+    if not _gains(fixed, base, n, thresholds.min_gain):
         return []
+    fixed_ci = wilson_interval(fixed, n)
     found = []
     if best != declared:
-        same = _same_within_noise(confirm, best, [i for i in range(len(conventions)) if i not in (best,)])
+        others = [i for i in range(len(conventions)) if i not in (best, declared)]
         found.append(Diagnosis("input-convention", f"the network expects {conventions[best].name}",
-                               tuple(conventions[best].toml_lines()), fixed_hits / n, fixed_ci,
-                               tuple(conventions[i].name for i in same)))
-    if permuted:
+                               tuple(conventions[best].toml_lines()), fixed / n, fixed_ci,
+                               tuple(conventions[i].name for i in _same_within_noise(confirm, best, others))))
+    if not np.array_equal(perm, np.arange(classes)) and _gains(fixed, plain, n, thresholds.min_gain):
         from grader.data import CLASSES
 
         order = [CLASSES[c] for c in perm] if classes == len(CLASSES) else [str(c) for c in perm]
         found.append(Diagnosis("class-order", "the network's outputs are in another class order",
-                               ("classes = [" + ", ".join(f'"{c}"' for c in order) + "]",),
-                               fixed_hits / n, fixed_ci))
+                               ("classes = [" + ", ".join(f'"{c}"' for c in order) + "]",), fixed / n, fixed_ci))
     return found
+
+
+def _best_pair(choose: Slice, classes: int) -> tuple[int, np.ndarray]:
+    """The convention whose predictions, relabelled by their best permutation, are right most
+    often on ``choose`` (the first of equals: the declared one comes first)."""
+    best, best_hits, best_perm = 0, -1, np.arange(classes)
+    for i, predictions in enumerate(choose.predictions):
+        perm = best_permutation(confusion_of(predictions, choose.labels, classes))
+        if (perm[predictions] == predictions).all():
+            perm = np.arange(classes)  # no relabelling needed: keep the identity
+        hits = int((perm[predictions] == choose.labels).sum())
+        if hits > best_hits:
+            best, best_hits, best_perm = i, hits, perm
+    return best, best_perm
+
+
+def _gains(hits: int, base: int, n: int, margin: float) -> bool:
+    """Whether ``hits`` out of ``n`` beats ``base`` by ``margin`` beyond both 95% intervals."""
+    return hits > base and wilson_interval(hits, n)[0] - wilson_interval(base, n)[1] >= margin - 1e-12
 
 
 def _same_within_noise(confirm: Slice, best: int, others: list[int]) -> list[int]:

@@ -40,7 +40,14 @@ def serve(request: dict, images: np.ndarray) -> tuple[dict, np.ndarray]:
     loaded = load(request)
     loaded_at = time.perf_counter()
     precision: dict = {}
-    logits = infer(loaded, images, config=config, stats=precision)
+    if request.get("variants"):  # the same images under each input convention, one block each
+        blocks = []
+        for variant in request["variants"]:
+            loaded.input = dict(variant)
+            blocks.append(infer(loaded, images, config=config, stats={}))
+        logits = np.concatenate(blocks)
+    else:
+        logits = infer(loaded, images, config=config, stats=precision)
     inferred_at = time.perf_counter()
     info = describe_model(loaded)
     info["precision"] = precision

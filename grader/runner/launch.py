@@ -46,7 +46,7 @@ class ChildOutput:
 
 def run_submission(submission: Submission, images: np.ndarray, *, classes: int, seed_text: str = "",
                    sandbox: bool = True, limits: Limits = Limits(), batch_size: int = BATCH_SIZE,
-                   threads: int = 0) -> ChildOutput:
+                   threads: int = 0, variants: list[dict] | None = None) -> ChildOutput:
     """Run ``submission`` on uint8 ``images`` (n, 32, 32, 3) in a child; return checked logits.
 
     Args:
@@ -58,6 +58,8 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         limits: the rubric's limits on the child (its caps follow from them: ``sandbox_caps``).
         batch_size: images per forward pass in the child.
         threads: intra-op threads in the child; 0 means all cores it may use.
+        variants: input tables (``[input]``'s scale, mean, std, channels) to run every image under
+            instead of the submission's own; the logits are then one (n, classes) block per variant.
 
     Raises:
         GraderError: when the child fails, times out, or returns something malformed; the message
@@ -73,13 +75,16 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         "input": submission.input,
         "batch_size": batch_size,
         "threads": threads,
+        **({"variants": variants} if variants else {}),
     }
     result, sandbox_info = launch_child(encode(request, images[order]), submission=submission,
                                         sandbox=sandbox, limits=limits)
     info, shuffled = read_reply(result, submission)
+    blocks = len(variants) if variants else 1
+    check_logits(shuffled, n=len(images) * blocks, classes=classes)
     logits = np.empty_like(shuffled)
-    logits[order] = shuffled  # row i of the reply is image order[i]
-    check_logits(logits, n=len(images), classes=classes)
+    for b in range(blocks):  # row i of each block is image order[i]
+        logits[b * len(images) + order] = shuffled[b * len(images):(b + 1) * len(images)]
     return ChildOutput(logits=logits, info=info, sandbox=sandbox_info)
 
 

@@ -45,12 +45,15 @@ class Loaded:
 
 
 def to_input(images: np.ndarray, net_input: dict) -> torch.Tensor:
-    """uint8 (n, 32, 32, 3) -> float32 (n, 3, 32, 32): /255 as ToTensor does, then scale, mean, std.
+    """uint8 (n, 32, 32, 3) -> float32 (n, 3, 32, 32): channels reversed for ``channels = "bgr"``,
+    /255 as ToTensor does, then scale, mean, std.
 
     The same elementwise operations as ``transforms.ToTensor()``, so the inputs equal the
     homework's bit for bit.
     """
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()  # n, c, h, w
+    if net_input.get("channels") == "bgr":  # trained on OpenCV's channel order
+        x = x.flip(1)
     x = x.to(torch.float32).div(255)
     if net_input.get("scale", 1.0) != 1.0:
         x = x.mul(float(net_input["scale"]))

@@ -19,7 +19,7 @@ MANIFEST_NAME = "submission.toml"
 MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input", "classes"}
 # The PyTorch CIFAR-10 tutorial's names for the two classes it spells differently.
 CLASS_ALIASES = {"plane": "airplane", "car": "automobile"}
-INPUT_KEYS = {"scale", "mean", "std"}
+INPUT_KEYS = {"scale", "mean", "std", "channels"}
 DEFAULT_ENTRY = "model.py:build_model"
 
 
@@ -56,12 +56,19 @@ def parse_input(table: object, *, where: str) -> dict:
         raise GraderError(f"{where} must be a table", "write [input] with scale, mean, std below it")
     unknown = set(table) - INPUT_KEYS
     if unknown:
-        raise GraderError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}", "known: scale, mean, std")
+        raise GraderError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
+                          "known: scale, mean, std, channels")
     scale = table.get("scale", 1.0)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
         raise GraderError(f"{where}: scale must be a positive number, got {scale!r}",
                           "1.0 when the network expects 0..1 pixels, 255.0 for 0..255")
+    channels = table.get("channels", "rgb")
+    if channels not in ("rgb", "bgr"):
+        raise GraderError(f'{where}: channels must be "rgb" or "bgr", got {channels!r}',
+                          'channels = "bgr" for a network trained on OpenCV images, else leave it out')
     out = {"scale": float(scale), "mean": None, "std": None}
+    if channels == "bgr":
+        out["channels"] = "bgr"  # left out for RGB: what every earlier results.json holds
     for key in ("mean", "std"):
         value = table.get(key)
         if value is None:

@@ -15,10 +15,13 @@ class IntakeRules:
             the hand-in (``models/HW2_CNN.pth``, ``*.pth``); a student's own manifest wins.
         model_code: a class-wide Python file that defines the network classes students pickled
             whole (or ``build_model`` for bare state_dicts); absolute, or relative to the rubric.
+        trust_reported: let checks read facts the submission's own code reported (parameters,
+            MACs, latency: a model.py can rewrite them); by default such a check fails, saying why.
     """
 
     weights: str | None = None
     model_code: Path | None = None
+    trust_reported: bool = False
 
 
-INTAKE_KEYS = ("weights", "model_code")
+INTAKE_KEYS = ("weights", "model_code", "trust_reported")
