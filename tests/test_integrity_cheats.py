@@ -158,6 +158,13 @@ def test_a_normalize_network_without_its_input_table_gets_the_fix(tmp_path, data
     (found,) = result.integrity.diagnosis
     assert "Normalize((0.5" in found.cause and found.accuracy > 0.9
     assert "mean = [0.5, 0.5, 0.5]" in found.fix and "std = [0.5, 0.5, 0.5]" in found.fix
+    from grader.platforms.gradescope import gradescope_results
+    from grader.report import render_html
+
+    for lang, heading in (("en", "Integrity"), ("zh", "可信度检查")):
+        html = render_html(result, lang=lang)
+        assert 'id="integrity"' in html and heading in html and "mean = [0.5, 0.5, 0.5]" in html
+    assert "under review" in gradescope_results(result)["output"]
     toml = "\n".join(found.fix) + "\n"
     declared = grade_one(hand_in(tmp_path / "t", colour_net(normalised=True), history=history, toml=toml),
                          data=data, sandbox=False)

@@ -101,6 +101,10 @@ def summary_text(result: GradeResult) -> str:
              f"{'' if dataset.get('official') else ' (NOT the official CIFAR-10 test set)'}.",
              f"Score: {_num(result.verdict.score):g} / {_num(result.verdict.max_score):g}."]
     flags = result.submission_flags  # the data's own status is in the first line
+    review = sorted(result.integrity.flags())
+    if review:
+        lines.append("This grade is under review by the teaching staff (" + ", ".join(review) + "): "
+                     "it may change once they have looked at it.")
     if flags:
         lines.append("Notes: " + ", ".join(flags) + ".")
     return "\n".join(lines)

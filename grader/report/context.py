@@ -53,6 +53,7 @@ def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
         samples=[_sample(s, lang) for s in evaluation.samples],
         confident_wrong=[_sample(s, lang) for s in evaluation.confident_wrong],
         model=_model(result.model),
+        integrity=_integrity(result, t),
     )
     return ctx
 
@@ -234,6 +235,33 @@ def _sample(s: Mapping[str, Any], lang: str) -> dict:
             "predicted": class_name(s.get("predicted", "?"), lang),
             "confidence": pct(s.get("confidence"), 0),
             "correct": bool(s.get("correct"))}
+
+
+def _integrity(r: GradeResult, t: dict) -> dict | None:
+    """Measured against claimed, and what a diagnosis found; None when nothing was measured."""
+    facts = r.integrity
+    if facts.training is None and not facts.diagnosis:
+        return None
+    history = r.history or {}
+
+    def last(key: str):
+        values = history.get(key) or []
+        return values[-1] if values and isinstance(values[-1], (int, float)) else None
+    rows = []
+    if facts.training is not None:
+        rows = [{"label": t["integrity_train_acc"], "claimed": pct(last("train_acc")),
+                 "measured": pct(facts.training.accuracy)},
+                {"label": t["integrity_train_loss"], "claimed": number(last("train_loss")),
+                 "measured": number(facts.training.loss)},
+                {"label": t["integrity_test_acc"], "claimed": pct(last("test_acc")),
+                 "measured": pct(r.evaluation.accuracy)}]
+    findings = [m.sentence() for m in facts.mismatches] + ([facts.fit] if facts.fit else [])
+    diagnosis = [{"cause": d.cause, "fix": "\n".join(d.fix),
+                  "accuracy": t["integrity_with_fix"].format(acc=pct(d.accuracy), lo=pct(d.accuracy_ci[0]),
+                                                             hi=pct(d.accuracy_ci[1]))} for d in facts.diagnosis]
+    count = facts.training.count if facts.training else 0
+    return {"rows": rows, "findings": findings, "diagnosis": diagnosis,
+            "note": t["integrity_on_train"].format(n=number(count)) if count else ""}
 
 
 def _model(model: ModelFacts) -> dict:
