@@ -226,3 +226,54 @@ def gradescope(**options) -> None:
     from grader.commands.grading import gradescope_command
 
     sys.exit(gradescope_command(**options))
+
+
+# --- platforms -----------------------------------------------------------------------------
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--root", type=click.Path(file_okay=False), default="/grade", show_default=True)
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False),
+              help="rubric.toml [default: params.grader.rubric in ROOT/data/data.json, else the homework's].")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
+@user_errors
+def prairielearn(**options) -> None:
+    """Run as a PrairieLearn external grader: ROOT/student in, ROOT/results/results.json out."""
+    from grader.commands.platforms import prairielearn_command
+
+    sys.exit(prairielearn_command(**options))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("submission", type=click.Path(exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grader-classroom",
+              show_default=True, help="Folder for results.json and report.html.")
+@click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
+@user_errors
+def classroom(**options) -> None:
+    """Grade for GitHub Classroom: the `result` step output goes to $GITHUB_OUTPUT."""
+    from grader.commands.platforms import classroom_command
+
+    sys.exit(classroom_command(**options))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("batch_out", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["canvas", "moodle", "csv"]), required=True)
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="CSV with a 'student' column (gradebook ids) and the platform's identity columns.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The CSV file to write.")
+@click.option("--assignment", help='Canvas assignment column, as Canvas names it: "HW2 (1234)".')
+@user_errors
+def export(**options) -> None:
+    """Export a batch's grades (BATCH_OUT) as a Canvas, Moodle or plain CSV gradebook."""
+    from grader.commands.platforms import export_command
+
+    sys.exit(export_command(**options))
