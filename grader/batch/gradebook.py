@@ -91,11 +91,11 @@ def gradebook_rows(records: Iterable[Record], check_names: Sequence[str]) -> lis
         r = rec.result
         scores = check_scores(r)
         rows.append([
-            _text(rec.student), rec.status, _number(r.verdict.score if r else 0.0),
-            _number(r.verdict.max_score if r else None),
-            _number(r.evaluation.accuracy if r and r.evaluation else None, digits=4),
-            *(_number(scores.get(name)) for name in check_names),
-            _text(rec.error or ""), _text(rec.sha256), _text(rec.report),
+            text_cell(rec.student), rec.status, number_cell(r.verdict.score if r else 0.0),
+            number_cell(r.verdict.max_score if r else None),
+            number_cell(r.evaluation.accuracy if r and r.evaluation else None, digits=4),
+            *(number_cell(scores.get(name)) for name in check_names),
+            text_cell(rec.error or ""), text_cell(rec.sha256), text_cell(rec.report),
         ])
     return rows
 
@@ -112,13 +112,13 @@ def write_gradebook(records: Iterable[Record], check_names: Sequence[str], out_d
     return atomic.write_text(Path(out_dir) / GRADEBOOK_NAME, gradebook_csv(records, check_names))
 
 
-def _number(value: Any, digits: int = 6) -> str:
+def number_cell(value: Any, digits: int = 6) -> str:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return ""
     return f"{round(float(value), digits):g}"
 
 
-def _text(value: str) -> str:
+def text_cell(value: str) -> str:
     """Neutralise a leading formula character, as spreadsheets would otherwise evaluate it."""
     value = " ".join(str(value).split()) if "\n" in str(value) else str(value)
     return "'" + value if value.startswith(_FORMULA_START) else value

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from grader.batch.gradebook import Record
-from grader.batch.gradebook import _number as number_cell
-from grader.batch.gradebook import _text as text_cell
+from grader.batch.gradebook import number_cell, text_cell
 from grader.errors import GraderError
 
 FORMATS = ("canvas", "moodle", "csv")
