@@ -1,10 +1,11 @@
 """Bench: the fast recipes on the shared CIFAR-10 copy, on this machine's CPU (2 threads).
 
 Prints, per run, the time until test accuracy first reaches the homework's 67.94%, the accuracy
-reached within 10 and 20 minutes, and the accuracy at the end. Two clocks: wall time, which
-includes the whitening setup and the test evaluation after every epoch (10,000 images, flip
-TTA), and training time, which leaves those evaluations out (airbench's convention: they only
-measure the run, a real run evaluates once at the end). Neither counts loading the data cache.
+reached within 10 and 20 minutes, and the accuracy at the end. The accuracy is the run's log, the
+network alone in float32, as ``grader grade`` measures it. Two clocks: wall time, which includes
+the whitening setup and the test evaluation after every epoch (10,000 images), and training time,
+which leaves those evaluations out (airbench's convention: they only measure the run, a real run
+evaluates once at the end). Neither counts loading the data cache.
 Accuracy is measured once per epoch, so a time "to 67.94%" is the end of the first epoch at or
 above it.
 

@@ -19,7 +19,7 @@ from grader.commands.exits import Exit
 from grader.errors import GraderError
 from grader.train.checkpoint import CHECKPOINT_NAME, make_checkpoint, read_run, rebuild, resume_state, write_run
 from grader.train.loop import Progress as LoopProgress
-from grader.train.loop import TrainResult, pick_device, train
+from grader.train.loop import TrainResult, bf16_pays, pick_device, train
 from grader.train.recipes import get_recipe, recipe_from_dict
 
 
@@ -84,6 +84,9 @@ def train_command(*, recipe: str = "fast", out_dir: str | None = None, data_path
 
     if chosen.cpu_note and not quiet and pick_device(device).type == "cpu":
         click.echo(f"note: {chosen.cpu_note}", err=True)
+    if chosen.bf16 and not quiet and not bf16_pays(pick_device(device)):
+        click.echo("note: this CPU has no native bfloat16 (emulated it is several times slower), "
+                   "so the recipe trains in float32", err=True)
     result = train(chosen, data, seed=seed, device=device, subset=subset, time_budget=time_budget,
                    resume=state, model=model, progress=None if quiet else RichProgress(), on_epoch=save)
     save(result)

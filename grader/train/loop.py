@@ -8,6 +8,12 @@
 Pure of file I/O: the caller (``grader.commands.train.train_command``) writes the run folder from the
 result and from the snapshots handed to ``on_epoch``.
 
+What the history logs is what the homework and ``grader grade`` mean: ``train_loss`` is the plain
+cross-entropy of the training batches (train mode, before each step; no label smoothing), averaged
+over the epoch's images (the mean of its batch means when the batches are of one size);
+``test_acc`` is the accuracy of the network alone, in eval mode and float32, on the run's input
+normalisation (``predict_logits``): the number ``grader grade`` measures on the run folder.
+
 Speed: batches are sliced from uint8 tensors made once from the data cache (``as_tensors``), so
 an epoch does no per-image Python work. On a GPU the data, each epoch's random plan and the
 running sums stay on the device, which is read back only every few steps (``steps_between_reads``).
@@ -20,6 +26,7 @@ any step and resumed repeats the uninterrupted history on the same machine.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, replace
@@ -44,8 +51,9 @@ class TrainResult:
 
     Attributes:
         model: the network, weights as they are at the stop (on ``device``).
-        history: per completed epoch: ``epoch`` (1-based), ``train_loss`` (mean batch loss),
-            ``train_acc`` (running accuracy over the epoch's batches, 0..1), ``test_acc`` (0..1),
+        history: per completed epoch: ``epoch`` (1-based), ``train_loss`` (plain cross-entropy in
+            train mode, averaged over the epoch's training images), ``train_acc`` (running
+            accuracy over the epoch's batches, 0..1), ``test_acc`` (0..1, ``measure_accuracy``),
             ``elapsed_s`` (training seconds since the run began, summed across resumes).
         stopped: "complete", "time_budget" or "interrupted".
         resume: the state ``train(..., resume=...)`` continues from (its ``optimizer`` filled in);
@@ -91,49 +99,56 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _autocast(device: torch.device, recipe: Recipe):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.bf16)
+def bf16_pays(device: torch.device) -> bool:
+    """Whether bfloat16 autocast makes training faster here: on CUDA, and on a CPU whose oneDNN has
+    native bf16 (AVX512-BF16, AMX). Elsewhere torch emulates it: a fast-recipe step on a 2-core
+    AVX2 CPU took 10-17 s in bf16 against 1.6-3.2 s in float32, so such a CPU trains in float32."""
+    from grader.runner.tiers import native_bf16
+
+    return device.type == "cuda" or (device.type == "cpu" and native_bf16())
 
 
 def _layout(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if recipe.channels_last else x
 
 
-@torch.no_grad()
-def predict_logits(net: nn.Module, images_u8: torch.Tensor, recipe: Recipe, *,
-                   final: bool = False) -> torch.Tensor:
-    """float32 logits (n, classes) in eval mode, flip-summed when ``recipe.tta_flip``.
+@contextlib.contextmanager
+def _exact_float32(device: torch.device):
+    """Full float32 arithmetic on CUDA (no TF32 rounding of convolutions and matmuls) for a while."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
-    ``final`` with ``recipe.tta_translate``: also the views shifted one pixel up-left and one
-    down-right (reflect-padded), at half the weight of the unshifted view (airbench's TTA).
+
+@torch.no_grad()
+def predict_logits(net: nn.Module, images_u8: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """float32 logits (n, classes) of ``net`` alone, computed as ``grader grade`` computes them.
+
+    Eval mode, float32 (no autocast, no TF32), the recipe's input normalisation (the run folder's
+    ``input``), one view of each image: the network the run folder holds, nothing around it. Only
+    the order of float32 sums may differ from the grader's (channels_last, larger batches).
     """
     was_training = net.training
     net.eval()
     out = []
-    device = images_u8.device
-
-    def views(x: torch.Tensor) -> torch.Tensor:
-        logits = net(x).float()
-        return logits + net(x.flip(3)).float() if recipe.tta_flip else logits
-
-    for start in range(0, len(images_u8), recipe.eval_batch_size):
-        x = _layout(normalise(images_u8[start:start + recipe.eval_batch_size], recipe), recipe)
-        with _autocast(device, recipe):
-            logits = views(x)
-            if final and recipe.tta_translate:
-                padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-                h, w = x.shape[2:]
-                shifted = views(padded[:, :, :h, :w]) + views(padded[:, :, 2:, 2:])
-                logits = logits + 0.5 * shifted
-        out.append(logits)
+    with _exact_float32(images_u8.device):
+        for start in range(0, len(images_u8), recipe.eval_batch_size):
+            x = _layout(normalise(images_u8[start:start + recipe.eval_batch_size], recipe), recipe)
+            out.append(net(x).float())  # (b, classes)
     net.train(was_training)
     return torch.cat(out)
 
 
-def measure_accuracy(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, recipe: Recipe, *,
-                     final: bool = False) -> float:
-    """Top-1 accuracy (0..1) of ``net`` on the images (``final``: see ``predict_logits``)."""
-    return (predict_logits(net, images_u8, recipe, final=final).argmax(1) == labels).float().mean().item()
+def measure_accuracy(net: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, recipe: Recipe) -> float:
+    """Top-1 accuracy (0..1) of ``net`` on the images, correct / n as ``grader grade`` reports it
+    (``predict_logits``)."""
+    return int((predict_logits(net, images_u8, recipe).argmax(1) == labels).sum()) / len(labels)
 
 
 def steps_between_reads(device: torch.device) -> int:
@@ -151,7 +166,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 class RunningSums:
-    """The epoch's summed loss and correct count, kept on the device between reads, because a
+    """The epoch's summed batch losses and correct count, kept on the device between reads, because a
     read waits for the device (``steps_between_reads``)."""
 
     def __init__(self, device: torch.device):
@@ -181,6 +196,7 @@ class LoopSetup:
         tensors: ``as_tensors``'s uint8 images and int64 labels of both splits, on ``device``.
         net: the network being trained.
         forward: ``net``, or its ``torch.compile`` (``recipe.compile``).
+        bf16: the training forward runs under bfloat16 autocast (``recipe.bf16`` where ``bf16_pays``).
         optimizer: the recipe's optimizer over ``net``.
         steps_per_epoch: optimizer steps per pass over the training images (the last may be short).
         report_every: steps between reads of the running sums (``steps_between_reads``).
@@ -195,6 +211,7 @@ class LoopSetup:
     tensors: dict[str, torch.Tensor]
     net: nn.Module
     forward: Callable[[torch.Tensor], torch.Tensor]
+    bf16: bool
     optimizer: torch.optim.Optimizer | Optimizers
     steps_per_epoch: int
     report_every: int
@@ -250,9 +267,7 @@ def train(recipe: Recipe, data: Cifar10, *, seed: int = 0, device: str = "auto",
             if not run_epoch(setup, state, progress):
                 stopped = "time_budget"
                 break
-            final = state.epoch + 1 == recipe.epochs
-            test_acc = measure_accuracy(setup.net, setup.tensors["test_x"], setup.tensors["test_y"], recipe,
-                                        final=final)
+            test_acc = measure_accuracy(setup.net, setup.tensors["test_x"], setup.tensors["test_y"], recipe)
             state.elapsed_s = setup.elapsed()
             progress.epoch_end(state.end_epoch(test_acc))
             if on_epoch is not None and state.epoch < recipe.epochs:
@@ -285,8 +300,9 @@ def _set_up(recipe: Recipe, data: Cifar10, seed: int, dev: torch.device, subset:
     optimizer = make_optimizer(net, recipe, steps_per_epoch)
     if resume is not None:
         optimizer.load_state_dict(resume.optimizer)
-    setup = LoopSetup(recipe, seed, dev, tensors, net, torch.compile(net) if recipe.compile else net, optimizer,
-                      steps_per_epoch, steps_between_reads(dev), time.monotonic(), state.elapsed_s, time_budget)
+    setup = LoopSetup(recipe, seed, dev, tensors, net, torch.compile(net) if recipe.compile else net,
+                      recipe.bf16 and bf16_pays(dev), optimizer, steps_per_epoch, steps_between_reads(dev),
+                      time.monotonic(), state.elapsed_s, time_budget)
     return setup, state
 
 
@@ -330,23 +346,36 @@ def run_epoch(setup: LoopSetup, state: TrainState, progress: Progress) -> bool:
 
 def _train_step(setup: LoopSetup, plan: dict[str, torch.Tensor], epoch: int, step: int,
                 sums: RunningSums) -> int:
-    """One optimizer step on the plan's batch ``step`` of ``epoch``; adds the batch's summed loss
-    and correct predictions to ``sums``. Returns the batch's size."""
+    """One optimizer step on the plan's batch ``step`` of ``epoch``; adds the batch's summed plain
+    cross-entropy (``batch_loss``) and its correct predictions to ``sums``. Returns the batch's size."""
     recipe, train_x, train_y = setup.recipe, setup.tensors["train_x"], setup.tensors["train_y"]
     idx = plan["order"][step * recipe.batch_size:(step + 1) * recipe.batch_size]
     x = augment(normalise(train_x[idx], recipe), idx, plan, recipe)  # (b, 3, 32, 32)
     y = train_y[idx]
     set_lrs(setup.optimizer, epoch * setup.steps_per_epoch + step, setup.total_steps, recipe)
-    with _autocast(setup.device, recipe):
+    with torch.autocast(setup.device.type, dtype=torch.bfloat16, enabled=setup.bf16):
         logits = setup.forward(_layout(x, recipe)).float()  # (b, classes)
-    loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing,
-                           reduction="sum" if recipe.loss_sum else "mean")
+    objective = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing,
+                                reduction="sum" if recipe.loss_sum else "mean")
     setup.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    objective.backward()
     setup.optimizer.step()
-    batch_loss = loss.detach().double() if recipe.loss_sum else loss.detach().double() * len(y)
-    sums.add(batch_loss, (logits.detach().argmax(1) == y).sum())
+    sums.add(batch_loss(logits, y, objective, recipe), (logits.detach().argmax(1) == y).sum())
     return len(y)
+
+
+def batch_loss(logits: torch.Tensor, y: torch.Tensor, objective: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """The batch's part of the logged ``train_loss``: its plain cross-entropy summed over its images
+    (float64), whatever the recipe optimises (label smoothing, a summed loss).
+
+    Args:
+        logits: the batch's training-mode logits (b, classes), as the step computed them.
+        objective: the loss the step minimised, reused when it is plain cross-entropy (the
+            homework recipe: the same numbers as its notebook's log).
+    """
+    if recipe.label_smoothing == 0:
+        return objective.detach().double() * (1 if recipe.loss_sum else len(y))
+    return F.cross_entropy(logits.detach(), y, reduction="sum").double()
 
 
 def _check_finite(state: TrainState, steps_per_epoch: int) -> None:

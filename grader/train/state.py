@@ -29,7 +29,8 @@ class TrainState:
     Attributes:
         epoch: epochs completed (0-based index of the epoch in progress).
         step: steps done in the epoch in progress (0 at an epoch's start).
-        loss_sum: per-image losses summed over the epoch's steps so far.
+        loss_sum: per-image losses summed over the epoch's steps so far: plain cross-entropy of the
+            network in train mode, the homework's ``train_loss`` (not the recipe's objective).
         correct: images of those steps the network classified right (before its update).
         seen: images of those steps.
         elapsed_s: training seconds since the run began, summed across resumes.

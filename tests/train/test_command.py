@@ -88,3 +88,16 @@ def test_train_command_rejects_other_data_on_resume(tree, tmp_path):
     other = make_image_tree(tmp_path / "other", {"train": 2, "test": 1}, seed=9)
     with pytest.raises(GraderError, match="other data"):
         train_command(resume=str(out), data_path=str(other), partial=True, quiet=True)
+
+
+def test_a_cpu_without_native_bf16_is_told_it_trains_in_float32(tree, tmp_path, monkeypatch):
+    import grader.commands.train as command
+
+    monkeypatch.setattr(command, "bf16_pays", lambda device: False)
+    result = cli("--recipe", "fast", "--data", str(tree), "--partial", "--out", str(tmp_path / "f"),
+                 "--device", "cpu", "--time-budget", "0")
+    assert result.exit_code == 0, result.output
+    assert "no native bfloat16" in result.output and "float32" in result.output
+    homework = cli("--recipe", "homework", "--data", str(tree), "--partial", "--out", str(tmp_path / "h"),
+                   "--device", "cpu", "--time-budget", "0")
+    assert "bfloat16" not in homework.output  # a float32 recipe has nothing to be told

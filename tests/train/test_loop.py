@@ -6,10 +6,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from grader.errors import GraderError
-from grader.models import build
+from grader.pipeline import grade_one
 from grader.train.checkpoint import make_checkpoint, read_run, rebuild, resume_state, write_run
+from grader.train.data import as_tensors, augment, epoch_plan, normalise
+from grader.train.init import new_model
 from grader.train.loop import Progress, predict_logits
 from tests.train.tiny import RECIPES_UNDER_TEST, TINY_FAST, TINY_HOMEWORK, TINY_MUON, train_on_cpu
 
@@ -122,11 +125,38 @@ def test_muon_run_freezes_the_whitening_bias_after_its_epochs(data):
     assert torch.equal(first, second) and torch.equal(second, result.model[0].bias)
 
 
-def test_translate_tta_adds_shifted_views_only_to_the_final_evaluation():
-    net = build("fast_net", widths=[8, 16, 16]).eval()
-    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    plain = replace(TINY_FAST, tta_translate=False)
-    shifted = replace(TINY_FAST, tta_translate=True)
-    assert torch.equal(predict_logits(net, images, shifted), predict_logits(net, images, plain))
-    assert torch.equal(predict_logits(net, images, plain, final=True), predict_logits(net, images, plain))
-    assert not torch.allclose(predict_logits(net, images, shifted, final=True), predict_logits(net, images, plain))
+def test_train_loss_is_the_plain_cross_entropy_of_the_training_batches(data):
+    """The homework's train_loss: plain cross-entropy in train mode, not the label-smoothed objective
+    the fast recipe minimises. With lr 0 the weights never move, so the epoch can be replayed here."""
+    confident = {**TINY_FAST.arch_args, "logit_scale": 10.0}  # logits far from uniform, where smoothing tells
+    frozen = replace(TINY_FAST, arch_args=confident, epochs=1, lr=0.0)
+    logged = train_on_cpu(frozen, data, seed=2).history["train_loss"][0]
+    cpu = torch.device("cpu")
+    tensors = as_tensors(data, None, cpu)
+    net = new_model(frozen, tensors["train_x"], 2, cpu).train()
+    plan = epoch_plan(len(tensors["train_y"]), 0, 2, frozen)
+    plain = smoothed = 0.0
+    with torch.no_grad():
+        for idx in plan["order"].split(frozen.batch_size):
+            logits = net(augment(normalise(tensors["train_x"][idx], frozen), idx, plan, frozen))
+            y = tensors["train_y"][idx]
+            plain += F.cross_entropy(logits, y, reduction="sum").item()
+            smoothed += F.cross_entropy(logits, y, label_smoothing=frozen.label_smoothing, reduction="sum").item()
+    n = len(plan["order"])
+    assert logged == pytest.approx(plain / n, rel=1e-5)
+    assert abs(plain - smoothed) / n > 0.1
+
+
+@RECIPES_UNDER_TEST
+def test_the_logged_test_accuracy_is_what_grader_grade_measures(recipe, data, tmp_path):
+    """The last test_acc of the history equals the accuracy `grader grade` measures on the run
+    folder, and the log's logits are the graded network's (same loss): no TTA, eval mode, float32,
+    the run's input normalisation."""
+    result = train_on_cpu(recipe, data)  # seed 0: the tiny homework run stays finite (seed 1 blows up)
+    folder = write_run(tmp_path / "run", make_checkpoint(result, recipe, data, seed=0))
+    graded = grade_one(folder, data=data, sandbox=False, memorisation=None)
+    assert graded.evaluation is not None, graded.error
+    assert graded.evaluation.accuracy == result.history["test_acc"][-1]
+    tensors = as_tensors(data, None, torch.device("cpu"))
+    logits = predict_logits(result.model, tensors["test_x"], recipe)
+    assert graded.evaluation.loss == pytest.approx(F.cross_entropy(logits, tensors["test_y"]).item(), rel=1e-4)
