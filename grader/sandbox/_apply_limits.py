@@ -44,7 +44,7 @@ def main(argv):
         except OSError as exc:
             print(f"_apply_limits.py: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
         os._exit(127)
-    sys.exit(reap(child))
+    os._exit(reap(child))  # nothing to flush or finalise: end the sandbox as soon as the child
 
 
 def reap(child: int) -> int:
