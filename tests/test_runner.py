@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -622,9 +621,7 @@ def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypat
     expected_accuracy = float((reference_logits(net, data.test_images).argmax(1) == data.test_labels).mean())
     assert results["accuracy"] == pytest.approx(expected_accuracy)  # the parent un-shuffled the logits
 
-    assert len(sent) == 2  # a random network scores near chance: the second request diagnoses its input
-    second, _ = decode(sent[1])
-    assert len(second["variants"]) > 5 and "labels" not in json.dumps(second)
+    assert len(sent) == 1  # 30 test images are too few for a diagnosis, whatever the accuracy
     header, images = decode(sent[0])
     assert set(header) == {"form", "weights", "entry", "input", "batch_size", "threads", "classes"}
     assert sent[0] == encode(header, images)  # the header and the images: nothing else travels
