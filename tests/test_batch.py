@@ -251,6 +251,7 @@ def test_a_class_folder_of_archives_is_discovered_like_one_of_folders(tmp_path):
     assert entries[1].sha256 == hashlib.sha256((subs / "alice.zip").read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_class_folder_of_zips_grades_like_one_of_folders(tmp_path, data_tree):
     from tests.fixtures.make_archives import zip_like_finder
     from tests.fixtures.make_submissions import small_net, write_form
