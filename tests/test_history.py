@@ -198,6 +198,7 @@ def test_a_history_named_in_the_manifest_but_missing_is_a_failed_claim(tmp_path)
 # --- graded end to end ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_history_pt_is_graded_and_the_report_notes_the_aliases(tmp_path, data):
     folder = write_form("pickled-module", tmp_path / "s", small_net(seed=1))
     torch.save({"loss": [1.2, 0.4], "acc": [55.0, 85.0], "test_acc": [50.0, 80.0]}, folder / "history.pt")

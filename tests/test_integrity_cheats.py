@@ -171,6 +171,7 @@ def test_a_normalize_network_without_its_input_table_gets_the_fix(tmp_path, data
     assert declared.evaluation.accuracy > 0.95 and not INTEGRITY_FLAGS & set(declared.flags)
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_reversed_outputs_get_the_class_order_that_fixes_them(tmp_path, data):
     result = grade_one(hand_in(tmp_path / "s", colour_net(reversed_outputs=True)), data=data, sandbox=False)
     assert result.evaluation.accuracy < 0.1 and "class-order" in result.flags

@@ -103,6 +103,7 @@ def test_a_legacy_checkpoint_grades_like_its_plain_state_dict(tmp_path):
     assert any("module." in note for note in legacy.submission.notes)
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_legacy_checkpoint_grades_in_the_sandbox(tmp_path):
     from grader.sandbox import check_available
 

@@ -76,7 +76,7 @@ def test_a_whole_pickled_net_with_its_model_py_grades_like_its_state_dict(tmp_pa
     plain = tmp_path / "plain"
     run_script(tmp_path, plain / "weights.pth", what="state_dict")
     (plain / "model.py").write_text(NET_CLASS + "\n\ndef build_model():\n    return Net()\n")
-    a, b = grade_one(whole, data=data, sandbox=True), grade_one(plain, data=data, sandbox=False)
+    a, b = grade_one(whole, data=data, sandbox=False), grade_one(plain, data=data, sandbox=False)
     assert a.graded and b.graded, (a.error, b.error)
     assert a.submission.format == "pickled-module"
     assert logits_of(a) == logits_of(b)
@@ -104,7 +104,7 @@ def test_a_bare_checkpoint_takes_code_only_from_the_ta(tmp_path, data):
     ta_code.parent.mkdir()
     ta_code.write_text(NET_CLASS)
     rubric = load_rubric().with_model_code(ta_code)
-    graded = grade_one(checkpoint, data=data, rubric=rubric, sandbox=True)
+    graded = grade_one(checkpoint, data=data, rubric=rubric, sandbox=False)
     assert graded.graded, graded.error
     state = run_script(tmp_path, tmp_path / "class" / "carol.pth", what="state_dict")
     assert "without the code" in grade_one(state, data=data, sandbox=False).error
@@ -112,6 +112,7 @@ def test_a_bare_checkpoint_takes_code_only_from_the_ta(tmp_path, data):
     assert grade_one(state, data=data, rubric=rubric, sandbox=False).graded
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_pickled_torchvision_model_grades(tmp_path, data):
     from torchvision.models import squeezenet1_1
 
@@ -146,6 +147,7 @@ def test_a_notebook_cell_that_calls_os_system_runs_only_in_the_sandbox(tmp_path,
     assert not marker.exists()  # the class body ran, in the sandbox's own /tmp
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_model_code_on_the_command_line_grades_a_class_folder_of_bare_pickles(tmp_path):
     from click.testing import CliRunner
 

@@ -346,6 +346,7 @@ def test_a_machine_without_the_sandbox_is_refused_before_any_student_is_graded(t
     assert ran.exit_code in (0, 1) and (tmp_path / "out" / "results.json").exists()  # the TA's explicit choice
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_network_with_its_own_class_order_scores_as_the_plain_one(tmp_path, data):
     net = small_net(seed=3)
     plain = grade_submission(write_form("pickled-module", tmp_path / "plain", net), data=data, sandbox=False)

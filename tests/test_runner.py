@@ -869,6 +869,7 @@ def test_a_model_py_that_trains_past_the_wall_clock_gets_the_main_guard_as_its_h
     assert "make sure forward() finishes" in err.value.hint
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_model_py_that_downloads_cifar_at_import_is_told_the_fix_in_the_sandbox(tmp_path):
     _require_sandbox()
     from grader import pipeline
