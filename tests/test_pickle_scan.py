@@ -41,6 +41,19 @@ def test_a_stack_global_whose_names_come_from_the_memo_is_still_named():
     assert scan_pickle(data).globals == ["os.system"]
 
 
+def test_a_class_called_by_protocol_0s_inst_is_named_too():
+    data = b"(S'echo pwned'\nios\nsystem\n."  # INST: pickle.loads runs os.system('echo pwned')
+    assert scan_pickle(data).globals == ["os.system"]
+
+
+@pytest.mark.parametrize("data", [b"\x80\x02\x82\x01)R.",  # EXT1 1: a global from copyreg's registry
+                                  b"\x80\x04N\x8c\x06system\x93.",  # STACK_GLOBAL of a name not a string
+                                  ])
+def test_a_global_whose_name_the_scan_cannot_know_is_never_allowed(data):
+    (name,) = scan_pickle(data).globals
+    assert not allowed_global(name)
+
+
 def test_storages_are_named_with_their_type_key_and_count():
     scan = scan_pickle(torch_save_pickle({"w": torch.zeros(3, 5), "n": torch.zeros(7, dtype=torch.int64)}))
     storages = sorted(scan.persistent_ids, key=lambda pid: pid[4])
@@ -88,9 +101,9 @@ def test_the_allow_list():
     assert allowed_global("__torch__.Net", torchscript=True)
 
 
-def test_the_precheck_keeps_only_the_main_pickles_scan(tmp_path):
-    """An archive may hold many pickles up to the cap each; only data.pkl's scan is kept (the form
-    detector's), the others are checked and dropped."""
+def test_the_precheck_scans_only_the_pickle_torch_reads(tmp_path):
+    """Only data.pkl is scanned and its scan kept (the form detector's); other .pkl entries,
+    which torch never reads, refuse the file unread."""
     from grader.submission.precheck import check_file
 
     path = tmp_path / "w.pth"
@@ -100,7 +113,8 @@ def test_the_precheck_keeps_only_the_main_pickles_scan(tmp_path):
         for i in range(3):
             archive.writestr(f"{prefix}/extra{i}.pkl", pickle.dumps([f"s{j}" for j in range(100)], protocol=2))
     check = check_file(path)
-    assert check.problems == []
+    assert check.problems == [f"it holds 3 pickle(s) that torch does not read ('{prefix}/extra0.pkl', ...); a "
+                              "torch.save archive has one data.pkl, TorchScript adds constants.pkl"]
     assert list(check.pickles) == [f"{prefix}/data.pkl"]
 
 

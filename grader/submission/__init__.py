@@ -14,6 +14,7 @@ allow-lists of ``allowlists``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from pathlib import Path
 from grader.errors import GraderError
 from grader.hashing import sha256_file
 from grader.submission.archive import ARCHIVE_LIMITS, ArchiveLimits, archive_kind, graded_folder, hand_in_stem, \
-    is_junk, unpack
+    is_junk, unpack, walk_folder
+from grader.submission.fence import FENCE_LIMITS, FenceLimits, run_fenced
 from grader.submission.forms import (FORMS, NEEDS_CODE, TORCH_SUFFIXES, WEIGHT_SUFFIXES, detect_form,
                                      find_weights)
 from grader.submission.history import (HISTORY_KEYS, HistoryFile, find_history, load_history, normalise_history,
@@ -110,19 +112,25 @@ class Submission:
 
 
 def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rules: IntakeRules = IntakeRules(),
-                       archive_limits: ArchiveLimits = ARCHIVE_LIMITS) -> Submission:
+                       archive_limits: ArchiveLimits = ARCHIVE_LIMITS, fence: FenceLimits = FENCE_LIMITS) -> Submission:
     """Find the checkpoint in ``path``, detect its form, parse the manifest and history.
 
     A folder that only wraps another folder is entered (``graded_folder``). An archive of files
     (zip, tar, tar.gz, told from a checkpoint by its bytes: ``archive.archive_kind``) is unpacked
     into a private scratch folder and graded as the folder it holds; the Submission owns that
-    folder: use it in a ``with`` block (or call ``close``) once the child has run.
+    folder: use it in a ``with`` block (or call ``close``) once the child has run. A folder (or
+    what an archive holds) is walked first without following links (``archive.walk_folder``).
+
+    The whole inspection runs in a forked child under ``fence``'s caps on CPU time, memory and
+    wall clock (``grader.submission.fence``): no file handed in can make this process run long
+    or grow, whatever parser it reaches.
 
     Args:
         path: a checkpoint file, a folder (optionally holding ``submission.toml``), or an archive.
         limits: the caps on the checkpoint (size, pickle size, entries, storages).
         rules: the class-wide intake rules (the rubric's ``[submission]`` table).
         archive_limits: the caps on an archive (entries, bytes, compression ratio).
+        fence: the caps on the inspection as a whole.
 
     Returns:
         the inspected Submission.
@@ -130,9 +138,36 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rul
     Raises:
         GraderError: for a missing or ambiguous checkpoint, a bad manifest, a history named outside
             the folder, an unknown or corrupt file, a pickle that names anything outside the
-            allow-list, missing code. A history that cannot be read is recorded, not raised.
+            allow-list, missing code, a link that leaves the hand-in, a cap of the fence broken.
+            A history that cannot be read is recorded, not raised.
     """
     given = Path(path)
+    scratch = _scratch()  # made here, so that it is removed here however the inspection ends
+    try:
+        found = run_fenced(lambda: _inspect_hand_in(given, Path(scratch.name).resolve(), limits=limits, rules=rules,
+                                                    archive_limits=archive_limits),
+                           what=f"inspecting {given.name}", allowed=_RESULT_CLASSES, limits=fence)
+    except BaseException:
+        scratch.cleanup()
+        raise
+    if any(Path(scratch.name).iterdir()):  # an unpacked archive, notebooks' definitions
+        return dataclasses.replace(found, scratch=scratch)
+    scratch.cleanup()
+    return found
+
+
+# The classes an inspection's result holds, which are all its fenced child may send back.
+_RESULT_CLASSES = frozenset({
+    ("grader.submission", "Submission"), ("grader.submission.history", "HistoryFile"),
+    ("grader.submission.model_code", "ClassBinding"), ("pathlib", "PosixPath"),
+    *(("datetime", name) for name in ("datetime", "date", "time", "timezone", "timedelta")),  # TOML dates
+})
+
+
+def _inspect_hand_in(given: Path, scratch: Path, *, limits: PrecheckLimits, rules: IntakeRules,
+                     archive_limits: ArchiveLimits) -> Submission:
+    """``inspect_submission``'s work, in its fenced child; ``scratch`` is the empty private folder
+    to unpack an archive into and write notebooks' definitions to."""
     if given.is_symlink() and not given.exists():
         raise GraderError(f"{given.name} is a link to {os.readlink(given)}, which does not exist",
                           "hand in the file itself (an archive can keep a link and lose what it pointed to)")
@@ -141,43 +176,37 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rul
         raise GraderError(f"{path} does not exist", "pass the file or folder the student handed in")
     kind = archive_kind(path) if path.is_file() else None
     if kind is None:
+        if path.is_dir():
+            _refuse_unsafe_folder(path, path.name)
         folder = graded_folder(path) if path.is_dir() else None
-        scratch = _scratch() if needs_scratch(folder, rules) else None  # for notebooks' definitions
-        try:
-            return _inspect(path, folder, limits=limits, rules=rules, scratch=scratch)
-        except BaseException:
-            if scratch is not None:
-                scratch.cleanup()
-            raise
-    scratch = _scratch()
-    unpacked = Path(scratch.name).resolve() / "hand-in"  # the child is shown this, never /tmp
+        return _inspect(path, folder, limits=limits, rules=rules, scratch=scratch)
+    unpacked = scratch / "hand-in"  # the child is shown this, never /tmp
     try:
         unpacked.mkdir()
         unpack(path, unpacked, kind, limits=archive_limits)
+        _refuse_unsafe_folder(unpacked, path.name)
         return _inspect(path, graded_folder(unpacked), limits=limits, rules=rules, scratch=scratch)
     except GraderError as exc:  # named inside the archive, not in a scratch folder nobody knows
-        scratch.cleanup()
         raise GraderError(exc.message.replace(str(unpacked), path.name),
                           exc.hint.replace(str(unpacked), path.name)) from None
-    except BaseException:
-        scratch.cleanup()
-        raise
+
+
+def _refuse_unsafe_folder(folder: Path, name: str) -> None:
+    """Refuse a folder with a link out of it, a device, or folders nested past the cap, before
+    anything in it is read (``archive.walk_folder``)."""
+    problem = walk_folder(folder).problem
+    if problem:
+        raise GraderError(f"{name} was refused: {problem}; nothing in it was graded",
+                          "hand in the network, its code and its training log as plain files in one folder "
+                          "(or a zip of it), without links")
 
 
 def _scratch() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="grader-hand-in-")  # 0700: other users stay out
 
 
-def needs_scratch(folder: Path | None, rules: IntakeRules) -> bool:
-    """Whether a hand-in that is not an archive needs a scratch folder: a notebook's definitions
-    are written there as a module for the child."""
-    if rules.model_code is not None and rules.model_code.suffix == ".ipynb":
-        return True
-    return folder is not None and any(True for _ in folder.rglob("*.ipynb"))
-
-
 def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: IntakeRules,
-             scratch: tempfile.TemporaryDirectory | None) -> Submission:
+             scratch: Path) -> Submission:
     """``inspect_submission`` of the hand-in ``path`` whose files lie in ``folder`` (None: a file)."""
     root = folder or path.parent
     manifest = read_manifest(root / MANIFEST_NAME) if folder else {}
@@ -188,8 +217,7 @@ def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: 
     if size > limits.file_bytes:
         raise GraderError(f"{weights.name} is {size / 2**20:.0f} MiB, over the "
                           f"{limits.file_bytes / 2**20:.0f} MiB limit", "hand in only the trained network")
-    codes = find_model_code(folder, entry_file(root, manifest) if folder else None, rules.model_code,
-                            Path(scratch.name) if scratch else None)
+    codes = find_model_code(folder, entry_file(root, manifest) if folder else None, rules.model_code, scratch)
     own = own_names(codes)  # the student's classes a whole pickled network may name
     check = check_file(weights, limits, own=own)  # zip bombs, lying storages, legacy pickles
     form = detect_form(weights, check, limits=limits, own=own)  # its refusals say more, so they come first
@@ -207,8 +235,8 @@ def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: 
     files = _listing(folder) if folder else [path.name]
     student = manifest.get("student", "").strip() or (path.name if path.is_dir() else hand_in_stem(path))
     return Submission(
-        path=path, folder=folder, scratch=scratch, weights=weights, form=form, files=files,
-        sha256=sha256_file(path if scratch and path.is_file() else weights),  # an archive: itself
+        path=path, folder=folder, weights=weights, form=form, files=files,
+        sha256=sha256_file(path if folder is not None and path.is_file() else weights),  # an archive: itself
         manifest=manifest, entry=entry, input=manifest.get("input"), history=history and history.values,
         student={"id": student, "name": manifest.get("name", "").strip() or student}, history_file=history,
         classes=classes, code_files=_code_files(folder, entry, classes),

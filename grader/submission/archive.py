@@ -4,6 +4,8 @@
     unpack(path, into, kind) -> into                every entry checked, then written under ``into``
     graded_folder(folder) -> Path                   past the single folders that wrap a hand-in
     is_junk(relative) -> bool                       what archivers and file managers leave behind
+    zip_entry_count(path, cap) -> int               a zip's entries, counted before zipfile lists them
+    walk_folder(folder) -> FolderWalk               a hand-in folder's files, no link followed
 
 A torch checkpoint is a zip too (``torch.save``, TorchScript, ``torch.export``), and
 ``model_best.pth.tar`` is usually one (zip or legacy pickle): the suffix decides nothing. A zip is a
@@ -55,6 +57,23 @@ class ArchiveLimits:
 
 
 ARCHIVE_LIMITS = ArchiveLimits()
+
+
+@dataclass(frozen=True)
+class FolderLimits:
+    """Caps on a folder handed in (or unpacked from an archive), walked before anything in it is read.
+
+    Attributes:
+        depth: folders inside folders below it (a project with its virtualenv is about 12 deep;
+            Python's own walks of a tree fail somewhere past 300).
+        entries: files, folders and links.
+    """
+
+    depth: int = 32
+    entries: int = 100_000
+
+
+FOLDER_LIMITS = FolderLimits()
 # Litter of archivers and file managers: never a file of the hand-in, never a checkpoint.
 JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints", "desktop.ini"})
 APPLE_DOUBLE = "._"  # macOS resource forks: ._model.pth beside model.pth
@@ -84,6 +103,8 @@ def archive_kind(path: Path) -> str | None:
 
 
 def _is_archive_zip(path: Path) -> bool:
+    if zip_entry_count(path, ARCHIVE_LIMITS.entries) > ARCHIVE_LIMITS.entries:
+        return True  # unpack refuses it by its count, before zipfile lists it
     try:
         with zipfile.ZipFile(path) as archive:
             return not any(_TORCH_ENTRY.fullmatch(name) for name in archive.namelist())
@@ -157,9 +178,145 @@ def _make_readable(folder: Path) -> None:
             os.chmod(os.path.join(root, name), 0o644)
 
 
+@dataclass(frozen=True)
+class FolderWalk:
+    """A folder handed in, as walked without following a link.
+
+    Attributes:
+        files: relative POSIX paths of its regular files and its links to regular files inside it,
+            sorted; as far as the walk went when it stopped at a problem.
+        links: the relative paths among ``files`` that are links.
+        problem: why the folder cannot be graded safely (nested too deep, too many entries, a link
+            that leaves it or leads to a folder, a device, FIFO or socket), or None. It names the
+            entry by its path inside the folder, never the target or its bytes.
+    """
+
+    files: tuple[str, ...]
+    links: frozenset[str] = frozenset()
+    problem: str | None = None
+
+
+def walk_folder(folder: Path, limits: FolderLimits = FOLDER_LIMITS) -> FolderWalk:
+    """Walk ``folder`` with ``lstat`` alone, from a list of folders to visit: no link is followed, no recursion.
+
+    A link is kept only when it leads to a regular file inside ``folder`` (``model.pth ->
+    runs/best.pth``); one that leaves the folder, leads nowhere or to a folder is a problem, as is
+    anything that is neither file, folder nor link, a folder nested deeper than ``limits.depth``
+    or more than ``limits.entries`` entries. The walk stops at the first problem.
+    """
+    root = os.path.realpath(folder)
+    files: list[str] = []
+    links: set[str] = set()
+    pending: list[tuple[str, int]] = [("", 0)]
+    count = 0
+    while pending:
+        relative, depth = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, relative)) as listing:
+                children = sorted(entry.name for entry in listing)
+        except OSError as exc:
+            return FolderWalk(tuple(sorted(files)), frozenset(links),
+                              f"folder {_shown(relative)} cannot be listed ({exc.strerror})")
+        for name in children:
+            count += 1
+            path = f"{relative}/{name}" if relative else name
+            problem = None
+            if count > limits.entries:
+                problem = f"it holds more than {limits.entries} files and folders (the cap)"
+            else:
+                problem = _walk_entry(root, path, depth, limits, files, links, pending)
+            if problem:
+                return FolderWalk(tuple(sorted(files)), frozenset(links), problem)
+    return FolderWalk(tuple(sorted(files)), frozenset(links))
+
+
+def _walk_entry(root: str, path: str, depth: int, limits: FolderLimits, files: list[str], links: set[str],
+                pending: list[tuple[str, int]]) -> str | None:
+    """File one entry of ``walk_folder``: its problem, or None."""
+    full = os.path.join(root, path)
+    try:
+        mode = os.lstat(full).st_mode
+    except OSError as exc:
+        return f"{_shown(path)} cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(mode):
+        if depth + 1 > limits.depth:
+            return f"it nests folders more than {limits.depth} deep ({_shown(path)})"
+        pending.append((path, depth + 1))
+    elif stat.S_ISREG(mode):
+        files.append(path)
+    elif stat.S_ISLNK(mode):
+        target = os.path.realpath(full)
+        if os.path.commonpath([root, target]) != root or target == root:
+            return f"'{_shown(path)}' points outside the submission folder (a link that leaves it), and was not read"
+        if not os.path.isfile(target) or os.path.islink(target):
+            return f"{_shown(path)} is a link to a folder or to nothing; hand in the files themselves"
+        files.append(path)
+        links.add(path)
+    else:
+        return f"{_shown(path)} is {_file_type(stat.S_IFMT(mode))}, which a hand-in has no use for"
+    return None
+
+
+def _shown(relative: str, limit: int = 120) -> str:
+    """A path inside a hand-in, for a message: its tail when long (a folder 1,200 levels deep)."""
+    relative = relative or "."
+    return relative if len(relative) <= limit else "..." + relative[-limit:]
+
+
+def zip_entry_count(path: Path, cap: int) -> int:
+    """How many entries the zip at ``path`` lists, counted up to ``cap + 1`` from the headers of
+    its central directory, before ``zipfile`` builds an object for each (2 s per 100,000: the
+    count must come first). A file with no readable end record counts 0 (zipfile says why).
+    """
+    with path.open("rb") as f:
+        located = _central_directory(f)
+        if located is None:
+            return 0
+        start, size = located
+        count, offset = 0, 0
+        while offset + _CENTRAL_HEADER <= size and count <= cap:
+            f.seek(start + offset)
+            header = f.read(_CENTRAL_HEADER)
+            if len(header) < _CENTRAL_HEADER or not header.startswith(b"PK\x01\x02"):
+                break
+            name, extra, comment = (int.from_bytes(header[i:i + 2], "little") for i in (28, 30, 32))
+            offset += _CENTRAL_HEADER + name + extra + comment
+            count += 1
+    return count
+
+
+_CENTRAL_HEADER = 46  # bytes of one central directory header before its name, extra and comment
+_END_RECORD = 22      # bytes of the end of central directory record before its comment
+
+
+def _central_directory(f: BinaryIO) -> tuple[int, int] | None:
+    """(where the central directory starts, its size in bytes) as zipfile finds them: from the end
+    record (after a comment of up to 64 KiB), or its zip64 form."""
+    f.seek(0, os.SEEK_END)
+    file_size = f.tell()
+    tail_size = min(file_size, _END_RECORD + 0xFFFF + 20 + 56)
+    f.seek(file_size - tail_size)
+    tail = f.read(tail_size)
+    at = len(tail) - _END_RECORD if tail[-_END_RECORD:].startswith(b"PK\x05\x06") else tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _END_RECORD:
+        return None
+    size = int.from_bytes(tail[at + 12:at + 16], "little")
+    end = file_size - tail_size + at  # the end record's own position
+    locator = tail[at - 20:at] if at >= 20 else b""
+    if locator.startswith(b"PK\x06\x07"):  # zip64: the sizes live in a record of their own
+        record_at = end - 20 - 56
+        f.seek(max(record_at, 0))
+        record = f.read(56)
+        if record_at >= 0 and record.startswith(b"PK\x06\x06"):
+            size = int.from_bytes(record[40:48], "little")
+            end = record_at
+    return max(end - size, 0), size
+
+
 # --- zip -----------------------------------------------------------------------------------------
 
 def _unpack_zip(path: Path, into: Path, limits: ArchiveLimits) -> None:
+    _check_count(path, zip_entry_count(path, limits.entries), limits)
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -176,8 +333,8 @@ def _unpack_zip(path: Path, into: Path, limits: ArchiveLimits) -> None:
                 if name is not None:
                     with archive.open(info) as source:
                         _write_entry(path, into, name, info.is_dir(), source, info.file_size)
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error) as exc:
-        raise _refused(path, f"it is corrupt or uses a compression zip readers lack ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error, ValueError, OSError) as exc:
+        raise _refused(path, f"it is corrupt or uses a compression zip readers lack ({type(exc).__name__})") from None
 
 
 def _checked_zip_entry(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:

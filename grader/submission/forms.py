@@ -117,7 +117,7 @@ def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIM
         return _zip_form(weights, check, limits, own)
     if head[:1] == b"\x80":
         return _legacy_form(weights, check)
-    raise GraderError(f"{weights.name}: unknown format (starts with {head[:8]!r})",
+    raise GraderError(f"{weights.name}: unknown format (its first bytes match none of the formats below)",
                       "hand in a torch.save file, safetensors, TorchScript, a .pt2 from torch.export, "
                       "or ONNX; see docs/grading.md")
 

@@ -161,6 +161,9 @@ def _parse_text(data: bytes, name: str) -> object:
     except (ValueError, csv.Error) as exc:
         raise GraderError(f"{name} cannot be read: {exc}",
                           "write JSON or CSV with a header line, see docs/grading.md") from None
+    except RecursionError:
+        raise GraderError(f"{name} cannot be read: it nests lists or objects too deep",
+                          "write one list of numbers per key, or one object per epoch") from None
 
 
 def _parse_json(text: str) -> object:
@@ -225,9 +228,10 @@ def _match_keys(columns: dict, where: str) -> tuple[dict[str, object], list[str]
     for key, target in targets.items():
         if target and (target not in chosen or key == target):
             chosen[target] = key
-    renamed = [f"{written} as {key}" for key, written in chosen.items() if written != key and key != "epoch"]
+    renamed = [f"{_shown(written)} as {key}" for key, written in chosen.items() if written != key and key != "epoch"]
     notes = [f"{where}: read {', '.join(renamed)}"] if renamed else []
-    notes += [f"{where}: ignored {key}, read {chosen[target]} as {target}" for key, target in targets.items()
+    notes += [f"{where}: ignored {_shown(key)}, read {_shown(chosen[target])} as {target}"
+              for key, target in targets.items()
               if target and chosen[target] != key]
     return chosen, notes
 
@@ -240,19 +244,25 @@ def _series(values: object, key: str, written: object, where: str) -> tuple[list
     for value in values:
         number, sign = _number(value)
         if number is None:
-            raise GraderError(f"{where}: {written} holds {str(value)[:40]!r}, which is not a number",
+            raise GraderError(f"{where}: {_shown(written)} holds {str(value)[:40]!r}, which is not a number",
                               "write numbers only, one per epoch")
         numbers.append(number)
         percent_sign |= sign
     if not all(math.isfinite(v) for v in numbers):
-        raise GraderError(f"{where}: {written} holds NaN or infinity", "log finite values only")
+        raise GraderError(f"{where}: {_shown(written)} holds NaN or infinity", "log finite values only")
     if key == "epoch":
         return [int(v) for v in numbers], None
     if key in ACCURACY_KEYS and (percent_sign or any(v > 1 for v in numbers)):
         top = max(numbers)
-        return [v / 100 for v in numbers], (f"{where}: {written} is in percent (up to {top:g}): "
+        return [v / 100 for v in numbers], (f"{where}: {_shown(written)} is in percent (up to {top:g}): "
                                             "divided by 100")
     return numbers, None
+
+
+def _shown(key: object) -> str:
+    """A key of the student's file, for a note or a message: cut to 40 characters."""
+    text = str(key)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _number(value: object) -> tuple[float | None, bool]:

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from pathlib import Path
 
@@ -21,27 +23,34 @@ MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input", "cla
 CLASS_ALIASES = {"plane": "airplane", "car": "automobile"}
 INPUT_KEYS = {"scale", "mean", "std", "channels"}
 DEFAULT_ENTRY = "model.py:build_model"
+MANIFEST_BYTES = 64 << 10  # a manifest is a few lines
 
 
 def read_manifest(path: Path) -> dict:
     """Parse and validate ``submission.toml``; {} when absent.
 
+    A manifest that is a link is refused unread (it could lead to any file on the grading
+    machine), and so is one over ``MANIFEST_BYTES``.
+
     Raises:
         GraderError: naming the file and the key at fault for bad TOML, an unknown key or a wrong type.
     """
-    if not path.is_file():
+    text = _manifest_text(path)
+    if text is None:
         return {}
     try:
-        manifest = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: Windows Notepad's BOM
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        manifest = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise GraderError(f"{path} is not valid TOML: {exc}", "see docs/grading.md for the format") from None
+    except RecursionError:
+        raise GraderError(f"{path} nests arrays or tables too deep", "see docs/grading.md for the format") from None
     unknown = set(manifest) - MANIFEST_KEYS
     if unknown:
-        raise GraderError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}",
+        raise GraderError(f"{path}: unknown key(s) {', '.join(_shown(k) for k in sorted(unknown)[:10])}",
                           f"known keys: {', '.join(sorted(MANIFEST_KEYS))}")
     for key in ("student", "name", "weights", "entry", "history"):
         if key in manifest and not isinstance(manifest[key], str):
-            raise GraderError(f"{path}: {key} must be a string, got {manifest[key]!r}",
+            raise GraderError(f"{path}: {key} must be a string, got {_shown(manifest[key])}",
                               f'write it in quotes, e.g. {key} = "..."')
     if "input" in manifest:
         manifest["input"] = parse_input(manifest["input"], where=f"{path} [input]")
@@ -50,21 +59,55 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
+def _manifest_text(path: Path) -> str | None:
+    """The text of the manifest at ``path``, None when there is none; never read through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise GraderError(f"{path.name} is a link; it was not read",
+                              f"hand in {MANIFEST_NAME} itself, not a link to it") from None
+        if os.path.isdir(path):
+            return None
+        raise GraderError(f"{path.name} cannot be read ({exc.strerror})", "hand in a readable file") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if stat.S_ISDIR(info.st_mode):
+            return None
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_BYTES:
+            raise GraderError(f"{path.name} is not a file of at most {MANIFEST_BYTES >> 10} KiB",
+                              "a manifest is a few lines, see docs/grading.md")
+        data = f.read(MANIFEST_BYTES + 1)
+    try:
+        return data.decode("utf-8-sig")  # -sig: Windows Notepad's BOM
+    except UnicodeDecodeError as exc:  # its own message would quote the file's bytes
+        raise GraderError(f"{path} is not UTF-8 text (byte {exc.start} is not)",
+                          "save it as UTF-8 (any editor can)") from None
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A value from the manifest, for a message: its repr, cut short."""
+    text = repr(value) if isinstance(value, (str, int, float, bool)) else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def parse_input(table: object, *, where: str) -> dict:
     """Validate an input-normalisation table into ``{"scale": float, "mean": list|None, "std": list|None}``."""
     if not isinstance(table, dict):
         raise GraderError(f"{where} must be a table", "write [input] with scale, mean, std below it")
     unknown = set(table) - INPUT_KEYS
     if unknown:
-        raise GraderError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
+        raise GraderError(f"{where}: unknown key(s) {', '.join(_shown(k) for k in sorted(map(str, unknown))[:10])}",
                           "known: scale, mean, std, channels")
     scale = table.get("scale", 1.0)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise GraderError(f"{where}: scale must be a positive number, got {scale!r}",
+        raise GraderError(f"{where}: scale must be a positive number, got {_shown(scale)}",
                           "1.0 when the network expects 0..1 pixels, 255.0 for 0..255")
     channels = table.get("channels", "rgb")
     if channels not in ("rgb", "bgr"):
-        raise GraderError(f'{where}: channels must be "rgb" or "bgr", got {channels!r}',
+        raise GraderError(f'{where}: channels must be "rgb" or "bgr", got {_shown(channels)}',
                           'channels = "bgr" for a network trained on OpenCV images, else leave it out')
     out = {"scale": float(scale), "mean": None, "std": None}
     if channels == "bgr":
@@ -77,7 +120,7 @@ def parse_input(table: object, *, where: str) -> dict:
               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
         if not ok or (key == "std" and min(value) <= 0):
             raise GraderError(f"{where}: {key} must be three numbers (R, G, B){' > 0' if key == 'std' else ''},"
-                              f" got {value!r}", f"e.g. {key} = [0.5, 0.5, 0.5]")
+                              f" got {_shown(value)}", f"e.g. {key} = [0.5, 0.5, 0.5]")
         out[key] = [float(v) for v in value]
     return out
 
@@ -92,13 +135,13 @@ def parse_classes(names: object, *, where: str) -> list[str]:
     tutorial = {name: alias for alias, name in CLASS_ALIASES.items()}
     known = ", ".join(f"{c} (or {tutorial[c]})" if c in tutorial else c for c in CLASSES)
     if not (isinstance(names, list) and len(names) == len(CLASSES) and all(isinstance(n, str) for n in names)):
-        raise GraderError(f"{where} must list the {len(CLASSES)} class names, got {str(names)[:120]}",
+        raise GraderError(f"{where} must list the {len(CLASSES)} class names, got {_shown(names)}",
                           f'in the order of the network\'s outputs, e.g. classes = ["plane", "car", "bird", ...]; '
                           f"the names: {known}")
     read = [CLASS_ALIASES.get(n.strip().lower(), n.strip().lower()) for n in names]
     unknown = [n for n, r in zip(names, read) if r not in CLASSES]
     if unknown:
-        raise GraderError(f"{where}: unknown class name(s) {', '.join(map(repr, unknown))}", f"the names: {known}")
+        raise GraderError(f"{where}: unknown class name(s) {', '.join(map(_shown, unknown))}", f"the names: {known}")
     repeated = sorted({n for n in read if read.count(n) > 1})
     if repeated:
         missing = [c for c in CLASSES if c not in read]
@@ -128,9 +171,12 @@ def parse_entry(root: Path, entry: str | None, *, form: str, weights: Path) -> t
 
 def resolve_inside(root: Path, name: str, key: str) -> Path:
     """``root / name``, refusing paths that leave the submission folder."""
-    path = (root / name).resolve()
+    try:
+        path = (root / name).resolve()
+    except (ValueError, OSError):  # a NUL byte in the name, a name too long
+        raise GraderError(f"{key} = {_shown(name)} is not a file name", "name a file inside the folder") from None
     if root not in path.parents and path != root:
-        raise GraderError(f"{key} = {name!r} points outside the submission folder (a path or a link "
+        raise GraderError(f"{key} = {_shown(name)} points outside the submission folder (a path or a link "
                           "that leaves it: another student's files, say)",
                           "hand in the file itself, inside the folder, and name it relative to the folder")
     return path

@@ -12,22 +12,48 @@ claim more bytes than their archive entries hold. Both judge globals by ``allowe
 from __future__ import annotations
 
 import functools
+import io
 import pickletools
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 _STRING_OPS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
                "BINSTRING", "SHORT_BINSTRING"}
 _INT_OPS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
 _PUT_OPS = {"BINPUT", "LONG_BINPUT", "PUT"}
-_GET_OPS = {"BINGET", "LONG_BINGET", "GET"}
-_TUPLE_OPS = {"TUPLE1", "TUPLE2", "TUPLE3", "EMPTY_TUPLE"}
 _PLAIN_OPS = {"PROTO", "FRAME", "STOP", "MARK", "APPEND", "APPENDS", "MEMOIZE"} | _PUT_OPS
 SHORT_STRING = 64  # strings shorter than this are kept (markers such as "grader-checkpoint")
 
 # TorchScript archives name their compiled classes under __torch__ and a type-tag helper; the
 # TorchScript loader resolves those itself, never through a Python import.
 TORCHSCRIPT_PREFIXES = ("__torch__.", "torch.jit._pickle.")
+COMPUTED_GLOBAL = "<computed>.<computed>"  # STACK_GLOBAL of names the scan cannot know: never allowed
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """Caps on what one scan walks and keeps, so that its cost follows the pickle's length and
+    never what the pickle's values would grow into.
+
+    Attributes:
+        opcodes: opcodes walked (the largest torchvision network pickled whole, efficientnet_b7,
+            has 156,000; pickletools walks about a million a second).
+        tuple_items: items of a tuple kept as a value; a longer one is kept as "something".
+        tuple_depth: tuples inside tuples kept (a legacy storage record holds its view, depth 2).
+        strings: distinct short strings kept.
+        globals: distinct globals named.
+        persistent_ids: persistent ids (one per tensor storage).
+    """
+
+    opcodes: int = 300_000
+    tuple_items: int = 8
+    tuple_depth: int = 2
+    strings: int = 10_000
+    globals: int = 10_000
+    persistent_ids: int = 100_000
+
+
+SCAN_LIMITS = ScanLimits()
 
 
 @dataclass
@@ -35,76 +61,286 @@ class PickleScan:
     """What one pickle stream names.
 
     Attributes:
-        globals: ``module.name`` of every global, in stream order (Python 2's ``__builtin__``
-            read as ``builtins``).
+        globals: ``module.name`` of every distinct global, in stream order (Python 2's
+            ``__builtin__`` read as ``builtins``; ``COMPUTED_GLOBAL`` for one whose name the
+            stream computes).
         strings: the short strings it holds.
-        persistent_ids: each persistent id as far as flat values rebuild it, e.g.
-            ``("storage", "torch.FloatStorage", "0", "cpu", 4096)``; None where it was not flat.
-        error: why the stream could not be read to its end, or None.
+        persistent_ids: each persistent id as far as small flat values rebuild it, e.g.
+            ``("storage", "torch.FloatStorage", "0", "cpu", 4096)``; None where it was not small
+            and flat (a tuple over ``ScanLimits.tuple_items`` or ``tuple_depth``, a huge number).
+        error: why the stream could not be read to its end, or None. It names a position and a
+            cause, never the stream's bytes.
+        opcodes: how many opcodes were walked.
     """
 
     globals: list[str] = field(default_factory=list)
     strings: set[str] = field(default_factory=set)
     persistent_ids: list[object] = field(default_factory=list)
     error: str | None = None
+    opcodes: int = 0
 
 
-def scan_pickle(data: bytes | BinaryIO) -> PickleScan:
-    """Walk the opcodes of ``data``, tracking just enough of the stack to name globals and
-    persistent ids: strings, integers, marks, tuples and the memo. Never raises on garbage.
+class _Stop(Exception):
+    """The scan stops here; the message says why."""
+
+
+class _Machine:
+    """The pickle machine's stack and memo, holding only small flat values (strings, integers of
+    at most 64 bits, small shallow tuples of them); None stands for anything else."""
+
+    def __init__(self, limits: ScanLimits, scan: PickleScan):
+        self.limits, self.scan = limits, scan
+        self.stack: list[object] = []
+        self.marks: list[int] = []  # the stack's length at each MARK, as the unpickler keeps them
+        self.memo: dict[object, object] = {}
+        self.seen: set[str] = set()
+
+    def pop(self, n: int) -> list[object]:
+        floor = self.marks[-1] if self.marks else 0
+        if len(self.stack) - n < floor:
+            raise _Stop("it pops more than its stack holds")
+        items = self.stack[len(self.stack) - n:] if n else []
+        del self.stack[len(self.stack) - n:]
+        return items
+
+    def top(self) -> object:
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
+            raise _Stop("it reads the top of an empty stack")
+        return self.stack[-1]
+
+    def pop_mark(self) -> list[object]:
+        if not self.marks:
+            raise _Stop("it closes a MARK it never opened")
+        start = self.marks.pop()
+        items = self.stack[start:]
+        del self.stack[start:]
+        return items
+
+    def name(self, module: object, attr: object) -> str:
+        if not (isinstance(module, str) and isinstance(attr, str)):
+            return self.add_global(COMPUTED_GLOBAL)
+        return self.add_global(_qualified(module, attr))
+
+    def add_global(self, name: str) -> str:
+        if name not in self.seen:
+            if len(self.seen) >= self.limits.globals:
+                raise _Stop(f"it names more than {self.limits.globals} globals")
+            self.seen.add(name)
+            self.scan.globals.append(name)
+        return name
+
+    def persistent_id(self, pid: object) -> None:
+        if len(self.scan.persistent_ids) >= self.limits.persistent_ids:
+            raise _Stop(f"it holds more than {self.limits.persistent_ids} persistent ids")
+        self.scan.persistent_ids.append(pid)
+
+    def tuple_of(self, items: list[object]) -> tuple | None:
+        """``items`` as a tuple when small and shallow, else None (kept as "something")."""
+        if len(items) > self.limits.tuple_items:
+            return None
+        value = tuple(items)
+        return value if _depth(value, self.limits.tuple_depth + 1) <= self.limits.tuple_depth else None
+
+
+def _depth(value: object, cap: int) -> int:
+    """How deep tuples nest in ``value``, counted up to ``cap`` (the walk never goes deeper)."""
+    if not isinstance(value, tuple) or cap <= 0:
+        return 0
+    return 1 + max((_depth(item, cap - 1) for item in value), default=0)
+
+
+def _flat(arg: object) -> object:
+    """A string or an integer of at most 64 bits as itself; anything else as None."""
+    if isinstance(arg, str) or (isinstance(arg, int) and not isinstance(arg, bool) and arg.bit_length() <= 64):
+        return arg
+    return None
+
+
+def scan_pickle(data: bytes | BinaryIO, limits: ScanLimits = SCAN_LIMITS) -> PickleScan:
+    """Walk the opcodes of ``data`` on a model of the pickle machine's stack and memo, keeping
+    just enough to name globals and persistent ids: short strings, integers, marks, small
+    tuples. Never raises on garbage, and never builds or renders what a value would grow into:
+    a tuple of shared references nested 40 deep is one "something", not 2**40 items.
 
     ``data`` is one pickle's bytes, or a binary stream read from its position to the pickle's
     STOP and left just past it (torch's legacy format writes several pickles one after another).
+    ``limits`` caps the opcodes walked and what is kept; past a cap the scan stops with ``error``.
+
+    The opcodes are read as ``pickletools.genops`` reads them (its argument readers, its opcode
+    table), in a loop of this module's own that costs half as much per opcode: a pickle at the
+    opcode cap is read in a fraction of a second.
     """
     scan = PickleScan()
-    values: list[object] = []  # flat values on the stack; None stands for anything else
-    memo: dict[int, object] = {}
-    marks: list[int] = []
+    machine = _Machine(limits, scan)
+    content, leave_at = _contents(data)
+    reader = io.BytesIO(content)
+    stack, pushes_none, steps, by_code, cap = machine.stack, _PUSHES_NONE, _STEPS, _BY_CODE, limits.opcodes
+    size, pos, count = len(content), 0, 0
     try:
-        for op, arg, _ in pickletools.genops(data):
-            kind = op.name
-            if kind in _STRING_OPS or kind in _INT_OPS:
-                values.append(arg)
-                if isinstance(arg, str) and len(arg) < SHORT_STRING:
-                    scan.strings.add(arg)
-            elif kind == "GLOBAL":
-                module, _, name = str(arg).partition(" ")
-                values.append(_qualified(module, name))
-                scan.globals.append(values[-1])
-            elif kind == "STACK_GLOBAL":
-                module, name = (values[-2:] if len(values) >= 2 else [None, None])
-                values[-2:] = [_qualified(str(module), str(name))]
-                scan.globals.append(values[-1])
-            elif kind in _PUT_OPS:
-                memo[arg] = values[-1] if values else None
-            elif kind == "MEMOIZE":
-                memo[len(memo)] = values[-1] if values else None
-            elif kind in _GET_OPS:
-                values.append(memo.get(arg))
-            elif kind == "MARK":
-                marks.append(len(values))
-            elif kind == "TUPLE" and marks:
-                start = marks.pop()
-                values[start:] = [tuple(values[start:])]
-            elif kind == "BINPERSID":
-                scan.persistent_ids.append(values[-1] if values else None)
-            elif kind not in _TUPLE_OPS:
-                values.append(None)  # any other opcode ends a run of flat values
-    except Exception as exc:  # pickletools raises ValueError, IndexError and others on garbage
-        scan.error = str(exc) or type(exc).__name__
+        while True:
+            op = by_code[content[pos]] if pos < size else None
+            if op is None:
+                raise ValueError("an unknown opcode, or the end before STOP")
+            count += 1
+            if count > cap:
+                raise _Stop(f"it holds more than {cap} opcodes (the cap)")
+            if op.arg is None:
+                arg, after = None, pos + 1
+            else:
+                reader.seek(pos + 1)
+                arg = op.arg.reader(reader)
+                after = reader.tell()
+            if op.name in pushes_none:  # most opcodes of a long pickle: one step, no call
+                stack.append(None)
+            else:
+                steps[op.name](machine, arg)
+            pos = after
+            if op.name == "STOP":
+                break
+    except _Stop as stop:
+        scan.error = f"{stop} (at byte {pos})"
+    except Exception as exc:  # the argument readers raise ValueError and others on garbage
+        scan.error = f"it cannot be read past byte {pos} ({type(exc).__name__})"
+    scan.opcodes = min(count, cap)
+    leave_at(pos)
     return scan
 
 
-def read_plain_pickle(stream: BinaryIO) -> int | str | list | None:
+_BY_CODE: list[pickletools.OpcodeInfo | None] = [None] * 256
+for _op in pickletools.opcodes:
+    _BY_CODE[ord(_op.code)] = _op
+
+
+def _contents(data: bytes | BinaryIO) -> tuple[bytes, Callable[[int], object]]:
+    """(the bytes to walk, how to leave a stream at a position of those bytes: just past the
+    pickle's STOP); a stream is read from its position to its end."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), lambda _pos: None
+    start = data.tell()
+    return data.read(), lambda pos: data.seek(start + pos)
+
+
+def _value(m: _Machine, arg: object) -> None:
+    value = _flat(arg)
+    if isinstance(value, str) and len(value) < SHORT_STRING and len(m.scan.strings) < m.limits.strings:
+        m.scan.strings.add(value)
+    m.stack.append(value)
+
+
+def _global(m: _Machine, arg: object) -> None:
+    module, _, name = str(arg).partition(" ")
+    m.stack.append(m.name(module, name))
+
+
+def _inst(m: _Machine, arg: object) -> None:
+    """Protocol 0's call of a class named inline: a global like any other."""
+    module, _, name = str(arg).partition(" ")
+    m.pop_mark()
+    m.name(module, name)
+    m.stack.append(None)
+
+
+def _extension(m: _Machine, _arg: object) -> None:
+    """A global named by its number in copyreg's registry: one the scan cannot know."""
+    m.stack.append(m.add_global(COMPUTED_GLOBAL))
+
+
+def _stack_global(m: _Machine, _arg: object) -> None:
+    module, name = m.pop(2)
+    m.stack.append(m.name(module, name))
+
+
+def _mark(m: _Machine, _arg: object) -> None:
+    m.marks.append(len(m.stack))
+
+
+def _put(m: _Machine, arg: object) -> None:
+    m.memo[arg] = m.top()
+
+
+def _memoize(m: _Machine, _arg: object) -> None:
+    m.memo[len(m.memo)] = m.top()
+
+
+def _get(m: _Machine, arg: object) -> None:
+    m.stack.append(m.memo.get(arg))
+
+
+def _tuple(m: _Machine, _arg: object) -> None:
+    m.stack.append(m.tuple_of(m.pop_mark()))
+
+
+def _tuple_of(n: int):
+    def step(m: _Machine, _arg: object) -> None:
+        m.stack.append(m.tuple_of(m.pop(n)))
+    return step
+
+
+def _dup(m: _Machine, _arg: object) -> None:
+    m.stack.append(m.top())
+
+
+def _pop(m: _Machine, _arg: object) -> None:
+    if len(m.stack) > (m.marks[-1] if m.marks else 0):
+        m.stack.pop()
+    elif m.marks:
+        m.marks.pop()  # POP of a MARK, as the unpickler allows
+    else:
+        raise _Stop("it pops more than its stack holds")
+
+
+def _binpersid(m: _Machine, _arg: object) -> None:
+    m.persistent_id(m.pop(1)[0])
+    m.stack.append(None)
+
+
+def _persid(m: _Machine, arg: object) -> None:
+    m.persistent_id(_flat(arg))
+    m.stack.append(None)
+
+
+def _generic(op: pickletools.OpcodeInfo):
+    """Any other opcode's effect, from pickletools' description of its stack before and after:
+    what it pops (to a MARK, then more), and as many None pushed as it leaves."""
+    before, pushed = op.stack_before, len(op.stack_after)
+    to_mark = pickletools.markobject in before
+    popped = before.index(pickletools.markobject) if to_mark else len(before)
+
+    def step(m: _Machine, _arg: object) -> None:
+        if to_mark:
+            m.pop_mark()
+        m.pop(popped)
+        m.stack.extend([None] * pushed)
+    return step
+
+
+_SPECIAL = {
+    **{name: _value for name in _STRING_OPS | _INT_OPS}, **{name: _put for name in _PUT_OPS},
+    **{name: _get for name in ("GET", "BINGET", "LONG_BINGET")},
+    **{name: _extension for name in ("EXT1", "EXT2", "EXT4")},
+    "GLOBAL": _global, "INST": _inst, "STACK_GLOBAL": _stack_global, "MARK": _mark, "MEMOIZE": _memoize,
+    "TUPLE": _tuple, "EMPTY_TUPLE": _tuple_of(0), "TUPLE1": _tuple_of(1), "TUPLE2": _tuple_of(2),
+    "TUPLE3": _tuple_of(3), "DUP": _dup, "POP": _pop, "BINPERSID": _binpersid, "PERSID": _persid,
+}
+_STEPS = {op.name: _SPECIAL.get(op.name) or _generic(op) for op in pickletools.opcodes}
+# Opcodes that only push a value the scan does not keep (None, True, floats, bytes, empty containers).
+_PUSHES_NONE = frozenset(op.name for op in pickletools.opcodes
+                         if op.name not in _SPECIAL and not op.stack_before and len(op.stack_after) == 1)
+
+
+def read_plain_pickle(stream: BinaryIO, limits: ScanLimits = SCAN_LIMITS) -> int | str | list | None:
     """The value of a pickle holding one integer, one string or a flat list of them (the
     bookkeeping pickles of torch's legacy format), read from ``stream``'s position to its STOP.
 
-    None for anything else, garbage included; nothing but those values is built.
+    None for anything else, garbage and anything over ``limits.opcodes`` included; nothing but
+    those values is built.
     """
     items: list = []
     is_list = False
     try:
-        for op, arg, _ in pickletools.genops(stream):
+        for count, (op, arg, _) in enumerate(pickletools.genops(stream)):
+            if count >= limits.opcodes:
+                return None
             if op.name in _STRING_OPS or op.name in _INT_OPS:
                 items.append(arg)
             elif op.name == "EMPTY_LIST" and not is_list and not items:
@@ -116,6 +352,23 @@ def read_plain_pickle(stream: BinaryIO) -> int | str | list | None:
     if is_list:
         return items
     return items[0] if len(items) == 1 else None
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters for a message (a global's name may be megabytes long)."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def describe(value: object, limit: int = 40) -> str:
+    """A short description of a value a pickle holds, for a message: a string or number
+    shortened to ``limit`` characters, a tuple by its length; never the whole value."""
+    if isinstance(value, str):
+        return repr(shorten(value, limit))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value.bit_length() <= 64 else f"a {value.bit_length()}-bit number"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} items"
+    return "something that is not a plain value"
 
 
 def _qualified(module: str, name: str) -> str:

@@ -15,6 +15,7 @@ same storage checks, each storage measured where it lies in the file (``check_le
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from dataclasses import dataclass, field
@@ -22,9 +23,16 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.limits import GiB, MiB, format_bytes
-from grader.submission.pickle_scan import PickleScan, allowed_global, read_plain_pickle, scan_pickle
+from grader.submission.archive import zip_entry_count
+from grader.submission.pickle_scan import (PickleScan, ScanLimits, allowed_global, describe, read_plain_pickle,
+                                           scan_pickle, shorten)
 
 PICKLE_SUFFIXES = (".pkl",)
+# The pickles the loaders read, by name inside the archive's one folder: torch.load reads data.pkl;
+# torch.jit.load also constants.pkl (and the mobile runtime bytecode.pkl; traced_inputs.pkl is
+# torch.jit.save's record of the example inputs). Any other .pkl entry is read by nobody.
+TORCH_PICKLES = ("data.pkl",)
+TORCHSCRIPT_PICKLES = ("data.pkl", "constants.pkl", "traced_inputs.pkl", "bytecode.pkl")
 # Bytes per element of the storage classes torch.save names (torch.<Name>Storage).
 ELEMENT_BYTES = {
     "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
@@ -38,6 +46,7 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 LEGACY_PICKLE = "its pickle"  # FileCheck.pickles' key for a legacy file's main pickle
 COUNT_BYTES = 8  # each legacy storage's bytes follow its element count, a little-endian int64
+_LOCAL_HEADER = 30  # bytes of a zip entry's local header before its name
 BARE_PICKLE = ("it is a bare pickle (pickle.dump), not a torch.save file in the zip or legacy "
                "pickle format, and a bare pickle can run code when loaded")
 
@@ -48,9 +57,11 @@ class PrecheckLimits:
     form detector (``grader.submission``) both apply."""
 
     file_bytes: int = 1 * GiB           # any one submitted file (the homework net is ~6 MB)
-    pickle_bytes: int = 64 * MiB        # one pickle inside an archive
+    pickle_bytes: int = 16 * MiB        # one pickle inside an archive (efficientnet_b7 pickled whole: 0.4 MiB)
+    pickles_bytes: int = 32 * MiB       # all the pickles of one file together
+    pickle_opcodes: int = 300_000       # opcodes of all the pickles of one file (efficientnet_b7: 156,000)
     storage_bytes: int = 2 * GiB        # all tensor storages together
-    entries: int = 100_000              # zip members
+    entries: int = 10_000               # zip members (a state_dict of 1,000 tensors has 1,004)
     source_bytes: int = 4 * MiB         # one deflated TorchScript code/ entry, inflated
     source_ratio: int = 20              # its inflated/deflated ratio (source text: about 2-4)
 
@@ -132,7 +143,14 @@ def check_file(path: Path, limits: PrecheckLimits = LIMITS, *, own: frozenset[st
 
 
 def check_archive(path: Path, size: int, limits: PrecheckLimits, *, own: frozenset[str] = frozenset()) -> FileCheck:
-    """Problems with a torch zip archive (entries stored, sizes honest, pickles tame)."""
+    """Problems with a torch zip archive (entries stored, sizes honest, pickles tame).
+
+    Only the pickles the loader reads are scanned (``read_pickles``), within ``limits``' caps on
+    their bytes and opcodes for the whole file; any other ``.pkl`` entry is refused unread.
+    """
+    count = zip_entry_count(path, limits.entries)
+    if count > limits.entries:
+        return FileCheck([f"it has more than {limits.entries} zip entries (the cap)"])
     scans: dict[str, PickleScan] = {}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -142,20 +160,45 @@ def check_archive(path: Path, size: int, limits: PrecheckLimits, *, own: frozens
             infos = archive.infolist()
             sizes = {info.filename: info.file_size for info in infos}
             torchscript = any("/code/" in f"/{info.filename}" for info in infos)
-            for info in infos:
-                if info.filename.endswith(PICKLE_SUFFIXES):
-                    if info.file_size > limits.pickle_bytes:
-                        problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over "
-                                        f"the {format_bytes(limits.pickle_bytes)} cap")
-                        continue
-                    scan = scan_pickle(archive.read(info))
-                    problems += pickle_problems(scan, info.filename, sizes, limits,
-                                                torchscript=torchscript, own=own)
-                    if is_data_pickle(info.filename):
-                        scans[info.filename] = scan
-            return FileCheck(problems, scans)
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        return FileCheck([f"it is not a readable zip archive ({exc})"], scans)
+            read, problems = read_pickles(infos, torchscript=torchscript)
+            budget = ScanLimits(opcodes=limits.pickle_opcodes)
+            unread = limits.pickles_bytes
+            for info in read:
+                if info.file_size > limits.pickle_bytes:
+                    problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over the cap of "
+                                    f"{format_bytes(limits.pickle_bytes)}")
+                    continue
+                if info.file_size > unread:
+                    problems.append(f"its pickles hold over {format_bytes(limits.pickles_bytes)} together (the cap)")
+                    break
+                unread -= info.file_size
+                scan = scan_pickle(archive.read(info), budget)
+                budget = dataclasses.replace(budget, opcodes=max(budget.opcodes - scan.opcodes, 0))
+                problems += pickle_problems(scan, info.filename, sizes, limits,
+                                            torchscript=torchscript, own=own)
+                if is_data_pickle(info.filename):
+                    scans[info.filename] = scan
+            return FileCheck(problems[:5], scans)
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:  # OSError: a seek before the file's start
+        return FileCheck([f"it is not a readable zip archive ({type(exc).__name__})"], scans)
+
+
+def read_pickles(infos: list[zipfile.ZipInfo], *, torchscript: bool) -> tuple[list[zipfile.ZipInfo], list[str]]:
+    """The pickle entries the loader reads (``TORCH_PICKLES``, or ``TORCHSCRIPT_PICKLES`` in a
+    TorchScript archive, directly inside the archive's folder), and the problems of the rest: a
+    ``.pkl`` entry nobody reads, or a second archive folder with its own data.pkl."""
+    names = TORCHSCRIPT_PICKLES if torchscript else TORCH_PICKLES
+    data = [i.filename for i in infos if is_data_pickle(i.filename)]
+    prefix = data[0][:-len("data.pkl")] if data else None
+    read = [i for i in infos if prefix is not None and i.filename.startswith(prefix)
+            and i.filename[len(prefix):] in names]
+    problems = [f"it holds {len(data)} data.pkl entries; torch.save writes one"] if len(data) > 1 else []
+    stray = [i.filename for i in infos if i.filename.endswith(PICKLE_SUFFIXES) and i not in read]
+    if stray:
+        problems.append(f"it holds {len(stray)} pickle(s) that torch does not read ({describe(stray[0], 80)}"
+                        f"{', ...' if len(stray) > 1 else ''}); a torch.save archive has one data.pkl, "
+                        "TorchScript adds constants.pkl")
+    return read, problems
 
 
 def is_data_pickle(name: str) -> bool:
@@ -180,6 +223,9 @@ def _entry_problems(infos: list[zipfile.ZipInfo], size: int,
                 "torch.save stores entries uncompressed" for i in infos
                 if (i.compress_type != zipfile.ZIP_STORED or i.compress_size != i.file_size)
                 and not _tame_torchscript_source(i, limits)]
+    outside = [i.filename for i in infos if not 0 <= i.header_offset <= size - _LOCAL_HEADER]
+    if outside:  # zipfile would seek there (before the file's start: an OSError)
+        problems.append(f"entry {outside[0]} lies outside the file")
     stored = sum(i.compress_size for i in infos)
     if stored > size:  # entries cannot outweigh the archive unless they overlap
         problems.append(f"its entries declare {format_bytes(stored)} in a "
@@ -209,9 +255,9 @@ def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: 
         torchscript: the archive is TorchScript, whose pickles also name its compiled classes.
         own: the globals the student's own code defines.
     """
-    problems = [f"{name} refers to {g}, which a weights file has no use for (it is how a pickle "
-                "runs code)" for g in dict.fromkeys(scan.globals)
-                if not allowed_global(g, torchscript=torchscript, own=own)]
+    foreign = [g for g in scan.globals if not allowed_global(g, torchscript=torchscript, own=own)]
+    problems = [f"{name} refers to {shorten(g)}, which a weights file has no use for (it is how a pickle runs "
+                "code)" for g in foreign[:5]]
     if scan.error:
         problems.append(f"{name} is not a well-formed pickle ({scan.error})")
     if name.endswith("traced_inputs.pkl"):
@@ -221,7 +267,7 @@ def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: 
     total = 0
     for pid in scan.persistent_ids:
         message, nbytes = _storage_problem(pid, storage_dir, sizes)
-        problems += [f"{name}: {message}"] if message else []
+        problems += [f"{name}: {message}"] if message and len(problems) < 5 else []
         total += nbytes
     if total > limits.storage_bytes:
         problems.append(f"its tensors claim {format_bytes(total)}, over the "
@@ -232,17 +278,20 @@ def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: 
 def _storage_problem(pid, storage_dir: str, sizes: dict[str, int]) -> tuple[str | None, int]:
     """Check one persistent id ('storage', 'torch FloatStorage', key, location, numel)."""
     if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-        return f"unexpected persistent id {str(pid)[:80]}", 0
+        return f"unexpected persistent id ({describe(pid)})", 0
     _, storage_type, key, _, numel = pid
-    element = ELEMENT_BYTES.get(str(storage_type).rsplit(" ", 1)[-1].rsplit(".", 1)[-1])
+    if not isinstance(key, str):
+        return f"a storage is named by {describe(key)}, not a key", 0
+    element = ELEMENT_BYTES.get(storage_type.rsplit(" ", 1)[-1].rsplit(".", 1)[-1]) \
+        if isinstance(storage_type, str) else None
     if element is None or not isinstance(numel, int) or numel < 0:
-        return f"storage {key} has an unknown type {storage_type} or count {numel}", 0
+        return f"storage {shorten(key)} has an unknown type {describe(storage_type)} or count {describe(numel)}", 0
     claimed = numel * element
     held = sizes.get(f"{storage_dir}{key}")
     if held is None:
-        return f"storage {key} has no entry {storage_dir}{key}", 0
+        return f"storage {shorten(key)} has no entry {storage_dir}{shorten(key)}", 0
     if claimed > held:
-        return (f"storage {key} claims {format_bytes(claimed)} but its entry holds "
+        return (f"storage {shorten(key)} claims {format_bytes(claimed)} but its entry holds "
                 f"{format_bytes(held)}"), 0
     return None, claimed
 
@@ -262,8 +311,10 @@ def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> File
     if read_plain_pickle(head) != LEGACY_PROTOCOL:
         return FileCheck(["it has torch's legacy magic number but no known format version after it"])
     problems: list[str] = []
+    budget = ScanLimits(opcodes=limits.pickle_opcodes)
     for what in ("its system facts", LEGACY_PICKLE):
-        scan = scan_pickle(head)
+        scan = scan_pickle(head, budget)
+        budget = dataclasses.replace(budget, opcodes=max(budget.opcodes - scan.opcodes, 0))
         if scan.error:
             return FileCheck([_cut_short(what, scan.error, size, limits)])
         problems += _global_problems(scan, what)
@@ -286,8 +337,9 @@ def _cut_short(what: str, error: str, size: int, limits: PrecheckLimits) -> str:
 
 
 def _global_problems(scan: PickleScan, what: str) -> list[str]:
-    return [f"{what} refers to {g}, which a weights file has no use for (it is how a pickle runs "
-            "code)" for g in dict.fromkeys(scan.globals) if not allowed_global(g)]
+    foreign = [g for g in scan.globals if not allowed_global(g)]
+    return [f"{what} refers to {shorten(g)}, which a weights file has no use for (it is how a pickle runs "
+            "code)" for g in foreign[:5]]
 
 
 def _legacy_storages(scan: PickleScan) -> tuple[dict[str, tuple[int, int]], list[str]]:
@@ -304,17 +356,20 @@ def _legacy_storages(scan: PickleScan) -> tuple[dict[str, tuple[int, int]], list
             problems.append("it holds a whole network in torch's legacy format, which only an "
                             "unrestricted (code-running) load can read; hand in its state_dict")
             continue
+        if len(problems) >= 5:
+            break
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            problems.append(f"{LEGACY_PICKLE} has an unexpected persistent id {str(pid)[:80]}")
+            problems.append(f"{LEGACY_PICKLE} has an unexpected persistent id ({describe(pid)})")
             continue
         _, storage_type, key, _, numel, view = pid
-        element = ELEMENT_BYTES.get(str(storage_type).rsplit(".", 1)[-1])
+        element = ELEMENT_BYTES.get(storage_type.rsplit(".", 1)[-1]) if isinstance(storage_type, str) else None
         if element is None or not isinstance(numel, int) or numel < 0 or not isinstance(key, str):
-            problems.append(f"storage {key} has an unknown type {storage_type} or count {numel}")
+            problems.append(f"storage {describe(key)} has an unknown type {describe(storage_type)} or count "
+                            f"{describe(numel)}")
         elif records.setdefault(key, (numel, element)) != (numel, element):
-            problems.append(f"storage {key} is named with two different sizes")
+            problems.append(f"storage {shorten(key)} is named with two different sizes")
         elif view is not None and not _fits(view, numel):
-            problems.append(f"storage {key} has a view {str(view)[:80]} outside it")
+            problems.append(f"storage {shorten(key)} has a view outside it")
     return records, list(dict.fromkeys(problems))
 
 
@@ -331,7 +386,7 @@ def _legacy_storage_problems(path: Path, offset: int, size: int, keys: list[str]
     listed = set(keys)
     stray = [k for k in keys if k not in records] + [k for k in records if k not in listed]
     if stray or len(listed) != len(keys):
-        return [f"its list of storages does not match its pickle (storage {(stray or keys)[0]})"]
+        return [f"its list of storages does not match its pickle (storage {shorten((stray or keys)[0])})"]
     if len(keys) > limits.entries:
         return [f"it has {len(keys)} storages, over the cap of {limits.entries}"]
     total = sum(numel * element for numel, element in records.values())
@@ -341,11 +396,11 @@ def _legacy_storage_problems(path: Path, offset: int, size: int, keys: list[str]
         for key in keys:
             numel, element = records[key]
             if offset + COUNT_BYTES + numel * element > size:
-                return [f"it is truncated: storage {key} claims {format_bytes(numel * element)} but "
+                return [f"it is truncated: storage {shorten(key)} claims {format_bytes(numel * element)} but "
                         f"the file holds {format_bytes(max(0, size - offset - COUNT_BYTES))} from there on"]
             f.seek(offset)
             count = int.from_bytes(f.read(COUNT_BYTES), "little")
             if count != numel:
-                return [f"storage {key} holds {count} elements where its pickle names {numel}"]
+                return [f"storage {shorten(key)} holds {count} elements where its pickle names {numel}"]
             offset += COUNT_BYTES + numel * element
     return []
