@@ -24,7 +24,7 @@ import pytest
 from grader.batch import resume
 from grader.batch.classreport import class_context, render_class_html
 from grader.batch.run import run_batch
-from grader.batch.discover import discover_submissions, slugify
+from grader.batch.discover import SLUG_BYTES, SLUG_HASH, discover_submissions, slugify
 from grader.batch.executors import LocalExecutor
 from grader.batch.gradebook import Record, gradebook_csv
 from grader.batch.pool import TreeCaps
@@ -174,10 +174,93 @@ def test_a_link_to_nothing_still_gives_its_student_a_row_that_says_why(tmp_path)
     assert "which does not exist" in result.error and "hint: hand in the file itself" in result.error
 
 
-def test_discovery_refuses_two_submissions_for_one_student(tmp_path):
+def test_two_claims_of_one_id_grade_both_and_say_so(tmp_path):
     subs = make_class(tmp_path / "subs", {"alice": "0.8", "x/alice": "0.9"})
-    with pytest.raises(GraderError, match="both belong to student 'alice'"):
-        discover_submissions(subs)
+    first, second = discover_submissions(subs)
+    assert (first.student, first.path.name, first.note) == ("alice", "alice.pt", None)  # its own name is the id
+    assert (second.student, second.slug, second.path.name) == ("alice~2", "alice_2", "x")
+    assert second.note == "x claims the student id 'alice', which alice.pt also claims; graded as 'alice~2': " \
+                          "check who handed in which"
+
+
+def test_the_readme_id_copied_by_three_keeps_its_own_folder_and_numbers_the_rest(tmp_path):
+    subs = make_class(tmp_path / "subs", {"a_copy/SC24219070": "0.7", "SC24219070/SC24219070": "0.8",
+                                          "b_copy/SC24219070": "0.9", "c/SC24219070~2": "0.6"})
+    entries = {e.path.name: e for e in discover_submissions(subs)}
+    assert {name: e.student for name, e in entries.items()} == {
+        "SC24219070": "SC24219070", "a_copy": "SC24219070~3", "b_copy": "SC24219070~4", "c": "SC24219070~2"}
+    assert entries["c"].note is None and "graded as 'SC24219070~3'" in entries["a_copy"].note
+    assert len({e.slug.lower() for e in entries.values()}) == 4
+
+
+def test_ids_that_differ_only_in_case_are_two_claims_of_one(tmp_path):
+    subs = make_class(tmp_path / "subs", {"Alice": "0.8", "alice": "0.9"})
+    assert [e.student for e in discover_submissions(subs)] == ["Alice", "alice~2"]  # sorted by name: "A" < "a"
+
+
+def test_a_long_id_gets_a_short_slug_that_stays_distinct():
+    long_a, long_b = "张" * 89 + "甲", "张" * 89 + "乙"  # 270 bytes of UTF-8 each: over a file name's 255
+    slug_a, slug_b = slugify(long_a), slugify(long_b)
+    assert slug_a != slug_b and slug_a.startswith("张" * 28)
+    assert len(slug_a.encode("utf-8")) <= SLUG_BYTES and len(slug_b.encode("utf-8")) <= SLUG_BYTES
+    assert slugify(long_a) == slug_a  # the same id, the same folder, run after run
+
+
+def test_a_folder_nested_past_the_cap_is_an_entry_with_a_problem_not_a_crash(tmp_path):
+    subs = make_class(tmp_path / "subs", {"bob": "0.8"})
+    deep = nested_folders(subs / "deep", 1200)
+    try:
+        entries = discover_submissions(subs)
+        assert [e.student for e in entries] == ["bob", "deep"] and entries[0].problem is None
+        assert entries[1].problem == f"deep was refused: it nests folders more than 32 deep ({'d/' * 32}d); " \
+                                     "nothing in it was graded"
+        assert entries[1].sha256 == discover_submissions(subs)[1].sha256  # the same, run after run
+    finally:
+        remove_nested(subs / "deep", deep)
+
+
+def test_a_link_out_of_the_class_folder_is_named_never_read(tmp_path):
+    subs = make_class(tmp_path / "subs", {"bob": "0.8"})
+    (tmp_path / "secret").write_bytes(b"0.99")  # would grade 0.99 if it were read
+    (subs / "mallory.pt").symlink_to(tmp_path / "secret")
+    (subs / "inside.pt").symlink_to(subs / "bob.pt")  # a link within the class folder is followed
+    entries = {e.student: e for e in discover_submissions(subs)}
+    assert entries["mallory"].problem == ("mallory.pt is a link to something outside the class folder; it was "
+                                          "not read (hand in the file itself)")
+    assert entries["inside"].problem is None and entries["inside"].sha256 == entries["bob"].sha256
+
+
+def test_refused_and_renamed_submissions_are_rows_and_the_class_grades(tmp_path, settings):
+    subs = make_class(tmp_path / "subs", {"alice": "0.8", "x/alice": "0.9", "bob": "0.7"})
+    (subs / "mallory.pt").symlink_to(tmp_path)
+    summary = run(subs, tmp_path / "out", settings)
+    rows = {r["student"]: r for r in read_gradebook(tmp_path / "out")}
+    assert {s: (r["status"], r["accuracy"]) for s, r in rows.items()} == {
+        "alice": ("graded", "0.8"), "alice~2": ("graded", "0.9"), "bob": ("graded", "0.7"), "mallory": ("error", "")}
+    assert rows["alice~2"]["error"].startswith("x claims the student id 'alice'")
+    assert "outside the class folder" in rows["mallory"]["error"] and rows["alice"]["error"] == ""
+    assert summary.notes == [("alice~2", rows["alice~2"]["error"])]
+    assert summary.graded_now == ["alice", "alice~2", "bob", "mallory"]
+    again = run(subs, tmp_path / "out", settings)
+    assert again.skipped == summary.graded_now and read_gradebook(tmp_path / "out") == list(rows.values())
+
+
+def nested_folders(top: Path, levels: int) -> list[Path]:
+    """``top/d/d/.../d``, ``levels`` folders deep (made one by one: os.makedirs recurses)."""
+    made = [top]
+    top.mkdir()
+    for _ in range(levels - 1):
+        made.append(made[-1] / "d")
+        made[-1].mkdir()
+    return made
+
+
+def remove_nested(top: Path, made: list[Path]) -> None:
+    """Remove what ``nested_folders`` made, deepest first (shutil.rmtree recurses too)."""
+    for folder in reversed(made):
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
 
 
 def test_discovery_refuses_an_empty_folder(tmp_path):
@@ -193,13 +276,13 @@ def test_slug_never_leaves_the_output_folder():
     assert slugify("zhang.wei@uni.edu") == "zhang.wei@uni.edu"
 
 
-def test_chinese_ids_keep_distinct_folders_and_a_clash_names_the_folder(tmp_path):
+def test_chinese_ids_keep_distinct_folders_and_a_clash_of_slugs_hashes_both(tmp_path):
     assert slugify("张三") == "张三" and slugify("李 四/..") == "李_四_.."
     subs = make_class(tmp_path / "subs", {"张三": "0.8", "李四": "0.9"})
     assert [e.slug for e in discover_submissions(subs)] == ["张三", "李四"]
     subs = make_class(tmp_path / "clash", {"a b": "0.8", "a_b": "0.9"})
-    with pytest.raises(GraderError, match="would share the output folder 'a_b'"):
-        discover_submissions(subs)
+    slugs = [e.slug for e in discover_submissions(subs)]
+    assert len(set(slugs)) == 2 and all(s.startswith("a_b-") and len(s) == 4 + SLUG_HASH for s in slugs)
 
 
 @pytest.mark.parametrize("out", [".", "graded"])

@@ -4,12 +4,16 @@
     make_executor(executor, scheduler, jobs)   the executor the command line names
 
 Each student is graded by a worker process (``grader.batch.worker.grade_into``: the one grading
-pipeline) under limits on its whole process tree; a resumed run skips finished students.
+pipeline) under limits on its whole process tree; a resumed run skips finished students. A
+submission that discovery could not read safely (``Entry.problem``) gets its error row without a
+worker, and the TA's notes on the others (an id claimed twice) join their rows' error column.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import itertools
 import os
 import time
 from contextlib import contextmanager
@@ -19,7 +23,7 @@ from typing import Iterator
 
 from grader import __version__, atomic
 from grader.batch import resume
-from grader.batch.discover import discover_submissions
+from grader.batch.discover import Entry, discover_submissions
 from grader.batch.gradebook import Record, read_record, write_gradebook
 from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, remove_tree
 from grader.batch.pool import MARKER, Job, Outcome, Task, TreeCaps, tree_caps
@@ -42,6 +46,7 @@ class BatchSummary:
         skipped: students whose finished folder was reused (resume).
         wall_s: seconds the run took.
         outputs: the gradebook and class report paths.
+        notes: (student, what the TA should check) for rows graded under a changed id.
     """
 
     records: list[Record]
@@ -49,6 +54,7 @@ class BatchSummary:
     skipped: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     outputs: list[Path] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Record]:
@@ -108,19 +114,29 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
         todo = [e for e in entries
                 if not resume.finished(out_dir / e.slug, keys[e.student], retry_failed=retry_failed)]
         skipped = [e.student for e in entries if e not in todo]
-        jobs = [Job(e.student, e.slug, e.path, e.sha256, resume.new_staging(out_dir, e.slug), settings,
-                    keys[e.student]) for e in todo]
+        jobs = {e.student: Job(e.student, e.slug, e.path, e.sha256, resume.new_staging(out_dir, e.slug), settings,
+                               keys[e.student]) for e in todo}
         if progress:
             progress.start(total=len(entries), done=len(skipped))
-        for job, outcome in executor.run(task, jobs, plan.limits):
+        refused = [(jobs[e.student], Outcome("error", e.problem)) for e in todo if e.problem]
+        graded = executor.run(task, [jobs[e.student] for e in todo if not e.problem], plan.limits)
+        for job, outcome in itertools.chain(refused, graded):  # each committed as it finishes
             record_outcome(job, outcome, out_dir, plan)
             if progress:
                 progress.advance(ok=_graded(out_dir / job.slug))
-        records = [read_record(e.student, e.slug, e.sha256, out_dir / e.slug) for e in entries]
+        records = [_noted(read_record(e.student, e.slug, e.sha256, out_dir / e.slug), e) for e in entries]
         outputs = finish(records, out_dir, plan, class_report=class_report)
     if progress:
         progress.stop()
-    return BatchSummary(records, [e.student for e in todo], skipped, time.monotonic() - start, outputs)
+    return BatchSummary(records, [e.student for e in todo], skipped, time.monotonic() - start, outputs,
+                        [(e.student, e.note) for e in entries if e.note])
+
+
+def _noted(record: Record, entry: Entry) -> Record:
+    """``record`` with the entry's note for the TA (an id claimed twice) leading its error column."""
+    if not entry.note:
+        return record
+    return dataclasses.replace(record, error="; ".join(filter(None, (entry.note, record.error))))
 
 
 def record_outcome(job: Job, outcome: Outcome, out_dir: Path, plan: Plan) -> None:

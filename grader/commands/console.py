@@ -63,6 +63,7 @@ def progress_bar(console=None) -> Iterator[BatchProgress]:
 def print_batch_summary(summary, out_dir: Path, console=None) -> None:
     """Counts by status, the failures with their reasons, and where the outputs are."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -78,6 +79,8 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
         for rec in summary.failed:
             table.add_row(rec.student, rec.status, rec.error or "")
         console.print(table)
+    for student, note in summary.notes:  # an id claimed twice: graded under another key
+        console.print(f"[yellow]check[/] {escape(student)}: {escape(note)}")
     unrendered = [r for r in summary.records if r.report_error]
     if unrendered:
         console.print(f"[yellow]warning[/]: {len(unrendered)} report(s) could not be drawn (the grades stand); "
