@@ -2,14 +2,16 @@
 
     frame = MAGIC | u32 little-endian header length | UTF-8 JSON header | optional .npy bytes
 
-Arrays travel as .npy and are read with ``allow_pickle=False``, so a hostile child can at worst
-send wrong numbers, never objects.
+Arrays travel as .npy and are read back from their header and bytes alone (no pickle, and the size
+the header declares must be the size that came), so a hostile child can at worst send wrong
+numbers, never objects, and never make this process allocate more than it sent.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import struct
 
 import numpy as np
@@ -49,14 +51,34 @@ def decode(frame: bytes) -> tuple[dict, np.ndarray | None]:
     try:
         header = json.loads(frame[start:start + length].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the frame's header is not JSON ({exc})") from None
+        raise ProtocolError(f"the frame's header is not JSON ({type(exc).__name__})") from None
+    except RecursionError:
+        raise ProtocolError("the frame's header nests too deep to read") from None
     if not isinstance(header, dict):
         raise ProtocolError("the frame's header is not a JSON object")
     rest = frame[start + length:]
     if not rest:
         return header, None
+    return header, read_array(rest)
+
+
+def read_array(data: bytes) -> np.ndarray:
+    """The array in ``data``, an .npy file of format 1.0 or 2.0 (what ``np.save`` writes), whose
+    bytes after the header must be exactly the array's. Raises ProtocolError for anything else."""
+    stream = io.BytesIO(data)
     try:
-        array = np.load(io.BytesIO(rest), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ProtocolError(f"the frame's array cannot be read ({exc})") from None
-    return header, array
+        version = np.lib.format.read_magic(stream)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"an .npy version {version} the child never writes")
+        shape, fortran, dtype = read_header(stream)
+    except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, tokenize's errors...
+        raise ProtocolError(f"the frame's array cannot be read ({type(exc).__name__})") from None
+    if dtype.hasobject or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise ProtocolError("the frame's array holds objects or has a negative shape")
+    body = data[stream.tell():]
+    if math.prod(shape) * dtype.itemsize != len(body):
+        raise ProtocolError("the frame's array has a different size than its header says")
+    flat = np.frombuffer(body, dtype=dtype, count=math.prod(shape) if dtype.itemsize else -1)
+    return flat.reshape(shape, order="F" if fortran else "C").copy()
