@@ -430,6 +430,7 @@ def test_resume_skips_unchanged_and_regrades_changed(graded_class, tmp_path):
     run(subs, out, settings, limits=limits)
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_retry_failed_grades_timeouts_again(graded_class):
     subs, out, _, settings, limits = graded_class
     again = run(subs, out, settings, limits=limits, retry_failed=True)

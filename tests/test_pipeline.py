@@ -326,6 +326,7 @@ def test_a_network_that_memorised_the_test_images_is_flagged(tmp_path):
     assert "memorisation" in memo["detail"] and "memorisation-suspected" in results["flags"]
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_machine_without_the_sandbox_is_refused_before_any_student_is_graded(tmp_path, cli, monkeypatch):
     import grader.sandbox.bwrap as bwrap
     from grader.batch.run import run_batch

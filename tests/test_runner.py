@@ -430,6 +430,7 @@ def test_eager_stage_pads_a_lone_image_so_a_squeezing_forward_still_works():
     assert paths["float32"] == 1 and np.array_equal(logits[lone], exact[lone])
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_default_sized_run_calibrates_through_the_float32_tier_and_keeps_every_prediction(trained_net):
     images = tiny_data(900).test_images
     net = trained_net
@@ -525,6 +526,7 @@ class _PerImageBranch(torch.nn.Module):
         return torch.cat(rows)
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_data_dependent_forward_is_never_traced():
     images = tiny_data(120).test_images
     net = _PerImageBranch().eval()
@@ -690,6 +692,7 @@ def test_onnx_without_onnxruntime_says_how_to_install_it(tmp_path, monkeypatch):
     assert f"pip install '{pyproject['project']['name']}[{extra}]'" in info.value.hint
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_export_with_a_static_batch_is_graded_through_the_child(tmp_path):
     net = small_net(seed=13)
     folder = tmp_path / "s"
@@ -789,6 +792,7 @@ def test_model_py_classes_that_need_arguments_are_not_candidates(tmp_path):
     assert type(module).__name__ == "Net" and notes == ["built model.py's Net() (no build_model)"]
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_model_py_with_two_networks_lists_them_and_the_entry_line(tmp_path):
     second = "\n\nclass BigNet(Net):\n    def __init__(self, width=64):\n        super().__init__()\n"
     folder, _ = tutorial_hand_in(tmp_path / "s", TUTORIAL_NET + second)

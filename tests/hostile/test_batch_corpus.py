@@ -15,6 +15,8 @@ from tests.conftest import make_image_tree
 from tests.fixtures.make_submissions import small_net, write_form, write_hostile_pickle
 from tests.hostile.payloads import terabyte_tensor, zip_bomb
 
+pytestmark = pytest.mark.slow  # grades the whole hostile corpus as one class: run with make test-all
+
 GRADER = [sys.executable, "-m", "grader"]
 
 
@@ -60,6 +62,7 @@ except OSError:
     _model_py_attack(subs / "g_exit", "import os\nos._exit(3)")
     _model_py_attack(subs / "h_labels", f"""
 import os
+
 hits = [os.path.join(d, f) for d, _, fs in os.walk("/") for f in fs if "cifar" in f.lower()]
 open({str(host / "found")!r}, "w").write("\\n".join(hits))
 """)
