@@ -149,6 +149,7 @@ def train(**options) -> None:
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
 @user_errors
 def grade(**options) -> None:
     """Grade one SUBMISSION (file or folder) against the rubric and write results and report."""

@@ -139,7 +139,7 @@ def make_class(root: Path, behaviours: dict[str, str]) -> Path:
 
 
 def read_gradebook(out: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8"))))
+    return list(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text(encoding="utf-8-sig"))))
 
 
 def run(subs: Path, out: Path, settings: GradeSettings, **kwargs):

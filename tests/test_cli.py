@@ -135,3 +135,14 @@ def test_report_of_a_hand_edited_results_json_is_exit_2(cli, tmp_path):
     (tmp_path / "file").write_text("")
     result = cli("report", fixture, "--out", tmp_path / "file" / "r", "--no-pdf")
     assert result.exit_code == 2 and "is a file" in result.output
+
+
+def test_grade_with_no_pdf_writes_the_html_report_only(tmp_path, monkeypatch):
+    import grader.commands.grading as grading_commands
+    from tests.fixtures.make_submissions import tiny_data, write_form
+
+    monkeypatch.setattr(grading_commands, "load_cifar10", lambda _path, **_options: tiny_data(20))
+    folder = write_form("pickled-module", tmp_path / "s")
+    ran = CliRunner().invoke(main, ["grade", str(folder), "--out", str(tmp_path / "o"), "--no-sandbox", "--no-pdf"])
+    assert ran.exit_code in (0, 1), ran.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["report.html", "results.json"]

@@ -163,5 +163,5 @@ def test_model_code_on_the_command_line_grades_a_class_folder_of_bare_pickles(tm
     ran = CliRunner().invoke(main, ["batch", str(subs), "--out", str(tmp_path / "out"), "--jobs", "1", "--no-pdf",
                                     "--data", str(tree), "--partial", "--model-code", str(ta_code)])
     assert ran.exit_code == 0, ran.output
-    rows = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()[1:]
+    rows = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
     assert [row.split(",")[:2] for row in rows] == [["alice", "graded"], ["bob", "graded"]]

@@ -108,8 +108,9 @@ def gradebook_csv(records: Iterable[Record], check_names: Sequence[str]) -> str:
 
 
 def write_gradebook(records: Iterable[Record], check_names: Sequence[str], out_dir: Path) -> Path:
-    """Write ``OUT/gradebook.csv`` atomically; returns its path."""
-    return atomic.write_text(Path(out_dir) / GRADEBOOK_NAME, gradebook_csv(records, check_names))
+    """Write ``OUT/gradebook.csv`` atomically, UTF-8 with a byte-order mark (without one, Excel on
+    Windows reads Chinese names as the local code page); returns its path."""
+    return atomic.write_text(Path(out_dir) / GRADEBOOK_NAME, "\ufeff" + gradebook_csv(records, check_names))
 
 
 def number_cell(value: Any, digits: int = 6) -> str:

@@ -25,7 +25,7 @@ NO_SANDBOX_WARNING = "WARNING: --no-sandbox: the submission's code runs with you
 
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
                   lang: str = "en", partial: bool = False, no_sandbox: bool = False,
-                  model_code: str | None = None) -> Exit:
+                  model_code: str | None = None, no_pdf: bool = False) -> Exit:
     """`grader grade`: grade, write ``out_dir/results.json`` and the report, print a summary.
 
     Raises:
@@ -39,16 +39,16 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
     if no_sandbox:
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_and_write(Path(submission), Path(out_dir), data=data, rubric=chosen, lang=lang,
-                             sandbox=not no_sandbox)
+                             sandbox=not no_sandbox, pdf=not no_pdf)
     return exit_for(result)
 
 
 def grade_and_write(submission: Path, out_dir: Path, *, data: Cifar10, rubric: Rubric | None = None,
-                    lang: str = "en", sandbox: bool = True) -> GradeResult:
+                    lang: str = "en", sandbox: bool = True, pdf: bool = True) -> GradeResult:
     """Grade ``submission`` into ``out_dir`` (results.json, report), print the summary and what was
     written; return the grade (``grader grade`` and a finished ``grader train`` both end here)."""
     result = grade_one(submission, data=data, rubric=rubric, sandbox=sandbox)
-    written = write_outputs(result, out_dir, OutputParts(lang=lang))
+    written = write_outputs(result, out_dir, OutputParts(lang=lang, pdf=pdf))
     click.echo(format_summary(result))
     for path in written.paths:
         click.echo(f"wrote {path}")

@@ -85,7 +85,7 @@ open({str(host / "found")!r}, "w").write("\\n".join(hits))
         pass
     finally:
         listener.close()
-    with open(out / "gradebook.csv", newline="") as f:
+    with open(out / "gradebook.csv", newline="", encoding="utf-8-sig") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     return {"done": done, "rows": rows, "host": host, "connections": connections}
 

@@ -61,7 +61,7 @@ def graded(tmp_path_factory):
                           timeout=900, env=env)
     rows = {}
     if (out / "gradebook.csv").exists():
-        with open(out / "gradebook.csv", newline="", encoding="utf-8") as f:
+        with open(out / "gradebook.csv", newline="", encoding="utf-8-sig") as f:
             rows = {row["student"]: row for row in csv.DictReader(f)}
     return {"done": done, "rows": rows, "out": out, "key": key}
 
