@@ -474,3 +474,11 @@ def test_latency_card_says_how_many_images_each_arithmetic_computed():
     assert _inference_paths({"paths": {"bfloat16": 0, "float32": 10000}}, STRINGS["en"]) == ""
     assert _inference_paths({"precision": "float32"}, STRINGS["en"]) == ""
     assert _inference_paths(None, STRINGS["en"]) == ""
+
+
+def test_a_test_accuracy_above_train_is_said_in_words_not_as_a_negative_gap(graded):
+    ahead = {**graded, "history": {"epoch": [1, 2], "train_acc": [0.5, 0.6], "test_acc": [0.55, 0.7]}}
+    for lang in ("en", "zh"):
+        html = render_html(ahead, lang=lang)
+        assert "-10.0%" not in html and "10.0%" in html
+    assert "is 10.0% above train accuracy" in render_html(ahead)

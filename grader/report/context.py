@@ -194,9 +194,9 @@ def _training(history: Mapping[str, Any] | None, t: dict) -> dict | None:
         summary = t["training_best"].format(best=pct(test_acc[i]), epoch=best)
         if train_acc:
             gap = train_acc[-1] - test_acc[-1]
-            summary = t["training_summary"].format(best=pct(test_acc[i]), epoch=best,
-                                                   train=pct(train_acc[-1]), test=pct(test_acc[-1]),
-                                                   gap=pct(gap))
+            key = "training_summary" if gap >= 0 else "training_summary_test_ahead"  # never "a gap of -3%"
+            summary = t[key].format(best=pct(test_acc[i]), epoch=best, train=pct(train_acc[-1]),
+                                    test=pct(test_acc[-1]), gap=pct(abs(gap)))
     figure = figures.training_curves(
         epochs, loss=loss, accuracies=accuracies, best_epoch=best,
         labels={"epoch": t["epoch"], "loss": t["train_loss"], "accuracy": t["accuracy_axis"],

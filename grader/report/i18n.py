@@ -71,6 +71,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "best_epoch": "best test, epoch {epoch}",
         "training_summary": "Best test accuracy {best} at epoch {epoch}; at the last epoch train "
                             "accuracy is {train} and test accuracy {test}, a gap of {gap}.",
+        "training_summary_test_ahead": "Best test accuracy {best} at epoch {epoch}; at the last epoch "
+                                       "test accuracy ({test}) is {gap} above train accuracy ({train}), "
+                                       "as a log kept in train mode (dropout, augmentation) often shows.",
         "training_best": "Best test accuracy {best} at epoch {epoch}.",
         "per_class": "Per-class accuracy",
         "per_class_note": "Recall: correct among the images of a class. Precision: correct among "
@@ -187,6 +190,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "best_epoch": "最佳测试：第 {epoch} 轮",
         "training_summary": "第 {epoch} 轮测试准确率最高，为 {best}；最后一轮训练准确率 {train}，"
                             "测试准确率 {test}，相差 {gap}。",
+        "training_summary_test_ahead": "第 {epoch} 轮测试准确率最高，为 {best}；最后一轮测试准确率（{test}）"
+                                       "比训练准确率（{train}）高 {gap}，训练模式下（dropout、数据增强）记录的日志常见这种情况。",
         "training_best": "第 {epoch} 轮测试准确率最高，为 {best}。",
         "per_class": "各类别准确率",
         "per_class_note": "召回率：某类图像中被正确识别的比例。精确率：被预测为该类的图像中正确的比例。",
