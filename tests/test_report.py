@@ -482,3 +482,9 @@ def test_a_test_accuracy_above_train_is_said_in_words_not_as_a_negative_gap(grad
         html = render_html(ahead, lang=lang)
         assert "-10.0%" not in html and "10.0%" in html
     assert "is 10.0% above train accuracy" in render_html(ahead)
+
+
+def test_a_hand_in_whose_form_is_unknown_shows_no_none(error):
+    unknown = {**error, "submission": {**error["submission"], "format": None}}
+    html = render_html(unknown)
+    assert "None" not in html and "· None" not in html

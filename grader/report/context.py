@@ -106,7 +106,7 @@ def _header(r: GradeResult, t: dict) -> dict:
         "student": name or sid or "?",
         "student_id": sid if sid and sid != name else "",
         "path": r.submission.path or "–",
-        "format": r.submission.format,
+        "format": r.submission.format or "",
         "sha256": r.submission.sha256 or "–",
         "created": _date(r.created),
         "grader_version": r.grader_version,
