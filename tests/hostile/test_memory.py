@@ -124,7 +124,7 @@ def test_growsdown_mapping_unsandboxed_is_stopped_at_the_cap():
     result, peak = attack(GROWSDOWN_MMAP, caps(1 * GiB), sandbox=False)
     assert result.reason == "memory limit of 1 GiB exceeded"
     assert result.returncode is None and b"HELD" not in result.stdout
-    assert 1 * GiB < peak < 1 * GiB + MARGIN
+    assert peak < 1 * GiB + MARGIN  # seen from outside, every 20 ms: it may miss the last step up
     assert 1 * GiB < result.memory_peak_bytes < 1 * GiB + MARGIN
 
 
@@ -170,8 +170,11 @@ time.sleep(60)
 def test_memory_rlimit_data_misses_is_stopped_at_the_cap(body):
     cap = 256 * MiB
     result, peak = attack(body, caps(cap))
+    assert peak < cap + MARGIN  # the machine never held more than the cap and a sample's growth
+    if result.reason == "killed by signal SIGSEGV":  # the moved stack faulted before a sample caught it
+        assert body is STACK_MREMAP and b"HELD" not in result.stdout
+        return
     assert result.reason == "memory limit of 256 MiB exceeded", result.stderr[-500:]
-    assert peak < cap + MARGIN
     assert cap < result.memory_peak_bytes < cap + MARGIN
 
 
