@@ -501,6 +501,7 @@ def _batch_process(subs: Path, out: Path, data: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow  # two batches and a SIGKILL; run with make test-all
 def test_sigkill_then_resume_gives_the_uninterrupted_gradebook(tmp_path, data_tree):
     behaviours = {f"s{i:02d}": f"slow 0.{60 + i}" for i in range(12)} | {"zz_broken": "error"}
     subs = make_class(tmp_path / "subs", behaviours)

@@ -54,6 +54,7 @@ def test_cli_refuses_a_subset_too_large_and_an_out_under_a_file_before_training(
     assert nowhere.exit_code == 2 and "is a file" in nowhere.output and "hint:" in nowhere.output
 
 
+@pytest.mark.slow  # a run, a sandboxed grade and a PDF; run with make test-all
 def test_a_finished_run_is_graded_with_its_report(tree, tmp_path):
     out = tmp_path / "dora"
     result = cli("--recipe", "homework", "--data", str(tree), "--partial", "--epochs", "1",
