@@ -103,6 +103,10 @@ class Rubric:
         """The rubric students see (``public = false`` checks removed)."""
         return replace(self, checks=tuple(c for c in self.checks if c.public))
 
+    def visibility(self) -> dict[str, bool]:
+        """Check name -> whether students see it before grades are published."""
+        return {c.name: bool(c.public) for c in self.checks}
+
     def with_model_code(self, path: str | Path | None) -> "Rubric":
         """This rubric with ``path`` as its class-wide model code (``--model-code``); None keeps it.
 

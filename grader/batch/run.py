@@ -29,7 +29,7 @@ from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, rem
 from grader.batch.pool import MARKER, Job, Outcome, Task, TreeCaps, tree_caps
 from grader.batch.worker import (GradeSettings, failed_results, grade_into, load_data,
                                  load_settings_rubric, rubric_check_names, rubric_digest,
-                                 rubric_public, write_outputs)
+                                 write_outputs)
 from grader.errors import GraderError
 from grader.pipeline import preflight
 
@@ -80,7 +80,7 @@ def make_plan(settings: GradeSettings, *, limits: TreeCaps | None = None) -> Pla
     identity = {"rubric": rubric_digest(rubric), "data": data.fingerprint, "grader": __version__,
                 "lang": settings.lang, "sandbox": settings.sandbox, "report": settings.report,
                 "pdf": settings.pdf, "public_only": settings.public_only}
-    return Plan(settings, rubric, rubric_public(rubric),
+    return Plan(settings, rubric, rubric.visibility(),
                 limits or tree_caps(rubric.limits), data, identity)
 
 

@@ -80,7 +80,7 @@ def grade_into(job: Job) -> dict:
     # the gradebook's key, whatever the manifest says
     result = grade_one(job.submission, data=data, rubric=rubric, sandbox=settings.sandbox, student=job.student)
     t2 = time.perf_counter()
-    report_error = write_outputs(result, job.staging, settings, rubric_public(rubric))
+    report_error = write_outputs(result, job.staging, settings, rubric.visibility())
     t3 = time.perf_counter()
     timings = {"startup": round(t1 - t0, 3), "evaluate": round(t2 - t1, 3), "render": round(t3 - t2, 3)}
     return {**timings, "report_error": report_error} if report_error else timings
@@ -131,8 +131,3 @@ def rubric_digest(rubric) -> str:
 def rubric_check_names(rubric) -> list[str]:
     """The checks' names, in the rubric's order: the gradebook's columns."""
     return [c.name for c in rubric.checks]
-
-
-def rubric_public(rubric) -> dict[str, bool]:
-    """Check name -> whether students see it before publication (Gradescope's visibility)."""
-    return {c.name: bool(c.public) for c in rubric.checks}

@@ -20,7 +20,40 @@ from grader.results import GradeResult
 from grader.rubric import Rubric, load_rubric
 
 OUT_HINT = "pass an --out folder you can write to"
+RESULTS_HINT = "run where ROOT/results can be written"
 NO_SANDBOX_WARNING = "WARNING: --no-sandbox: the submission's code runs with your permissions."
+
+
+def prepare(rubric: str | Path | None, *, data_path: str | None, partial: bool, model_code: str | None,
+            out_dir: str | Path, sandbox: bool, out_hint: str = OUT_HINT, public: bool = False
+            ) -> tuple[Rubric, Cifar10, Path]:
+    """What every grading command checks before any student: the rubric (its public checks only
+    for a self-check; ``model_code`` over its own), the data, the output folder and the machine
+    (whose problems are the TA's to fix, never a student's error).
+
+    Returns:
+        the rubric, the data and the output folder, created.
+    Raises:
+        GraderError: for any of them, with the fix.
+    """
+    chosen = load_rubric(rubric)
+    chosen = (chosen.public() if public else chosen).with_model_code(model_code)
+    data = load_cifar10(data_path, expect_full=not partial)
+    out = atomic.ensure_dir(out_dir, hint=out_hint)
+    preflight(sandbox=sandbox)
+    return chosen, data, out
+
+
+def hand_in_folder(root: Path, name: str, hint: str) -> Path:
+    """``root/name``, the folder a platform puts the student's files in.
+
+    Raises:
+        GraderError: when it is missing or a file, with ``hint``.
+    """
+    folder = root / name
+    if not folder.is_dir():
+        raise GraderError(f"{folder} {'is a file, not a folder' if folder.exists() else 'does not exist'}", hint)
+    return folder
 
 
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
@@ -32,10 +65,8 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
         GraderError: for a bad rubric or data source, an ``out_dir`` that cannot be written, or a
             machine that cannot grade (all checked before grading).
     """
-    chosen = load_rubric(rubric).with_model_code(model_code)
-    data = load_cifar10(data_path, expect_full=not partial)
-    atomic.ensure_dir(out_dir, hint=OUT_HINT)
-    preflight(sandbox=not no_sandbox)  # the machine's problems are the TA's to fix, not a student's error
+    chosen, data, _ = prepare(rubric, data_path=data_path, partial=partial, model_code=model_code,
+                              out_dir=out_dir, sandbox=not no_sandbox)
     if no_sandbox:
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_and_write(Path(submission), Path(out_dir), data=data, rubric=chosen, lang=lang,
@@ -62,10 +93,8 @@ def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str
                   data_path: str | None = None, lang: str = "en", partial: bool = False,
                   no_sandbox: bool = False, model_code: str | None = None) -> Exit:
     """`grader check`: a student's self-check with the rubric's public checks only."""
-    chosen = load_rubric(rubric).public().with_model_code(model_code)
-    data = load_cifar10(data_path, expect_full=not partial)
-    atomic.ensure_dir(out_dir, hint=OUT_HINT)
-    preflight(sandbox=not no_sandbox)
+    chosen, data, _ = prepare(rubric, data_path=data_path, partial=partial, model_code=model_code,
+                              out_dir=out_dir, sandbox=not no_sandbox, public=True)
     result = grade_one(Path(submission), data=data, rubric=chosen, sandbox=not no_sandbox)
     written = write_outputs(result, Path(out_dir), OutputParts(lang=lang))
     reports = [p for p in written.paths if p.suffix in (".pdf", ".html")]
@@ -83,19 +112,14 @@ def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
     from grader.platforms.gradescope import gradescope_results, gradescope_student
 
     root = Path(root)
-    submission = root / "submission"
-    if not submission.is_dir():
-        what = "is a file, not a folder" if submission.exists() else "does not exist"
-        raise GraderError(f"{submission} {what}", "run inside Gradescope, or pass --root "
-                                                  "to a folder holding submission/ (the upload's files)")
-    chosen = load_rubric(rubric).with_model_code(model_code)
-    data = load_cifar10(data_path, expect_full=not partial)
-    work = atomic.ensure_dir(root / "results" / "grader", hint="run where ROOT/results can be written")
-    preflight(sandbox=True)
+    submission = hand_in_folder(root, "submission", "run inside Gradescope, or pass --root to a folder "
+                                                    "holding submission/ (the upload's files)")
+    chosen, data, work = prepare(rubric, data_path=data_path, partial=partial, model_code=model_code,
+                                 out_dir=root / "results" / "grader", sandbox=True, out_hint=RESULTS_HINT)
     result = grade_one(submission, data=data, rubric=chosen, student=gradescope_student(root))
     write_outputs(result, work, OutputParts())
     target = atomic.write_json(root / "results" / "results.json",
-                               gradescope_results(result, public={c.name: c.public for c in chosen.checks}))
+                               gradescope_results(result, public=chosen.visibility()))
     click.echo(f"{result.student.id}: {result.status.value}, score {result.verdict.score:g} -> {target}")
     return Exit.OK
 

@@ -16,11 +16,9 @@ from grader.batch.gradebook import Record, read_record
 from grader.batch.resume import RESULTS_NAME, read_marker
 from grader.commands.console import format_summary
 from grader.commands.exits import Exit, exit_for
-from grader.commands.grading import NO_SANDBOX_WARNING, OUT_HINT
-from grader.data import load_cifar10
+from grader.commands.grading import NO_SANDBOX_WARNING, RESULTS_HINT, hand_in_folder, prepare
 from grader.errors import GraderError
-from grader.pipeline import OutputParts, grade_one, preflight, write_outputs
-from grader.rubric import load_rubric
+from grader.pipeline import OutputParts, grade_one, write_outputs
 
 
 def prairielearn_command(*, root: str = "/grade", rubric: str | None = None, data_path: str | None = None,
@@ -31,16 +29,12 @@ def prairielearn_command(*, root: str = "/grade", rubric: str | None = None, dat
     from grader.platforms.prairielearn import fit_size, prairielearn_results, read_options, result_images
 
     root = Path(root)
-    submission = root / "student"
-    if not submission.is_dir():
-        what = "is a file, not a folder" if submission.exists() else "does not exist"
-        raise GraderError(f"{submission} {what}", "run inside PrairieLearn's grading container, or pass "
-                                                  "--root to a folder holding student/ (the submitted files)")
+    submission = hand_in_folder(root, "student", "run inside PrairieLearn's grading container, or pass "
+                                                 "--root to a folder holding student/ (the submitted files)")
     options = read_options(root)
-    chosen = load_rubric(rubric or options.rubric).with_model_code(model_code or options.model_code)
-    data = load_cifar10(data_path, expect_full=not (partial or options.partial))
-    work = atomic.ensure_dir(root / "results" / "grader", hint="run where ROOT/results can be written")
-    preflight(sandbox=not no_sandbox)
+    chosen, data, work = prepare(rubric or options.rubric, data_path=data_path, partial=partial or options.partial,
+                                 model_code=model_code or options.model_code, out_dir=root / "results" / "grader",
+                                 sandbox=not no_sandbox, out_hint=RESULTS_HINT)
     if no_sandbox:
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_one(submission, data=data, rubric=chosen, sandbox=not no_sandbox)
@@ -58,10 +52,8 @@ def classroom_command(*, submission: str, out_dir: str = "grader-classroom", rub
     ``result`` line to $GITHUB_OUTPUT (or print it when unset), and exit by the rubric."""
     from grader.platforms.classroom import classroom_result, output_line
 
-    chosen = load_rubric(rubric).with_model_code(model_code)
-    data = load_cifar10(data_path, expect_full=not partial)
-    atomic.ensure_dir(out_dir, hint=OUT_HINT)
-    preflight(sandbox=not no_sandbox)
+    chosen, data, _ = prepare(rubric, data_path=data_path, partial=partial, model_code=model_code,
+                              out_dir=out_dir, sandbox=not no_sandbox)
     if no_sandbox:
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_one(Path(submission), data=data, rubric=chosen, sandbox=not no_sandbox)

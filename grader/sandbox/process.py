@@ -4,7 +4,6 @@ and the memory cap."""
 from __future__ import annotations
 
 import os
-import resource
 import select
 import selectors
 import signal
