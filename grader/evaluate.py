@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class EvalResult:
         samples: the fixed seeded sample, ``{index, true, predicted, confidence, correct, png}``.
         confident_wrong: the most confidently wrong images, same fields.
         count: number of test images.
+        reliability: the non-empty ECE bins, ``{lo, hi, count, accuracy, confidence}`` (a bin
+            holds the images whose top confidence lies in ``(lo, hi]``): the reliability diagram.
     """
 
     accuracy: float
@@ -68,6 +70,7 @@ class EvalResult:
     samples: list[dict]
     confident_wrong: list[dict]
     count: int
+    reliability: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready: tuples become lists."""
@@ -127,12 +130,13 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | 
     wrong = np.flatnonzero(~correct)
     wrong = wrong[np.lexsort((wrong, -confidence[wrong]))][:config.confident_wrong]  # ties: lower index
 
+    bins = reliability_bins(confidence, correct, bins=config.ece_bins)
     return EvalResult(
         accuracy=hits_total / n,
         accuracy_ci=wilson_interval(hits_total, n, z=config.z),
         loss=float(-log_probs[np.arange(n), labels].mean()),
         top2_accuracy=float(top2_hit.mean()),
-        ece=expected_calibration_error(confidence, correct, bins=config.ece_bins),
+        ece=_weighted_gap(bins, n),
         per_class_accuracy={c: float(v) for c, v in zip(classes, recall)},
         per_class_precision={c: float(v) for c, v in zip(classes, precision)},
         per_class_count={c: int(v) for c, v in zip(classes, per_true)},
@@ -141,6 +145,7 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | 
         samples=[item(i) for i in sample],
         confident_wrong=[item(i) for i in wrong],
         count=n,
+        reliability=bins,
     )
 
 
@@ -163,14 +168,25 @@ def wilson_interval(successes: int, n: int, *, z: float = EvalConfig.z) -> tuple
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int) -> float:
     """Sum over equal-width confidence bins of |accuracy - mean confidence|, weighted by bin size."""
+    return _weighted_gap(reliability_bins(confidence, correct, bins=bins), len(confidence))
+
+
+def _weighted_gap(bins: list[dict], n: int) -> float:
+    return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / n)
+
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray, *, bins: int) -> list[dict]:
+    """The non-empty equal-width confidence bins ``(lo, hi]``, each ``{lo, hi, count, accuracy,
+    confidence}`` (accuracy and mean confidence of its images): what the ECE sums over."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)  # (lo, hi] bins
-    total = 0.0
+    found = []
     for b in range(bins):
         mask = which == b
         if mask.any():
-            total += mask.sum() * abs(correct[mask].mean() - confidence[mask].mean())
-    return float(total / len(confidence))
+            found.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int(mask.sum()),
+                          "accuracy": float(correct[mask].mean()), "confidence": float(confidence[mask].mean())})
+    return found
 
 
 def confused_pairs(matrix: np.ndarray, classes, *, top: int) -> list[dict]:

@@ -14,7 +14,7 @@ from grader.submission.history import HISTORY_KEYS
 # Every top-level key of results.json, in the order it is written.
 RESULT_KEYS = ("schema_version", "status", "error", "grader_version", "created", "student", "submission",
                "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
-               "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
+               "reliability", "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
                "memorisation", "measured", "integrity", "confused_pairs", "samples", "confident_wrong", "model",
                "provenance", "history", "score", "max_score", "checks", "flags", "timings")
 MEASURED_KEYS = ("train_accuracy", "train_accuracy_ci", "train_loss", "train_loss_ci", "count")

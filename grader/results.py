@@ -41,8 +41,8 @@ NO_SANDBOX_FLAG = "no-sandbox"
 # Flags about the grading run rather than the student's work: every submission graded on the
 # same data carries them, so review lists and per-student notes leave them out.
 RUN_FLAGS = (UNOFFICIAL_DATA_FLAG,)
-EVALUATION_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "per_class_accuracy",
-                   "per_class_precision", "per_class_count", "confusion_matrix", "confused_pairs", "samples",
+EVALUATION_KEYS = ("accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece", "reliability",
+                   "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix", "confused_pairs", "samples",
                    "confident_wrong")
 _HINT = "pass the results.json that grader wrote, unedited, or grade the submission again " \
         "(docs/results-schema.md gives each key's type)"
@@ -384,9 +384,8 @@ def _plain(value: Any) -> Any:
 
 
 def _to_json(r: GradeResult) -> dict:
-    evaluation = {key: None for key in EVALUATION_KEYS if key not in ("confused_pairs", "samples",
-                                                                      "confident_wrong")}
-    evaluation.update(confused_pairs=[], samples=[], confident_wrong=[])
+    lists = ("confused_pairs", "samples", "confident_wrong", "reliability")
+    evaluation = {key: [] if key in lists else None for key in EVALUATION_KEYS}
     if r.evaluation is not None:
         evaluation.update(_plain(r.evaluation.to_dict()))
         evaluation.pop("count", None)
@@ -525,6 +524,7 @@ def _evaluation(obj: Mapping[str, Any], dataset: Mapping[str, Any]) -> EvalResul
         confused_pairs=list(obj.get("confused_pairs") or []), samples=list(obj.get("samples") or []),
         confident_wrong=list(obj.get("confident_wrong") or []),
         count=int(dataset.get("test_count") or sum(sum(row) for row in matrix)),
+        reliability=list(obj.get("reliability") or []),
     )
 
 
@@ -532,7 +532,8 @@ def _check_result(c: Mapping[str, Any]) -> CheckResult:
     return CheckResult(name=str(c["name"]), metric=str(c.get("metric") or ""), op=str(c.get("op") or ""),
                        threshold=c.get("threshold"), passed=bool(c.get("passed")), value=c.get("value"),
                        score=float(c.get("score") or 0.0), max_score=float(c.get("max_score") or 0.0),
-                       borderline=bool(c.get("borderline")), detail=str(c.get("detail") or ""))
+                       borderline=bool(c.get("borderline")), detail=str(c.get("detail") or ""),
+                       name_zh=str(c.get("name_zh") or ""))
 
 
 def check_condition(check: CheckResult, shown=str) -> str:

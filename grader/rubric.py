@@ -22,7 +22,7 @@ from grader.limits import LIMIT_FLOORS, LIMIT_HINTS, LIMIT_KEYS, Limits
 from grader.metric_names import AGGREGATES, metric_problem
 from grader.submission.rules import INTAKE_KEYS, IntakeRules
 
-CHECK_KEYS = {"name", "metric", "condition", "points", "floor", "target", "public"}
+CHECK_KEYS = {"name", "name_zh", "metric", "condition", "points", "floor", "target", "public"}
 ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
     "train_loss": "history.train_loss",
     "train_acc": "history.train_acc",
@@ -45,6 +45,7 @@ class Check:
 
     Attributes:
         name: shown to students and TAs.
+        name_zh: the name in Chinese reports (``--lang zh``); empty: ``name`` there too.
         metric: a dotted path into results.json (``accuracy``, ``history.train_loss``,
             ``per_class_accuracy.min``, ``model.parameters``...); lists give their last value
             unless an aggregate (min, max, mean, first, last) follows.
@@ -67,6 +68,7 @@ class Check:
     floor: float | None = None
     target: float | None = None
     public: bool = True
+    name_zh: str = ""
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` satisfies the condition (bounds inclusive or not as written)."""
@@ -132,10 +134,14 @@ class CheckResult:
     max_score: float
     borderline: bool
     detail: str
+    name_zh: str = ""
 
     def to_dict(self) -> dict:
-        """The fields as results.json's ``checks`` entries hold them."""
-        return dict(vars(self))
+        """The fields as results.json's ``checks`` entries hold them (``name_zh`` only when given)."""
+        fields = dict(vars(self))
+        if not self.name_zh:
+            del fields["name_zh"]
+        return fields
 
 
 @dataclass(frozen=True)
@@ -283,12 +289,15 @@ def _parse_check(raw: dict, number: int, source: str) -> Check:
                           "e.g. floor = 0.6, target = 0.8: no points at 0.6, all at 0.8")
     if not isinstance(raw.get("public", True), bool):
         raise GraderError(f"{where}: public must be true or false")
+    if not isinstance(raw.get("name_zh", ""), str):
+        raise GraderError(f"{where}: name_zh must be a string", 'e.g. name_zh = "测试准确率高于 70%"')
     return Check(
         name=str(raw.get("name") or f"{raw['metric']}: {raw['condition']}"),
         metric=raw["metric"], condition=raw["condition"].strip(),
         lower=lower, lower_inclusive=lower_inclusive, upper=upper, upper_inclusive=bool(upper_inclusive),
         points=float(points), floor=None if floor is None else float(floor),
         target=None if target is None else float(target), public=raw.get("public", True),
+        name_zh=raw.get("name_zh", "").strip(),
     )
 
 
@@ -336,7 +345,8 @@ def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | Non
                 reasons: Mapping[str, str] | None = None) -> CheckResult:
     """One check on one result's metrics (``reasons`` as for ``check``)."""
     def failed(detail: str, value=None) -> CheckResult:
-        return CheckResult(c.name, c.metric, c.condition, c.threshold, False, value, 0.0, c.points, False, detail)
+        return CheckResult(c.name, c.metric, c.condition, c.threshold, False, value, 0.0, c.points, False, detail,
+                           c.name_zh)
 
     if not_graded is not None:
         return failed(f"not graded: {not_graded or 'the submission could not be graded'}")
@@ -357,7 +367,7 @@ def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | Non
     if borderline:
         detail += " (borderline: within the 95% interval of the measurement)"
     return CheckResult(c.name, c.metric, c.condition, c.threshold, passed, value, score, c.points,
-                       borderline, detail)
+                       borderline, detail, c.name_zh)
 
 
 def _reason(reasons: Mapping[str, str] | None, name: str) -> str | None:

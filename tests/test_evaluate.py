@@ -54,6 +54,16 @@ def test_loss_top2_and_ece():
         == pytest.approx(0.0)
 
 
+def test_reliability_bins_hold_what_the_ece_sums():
+    logits = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.68, 0.3, 0.02]]))
+    result = evaluate(logits, np.array([0, 2, 1]), CLASSES)
+    bins = result.reliability
+    assert [b["count"] for b in bins] == [1, 2]  # 0.6 alone; 0.68 and 0.7 share (0.667, 0.733]
+    assert bins[1]["lo"] < 0.68 < 0.7 <= bins[1]["hi"]
+    assert bins[1]["accuracy"] == pytest.approx(0.5) and bins[1]["confidence"] == pytest.approx(0.69)
+    assert result.ece == pytest.approx(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / 3)
+
+
 def test_samples_and_confidently_wrong_are_fixed_and_carry_pngs():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(100, 3))

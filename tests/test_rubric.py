@@ -38,6 +38,13 @@ def test_default_rubric_is_the_homeworks_assertions():
     assert verdict.score == 1
 
 
+def test_a_check_carries_its_chinese_name_into_the_verdict():
+    verdict = check(results(0.9), rubric({"name": "test accuracy", "name_zh": "测试准确率", "metric": "accuracy",
+                                           "condition": "x > 0.7"}, {"metric": "accuracy", "condition": "x > 0.5"}))
+    assert [c.name_zh for c in verdict.checks] == ["测试准确率", ""]
+    assert all(c.name_zh for c in load_rubric().checks)  # the default rubric reads in Chinese too
+
+
 def test_missing_history_fails_with_a_detail_that_says_what_to_do():
     verdict = check(results(0.9), load_rubric())
     missing = verdict.checks[0]
@@ -92,6 +99,7 @@ def test_error_result_fails_every_check_naming_the_error():
     ({"metric": "history.train_los", "condition": "x < 0.5"}, 'history has no "train_los"'),
     ({"metric": "accuracy", "condition": "0.9 < x < 0.1"}, "holds for no value"),
     ({"metric": "accuracy", "condition": "0.5 < x <= 0.5"}, "holds for no value"),
+    ({"metric": "accuracy", "condition": "x > 0.7", "name_zh": 7}, "name_zh must be a string"),
 ])
 def test_bad_checks_are_named(raw, match):
     with pytest.raises(GraderError, match=match):
