@@ -221,6 +221,8 @@ def batch(**options) -> None:
 @click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the output students see and of the report.")
 @user_errors
 def gradescope(**options) -> None:
     """Run as a Gradescope autograder: ROOT/submission in, ROOT/results/results.json out."""

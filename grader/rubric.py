@@ -20,6 +20,7 @@ from grader.errors import GraderError
 from grader.evaluate import wilson_interval
 from grader.limits import LIMIT_FLOORS, LIMIT_HINTS, LIMIT_KEYS, Limits
 from grader.metric_names import AGGREGATES, metric_problem
+from grader.platforms.rules import GradescopeRules, parse_gradescope_rules
 from grader.submission.rules import INTAKE_KEYS, IntakeRules
 
 CHECK_KEYS = {"name", "name_zh", "metric", "condition", "points", "floor", "target", "public"}
@@ -88,13 +89,14 @@ class Check:
 
 @dataclass(frozen=True)
 class Rubric:
-    """Checks, the per-submission resource limits and the intake rules. ``source``: the file it
-    came from."""
+    """Checks, the per-submission resource limits, the intake rules and the Gradescope rules.
+    ``source``: the file it came from."""
 
     checks: tuple[Check, ...]
     limits: Limits = Limits()
     source: str = "default"
     intake: IntakeRules = IntakeRules()
+    gradescope: GradescopeRules = GradescopeRules()
 
     @property
     def max_score(self) -> float:
@@ -190,11 +192,11 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
 
 
 def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
-    """A Rubric from parsed TOML (``[limits]``, ``[submission]`` and ``[[check]]`` tables)."""
-    unknown = set(data) - {"limits", "check", "submission"}
+    """A Rubric from parsed TOML (``[limits]``, ``[submission]``, ``[gradescope]`` and ``[[check]]`` tables)."""
+    unknown = set(data) - {"limits", "check", "submission", "gradescope"}
     if unknown:
         raise GraderError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}",
-                          "a rubric holds [limits], [submission] and [[check]] tables only")
+                          "a rubric holds [limits], [submission], [gradescope] and [[check]] tables only")
     raw_limits = data.get("limits", {})
     if not isinstance(raw_limits, dict):
         raise GraderError(f"{source}: limits is not a table",
@@ -213,7 +215,8 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
     if not isinstance(checks, list) or not checks:
         raise GraderError(f"{source} has no checks", "add at least one [[check]] table")
     return Rubric(tuple(_parse_check(c, i, source) for i, c in enumerate(checks, 1)), limits, source,
-                  _parse_intake(data.get("submission", {}), source))
+                  _parse_intake(data.get("submission", {}), source),
+                  parse_gradescope_rules(data.get("gradescope", {}), source))
 
 
 def _parse_intake(raw: object, source: str) -> IntakeRules:

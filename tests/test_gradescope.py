@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -97,3 +98,145 @@ def test_autograder_run_writes_valid_results(tmp_path):
     out = json.loads((tmp_path / "ag" / "results" / "results.json").read_text())
     assert validate_gradescope(out) == [] and len(out["tests"]) == 3
     assert out["tests"][2]["name"] == "test accuracy above 0.7"
+
+
+# --- earlier submissions: the daily limit and the progress table ------------------------------
+
+
+def previous(time: str, result) -> dict:
+    """One ``previous_submissions`` entry as Gradescope writes it: the time, the score and the
+    results object that submission's run wrote (here through gradescope_results, as grader writes it)."""
+    from grader.platforms.gradescope import Progress
+
+    out = gradescope_results(result, progress=Progress((), _parse(time)))
+    return {"submission_time": time, "score": out["score"], "results": out}
+
+
+def _parse(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+def metadata(now: str, *earlier: dict) -> dict:
+    return {"id": 9, "created_at": now, "assignment": {"title": "HW2", "total_points": "3.0"},
+            "users": [{"email": "ada@uni.edu", "id": 7, "name": "Ada"}], "previous_submissions": list(earlier)}
+
+
+def test_rubric_gradescope_table_is_parsed_strictly():
+    from grader.errors import GraderError
+    from grader.rubric import parse_rubric
+
+    check_table = [{"metric": "accuracy", "condition": "x > 0.7"}]
+    rubric = parse_rubric({"gradescope": {"max_submissions_per_day": 3, "time_zone": "Asia/Shanghai"},
+                           "check": check_table})
+    assert rubric.gradescope.max_submissions_per_day == 3 and rubric.gradescope.time_zone == "Asia/Shanghai"
+    assert parse_rubric({"check": check_table}).gradescope.max_submissions_per_day is None
+    for table, said in [({"max_submisions_per_day": 3}, "unknown [gradescope] key(s) max_submisions_per_day"),
+                        ({"max_submissions_per_day": 0}, "whole number of at least 1"),
+                        ({"max_submissions_per_day": 2.5}, "whole number of at least 1"),
+                        ({"time_zone": "Mars/Olympus"}, "not a time zone this machine knows")]:
+        with pytest.raises(GraderError, match=re.escape(said)):
+            parse_rubric({"gradescope": table, "check": check_table})
+
+
+def test_daily_limit_counts_graded_submissions_of_the_day():
+    from grader.platforms.attempts import earlier_attempts, limit_refusal
+    from grader.platforms.rules import GradescopeRules
+
+    good, bad = synthetic_results("ada", 0.81), synthetic_results("ada", None, error="model.pth is empty (0 bytes)")
+    meta = metadata("2026-03-02T21:15:00.000000-08:00",
+                    previous("2026-03-01T23:50:00.000000-08:00", good),   # the day before
+                    previous("2026-03-02T08:00:00.000000-08:00", good),
+                    previous("2026-03-02T09:00:00.000000-08:00", bad),    # not graded: does not count
+                    previous("2026-03-02T10:00:00.000000-08:00", good))
+    attempts = earlier_attempts(meta)
+    now = _parse(meta["created_at"])
+    assert [a.counted for a in attempts] == [True, True, False, True]
+    assert attempts[0].accuracy == pytest.approx(0.81) and attempts[2].accuracy is None
+    assert limit_refusal(attempts, now, GradescopeRules(max_submissions_per_day=3)) is None
+    refusal = limit_refusal(attempts, now, GradescopeRules(max_submissions_per_day=2))
+    assert refusal.used == 2 and str(refusal.day) == "2026-03-02" and refusal.zone == "UTC-08:00"
+    assert refusal.next_allowed.isoformat() == "2026-03-03T00:00:00-08:00"
+    assert refusal.standing is attempts[-1]
+    # 23:50 on March 1 in California is 15:50 on March 2 in Shanghai: the same day as 07:00 on
+    # March 2 in California (23:00 in Shanghai), but not in California's own calendar.
+    early = _parse("2026-03-02T07:00:00-08:00")
+    assert limit_refusal(attempts, early, GradescopeRules(max_submissions_per_day=1)) is None
+    shanghai = limit_refusal(attempts, early, GradescopeRules(max_submissions_per_day=1, time_zone="Asia/Shanghai"))
+    assert shanghai.used == 1 and shanghai.next_allowed.isoformat() == "2026-03-03T00:00:00+08:00"
+
+
+def test_over_the_limit_the_previous_score_stands_and_says_when_to_retry():
+    from grader.platforms.attempts import earlier_attempts, limit_refusal
+    from grader.platforms.gradescope import Progress, limited_results
+    from grader.platforms.rules import GradescopeRules
+
+    rules = GradescopeRules(max_submissions_per_day=1)
+    meta = metadata("2026-03-02T11:00:00-08:00", previous("2026-03-02T10:00:00-08:00", synthetic_results("ada", 0.5)))
+    attempts = earlier_attempts(meta)
+    refusal = limit_refusal(attempts, _parse(meta["created_at"]), rules)
+    out = limited_results(refusal, Progress(tuple(attempts), _parse(meta["created_at"]), rules), max_score=3.0)
+    assert validate_gradescope(out) == []
+    assert out["score"] == attempts[0].score == 2.0 and out["tests"] == attempts[0].results["tests"]
+    assert out["output_format"] == "html" and out["extra_data"]["grader"]["limited"] is True
+    assert "was not graded" in out["output"] and "2026-03-03 00:00 (UTC-08:00)" in out["output"]
+    assert "2 / 3, stands" in out["output"]
+    # The next one over the limit keeps the same score, carried from the refused one.
+    later = metadata("2026-03-02T12:00:00-08:00", *meta["previous_submissions"],
+                     {"submission_time": meta["created_at"], "score": out["score"], "results": out})
+    again = earlier_attempts(later)
+    assert [a.limited for a in again] == [False, True]
+    refused = limit_refusal(again, _parse(later["created_at"]), rules)
+    assert refused.used == 1 and limited_results(refused, Progress(tuple(again), _parse(later["created_at"]), rules),
+                                                 max_score=3.0)["score"] == 2.0
+
+
+def test_progress_table_lists_each_submission_in_the_chosen_language():
+    from grader.platforms.attempts import earlier_attempts
+    from grader.platforms.gradescope import Progress
+
+    meta = metadata("2026-03-02T11:00:00-08:00",
+                    previous("2026-03-01T10:00:00-08:00", synthetic_results("ada", 0.62)),
+                    previous("2026-03-02T10:00:00-08:00", synthetic_results("ada", None, error="empty")))
+    now = _parse(meta["created_at"])
+    out = gradescope_results(synthetic_results("ada", 0.83), progress=Progress(tuple(earlier_attempts(meta)), now))
+    assert validate_gradescope(out) == [] and out["output_format"] == "html"
+    assert out["extra_data"] == {"grader": {"graded": True, "limited": False, "accuracy": 0.83}}
+    rows = out["output"].split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == 3
+    assert "2026-03-01 10:00" in rows[0] and "62.00%" in rows[0]
+    assert "not graded" in rows[1] and "this one" in rows[2] and "83.00%" in rows[2]
+    assert "Test accuracy: 83.00% on 10000 test images." in out["output"]
+    zh = gradescope_results(synthetic_results("ada", 0.83),
+                            progress=Progress(tuple(earlier_attempts(meta)), now, lang="zh"))["output"]
+    assert "你的提交记录" in zh and "测试准确率：83.00%" in zh and "未评分" in zh
+
+
+def test_autograder_over_the_limit_grades_nothing(tmp_path):
+    from tests.conftest import make_image_tree
+
+    data = make_image_tree(tmp_path / "data", {"train": 1, "test": 1})
+    root = tmp_path / "ag"
+    (root / "submission").mkdir(parents=True)
+    (root / "submission" / "model.pth").write_bytes(b"never read: the day's submissions are used up")
+    (root / "rubric.toml").write_text('[gradescope]\nmax_submissions_per_day = 1\n\n[[check]]\n'
+                                      'metric = "accuracy"\ncondition = "x > 0.7"\n')
+    meta = metadata("2026-03-02T11:00:00-08:00", previous("2026-03-02T10:00:00-08:00", synthetic_results("ada", 0.8)))
+    (root / "submission_metadata.json").write_text(json.dumps(meta))
+    result = CliRunner().invoke(main, ["gradescope", "--root", str(root), "--data", str(data), "--partial",
+                                       "--rubric", str(root / "rubric.toml")])
+    assert result.exit_code == 0, result.output
+    out = json.loads((root / "results" / "results.json").read_text())
+    assert validate_gradescope(out) == [] and out["score"] == meta["previous_submissions"][0]["score"]
+    assert "not graded: 1 graded submissions on 2026-03-02" in result.output
+    assert not (root / "results" / "grader" / "results.json").exists()
+
+
+def test_platform_strings_exist_in_both_languages():
+    from grader.report.i18n import PLATFORM_STRINGS
+
+    assert set(PLATFORM_STRINGS["en"]) == set(PLATFORM_STRINGS["zh"])
+    for key, text in PLATFORM_STRINGS["en"].items():  # the same placeholders, or a format() fails
+        assert re.findall(r"{(\w+)}", text) == re.findall(r"{(\w+)}", PLATFORM_STRINGS["zh"][key]) or \
+            sorted(re.findall(r"{(\w+)}", text)) == sorted(re.findall(r"{(\w+)}", PLATFORM_STRINGS["zh"][key])), key

@@ -106,22 +106,50 @@ def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str
 
 def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
                        data_path: str | None = None, partial: bool = False,
-                       model_code: str | None = None) -> Exit:
+                       model_code: str | None = None, lang: str = "en") -> Exit:
     """`grader gradescope`: grade ROOT/submission, write ROOT/results/results.json (and the report
-    in ROOT/results/grader). OK once results.json is written, whatever the grade."""
-    from grader.platforms.gradescope import gradescope_results, gradescope_student
+    in ROOT/results/grader). OK once results.json is written, whatever the grade. Over the rubric's
+    daily limit (``[gradescope]``), the hand-in is not graded and the previous score stands."""
+    from grader.platforms.gradescope import gradescope_results, gradescope_student, limited_results
 
     root = Path(root)
     submission = hand_in_folder(root, "submission", "run inside Gradescope, or pass --root to a folder "
                                                     "holding submission/ (the upload's files)")
     chosen, data, work = prepare(rubric, data_path=data_path, partial=partial, model_code=model_code,
                                  out_dir=root / "results" / "grader", sandbox=True, out_hint=RESULTS_HINT)
+    progress, refusal = gradescope_progress(root, chosen, lang)
+    if refusal is not None:
+        target = atomic.write_json(root / "results" / "results.json",
+                                   limited_results(refusal, progress, max_score=chosen.max_score))
+        click.echo(f"not graded: {refusal.used} graded submissions on {refusal.day} ({refusal.zone}), the "
+                   f"limit is {refusal.limit} -> {target}")
+        return Exit.OK
     result = grade_one(submission, data=data, rubric=chosen, student=gradescope_student(root))
-    write_outputs(result, work, OutputParts())
+    write_outputs(result, work, OutputParts(lang=lang))
     target = atomic.write_json(root / "results" / "results.json",
-                               gradescope_results(result, public=chosen.visibility()))
+                               gradescope_results(result, public=chosen.visibility(), progress=progress))
     click.echo(f"{result.student.id}: {result.status.value}, score {result.verdict.score:g} -> {target}")
     return Exit.OK
+
+
+def gradescope_progress(root: Path, rubric: Rubric, lang: str):
+    """The earlier submissions in ROOT/submission_metadata.json (None, None without the file), and
+    the refusal when the rubric's daily limit is reached.
+
+    Raises:
+        GraderError: for a metadata file that cannot be read, or one without ``created_at``.
+    """
+    from grader.platforms.attempts import earlier_attempts, limit_refusal, read_metadata, submission_time
+    from grader.platforms.gradescope import Progress
+
+    meta = read_metadata(root)
+    if meta is None:
+        if rubric.gradescope.max_submissions_per_day is not None:
+            click.echo(f"no {root}/submission_metadata.json: the daily limit is not applied", err=True)
+        return None, None
+    attempts, now = earlier_attempts(meta), submission_time(meta)
+    progress = Progress(tuple(attempts), now, rubric.gradescope, lang)
+    return progress, limit_refusal(attempts, now, rubric.gradescope)
 
 
 def report_command(*, results: str, out_dir: str, lang: str = "en", no_pdf: bool = False) -> Exit:

@@ -1,7 +1,12 @@
 """A grade in Gradescope's autograder results format.
 
-    gradescope_results(result, public=None) -> dict      pure
+    gradescope_results(result, public=None, progress=None) -> dict      pure
+    limited_results(refusal, progress, max_score) -> dict      a submission over the daily limit
     gradescope_student(root) -> str                      the student id Gradescope's metadata names
+
+With ``progress`` (``grader gradescope``, which reads the earlier submissions), the top-level
+``output`` is HTML in the progress's language: the grade, then a table of the student's
+submissions (score and test accuracy each).
 
 The format (Gradescope autograder specification, "Output format"): top-level ``score``,
 ``execution_time`` (seconds), ``output``, ``output_format``, ``visibility``,
@@ -14,11 +19,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+from grader.platforms.attempts import EXTRA_KEY, Attempt, Refusal, attempt_data, day_zone
+from grader.platforms.rules import GradescopeRules
 from grader.results import GradeResult, check_condition
 from grader.rubric import CheckResult
+
+PROGRESS_ROWS = 10  # earlier submissions the output lists, newest kept
 
 
 @dataclass(frozen=True)
@@ -41,8 +51,25 @@ class GradescopeStyle:
 STYLE = GradescopeStyle()
 
 
+@dataclass(frozen=True)
+class Progress:
+    """The student's earlier submissions, as the output shows them.
+
+    Attributes:
+        attempts: the earlier submissions, oldest first.
+        now: this submission's time (``created_at``).
+        rules: the rubric's ``[gradescope]`` table (its time zone shows the times).
+        lang: "en" or "zh".
+    """
+
+    attempts: tuple[Attempt, ...]
+    now: datetime
+    rules: GradescopeRules = GradescopeRules()
+    lang: str = "en"
+
+
 def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None = None,
-                       style: GradescopeStyle = STYLE) -> dict:
+                       style: GradescopeStyle = STYLE, progress: Progress | None = None) -> dict:
     """The Gradescope ``results.json`` object for one grade.
 
     Args:
@@ -50,6 +77,8 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
         public: check name -> whether the rubric shows it to students before publication. A
             check the mapping does not name is hidden until publication (a result graded
             with another rubric must not show a hidden check early); None shows every check.
+        progress: the earlier submissions: the output becomes HTML with their table, and
+            ``extra_data`` keeps this grade's accuracy for the next submission's table.
     Returns:
         the object Gradescope reads; every rubric check is one test.
     """
@@ -78,7 +107,81 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
     leaderboard = leaderboard_entries(result)
     if leaderboard:
         out["leaderboard"] = leaderboard
+    if progress is not None:
+        out.update(output=progress_html(progress, result=result), output_format="html",
+                   extra_data=attempt_data(result))
     return out
+
+
+def limited_results(refusal: Refusal, progress: Progress, *, max_score: float) -> dict:
+    """The results of a submission over the daily limit: the standing submission's score and tests
+    (Gradescope counts the latest submission as the active one, so they are copied onto it), and
+    an output saying so and when the next attempt is graded."""
+    standing = refusal.standing.results if refusal.standing else {}
+    out = {key: standing[key] for key in ("tests", "leaderboard", "visibility", "stdout_visibility")
+           if key in standing}
+    score = refusal.standing.score if refusal.standing else None
+    out.update(score=_num(score), execution_time=0,
+               output=progress_html(progress, refusal=refusal, max_score=max_score), output_format="html",
+               extra_data={EXTRA_KEY: {"graded": False, "limited": True, "accuracy": None}})
+    return out
+
+
+def progress_html(progress: Progress, *, result: GradeResult | None = None, refusal: Refusal | None = None,
+                  max_score: float | None = None) -> str:
+    """The HTML output: the grade (or the refusal), then the submissions so far, this one last."""
+    from grader.report.i18n import platform_strings
+    from grader.report.render import environment
+
+    zone, shown = day_zone(progress.now, progress.rules)
+    rows = [_row(a, zone) for a in progress.attempts]
+    current = {"when": progress.now.astimezone(zone).strftime("%Y-%m-%d %H:%M"), "current": True,
+               "score": "–" if result is None or not result.graded else f"{_num(result.verdict.score):g}",
+               "accuracy": _percent(result.evaluation.accuracy) if result and result.evaluation else "–"}
+    t = platform_strings(progress.lang)
+    if result is None:
+        current["score"] = t["gs_row_limited"]
+    elif not result.graded:
+        current["accuracy"] = t["gs_row_not_graded"]
+    rows = [{**row, "number": i} for i, row in enumerate([*rows, current], start=1)]
+    for row in rows:
+        row["score"] = t.get(row["score"], row["score"])  # a note's key, translated
+    context = {"t": t, "rows": rows[-PROGRESS_ROWS - 1:], "hidden": max(0, len(rows) - PROGRESS_ROWS - 1),
+               "refusal": _refusal_context(refusal, zone, max_score), "max_score": f"{_num(max_score):g}",
+               **_grade_context(result)}
+    return environment().get_template("gradescope_output.html.j2").render(**context)
+
+
+def _row(attempt: Attempt, zone) -> dict:
+    score = "gs_row_limited" if attempt.limited else "gs_row_not_graded" if not attempt.counted else \
+        "–" if attempt.score is None else f"{attempt.score:g}"
+    return {"when": attempt.submitted.astimezone(zone).strftime("%Y-%m-%d %H:%M"), "current": False,
+            "score": score, "accuracy": "–" if attempt.accuracy is None else _percent(attempt.accuracy)}
+
+
+def _refusal_context(refusal: Refusal | None, zone, max_score: float | None) -> dict | None:
+    if refusal is None:
+        return None
+    standing = refusal.standing
+    return {"used": refusal.used, "limit": refusal.limit, "day": refusal.day.isoformat(), "zone": refusal.zone,
+            "next_allowed": refusal.next_allowed.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "standing": f"{_num(standing.score):g}" if standing and standing.score is not None else None}
+
+
+def _grade_context(result: GradeResult | None) -> dict:
+    """The grade's lines: its error, or accuracy and score; the TA's flags either way."""
+    if result is None:
+        return {"error": None, "review": "", "notes": ""}
+    e = result.evaluation
+    return {"error": None if e is not None else (result.error or "unknown error"),
+            "accuracy": _percent(e.accuracy) if e else "", "test_count": result.dataset.get("test_count", "?"),
+            "official": bool(result.dataset.get("official")), "score": f"{_num(result.verdict.score):g}",
+            "max_score": f"{_num(result.verdict.max_score):g}",
+            "review": ", ".join(sorted(result.integrity.flags())), "notes": ", ".join(result.submission_flags)}
+
+
+def _percent(fraction: float) -> str:
+    return f"{_num(fraction) * 100:.2f}%"
 
 
 def check_output(check: CheckResult) -> str:

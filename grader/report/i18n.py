@@ -2,6 +2,7 @@
 
     strings(lang) -> dict[str, str]                labels and headings of one submission's report
     class_report_strings(lang) -> dict[str, str]   those plus the class report's own
+    platform_strings(lang) -> dict[str, str]       those plus the Gradescope output's and the notebook's
     class_name(name, lang) -> str                  CIFAR-10 class names, translated where known
 
 Templates read labels as ``t.<key>``; a key missing from one language is a test failure
@@ -327,6 +328,64 @@ CLASS_REPORT_STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
+# The Gradescope output (gs_) and the notebook's result (nb_); shown with the report's own labels.
+PLATFORM_STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "gs_accuracy": "Test accuracy: {accuracy} on {n} test images.",
+        "gs_unofficial": " (NOT the official CIFAR-10 test set)",
+        "gs_score": "Score: {score} / {max}.",
+        "gs_not_graded": "Not graded: {error}",
+        "gs_review": "This grade is under review by the teaching staff ({flags}): it may change once they "
+                     "have looked at it.",
+        "gs_notes": "Notes: {notes}.",
+        "gs_limit": "You have made {used} graded submissions on {day} ({zone}), and the limit is {limit} a "
+                    "day: this submission was not graded.",
+        "gs_next": "Your next submission will be graded from {when} ({zone}).",
+        "gs_standing": "The score of your previous submission, {score} / {max}, stands: it is copied onto this "
+                       "one, which Gradescope now counts as your active submission.",
+        "gs_no_standing": "There is no earlier score to keep: this submission scores 0.",
+        "gs_progress": "Your submissions",
+        "gs_earlier_hidden": "{n} earlier submissions are not shown.",
+        "gs_attempt": "#",
+        "gs_time": "Submitted",
+        "gs_score_col": "Score",
+        "gs_accuracy_col": "Test accuracy",
+        "gs_this": "this one",
+        "gs_row_not_graded": "not graded",
+        "gs_row_limited": "over the daily limit",
+        "nb_verdict": "Test accuracy {accuracy} · {passed} of {total} checks passed · score {score} / {max}",
+        "nb_checks": "Checks",
+        "nb_report": "Report",
+        "nb_public_only": "The rubric's public checks, as grader check runs them: the TA's grade may hold more.",
+    },
+    "zh": {
+        "gs_accuracy": "测试准确率：{accuracy}（{n} 张测试图像）。",
+        "gs_unofficial": "（不是官方 CIFAR-10 测试集）",
+        "gs_score": "得分：{score} / {max}。",
+        "gs_not_graded": "未评分：{error}",
+        "gs_review": "此成绩正在由教学人员复核（{flags}），复核后可能会改变。",
+        "gs_notes": "备注：{notes}。",
+        "gs_limit": "你在 {day}（{zone}）已有 {used} 次评分提交，每天最多 {limit} 次：本次提交未评分。",
+        "gs_next": "下一次提交将从 {when}（{zone}）起评分。",
+        "gs_standing": "上一次提交的得分 {score} / {max} 保留不变：它被复制到本次提交上，Gradescope 现在把本次提交"
+                       "作为你的有效提交。",
+        "gs_no_standing": "没有可保留的先前得分：本次提交记 0 分。",
+        "gs_progress": "你的提交记录",
+        "gs_earlier_hidden": "另有 {n} 次更早的提交未列出。",
+        "gs_attempt": "#",
+        "gs_time": "提交时间",
+        "gs_score_col": "得分",
+        "gs_accuracy_col": "测试准确率",
+        "gs_this": "本次",
+        "gs_row_not_graded": "未评分",
+        "gs_row_limited": "超出每日次数",
+        "nb_verdict": "测试准确率 {accuracy} · {total} 项检查通过 {passed} 项 · 得分 {score} / {max}",
+        "nb_checks": "检查项",
+        "nb_report": "报告",
+        "nb_public_only": "仅含评分标准中公开的检查项（与 grader check 相同）：助教的评分可能包含更多检查项。",
+    },
+}
+
 CLASS_NAMES_ZH = {
     "airplane": "飞机", "automobile": "汽车", "bird": "鸟", "cat": "猫", "deer": "鹿",
     "dog": "狗", "frog": "青蛙", "horse": "马", "ship": "船", "truck": "卡车",
@@ -358,3 +417,11 @@ def class_report_strings(lang: str) -> dict[str, str]:
 def class_name(name: str, lang: str) -> str:
     """``name`` in ``lang``; a class the table does not know keeps its own name."""
     return CLASS_NAMES_ZH.get(name, name) if lang == "zh" else name
+
+def platform_strings(lang: str) -> dict[str, str]:
+    """The shared label table plus the Gradescope output's and the notebook result's, for ``lang``.
+
+    Raises:
+        GraderError: when ``lang`` is not one of LANGS.
+    """
+    return {**strings(lang), **PLATFORM_STRINGS[lang]}  # strings() refuses an unknown lang first
