@@ -2,6 +2,7 @@
 
     defined_classes(source) -> ("Net", ...)        top-level classes a Python source defines
     notebook_source(path) -> str                   a notebook's definitions as one Python module
+    definitions_source(cells) -> str               the same, from cells' text
     ModelCode                                      one source of classes: model.py, a notebook, --model-code
     bind_classes(names, codes) -> ([ClassBinding], [unresolved])
 
@@ -137,10 +138,17 @@ def notebook_source(path: Path) -> str:
                           "hand in the .ipynb file as Jupyter saved it, or its code as model.py") from None
     if len(cells) > NOTEBOOK_CELLS:
         raise GraderError(f"{path.name} has {len(cells)} cells, over {NOTEBOOK_CELLS}", "hand in model.py instead")
+    return definitions_source([cell.get("source", "") for cell in cells
+                               if isinstance(cell, dict) and cell.get("cell_type") == "code"])
+
+
+def definitions_source(cells: list[str | list[str]]) -> str:
+    """The definitions of code cells (each its text, or its list of lines), in order, as one
+    Python module: what ``notebook_source`` keeps of a notebook, from cells already in hand (an
+    IPython session's inputs)."""
     statements: list[ast.stmt] = []
-    for cell in cells:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            statements += _cell_statements(cell.get("source", ""))
+    for text in cells:
+        statements += _cell_statements(text)
     return _definitions_module(statements)
 
 

@@ -1,0 +1,306 @@
+"""``grader.check(net, history=hist)`` in a student's own notebook: the self-check on the network
+in memory, graded exactly as ``grader check`` grades a hand-in.
+
+    check(net, history=None, ...) -> NotebookResult     save, grade in the sandbox, render
+    save_hand_in(net, folder, history=None) -> Path     the folder as the student would hand it in
+    NotebookResult                                      .accuracy .score .max_score .checks; shows itself
+
+The network is written to a private temporary folder the way a student hands it in: a network
+of stock ``torch.nn`` (or torchvision) layers pickled whole as ``model.pth``; one of the
+student's own classes pickled whole beside the code that defines it, found the way the intake
+reads a notebook (the session's cells, or the class's file, kept to their imports and
+definitions). The folder is graded by ``grade_one`` with the rubric's public checks, in the
+sandbox, and removed. Nothing trains, and nothing outside that folder is written.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.errors import GraderError
+from grader.results import GradeResult
+from grader.rubric import CheckResult
+
+HISTORY_SUFFIXES = (".json", ".csv", ".pt", ".pth")
+CLASS_HINT = ("put the class in a model.py file beside the notebook, import it from there "
+              "(from model import Net), build and train the network again, and rerun grader.check")
+HISTORY_HINT = ("pass a dict of per-epoch lists, e.g. history={'train_loss': [...], 'train_acc': [...], "
+                "'test_acc': [...]}, a list of per-epoch dicts, or the path of a history.json/.csv/.pt")
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    """The self-check's grade, as a notebook shows it.
+
+    Attributes:
+        accuracy: test accuracy measured in the sandbox, 0..1 (None: not graded).
+        score, max_score: points of the rubric's public checks.
+        passed: every check passed.
+        checks: each check's result (name, value, passed, score, max_score, detail).
+        error: why the network could not be graded (None when it was).
+        result: the whole grade, as results.json holds it.
+        report_html: the report page (None when it could not be drawn).
+        lang: the language of the report and of this display.
+    """
+
+    accuracy: float | None
+    score: float
+    max_score: float
+    passed: bool
+    checks: tuple[CheckResult, ...]
+    error: str | None
+    result: GradeResult
+    report_html: str | None
+    lang: str = "en"
+
+    @classmethod
+    def of(cls, result: GradeResult, report_html: str | None, lang: str = "en") -> "NotebookResult":
+        """The display of ``result``."""
+        verdict = result.verdict
+        return cls(accuracy=None if result.evaluation is None else float(result.evaluation.accuracy),
+                   score=float(verdict.score), max_score=float(verdict.max_score), passed=bool(verdict.passed),
+                   checks=tuple(verdict.checks), error=None if result.graded else result.error,
+                   result=result, report_html=report_html, lang=lang)
+
+    def verdict_line(self) -> str:
+        """Accuracy, checks passed and score in one line; or why it was not graded."""
+        from grader.report.i18n import platform_strings
+
+        t = platform_strings(self.lang)
+        if self.accuracy is None:
+            return t["gs_not_graded"].format(error=self.error or "unknown error")
+        return t["nb_verdict"].format(accuracy=f"{self.accuracy * 100:.2f}%", total=len(self.checks),
+                                      passed=sum(c.passed for c in self.checks),
+                                      score=f"{self.score:g}", max=f"{self.max_score:g}")
+
+    def __repr__(self) -> str:
+        return f"<grader result: {self.verdict_line()}>"
+
+    def _repr_html_(self) -> str:
+        from grader.report.i18n import platform_strings
+        from grader.report.render import environment
+
+        return environment().get_template("notebook_result.html.j2").render(
+            t=platform_strings(self.lang), verdict=self.verdict_line(), passed=self.passed,
+            graded=self.accuracy is not None, checks=self.checks, report=self.report_html)
+
+
+def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = None,
+          data: str | os.PathLike | None = None, lang: str = "en", partial: bool = False) -> NotebookResult:
+    """Grade ``net`` as ``grader check`` grades a hand-in, from inside a notebook.
+
+    Args:
+        net: the trained network (an ``nn.Module``; a DataParallel or torch.compile wrapper is
+            unwrapped). It is copied to the CPU for saving when it lives elsewhere; it is never changed.
+        history: the training log: a dict of per-epoch lists, a list of per-epoch dicts, or the path
+            of a history file (the forms a hand-in's history takes); None hands in none.
+        rubric: the course's rubric.toml [default: the homework's assertions]; its public checks run.
+        data: a CIFAR-10 source [default: $GRADER_DATA, else the copy in the grader cache].
+        lang: "en" or "zh", for the report and the display.
+        partial: accept a data source smaller than CIFAR-10.
+    Returns:
+        the grade, which a notebook shows as its verdict, checks and report.
+    Raises:
+        GraderError: no data, no working sandbox, a rubric that cannot be read, or a network whose
+            class's code cannot be found (each message says what to do).
+    """
+    from grader.data import load_cifar10
+    from grader.pipeline import grade_one
+    from grader.report.i18n import strings
+    from grader.rubric import load_rubric
+
+    strings(lang)  # an unknown language is refused before any work
+    chosen = load_rubric(rubric).public()
+    dataset = load_cifar10(_data_source(data), expect_full=not partial)
+    _require_sandbox()
+    with tempfile.TemporaryDirectory(prefix="grader-notebook-") as scratch:
+        folder = save_hand_in(net, Path(scratch) / "notebook", history=history)
+        result = grade_one(folder, data=dataset, rubric=chosen)
+    return NotebookResult.of(result, _report(result, lang), lang)
+
+
+def _data_source(data: str | os.PathLike | None) -> str | os.PathLike:
+    """``data``, else $GRADER_DATA, else the cache's download; never a download from a notebook.
+
+    Raises:
+        GraderError: when none is there.
+    """
+    from grader.data.cache import cache_root
+    from grader.data.locate import ENV_VAR, resolve_source
+
+    path, how = resolve_source(data)
+    if path is None:
+        raise GraderError(f"no CIFAR-10 copy: {ENV_VAR} is not set and the grader cache ({cache_root()}) "
+                          "holds no download",
+                          f"set os.environ['{ENV_VAR}'] = '/path/to/cifar-10-python.tar.gz' before calling "
+                          "grader.check (or pass data='...'), or run `grader data prepare` once in a terminal")
+    return path
+
+
+def _require_sandbox() -> None:
+    """The machine checks of ``grader check``, with a fix that fits a notebook.
+
+    Raises:
+        GraderError: when bubblewrap is missing or cannot sandbox, or no grading secret is usable.
+    """
+    from grader.pipeline import preflight
+
+    try:
+        preflight(sandbox=True)
+    except GraderError as exc:
+        if "bubblewrap" not in exc.message:
+            raise
+        raise GraderError(exc.message, "grader.check runs your network only in the sandbox, as the TA's grade "
+                                       "does: install bubblewrap (Debian/Ubuntu: sudo apt-get install "
+                                       "bubblewrap) and run the cell again; in Docker or Colab without user "
+                                       "namespaces, hand in the files and let the TA grade them") from None
+
+
+def _report(result: GradeResult, lang: str) -> str | None:
+    from grader.report.render import render_html
+
+    try:
+        return render_html(result, lang=lang)
+    except Exception:  # noqa: BLE001 - the grade stands without its pictures; the display says so
+        return None
+
+
+# --- saving the hand-in ------------------------------------------------------------------------
+
+
+def save_hand_in(net: Any, folder: Path, *, history: Any = None) -> Path:
+    """Write ``net`` (and ``history``) into the new folder ``folder`` as a student hands them in.
+
+    Returns:
+        ``folder``: ``model.pth`` (the network pickled whole), the code of the student's own
+        classes (``model.py``, or ``<module>.py`` named by a ``submission.toml`` entry), and
+        ``history.json`` (or the history file given).
+    Raises:
+        GraderError: for something that is not a network, a class whose code cannot be found, or a
+            history of the wrong shape.
+    """
+    import torch
+
+    net = _unwrap(net)
+    if not isinstance(net, torch.nn.Module):
+        raise GraderError(f"grader.check needs the network, an nn.Module; got {type(net).__name__}",
+                          "pass the trained model object: result = grader.check(net, history=hist)")
+    folder.mkdir(parents=True)
+    own = own_classes(net)
+    if own:
+        name, source = class_source(own)
+        (folder / name).write_text(source, encoding="utf-8")
+        if name != "model.py":  # the pickle names <module>.Net: the code file must be that module
+            (folder / "submission.toml").write_text(f'entry = "{name}:{own[0].__name__}"\n', encoding="utf-8")
+    torch.save(_on_cpu(net), folder / "model.pth")
+    if history is not None:
+        _write_history(history, folder)
+    return folder
+
+
+def _unwrap(net: Any) -> Any:
+    """The network inside a DataParallel/DistributedDataParallel (``.module``) or torch.compile
+    (``._orig_mod``) wrapper, as the student would save it."""
+    for _ in range(4):  # wrappers nest at most a few deep
+        inner = getattr(net, "_orig_mod", None) or (
+            getattr(net, "module", None) if type(net).__name__.endswith("DataParallel") else None)
+        if inner is None:
+            return net
+        net = inner
+    return net
+
+
+def _on_cpu(net):
+    """``net``, or a CPU copy of it when a parameter or buffer lives elsewhere (the student's own
+    network stays where it is)."""
+    import copy
+
+    tensors = [*net.parameters(), *net.buffers()]
+    return net if all(t.device.type == "cpu" for t in tensors) else copy.deepcopy(net).cpu()
+
+
+def own_classes(net) -> list[type]:
+    """The classes of ``net``'s modules that neither torch nor torchvision defines, in order."""
+    found = []
+    for module in net.modules():
+        cls = type(module)
+        if cls.__module__.split(".")[0] not in ("torch", "torchvision") and cls not in found:
+            found.append(cls)
+    return found
+
+
+def class_source(classes: list[type]) -> tuple[str, str]:
+    """The file name and source that define ``classes`` for the intake: their module's imports,
+    definitions and the assignments those read (``definitions_source``).
+
+    Raises:
+        GraderError: when the classes come from several modules or from a package, or their source
+            cannot be found.
+    """
+    from grader.submission.model_code import defined_classes, definitions_source
+
+    modules = sorted({cls.__module__ for cls in classes})
+    if len(modules) > 1:
+        raise GraderError(f"the network's classes come from several modules ({', '.join(modules)})", CLASS_HINT)
+    module = modules[0]
+    if module not in ("__main__", "model") and not module.isidentifier():
+        raise GraderError(f"the network's classes come from the package module {module}", CLASS_HINT)
+    source = definitions_source(_cells(classes, module))
+    missing = [cls.__name__ for cls in classes if cls.__name__ not in defined_classes(source)]
+    if missing:
+        raise GraderError(f"the source of class {', '.join(missing)} was not found (defined in {module}, "
+                          "perhaps inside a function or by exec)", CLASS_HINT)
+    return ("model.py" if module in ("__main__", "model") else f"{module}.py"), source
+
+
+def _cells(classes: list[type], module: str) -> list[str]:
+    """The code that defined ``classes``: an IPython session's inputs in the order they ran, else
+    every file (or cell, through linecache) their methods were compiled from."""
+    namespace = vars(sys.modules[module]) if module in sys.modules else {}
+    inputs = namespace.get("In") if module == "__main__" else None
+    if isinstance(inputs, list) and any(isinstance(cell, str) and cell for cell in inputs):
+        return [cell for cell in inputs if isinstance(cell, str)]
+    files = []
+    for cls in classes:
+        for value in vars(cls).values():
+            code = getattr(value, "__code__", None)
+            if code is not None and code.co_filename not in files:
+                files.append(code.co_filename)
+        if not files and getattr(sys.modules.get(module), "__file__", None):
+            files.append(sys.modules[module].__file__)
+    return ["".join(linecache.getlines(name)) for name in files]
+
+
+def _write_history(history: Any, folder: Path) -> None:
+    """``history.json`` from a dict or list of per-epoch values, or a copy of a history file."""
+    if isinstance(history, (str, os.PathLike)):
+        path = Path(history)
+        if not path.is_file() or path.suffix.lower() not in HISTORY_SUFFIXES:
+            raise GraderError(f"history {path} is not a .json, .csv, .pt or .pth file", HISTORY_HINT)
+        shutil.copyfile(path, folder / f"history{path.suffix.lower()}")
+        return
+    if not isinstance(history, (dict, list, tuple)):
+        raise GraderError(f"history is a {type(history).__name__}", HISTORY_HINT)
+    text = json.dumps(_plain(history, "history"), allow_nan=True)
+    (folder / "history.json").write_text(text, encoding="utf-8")
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as JSON's lists, dicts and numbers (tensors and NumPy values as their numbers)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where) for v in value]
+    if hasattr(value, "tolist"):  # a tensor or a NumPy array or scalar
+        return _plain(value.tolist(), where)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise GraderError(f"{where} holds a value of type {type(value).__name__}, not a number", HISTORY_HINT)
