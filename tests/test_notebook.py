@@ -70,6 +70,19 @@ def test_a_script_class_without_session_inputs_is_found_through_its_file(monkeyp
         assert [b.pickled for b in inspected.classes] == ["__main__.Net"]
 
 
+def test_a_class_imported_from_a_module_travels_as_that_module(monkeypatch, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mymodels.py").write_text(IMPORTS_CELL + NET_CELL)
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    monkeypatch.delitem(os.sys.modules, "mymodels", raising=False)
+    from mymodels import Net  # as a notebook cell imports the student's own file
+
+    folder = save_hand_in(Net(), tmp_path / "hand-in")
+    assert (folder / "submission.toml").read_text() == 'entry = "mymodels.py:Net"\n'
+    with inspect_submission(folder) as inspected:
+        assert [(b.pickled, b.origin) for b in inspected.classes] == [("mymodels.Net", "mymodels.py")]
+
+
 def test_a_class_without_source_says_to_use_model_py(monkeypatch, tmp_path):
     main = types.ModuleType("__main__")
     monkeypatch.setitem(os.sys.modules, "__main__", main)
