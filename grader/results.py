@@ -27,6 +27,7 @@ from grader.errors import GraderError
 from grader.evaluate import EvalResult
 from grader.integrity.claims import Measured, Mismatch
 from grader.integrity.diagnosis import Diagnosis
+from grader.robustness.measure import Robustness
 from grader.metric_names import AGGREGATES, MODEL_KEYS, RESULT_KEYS
 from grader.rubric import CheckResult, Verdict
 
@@ -193,6 +194,7 @@ class GradeResult:
         evaluation: the test-set metrics (None unless graded).
         model: the network's facts (empty unless graded).
         integrity: memorisation and other trust facts.
+        robustness: accuracy under common corruptions (None unless asked for: ``--robustness``).
         history: the training log handed in: per-epoch lists, or None.
         verdict: the rubric's checks and score.
         flags: warnings for a TA, sorted (``borderline``, ``no-sandbox``, ...).
@@ -208,6 +210,7 @@ class GradeResult:
     evaluation: EvalResult | None = None
     model: ModelFacts = ModelFacts()
     integrity: Integrity = Integrity()
+    robustness: Robustness | None = None
     history: Mapping[str, Any] | None = None
     verdict: Verdict = Verdict()
     flags: tuple[str, ...] = ()
@@ -225,6 +228,12 @@ class GradeResult:
     def passed(self) -> bool:
         """Graded, and every check passed."""
         return self.graded and all(c.passed for c in self.verdict.checks)
+
+    @property
+    def student_error(self) -> str | None:
+        """``error`` as a student reads it: the grading machine's folders above the hand-in left
+        out (``/home/ta/hw2/s2400002/model.pt`` -> ``s2400002/model.pt``)."""
+        return without_folders(self.error, self.submission.path)
 
     @property
     def submission_flags(self) -> list[str]:
@@ -248,6 +257,15 @@ class GradeResult:
         return _from_json(obj)
 
 
+def without_folders(text: str | None, path: str | None) -> str | None:
+    """``text`` with the folder that holds ``path`` (a hand-in) left out wherever it is named, so
+    that a hand-in is named by its name within the class folder. Pure: no file is looked at."""
+    parent = str(path or "").replace("\\", "/").rstrip("/").rpartition("/")[0]
+    if not text or not parent:
+        return text
+    return text.replace(parent + "/", "").replace(parent.replace("/", "\\") + "\\", "")
+
+
 # --- building a result ---------------------------------------------------------------------
 
 
@@ -264,7 +282,7 @@ def new_result(path: str | Path, *, dataset: Mapping[str, Any], sandbox: bool,
 def as_error(result: GradeResult, message: str, *, sandbox: SandboxFacts | None = None) -> GradeResult:
     """``result`` marked ERROR with ``message``; every measurement dropped."""
     return result.replace(status=Status.ERROR, error=message, evaluation=None, model=ModelFacts(),
-                          integrity=Integrity(), sandbox=sandbox or result.sandbox)
+                          integrity=Integrity(), robustness=None, sandbox=sandbox or result.sandbox)
 
 
 def with_verdict(result: GradeResult, verdict: Verdict, *, total_seconds: float | None) -> GradeResult:
@@ -408,6 +426,7 @@ def _to_json(r: GradeResult) -> dict:
             "history_mismatch": [{**dataclasses.asdict(m), "detail": m.sentence()} for m in r.integrity.mismatches],
             "test_set_fit": r.integrity.fit,
             "diagnosis": [d.to_json() for d in r.integrity.diagnosis]},
+        "robustness": None if r.robustness is None else r.robustness.to_json(),
         "provenance": {"model": r.model.source},
         "model": r.model.to_json(),
         "history": _plain(r.history),
@@ -472,6 +491,7 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         model=ModelFacts(**{k: (tuple(model.get(k) or ()) if k == "layers" else model.get(k)) for k in MODEL_KEYS},
                          source=str((obj.get("provenance") or {}).get("model", "unknown"))),
         integrity=_integrity(obj, memorisation),
+        robustness=Robustness.from_json(obj["robustness"]) if obj.get("robustness") else None,
         history=obj.get("history"),
         verdict=verdict,
         # results written before flags were derived at grading lack unofficial-data: derived here too

@@ -45,6 +45,18 @@ def test_error_result_scores_zero_with_the_reason():
     assert all("not graded" in t["output"] for t in out["tests"])
 
 
+def test_students_never_see_the_graders_folders():
+    from grader.results import SubmissionFacts
+
+    error = "/home/ta/hw2/submissions/s2400009/model.pth is empty (0 bytes)"
+    result = synthetic_results("s2400009", None, error=error).replace(
+        submission=SubmissionFacts(path="/home/ta/hw2/submissions/s2400009"))
+    out = gradescope_results(result)
+    assert "/home/ta" not in json.dumps(out, ensure_ascii=False)
+    assert out["output"].startswith("Not graded: s2400009/model.pth is empty")
+    assert "s2400009/model.pth is empty" in out["tests"][0]["output"]
+
+
 @pytest.mark.parametrize("broken, problem", [
     ({"tests": [{"name": "a", "score": 1, "max_score": 1, "status": "ok"}]}, "status must be one of"),
     ({"score": "ten"}, "score must be a finite number"),

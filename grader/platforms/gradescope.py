@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from grader.platforms.attempts import EXTRA_KEY, Attempt, Refusal, attempt_data, day_zone
 from grader.platforms.rules import GradescopeRules
-from grader.results import GradeResult, check_condition
+from grader.results import GradeResult, check_condition, without_folders
 from grader.rubric import CheckResult
 
 PROGRESS_ROWS = 10  # earlier submissions the output lists, newest kept
@@ -91,7 +91,7 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
             "score": _num(check.score),
             "max_score": _num(check.max_score),
             "status": "passed" if check.passed else "failed",
-            "output": check_output(check),
+            "output": without_folders(check_output(check), result.submission.path),
             "output_format": "text",
             "visibility": style.public_test if visible else style.private_test,
         })
@@ -173,7 +173,7 @@ def _grade_context(result: GradeResult | None) -> dict:
     if result is None:
         return {"error": None, "review": "", "notes": ""}
     e = result.evaluation
-    return {"error": None if e is not None else (result.error or "unknown error"),
+    return {"error": None if e is not None else (result.student_error or "unknown error"),
             "accuracy": _percent(e.accuracy) if e else "", "test_count": result.dataset.get("test_count", "?"),
             "official": bool(result.dataset.get("official")), "score": f"{_num(result.verdict.score):g}",
             "max_score": f"{_num(result.verdict.max_score):g}",
@@ -197,7 +197,7 @@ def check_output(check: CheckResult) -> str:
 def summary_text(result: GradeResult) -> str:
     """The submission-level message: the error, or accuracy, score and the TA's flags."""
     if result.evaluation is None:
-        return f"Not graded: {result.error or 'unknown error'}"
+        return f"Not graded: {result.student_error or 'unknown error'}"
     dataset = result.dataset
     lines = [f"Test accuracy: {_num(result.evaluation.accuracy) * 100:.2f}% on "
              f"{dataset.get('test_count', '?')} test images"
