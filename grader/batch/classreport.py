@@ -4,9 +4,12 @@
     render_class_html(records, lang) -> str    pure
     write_class_report(records, out_dir, lang, pdf) -> [paths]
 
-Sections: counts, score distribution, pass rate of every check, per-class accuracy across the
-class (hardest class first), leaderboard, submissions not graded (with reasons) and submissions
-to look at (borderline checks and other flags). Rendered from the Records alone.
+Sections: counts; what needs a look (submissions not graded, with reasons; graded ones with a
+borderline check, an integrity flag or an input diagnosis); score and accuracy distributions;
+item analysis of every check (grader.batch.itemanalysis); the class-summed confusion matrix and
+per-class accuracy (hardest class first); a leaderboard with shared ranks for ties. Every figure
+is over one population, the graded submissions, and says so. Rendered from the Records alone;
+``sections`` adds optional parts other modules compute (``similarity``, ``robustness``).
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from grader import __version__
 from grader.batch.gradebook import Record
+from grader.batch.itemanalysis import ITEM_STYLE, CheckItem, ItemStyle, check_items, shared_ranks, summed_confusion
 from grader.report.context import pct
 from grader.report.i18n import class_name, class_report_strings
 from grader.report.render import write_pages
-from grader.results import UNOFFICIAL_DATA_FLAG
+from grader.results import BORDERLINE_FLAG, UNOFFICIAL_DATA_FLAG
 
 HTML_NAME, PDF_NAME = "class-report.html", "class-report.pdf"
 TEMPLATE = "class_report.html.j2"
+OPTIONAL_SECTIONS = ("similarity", "robustness")  # filled by other modules, shown when given
 
 
 @dataclass(frozen=True)
@@ -32,59 +37,66 @@ class ClassReportStyle:
     """Tunables of the class report.
 
     Attributes:
-        leaderboard_size: rows in the leaderboard.
+        leaderboard_size: ranks shown in the leaderboard (more rows when the last rank is shared).
         accuracy_bin: width of one accuracy histogram bar, as a fraction (0.05 = 5 points).
+        items: the item analysis's tunables.
     """
 
     leaderboard_size: int = 10
     accuracy_bin: float = 0.05
+    items: ItemStyle = ITEM_STYLE
 
 
 STYLE = ClassReportStyle()
 
+
 def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool = True,
-                  style: ClassReportStyle = STYLE) -> dict:
+                  style: ClassReportStyle = STYLE, sections: Mapping[str, Any] | None = None) -> dict:
     """Everything the class report shows, computed from ``records``. Pure.
 
     Args:
         figures: draw the charts (False leaves them None: tests, quick summaries).
+        sections: optional parts by name (``OPTIONAL_SECTIONS``), each shown by its own template.
     """
     t = class_report_strings(lang)
     records = sorted(records, key=lambda r: r.student)
-    graded = [r for r in records if r.status == "graded"]
-    scores = [_score(r) for r in records]
+    graded = [r for r in records if _is_graded(r)]
+    scores = [_score(r) for r in graded]
     accuracies = [a for a in map(_accuracy, graded) if a is not None]
     max_score = max((r.result.verdict.max_score for r in records if r.result), default=0.0)
-
-    checks = check_pass_rates(records)
+    items = check_items([r.result for r in graded], style.items)
     per_class = per_class_summary(graded)
     ctx = {
         "t": t,
         "lang": lang,
         "version": __version__,
         "counts": {"total": len(records), "graded": len(graded), "not_graded": len(records) - len(graded)},
+        "population": t["class_population"].format(graded=len(graded), total=len(records)),
         "mean_score": _fmt(statistics.fmean(scores)) if scores else "–",
         "max_score": _fmt(max_score),
         "median_accuracy": pct(statistics.median(accuracies)) if accuracies else "–",
         "score_rows": score_distribution(scores),
-        "checks": [{**c, "rate_text": pct(c["rate"])} for c in checks],
+        "checks": [item_row(item, t) for item in items],
+        "low_discrimination": style.items.low_discrimination,
+        "confusion": confusion_table([r.result for r in graded], lang),
         "per_class": [{**row, "label": class_name(row["name"], lang),
                        **{k: pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
         "leaderboard": leaderboard(graded, style.leaderboard_size),
-        "failures": [{"student": r.student, "status": r.status, "error": r.error or ""}
-                     for r in records if r.status != "graded"],
-        "review": review_list(graded),
+        "failures": [{"student": r.student, "name": _name(r), "status": r.status, "error": r.error or ""}
+                     for r in records if not _is_graded(r)],
+        "review": review_list(graded, t),
         # said once for the class, not once per student in the review list
-        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in r.result.flags for r in graded if r.result),
-        "figures": {"scores": None, "accuracy": None, "checks": None, "per_class": None},
+        "unofficial_data": any(UNOFFICIAL_DATA_FLAG in r.result.flags for r in graded),
+        **{name: (sections or {}).get(name) for name in OPTIONAL_SECTIONS},
+        "figures": {"scores": None, "accuracy": None, "per_class": None},
     }
-    if figures and records:
-        ctx["figures"] = draw_figures(records, accuracies, checks, per_class, t, lang, style)
+    if figures and graded:
+        ctx["figures"] = draw_figures(scores, accuracies, per_class, t, lang, style)
     return ctx
 
 
 def score_distribution(scores: Sequence[float]) -> list[dict]:
-    """One row per distinct score, ascending: ``{score, count, share}``."""
+    """One row per distinct score, ascending: ``{score, count, share}`` (share of ``scores``)."""
     counts: dict[float, int] = {}
     for s in scores:
         counts[round(s, 2)] = counts.get(round(s, 2), 0) + 1
@@ -92,20 +104,29 @@ def score_distribution(scores: Sequence[float]) -> list[dict]:
     return [{"score": _fmt(s), "count": c, "share": c / n} for s, c in sorted(counts.items())]
 
 
-def check_pass_rates(records: Sequence[Record]) -> list[dict]:
-    """Per check, in rubric order: ``{name, passed, total, rate}`` over every submission (a submission
-    not graded fails each check)."""
-    order: list[str] = []
-    passed: dict[str, int] = {}
-    total: dict[str, int] = {}
-    for r in records:
-        for c in r.result.verdict.checks if r.result else ():
-            if c.name not in total:
-                order.append(c.name)
-                total[c.name] = passed[c.name] = 0
-            total[c.name] += 1
-            passed[c.name] += c.passed
-    return [{"name": n, "passed": passed[n], "total": total[n], "rate": passed[n] / total[n]} for n in order]
+def item_row(item: CheckItem, t: dict) -> dict:
+    """One check's line of the item-analysis table, formatted."""
+    why = t["class_na_" + item.no_discrimination.replace("-", "_")] if item.no_discrimination else ""
+    discrimination = "n/a" if item.discrimination is None else f"{item.discrimination:.2f}"
+    step = t["class_step_relative"] if item.relative else t["class_step_points"]
+    shown = [abs(s.step) * 100 for s in item.shifts if s.step > 0]
+    return {"name": item.name, "passed": item.passed, "total": item.total, "rate_text": pct(item.rate),
+            "discrimination": discrimination, "no_discrimination": why, "low": item.low, "borderline": item.borderline,
+            "shifts": [s.passed for s in item.shifts],
+            "step": step.format(n=" / ".join(f"{v:g}" for v in shown)) if shown else "–"}
+
+
+def confusion_table(results, lang: str) -> dict | None:
+    """The class-summed confusion matrix as a heatmap table of row percentages (rows true class)."""
+    from grader.report.figures import heatmap_cells
+
+    summed = summed_confusion(results)
+    if summed is None:
+        return None
+    labels = [class_name(name, lang) for name in summed.classes]
+    cells = heatmap_cells([[round(v * 100, 1) for v in row] for row in summed.row_shares()])
+    return {"labels": labels, "rows": [{"label": lab, "cells": row} for lab, row in zip(labels, cells)],
+            "included": summed.included, "skipped": summed.skipped}
 
 
 def per_class_summary(graded: Sequence[Record]) -> list[dict]:
@@ -122,53 +143,58 @@ def per_class_summary(graded: Sequence[Record]) -> list[dict]:
 
 
 def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
-    """The ``size`` most accurate graded submissions (ties: higher score, then student id)."""
+    """The graded submissions ranked by accuracy as shown (two decimals of a percent), ranks
+    ``1..size``: equal accuracies share a rank (1, 2, 2, 4), so a shared last rank adds rows.
+    Within a rank: higher score first, then student id."""
     ranked = sorted((r for r in graded if _accuracy(r) is not None),
-                    key=lambda r: (-_accuracy(r), -_score(r), r.student))
+                    key=lambda r: (-round(_accuracy(r), 4), -_score(r), r.student))
     rows = []
-    for rank, r in enumerate(ranked[:size], start=1):
+    for rank, r in zip(shared_ranks([round(_accuracy(r), 4) for r in ranked]), ranked):
+        if rank > size:
+            break
         params = r.result.model.parameters
-        rows.append({"rank": rank, "student": r.student, "accuracy": pct(_accuracy(r), 2),
+        rows.append({"rank": rank, "student": r.student, "name": _name(r), "accuracy": pct(_accuracy(r), 2),
                      "score": f"{_fmt(_score(r))} / {_fmt(r.result.verdict.max_score)}",
                      "parameters": f"{params:,}" if isinstance(params, int) else "–"})
     return rows
 
 
-def review_list(graded: Sequence[Record]) -> list[dict]:
-    """Graded submissions with a borderline check or any flag, sorted by student id."""
+def review_list(graded: Sequence[Record], t: dict) -> list[dict]:
+    """Graded submissions that need a look, by student id: a borderline check, a flag about the
+    submission (described in words), or an input diagnosis (its cause and fix)."""
     rows = []
     for r in graded:
-        if r.result is None:
-            continue
         borderline = [c.name for c in r.result.verdict.checks if c.borderline]
-        flags = r.result.submission_flags
-        if borderline or flags:
-            rows.append({"student": r.student, "accuracy": pct(_accuracy(r), 2),
-                         "borderline": borderline, "flags": flags})
+        diagnoses = [{"cause": d.cause, "fix": list(d.fix)} for d in r.result.integrity.diagnosis]
+        diagnosed = {d.flag for d in r.result.integrity.diagnosis}
+        flags = [{"code": f, "text": t.get(f"flag_{f}", f)} for f in r.result.submission_flags
+                 if f != BORDERLINE_FLAG and f not in diagnosed]
+        if borderline or flags or diagnoses:
+            rows.append({"student": r.student, "name": _name(r), "accuracy": pct(_accuracy(r), 2),
+                         "borderline": borderline, "flags": flags, "diagnoses": diagnoses})
     return rows
 
 
-def draw_figures(records, accuracies, checks, per_class, t, lang, style: ClassReportStyle) -> dict:
+def draw_figures(scores, accuracies, per_class, t, lang, style: ClassReportStyle) -> dict:
+    """The charts: score and accuracy distributions (share of the graded), per-class recall."""
     from grader.report.figures import bar_chart
 
-    rows = score_distribution([_score(r) for r in records])
+    rows = score_distribution(scores)
+    share = t["class_share"]
     figures = {
-        "scores": bar_chart([row["score"] for row in rows], {t["class_share"]: [row["share"] for row in rows]},
-                            ylabel=t["class_share"], height_in=2.6),
-        "accuracy": None, "checks": None, "per_class": None,
+        "scores": bar_chart([row["score"] for row in rows], {share: [row["share"] for row in rows]},
+                            ylabel=share, height_in=2.3),
+        "accuracy": None, "per_class": None,
     }
     if accuracies:
         bands = accuracy_bands(accuracies, style.accuracy_bin)
-        figures["accuracy"] = bar_chart([b["label"] for b in bands], {t["class_share"]: [b["share"] for b in bands]},
-                                        ylabel=t["class_share"], height_in=2.6)
-    if checks:
-        figures["checks"] = bar_chart([c["name"] for c in checks], {t["class_pass_rate"]: [c["rate"] for c in checks]},
-                                      ylabel=t["class_pass_rate"], height_in=2.8)
+        figures["accuracy"] = bar_chart([b["label"] for b in bands], {share: [b["share"] for b in bands]},
+                                        ylabel=share, height_in=2.3)
     if per_class:
         figures["per_class"] = bar_chart(
             [class_name(row["name"], lang) for row in per_class],
             {t["class_mean"]: [row["mean"] for row in per_class], t["class_min"]: [row["min"] for row in per_class]},
-            ylabel=t["recall"], height_in=3.0)
+            ylabel=t["recall"], height_in=2.6)
     return figures
 
 
@@ -184,22 +210,33 @@ def accuracy_bands(accuracies: Sequence[float], width: float) -> list[dict]:
              "share": counts[i] / len(accuracies)} for i in range(lo, hi + 1)]
 
 
-def render_class_html(records: Sequence[Record], lang: str = "en", *, figures: bool = True) -> str:
+def render_class_html(records: Sequence[Record], lang: str = "en", *, figures: bool = True,
+                      sections: Mapping[str, Any] | None = None) -> str:
     """The class report as one self-contained HTML page."""
     from grader.report.render import environment
 
-    context = class_context(records, lang, figures=figures)
+    context = class_context(records, lang, figures=figures, sections=sections)
     return environment().get_template(TEMPLATE).render(**context)
 
 
-def write_class_report(records: Sequence[Record], out_dir: Path, *, lang: str = "en",
-                       pdf: bool = True) -> list[Path]:
+def write_class_report(records: Sequence[Record], out_dir: Path, *, lang: str = "en", pdf: bool = True,
+                       sections: Mapping[str, Any] | None = None) -> list[Path]:
     """Write ``class-report.html`` (and ``.pdf``) into ``out_dir`` atomically; returns the paths."""
-    return write_pages(render_class_html(records, lang), out_dir, names=(HTML_NAME, PDF_NAME), pdf=pdf)
+    return write_pages(render_class_html(records, lang, sections=sections), out_dir,
+                       names=(HTML_NAME, PDF_NAME), pdf=pdf)
+
+
+def _is_graded(r: Record) -> bool:
+    return r.status == "graded" and r.result is not None
 
 
 def _score(r: Record) -> float:
     return r.result.verdict.score if r.result else 0.0
+
+
+def _name(r: Record) -> str:
+    """The display name (the id when results.json holds none)."""
+    return r.result.student.name if r.result and r.result.student.name else r.student
 
 
 def _accuracy(r: Record) -> float | None:
