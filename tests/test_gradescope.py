@@ -104,12 +104,16 @@ def test_autograder_run_writes_valid_results(tmp_path):
     (tmp_path / "ag" / "submission").mkdir(parents=True)
     torch.manual_seed(0)
     torch.save(build("homework_net"), tmp_path / "ag" / "submission" / "model.pth")
+    (tmp_path / "ag" / "submission_metadata.json").write_text(json.dumps(metadata(
+        "2026-03-02T11:00:00-08:00", previous("2026-03-01T10:00:00-08:00", synthetic_results("ada", 0.62)))))
     result = CliRunner().invoke(main, ["gradescope", "--root", str(tmp_path / "ag"), "--data", str(data),
-                                       "--partial"])
+                                       "--partial", "--lang", "zh"])
     assert result.exit_code == 0, result.output
     out = json.loads((tmp_path / "ag" / "results" / "results.json").read_text())
     assert validate_gradescope(out) == [] and len(out["tests"]) == 3
     assert out["tests"][2]["name"] == "test accuracy above 0.7"
+    assert out["output_format"] == "html" and "你的提交记录" in out["output"] and "62.00%" in out["output"]
+    assert out["extra_data"]["grader"]["graded"] is True
 
 
 # --- earlier submissions: the daily limit and the progress table ------------------------------
