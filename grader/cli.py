@@ -207,12 +207,28 @@ def report(**options) -> None:
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@click.option("--compare-with", "compare_with", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Also compare the class with this graded folder (see `grader similarity`); repeatable.")
 @user_errors
 def batch(**options) -> None:
     """Grade every submission in SUBMISSIONS_DIR; write a gradebook and Gradescope results."""
     from grader.commands.batch import batch_command
 
     sys.exit(batch_command(**options))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("batch_out", type=click.Path(exists=True, file_okay=False))
+@click.option("--compare-with", "compare_with", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Another graded folder (the reference solution's, an earlier term's batch output); repeatable.")
+@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@user_errors
+def similarity(**options) -> None:
+    """Find students whose networks are copies of, or derived from, each other's (BATCH_OUT/similarity.csv)."""
+    from grader.commands.similarity import similarity_command
+
+    sys.exit(similarity_command(**options))
 
 
 @main.command(epilog=EXIT_CODES)

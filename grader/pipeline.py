@@ -36,7 +36,7 @@ from grader.submission import Submission, inspect_submission, normalise_history
 
 
 def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = None, sandbox: bool = True,
-              student: str | None = None,
+              student: str | None = None, kept=None,
               memorisation: MemorisationProbe | None = MEMORISATION) -> GradeResult:
     """Grade one hand-in (file or folder) on ``data``'s test set.
 
@@ -51,6 +51,8 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
         sandbox: False runs the submission unsandboxed; the result flags it.
         student: the id to record (a gradebook's key), instead of the manifest's or the file's name.
         memorisation: how to probe for a memorised test set; None skips the probe.
+        kept: a ``grader.similarity.Kept`` to fill with the weight fingerprint (read here, from the
+            file) and the test-set logits, for the class's similarity step; None keeps nothing.
 
     Returns:
         the grade: GRADED, or ERROR with a message saying what is wrong and what to do.
@@ -61,7 +63,9 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
     try:
         with inspect_submission(submission, rules=rubric.intake) as inspected:  # removes an unpacked archive
             result = _with_submission(result, inspected)
-            result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation)
+            if kept is not None:
+                kept.take_weights(inspected.weights)
+            result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation, kept=kept)
     except GraderError as exc:
         result = as_error(result, str(exc))
     except Exception as exc:  # a grader bug must not stop a batch; it is reported as one
@@ -76,13 +80,15 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
 
 
 def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, rubric: Rubric, *,
-                     sandbox: bool, memorisation: MemorisationProbe | None) -> GradeResult:
+                     sandbox: bool, memorisation: MemorisationProbe | None, kept=None) -> GradeResult:
     n = len(data.test_images)
     extra = IntegrityImages.draw(data, memorisation)
     child = run_submission(inspected, extra.images(data), classes=len(data.classes), seed_text=data.fingerprint,
                            sandbox=sandbox, limits=rubric.limits)
     logits = _in_dataset_order(child.logits, inspected.manifest.get("classes"), data.classes)
     evaluation = evaluate(logits[:n], data.test_labels, data.classes, data.test_images)
+    if kept is not None:
+        kept.take_logits(logits[:n])
     result = _with_child(result.replace(evaluation=evaluation), child, own_code=_own_code_ran(inspected))
     if result.history is None and child.info.get("history"):
         result = result.replace(history=_checkpoint_history(child.info["history"], inspected.weights.name))

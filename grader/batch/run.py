@@ -86,7 +86,7 @@ def make_plan(settings: GradeSettings, *, limits: TreeCaps | None = None) -> Pla
 
 def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, executor=None,
               task: Task = grade_into, limits: TreeCaps | None = None, retry_failed: bool = False,
-              class_report: bool = True, progress=None) -> BatchSummary:
+              class_report: bool = True, progress=None, compare_with: tuple[Path, ...] = ()) -> BatchSummary:
     """Grade every submission in ``submissions_dir`` into ``out_dir``; skip what is already done.
 
     Args:
@@ -96,6 +96,7 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
         retry_failed: grade again the submissions whose last outcome was a timeout, memory or crash.
         class_report: write class-report.html/.pdf.
         progress: a ``Progress``-like object (see ``progress_bar``), or None for silence.
+        compare_with: graded folders to compare the class with (``grader similarity``'s).
     Raises:
         GraderError: for a bad folder, rubric or data source, an ``out_dir`` inside ``submissions_dir``
             or not writable, or another batch running on ``out_dir``.
@@ -125,7 +126,7 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
             if progress:
                 progress.advance(ok=_graded(out_dir / job.slug))
         records = [_noted(read_record(e.student, e.slug, e.sha256, out_dir / e.slug), e) for e in entries]
-        outputs = finish(records, out_dir, plan, class_report=class_report)
+        outputs = finish(records, out_dir, plan, class_report=class_report, compare_with=compare_with)
     if progress:
         progress.stop()
     return BatchSummary(records, [e.student for e in todo], skipped, time.monotonic() - start, outputs,
@@ -158,13 +159,22 @@ def record_outcome(job: Job, outcome: Outcome, out_dir: Path, plan: Plan) -> Non
     resume.commit(staging, out_dir / job.slug)
 
 
-def finish(records: list[Record], out_dir: Path, plan: Plan, *, class_report: bool = True) -> list[Path]:
-    """Write the gradebook and the class report from the records; returns the paths written."""
+def finish(records: list[Record], out_dir: Path, plan: Plan, *, class_report: bool = True,
+           compare_with: tuple[Path, ...] = ()) -> list[Path]:
+    """Write the gradebook, similarity.csv and the class report from the records; returns the paths written."""
+    from grader.similarity.outputs import run_similarity
+    from grader.similarity.words import report_section
+
     outputs = [write_gradebook(records, rubric_check_names(plan.rubric), out_dir)]
+    similar = run_similarity(out_dir, labels=plan.data.test_labels, data=plan.data.fingerprint,
+                             compare_with=compare_with)
+    outputs.append(similar.path)
     if class_report:
         from grader.batch.classreport import write_class_report
 
-        outputs += write_class_report(records, out_dir, lang=plan.settings.lang, pdf=plan.settings.pdf)
+        section = report_section(similar.found, similar.students, plan.settings.lang)
+        outputs += write_class_report(records, out_dir, lang=plan.settings.lang, pdf=plan.settings.pdf,
+                                      sections={"similarity": section})
     return outputs
 
 

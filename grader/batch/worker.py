@@ -72,15 +72,19 @@ def grade_into(job: Job) -> dict:
     """
     t0 = time.perf_counter()
     from grader.pipeline import grade_one
+    from grader.similarity.kept import Kept, write_kept
 
     settings: GradeSettings = job.settings
     data = load_data(settings)
     rubric = load_settings_rubric(settings)
     t1 = time.perf_counter()
     # the gradebook's key, whatever the manifest says
-    result = grade_one(job.submission, data=data, rubric=rubric, sandbox=settings.sandbox, student=job.student)
+    kept = Kept()  # the weight fingerprint and logits, for the class's similarity step
+    result = grade_one(job.submission, data=data, rubric=rubric, sandbox=settings.sandbox, student=job.student,
+                       kept=kept)
     t2 = time.perf_counter()
     report_error = write_outputs(result, job.staging, settings, rubric.visibility())
+    write_kept(job.staging, kept, result)
     t3 = time.perf_counter()
     timings = {"startup": round(t1 - t0, 3), "evaluate": round(t2 - t1, 3), "render": round(t3 - t2, 3)}
     return {**timings, "report_error": report_error} if report_error else timings

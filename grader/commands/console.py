@@ -87,7 +87,7 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
                       f"first, {unrendered[0].student}: {unrendered[0].report_error}")
     console.print(f"gradebook: {out_dir / GRADEBOOK_NAME}")
     for path in summary.outputs[1:]:
-        console.print(f"class report: {path}")
+        console.print(f"{'similar pairs' if path.suffix == '.csv' else 'class report'}: {path}")
 
 
 def print_check_summary(result: GradeResult, report: Path | None, console=None) -> None:

@@ -71,6 +71,8 @@ class PickleScan:
         error: why the stream could not be read to its end, or None. It names a position and a
             cause, never the stream's bytes.
         opcodes: how many opcodes were walked.
+        tensors: each tensor view torch's rebuild function makes of a storage, as
+            ``TensorView``s, in stream order (what the similarity fingerprints read).
     """
 
     globals: list[str] = field(default_factory=list)
@@ -78,6 +80,36 @@ class PickleScan:
     persistent_ids: list[object] = field(default_factory=list)
     error: str | None = None
     opcodes: int = 0
+    tensors: list["TensorView"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TensorView:
+    """One tensor of a torch pickle: ``torch._utils._rebuild_tensor_v2(storage, offset, size,
+    stride, ...)``, with its storage named by its index in ``PickleScan.persistent_ids``.
+
+    Attributes:
+        storage: index into ``persistent_ids`` of the storage record it views.
+        offset: its first element's index in the storage.
+        size: its shape.
+        stride: elements between neighbours along each dimension.
+    """
+
+    storage: int
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+REBUILD_TENSOR = "torch._utils._rebuild_tensor_v2"
+
+
+class _StorageRef(int):
+    """What the scan's stack holds for a persistent id's result: the id's index."""
+
+
+class _GlobalName(str):
+    """What the scan's stack holds for a global: its name, told apart from a string literal."""
 
 
 class _Stop(Exception):
@@ -129,10 +161,21 @@ class _Machine:
             self.scan.globals.append(name)
         return name
 
-    def persistent_id(self, pid: object) -> None:
+    def persistent_id(self, pid: object) -> _StorageRef:
         if len(self.scan.persistent_ids) >= self.limits.persistent_ids:
             raise _Stop(f"it holds more than {self.limits.persistent_ids} persistent ids")
         self.scan.persistent_ids.append(pid)
+        return _StorageRef(len(self.scan.persistent_ids) - 1)
+
+    def tensor_view(self, args: object) -> None:
+        """Record ``_rebuild_tensor_v2``'s arguments when they are a storage and a plain view."""
+        if not (isinstance(args, tuple) and len(args) >= 4 and isinstance(args[0], _StorageRef)):
+            return
+        offset, size, stride = args[1:4]
+        ints = (lambda t: isinstance(t, tuple) and all(type(v) is int and v >= 0 for v in t))
+        if type(offset) is int and offset >= 0 and ints(size) and ints(stride) and len(size) == len(stride) \
+                and len(self.scan.tensors) < self.limits.persistent_ids:
+            self.scan.tensors.append(TensorView(int(args[0]), offset, size, stride))
 
     def tuple_of(self, items: list[object]) -> tuple | None:
         """``items`` as a tuple when small and shallow, else None (kept as "something")."""
@@ -229,7 +272,7 @@ def _value(m: _Machine, arg: object) -> None:
 
 def _global(m: _Machine, arg: object) -> None:
     module, _, name = str(arg).partition(" ")
-    m.stack.append(m.name(module, name))
+    m.stack.append(_GlobalName(m.name(module, name)))
 
 
 def _inst(m: _Machine, arg: object) -> None:
@@ -247,7 +290,7 @@ def _extension(m: _Machine, _arg: object) -> None:
 
 def _stack_global(m: _Machine, _arg: object) -> None:
     module, name = m.pop(2)
-    m.stack.append(m.name(module, name))
+    m.stack.append(_GlobalName(m.name(module, name)))
 
 
 def _mark(m: _Machine, _arg: object) -> None:
@@ -290,12 +333,18 @@ def _pop(m: _Machine, _arg: object) -> None:
 
 
 def _binpersid(m: _Machine, _arg: object) -> None:
-    m.persistent_id(m.pop(1)[0])
-    m.stack.append(None)
+    m.stack.append(m.persistent_id(m.pop(1)[0]))
 
 
 def _persid(m: _Machine, arg: object) -> None:
-    m.persistent_id(_flat(arg))
+    m.stack.append(m.persistent_id(_flat(arg)))
+
+
+def _reduce(m: _Machine, _arg: object) -> None:
+    """A call: kept as a tensor view when it is torch's rebuild of one; its result is unknown."""
+    func, args = m.pop(2)
+    if type(func) is _GlobalName and func == REBUILD_TENSOR:
+        m.tensor_view(args)
     m.stack.append(None)
 
 
@@ -321,6 +370,7 @@ _SPECIAL = {
     "GLOBAL": _global, "INST": _inst, "STACK_GLOBAL": _stack_global, "MARK": _mark, "MEMOIZE": _memoize,
     "TUPLE": _tuple, "EMPTY_TUPLE": _tuple_of(0), "TUPLE1": _tuple_of(1), "TUPLE2": _tuple_of(2),
     "TUPLE3": _tuple_of(3), "DUP": _dup, "POP": _pop, "BINPERSID": _binpersid, "PERSID": _persid,
+    "REDUCE": _reduce,
 }
 _STEPS = {op.name: _SPECIAL.get(op.name) or _generic(op) for op in pickletools.opcodes}
 # Opcodes that only push a value the scan does not keep (None, True, floats, bytes, empty containers).

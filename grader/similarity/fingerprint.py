@@ -1,0 +1,123 @@
+"""Fingerprints of a network's weights that survive re-saving, renaming and reordering (pure).
+
+    fingerprint(tensors) -> WeightPrint          per-tensor digests, whatever the file's form
+    compare_prints(a, b) -> PrintMatch           how much of two networks' weights is the same
+
+Each tensor is rounded to float16 (so a copy converted to half precision still matches) and
+hashed twice: as it is (shape and values in order: an *exact* copy) and as the multiset of its
+values with its sorted shape, which permuting hidden units leaves unchanged (a *reordered*
+copy). Key names, prefixes, nesting and file format never enter a digest, and a network's
+digests are compared as a multiset, so tensor order does not either. Constant tensors (a
+BatchNorm scale left at 1, zero biases) are skipped: every network of that architecture shares them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+# A pair is a copy when the smaller network's weights are all found in the larger, and the
+# smaller holds at least this share of the larger's (a state_dict cut from a run folder that
+# also keeps other tensors still matches; one shared layer does not).
+MIN_SIZE_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class TensorPrint:
+    """One tensor's digests.
+
+    Attributes:
+        exact: sha256 (hex, 32 digits) of its shape and float16-rounded values, in order.
+        sorted: the same of its sorted shape and its sorted values (blind to unit order).
+        size: its number of elements.
+        shape: its shape.
+    """
+
+    exact: str
+    sorted: str
+    size: int
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WeightPrint:
+    """A network's fingerprint: its non-constant floating-point tensors' digests, in file order."""
+
+    tensors: tuple[TensorPrint, ...]
+
+    @property
+    def size(self) -> int:
+        """Elements in the fingerprinted tensors."""
+        return sum(t.size for t in self.tensors)
+
+    def to_json(self) -> list:
+        return [[t.exact, t.sorted, t.size, list(t.shape)] for t in self.tensors]
+
+    @classmethod
+    def from_json(cls, rows: list) -> "WeightPrint":
+        return cls(tuple(TensorPrint(str(e), str(s), int(n), tuple(int(d) for d in shape)) for e, s, n, shape in rows))
+
+
+@dataclass(frozen=True)
+class PrintMatch:
+    """How two fingerprints overlap, as shares of the smaller network's elements.
+
+    Attributes:
+        exact: share found identical, in order, in the other network.
+        reordered: share found as the same values in another order.
+        size_ratio: the smaller network's elements over the larger's.
+    """
+
+    exact: float
+    reordered: float
+    size_ratio: float
+
+    def kind(self) -> str | None:
+        """"exact copy", "reordered copy", or None when the weights are not copies."""
+        if self.size_ratio < MIN_SIZE_RATIO:
+            return None
+        if self.exact >= 1.0:
+            return "exact copy"
+        return "reordered copy" if self.reordered >= 1.0 else None
+
+
+def fingerprint(tensors: list[np.ndarray]) -> WeightPrint:
+    """The fingerprint of ``tensors`` (float arrays, any order, any shapes)."""
+    prints = []
+    for tensor in tensors:
+        half = np.ascontiguousarray(tensor, dtype=np.float16)
+        if half.size < 2 or np.all(half == half.flat[0]):
+            continue
+        shape = tuple(int(d) for d in half.shape)
+        exact = _digest(repr(shape), half.tobytes())
+        ordered = _digest(repr(sorted(shape)), np.sort(half, axis=None).tobytes())
+        prints.append(TensorPrint(exact, ordered, int(half.size), shape))
+    return WeightPrint(tuple(prints))
+
+
+def compare_prints(a: WeightPrint, b: WeightPrint) -> PrintMatch:
+    """How much of ``a`` and ``b`` is the same weights (see ``PrintMatch``)."""
+    small, large = sorted((a, b), key=lambda p: p.size)
+    if not small.size:
+        return PrintMatch(0.0, 0.0, 0.0)
+    return PrintMatch(_shared(small, large, "exact") / small.size, _shared(small, large, "sorted") / small.size,
+                      small.size / large.size)
+
+
+def _shared(small: WeightPrint, large: WeightPrint, field: str) -> int:
+    """Elements of ``small`` whose digest (``field``) ``large`` also holds, counted as multisets."""
+    available = Counter(getattr(t, field) for t in large.tensors)
+    shared = 0
+    for t in small.tensors:
+        key = getattr(t, field)
+        if available[key]:
+            available[key] -= 1
+            shared += t.size
+    return shared
+
+
+def _digest(shape: str, values: bytes) -> str:
+    return hashlib.sha256(shape.encode() + b"|" + values).hexdigest()[:32]
