@@ -17,6 +17,7 @@ from grader import __version__
 from grader.commands.exits import HELP as EXIT_CODES
 from grader.commands.exits import Exit
 from grader.errors import GraderError
+from grader.robustness import DEFAULT_N as DEFAULT_ROBUSTNESS
 
 # The machine's trouble, not grader's: exit 2 with the reason rather than 3 with a traceback.
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EACCES, errno.EPERM, errno.EROFS}
@@ -150,6 +151,10 @@ def train(**options) -> None:
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
+@click.option("--robustness", type=click.IntRange(min=1), is_flag=False, flag_value=DEFAULT_ROBUSTNESS,
+              default=None, metavar="[N]",
+              help=f"Also measure accuracy under CIFAR-10-C's corruptions, regenerated, on N test images per "
+                   f"corruption and severity [N alone: {DEFAULT_ROBUSTNESS}] (docs/robustness.md).")
 @user_errors
 def grade(**options) -> None:
     """Grade one SUBMISSION (file or folder) against the rubric and write results and report."""

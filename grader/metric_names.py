@@ -15,11 +15,14 @@ from grader.submission.history import HISTORY_KEYS
 RESULT_KEYS = ("schema_version", "status", "error", "grader_version", "created", "student", "submission",
                "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
                "reliability", "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
-               "memorisation", "measured", "integrity", "confused_pairs", "samples", "confident_wrong", "model",
+               "memorisation", "measured", "integrity", "robustness", "confused_pairs", "samples", "confident_wrong",
+               "model",
                "provenance", "history", "score", "max_score", "checks", "flags", "timings")
 MEASURED_KEYS = ("train_accuracy", "train_accuracy_ci", "train_loss", "train_loss_ci", "count")
 MODEL_KEYS = ("parameters", "macs_per_image", "latency_ms_per_image", "layers", "precision")
 AGGREGATES = ("min", "max", "mean", "first", "last")
+ROBUSTNESS_KEYS = ("mean_accuracy", "mean_accuracy_ci", "per_corruption", "per_corruption_ci", "per_severity",
+                   "per_severity_ci", "per_corruption_severity", "n_per_cell")
 # Tables whose second part is a fixed set of names (or an aggregate over them).
 TABLES = {
     "per_class_accuracy": (*CLASSES, *AGGREGATES),
@@ -28,6 +31,7 @@ TABLES = {
     "model": MODEL_KEYS,
     "measured": MEASURED_KEYS,
     "history": (*HISTORY_KEYS, *AGGREGATES),
+    "robustness": ROBUSTNESS_KEYS,
 }
 
 

@@ -28,6 +28,7 @@ from grader.integrity.diagnosis import CONVENTIONS, Convention, Diagnosis, Slice
 from grader.integrity.secret import seed_from
 from grader.integrity.gate import graded_metrics
 from grader.integrity.memorisation import MEMORISATION, MemorisationProbe
+from grader.robustness.request import corrupted_set, measure_robustness, robustness_size
 from grader.results import (GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student, Timings,
                             as_error, new_result, with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
@@ -37,7 +38,7 @@ from grader.submission import Submission, inspect_submission, normalise_history
 
 def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = None, sandbox: bool = True,
               student: str | None = None, kept=None,
-              memorisation: MemorisationProbe | None = MEMORISATION) -> GradeResult:
+              memorisation: MemorisationProbe | None = MEMORISATION, robustness: int | None = None) -> GradeResult:
     """Grade one hand-in (file or folder) on ``data``'s test set.
 
     The child receives the test images and perturbed copies of a secret subset of them, shuffled
@@ -51,6 +52,8 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
         sandbox: False runs the submission unsandboxed; the result flags it.
         student: the id to record (a gradebook's key), instead of the manifest's or the file's name.
         memorisation: how to probe for a memorised test set; None skips the probe.
+        robustness: also measure accuracy under common corruptions on this many test images per
+            corruption and severity (sent in the same request); None: only when the rubric checks it.
         kept: a ``grader.similarity.Kept`` to fill with the weight fingerprint (read here, from the
             file) and the test-set logits, for the class's similarity step; None keeps nothing.
 
@@ -65,7 +68,8 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
             result = _with_submission(result, inspected)
             if kept is not None:
                 kept.take_weights(inspected.weights)
-            result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation, kept=kept)
+            result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation,
+                                      kept=kept, robustness=robustness_size(robustness, rubric))
     except GraderError as exc:
         result = as_error(result, str(exc))
     except Exception as exc:  # a grader bug must not stop a batch; it is reported as one
@@ -80,10 +84,14 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
 
 
 def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, rubric: Rubric, *,
-                     sandbox: bool, memorisation: MemorisationProbe | None, kept=None) -> GradeResult:
+                     sandbox: bool, memorisation: MemorisationProbe | None, kept=None,
+                     robustness: int | None = None) -> GradeResult:
     n = len(data.test_images)
     extra = IntegrityImages.draw(data, memorisation)
-    child = run_submission(inspected, extra.images(data), classes=len(data.classes), seed_text=data.fingerprint,
+    corrupted = corrupted_set(data, robustness) if robustness else None
+    images = extra.images(data)  # the corrupted copies follow, when asked for: one request, sliced below
+    sent = corrupted.after(images) if corrupted is not None else images
+    child = run_submission(inspected, sent, classes=len(data.classes), seed_text=data.fingerprint,
                            sandbox=sandbox, limits=rubric.limits)
     logits = _in_dataset_order(child.logits, inspected.manifest.get("classes"), data.classes)
     evaluation = evaluate(logits[:n], data.test_labels, data.classes, data.test_images)
@@ -92,7 +100,9 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     result = _with_child(result.replace(evaluation=evaluation), child, own_code=_own_code_ran(inspected))
     if result.history is None and child.info.get("history"):
         result = result.replace(history=_checkpoint_history(child.info["history"], inspected.weights.name))
-    found = assess(extra, logits, data, result.history)
+    found = assess(extra, logits[:len(images)], data, result.history)
+    if corrupted is not None:
+        result = result.replace(robustness=measure_robustness(corrupted, logits[len(images):], data))
     integrity = Integrity(memorisation=Memorisation(**found.memorisation) if found.memorisation else None,
                           training=found.training, mismatches=found.mismatches, fit=found.fit)
     claimed = (result.history or {}).get("test_acc") or [None]

@@ -26,7 +26,8 @@ SCHEMA_KEYS = {"schema_version", "status", "error", "grader_version", "created",
                "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
                "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
                "confused_pairs", "samples", "confident_wrong", "model", "history", "score", "max_score",
-               "checks", "flags", "timings", "memorisation", "measured", "integrity", "provenance"}
+               "checks", "flags", "timings", "memorisation", "measured", "integrity", "provenance",
+               "robustness"}
 CHECK_KEYS = {"name", "metric", "op", "threshold", "passed", "value", "score", "max_score", "borderline", "detail"}
 def grade_submission(submission, **options) -> dict:
     """The results.json object of one grade, as written to disk."""

@@ -58,8 +58,9 @@ def hand_in_folder(root: Path, name: str, hint: str) -> Path:
 
 def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_path: str | None,
                   lang: str = "en", partial: bool = False, no_sandbox: bool = False,
-                  model_code: str | None = None, no_pdf: bool = False) -> Exit:
-    """`grader grade`: grade, write ``out_dir/results.json`` and the report, print a summary.
+                  model_code: str | None = None, no_pdf: bool = False, robustness: int | None = None) -> Exit:
+    """`grader grade`: grade, write ``out_dir/results.json`` and the report, print a summary
+    (``robustness``: test images per corruption and severity to measure robustness on, or None).
 
     Raises:
         GraderError: for a bad rubric or data source, an ``out_dir`` that cannot be written, or a
@@ -70,15 +71,16 @@ def grade_command(*, submission: str, out_dir: str, rubric: str | None, data_pat
     if no_sandbox:
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_and_write(Path(submission), Path(out_dir), data=data, rubric=chosen, lang=lang,
-                             sandbox=not no_sandbox, pdf=not no_pdf)
+                             sandbox=not no_sandbox, pdf=not no_pdf, robustness=robustness)
     return exit_for(result)
 
 
 def grade_and_write(submission: Path, out_dir: Path, *, data: Cifar10, rubric: Rubric | None = None,
-                    lang: str = "en", sandbox: bool = True, pdf: bool = True) -> GradeResult:
+                    lang: str = "en", sandbox: bool = True, pdf: bool = True,
+                    robustness: int | None = None) -> GradeResult:
     """Grade ``submission`` into ``out_dir`` (results.json, report), print the summary and what was
     written; return the grade (``grader grade`` and a finished ``grader train`` both end here)."""
-    result = grade_one(submission, data=data, rubric=rubric, sandbox=sandbox)
+    result = grade_one(submission, data=data, rubric=rubric, sandbox=sandbox, robustness=robustness)
     written = write_outputs(result, out_dir, OutputParts(lang=lang, pdf=pdf))
     click.echo(format_summary(result))
     for path in written.paths:
