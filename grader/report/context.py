@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from grader.report import figures
 from grader.report.i18n import class_name, strings
+from grader.report.robustness_figures import submission_section
 from grader.evaluate import EvalResult
 from grader.results import SCHEMA_VERSION, GradeResult, ModelFacts, check_condition
 from grader.rubric import CheckResult
@@ -54,6 +55,7 @@ def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
         confident_wrong=[_sample(s, lang) for s in evaluation.confident_wrong],
         model=_model(result.model),
         integrity=_integrity(result, t),
+        robustness=submission_section(result, lang),
     )
     return ctx
 
