@@ -1,12 +1,15 @@
 """What the integrity checks cost per submission: the extra images in the child's one request,
-and a triggered input diagnosis (a second child run).
+and a triggered input diagnosis (follow-up requests to the same child).
 
     .venv/bin/python bench/bench_integrity.py [--weights submissions/s2400001.pth] [--repeats 3]
 
 Baseline, in the same run: the child on the test set alone. Then the child on the test set plus
-the memorisation probe's copies and the secret training subset (what every grade sends), and the
-diagnosis of the same network (the declared input and ten conventions on two slices of 200 test
-images). Targets: at most 1 s added by the extra images, at most 2 s more for a diagnosis.
+the memorisation probe's copies and the secret training subset (what every grade sends). Then the
+same request for the network handed in with a wrong ``[input]`` (Normalize(0.5) and BGR declared
+for a network trained on plain RGB pixels), which scores more than 15 points below its claimed
+69% and so triggers the diagnosis: the ten other conventions on a slice of 200 test
+images, then the chosen one on another 200, answered by the child that graded it. Targets: at most
+1 s added by the extra images, at most 2 s more for a diagnosis.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CLAIM = 0.69  # the homework network's own final test accuracy, as its log would claim it
 
 
 def best_of(repeats: int, run) -> float:
@@ -34,30 +38,49 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
 
+    import shutil
+    import tempfile
+
     from grader.data import load_cifar10
     from grader.integrity.assess import IntegrityImages
+    from grader.integrity.diagnosing import DiagnosisPlan
     from grader.integrity.memorisation import MEMORISATION
     from grader.limits import Limits
-    from grader.pipeline import diagnose_input
     from grader.runner.launch import run_submission
     from grader.submission import inspect_submission
 
     data = load_cifar10(args.data)
     extra = IntegrityImages.draw(data, MEMORISATION)
-    with inspect_submission(args.weights) as submission:
-        def child(images):
-            return lambda: run_submission(submission, images, classes=10, seed_text=data.fingerprint,
-                                          limits=Limits())
-        baseline = best_of(args.repeats, child(data.test_images))
-        full = best_of(args.repeats, child(extra.images(data)))
-        diagnosis = best_of(args.repeats, lambda: diagnose_input(submission, data, declared=None, sandbox=True,
-                                                                 limits=Limits()))
+    images = extra.images(data)
+    plans = []
+
+    def child(submission, sent=images, planned=False):
+        def run():
+            plan = DiagnosisPlan(data, claimed=lambda info: CLAIM, reorder=lambda logits: logits)
+            plans.append(plan)
+            run_submission(submission, sent, classes=10, seed_text=data.fingerprint, limits=Limits(),
+                           plan=plan if planned else None)
+        return run
+
+    with tempfile.TemporaryDirectory() as scratch:
+        wrong = Path(scratch) / "wrong-input"
+        wrong.mkdir()
+        shutil.copy(args.weights, wrong / args.weights.name)
+        (wrong / "submission.toml").write_text('[input]\nmean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\n'
+                                               'channels = "bgr"\n')
+        with inspect_submission(args.weights) as submission, inspect_submission(wrong) as mislabelled:
+            baseline = best_of(args.repeats, child(submission, data.test_images))
+            full = best_of(args.repeats, child(submission))
+            graded_only = best_of(args.repeats, child(mislabelled))
+            diagnosed = best_of(args.repeats, child(mislabelled, planned=True))
     n = len(data.test_images)
     print(f"{args.weights.name}, best of {args.repeats}, sandboxed child each time")
     print(f"test set alone ({n} images):                  {baseline:6.2f} s")
     print(f"+ {len(extra.copies)} probe copies + {len(extra.train)} training images: {full:6.2f} s "
           f"(+{full - baseline:.2f} s, {full / baseline:.2f}x)")
-    print(f"a triggered diagnosis (second child run):      {diagnosis:6.2f} s")
+    print(f"wrong [input], no diagnosis:                   {graded_only:6.2f} s")
+    print(f"wrong [input], diagnosed in the same child:    {diagnosed:6.2f} s "
+          f"(+{diagnosed - graded_only:.2f} s); found: {[d.fix for d in plans[-1].findings()]}")
 
 
 if __name__ == "__main__":

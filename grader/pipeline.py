@@ -24,8 +24,7 @@ from grader.data import CLASSES, Cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
 from grader.integrity.assess import IntegrityImages, assess
-from grader.integrity.diagnosis import CONVENTIONS, Convention, Diagnosis, Slice, diagnose, needs_diagnosis
-from grader.integrity.secret import seed_from
+from grader.integrity.diagnosing import DiagnosisPlan
 from grader.integrity.gate import graded_metrics
 from grader.integrity.memorisation import MEMORISATION, MemorisationProbe
 from grader.robustness.request import corrupted_set, measure_robustness, robustness_size
@@ -91,9 +90,12 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     corrupted = corrupted_set(data, robustness) if robustness else None
     images = extra.images(data)  # the corrupted copies follow, when asked for: one request, sliced below
     sent = corrupted.after(images) if corrupted is not None else images
+    order = lambda logits: _in_dataset_order(logits, inspected.manifest.get("classes"), data.classes)  # noqa: E731
+    handed_in = result.history
+    plan = DiagnosisPlan(data, claimed=lambda info: _claimed_test_acc(handed_in, info, inspected), reorder=order)
     child = run_submission(inspected, sent, classes=len(data.classes), seed_text=data.fingerprint,
-                           sandbox=sandbox, limits=rubric.limits)
-    logits = _in_dataset_order(child.logits, inspected.manifest.get("classes"), data.classes)
+                           sandbox=sandbox, limits=rubric.limits, plan=plan)
+    logits = order(child.logits)
     evaluation = evaluate(logits[:n], data.test_labels, data.classes, data.test_images)
     if kept is not None:
         kept.take_logits(logits[:n])
@@ -104,41 +106,18 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     if corrupted is not None:
         result = result.replace(robustness=measure_robustness(corrupted, logits[len(images):], data))
     integrity = Integrity(memorisation=Memorisation(**found.memorisation) if found.memorisation else None,
-                          training=found.training, mismatches=found.mismatches, fit=found.fit)
-    claimed = (result.history or {}).get("test_acc") or [None]
-    if len(data.test_labels) >= 2 * DIAGNOSIS_SLICE and needs_diagnosis(evaluation.accuracy, claimed[-1],
-                                                                           len(data.classes)):
-        integrity = dataclasses.replace(integrity, diagnosis=diagnose_input(
-            inspected, data, declared=result.submission.input, sandbox=sandbox, limits=rubric.limits))
+                          training=found.training, mismatches=found.mismatches, fit=found.fit,
+                          diagnosis=plan.findings())
     return result.replace(integrity=integrity)
 
 
-# Test images to choose a convention on, and as many to confirm it on: fewer could not confirm a
-# 10-point gain beyond both intervals, so a smaller test set gets no diagnosis.
-DIAGNOSIS_SLICE = 200
-
-
-def diagnose_input(inspected: Submission, data: Cifar10, *, declared: Mapping | None, sandbox: bool,
-                   limits) -> tuple[Diagnosis, ...]:
-    """Run the network again on two secret slices of test images under every common input
-    convention (and the declared one), and name what it seems to have been trained with."""
-    declared_table = dict(declared or {"scale": 1.0, "mean": None, "std": None})
-    own = Convention("the declared input", float(declared_table.get("scale", 1.0)),
-                     tuple(declared_table["mean"]) if declared_table.get("mean") else None,
-                     tuple(declared_table["std"]) if declared_table.get("std") else None,
-                     declared_table.get("channels") == "bgr")
-    conventions = (own, *CONVENTIONS)
-    rng = np.random.default_rng(seed_from(data.fingerprint, "diagnosis"))
-    picked = rng.choice(len(data.test_labels), size=min(2 * DIAGNOSIS_SLICE, len(data.test_labels)), replace=False)
-    child = run_submission(inspected, data.test_images[picked], classes=len(data.classes),
-                           seed_text=data.fingerprint, sandbox=sandbox, limits=limits,
-                           variants=[c.input_table() for c in conventions])
-    blocks = child.logits.reshape(len(conventions), len(picked), -1)
-    predictions = np.stack([_in_dataset_order(b, inspected.manifest.get("classes"), data.classes).argmax(1)
-                            for b in blocks])
-    labels, half = data.test_labels[picked], len(picked) // 2
-    return tuple(diagnose(Slice(predictions[:, :half], labels[:half]), Slice(predictions[:, half:], labels[half:]),
-                          conventions, declared=0, classes=len(data.classes)))
+def _claimed_test_acc(history: Mapping | None, info: dict, inspected: Submission) -> float | None:
+    """The final test accuracy the hand-in claims: its history file's, else its run folder's
+    (which arrives in the child's reply ``info``)."""
+    if history is None and info.get("history"):
+        history = _checkpoint_history(info["history"], inspected.weights.name)
+    claimed = (history or {}).get("test_acc") or [None]
+    return claimed[-1]
 
 
 def _own_code_ran(inspected: Submission) -> bool:

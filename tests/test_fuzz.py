@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 
 from grader.errors import GraderError
 from grader.runner.launch import REPLY_FIELDS, read_reply, reply_problem
+from grader.sandbox.messages import message
 from grader.runner.protocol import MAGIC, ProtocolError, decode, encode
 from grader.submission.archive import archive_kind, unpack
 from grader.submission.history import load_history, read_history
@@ -335,10 +336,10 @@ def test_a_reply_is_decoded_or_refused(frame):
             decode(frame)
         except ProtocolError:
             pass
-        result = SimpleNamespace(timed_out=False, stdout=frame, stderr=b"the last line\n", reason=None)
+        result = SimpleNamespace(timed_out=False, stdout=message(frame), stderr=b"the last line\n", reason=None)
         submission = SimpleNamespace(weights=Path("model.pth"), entry=None)
         try:
-            read_reply(result, submission)
+            read_reply(result, submission, frame)
         except GraderError:
             pass
 

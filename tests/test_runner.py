@@ -865,11 +865,11 @@ def test_a_model_py_that_trains_past_the_wall_clock_gets_the_main_guard_as_its_h
     timed_out = RunResult(returncode=None, stdout=b"", stderr=b"", timed_out=True,
                           reason="killed after 300 s wall clock", seconds=300.0)
     with pytest.raises(GraderError, match="took too long") as err:
-        read_reply(timed_out, inspect_submission(folder))
+        read_reply(timed_out, inspect_submission(folder), b"")
     assert 'under `if __name__ == "__main__":`' in err.value.hint and "`for epoch in range(2):...`" in err.value.hint
     (folder / "model.py").write_text(TUTORIAL_NET)
     with pytest.raises(GraderError) as err:
-        read_reply(timed_out, inspect_submission(folder))
+        read_reply(timed_out, inspect_submission(folder), b"")
     assert "make sure forward() finishes" in err.value.hint
 
 

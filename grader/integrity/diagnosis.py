@@ -4,7 +4,8 @@ it was trained with (pixel range, normalisation, channel order) or the order of 
     CONVENTIONS                                   the common ways students feed CIFAR-10
     needs_diagnosis(accuracy, claimed, classes) -> bool
     best_permutation(confusion) -> perm           outputs -> true classes, an assignment problem
-    diagnose(choose, confirm) -> [Diagnosis]      pick on one slice, confirm on another (pure)
+    choose(slice) -> Choice                       the best convention and output order on one slice
+    confirm(choice, ...) -> [Diagnosis]           checked on another slice (pure, like the rest)
 
 The grade stands as measured; a diagnosis tells the student the exact ``submission.toml`` lines
 that would fix it and what accuracy they would give.
@@ -150,30 +151,45 @@ class Slice:
     labels: np.ndarray       # (n,) int
 
 
-def diagnose(choose: Slice, confirm: Slice, conventions: tuple[Convention, ...], declared: int, *,
-             classes: int, thresholds: DiagnosisThresholds = THRESHOLDS) -> list[Diagnosis]:
-    """Pick the best convention and output order on ``choose``, confirm them on ``confirm``.
+@dataclass(frozen=True)
+class Choice:
+    """What the choosing slice says: the best convention (index), the relabelling of its outputs
+    that fits best, and the conventions that score the same within noise."""
 
-    Args:
-        declared: index in ``conventions`` of what the network was graded with.
+    best: int
+    perm: np.ndarray
+    also: tuple[int, ...] = ()
+
+
+def choose(slice_: Slice, *, declared: int, classes: int) -> Choice:
+    """The convention and output order that score best on ``slice_`` (the first of equals, so the
+    declared convention, listed first, wins a tie), and those within noise of it."""
+    best, perm = _best_pair(slice_, classes)
+    others = [i for i in range(len(slice_.predictions)) if i not in (best, declared)]
+    return Choice(best, perm, tuple(_same_within_noise(slice_, best, others)))
+
+
+def confirm(choice: Choice, declared_predictions: np.ndarray, best_predictions: np.ndarray, labels: np.ndarray,
+            conventions: tuple[Convention, ...], *, declared: int, classes: int,
+            thresholds: DiagnosisThresholds = THRESHOLDS) -> list[Diagnosis]:
+    """Check ``choice`` on a second slice (the predictions of the declared and the chosen
+    convention there, and its ``labels``).
+
     Returns:
         at most one input-convention and one class-order diagnosis, each confirmed to gain at
         least ``min_gain`` beyond both intervals; [] for a network that is declared correctly.
     """
-    best, perm = _best_pair(choose, classes)
-    n = len(confirm.labels)
-    hits = lambda predictions: int((predictions == confirm.labels).sum())  # noqa: E731
-    base, plain, fixed = hits(confirm.predictions[declared]), hits(confirm.predictions[best]), \
-        hits(perm[confirm.predictions[best]])
+    best, perm, n = choice.best, choice.perm, len(labels)
+    hits = lambda predictions: int((predictions == labels).sum())  # noqa: E731
+    base, plain, fixed = hits(declared_predictions), hits(best_predictions), hits(perm[best_predictions])
     if not _gains(fixed, base, n, thresholds.min_gain):
         return []
     fixed_ci = wilson_interval(fixed, n)
     found = []
     if best != declared:
-        others = [i for i in range(len(conventions)) if i not in (best, declared)]
         found.append(Diagnosis("input-convention", f"the network expects {conventions[best].name}",
                                tuple(conventions[best].toml_lines()), fixed / n, fixed_ci,
-                               tuple(conventions[i].name for i in _same_within_noise(confirm, best, others))))
+                               tuple(conventions[i].name for i in choice.also)))
     if not np.array_equal(perm, np.arange(classes)) and _gains(fixed, plain, n, thresholds.min_gain):
         from grader.data import CLASSES
 
@@ -181,6 +197,15 @@ def diagnose(choose: Slice, confirm: Slice, conventions: tuple[Convention, ...],
         found.append(Diagnosis("class-order", "the network's outputs are in another class order",
                                ("classes = [" + ", ".join(f'"{c}"' for c in order) + "]",), fixed / n, fixed_ci))
     return found
+
+
+def diagnose(choosing: Slice, confirming: Slice, conventions: tuple[Convention, ...], declared: int, *,
+             classes: int, thresholds: DiagnosisThresholds = THRESHOLDS) -> list[Diagnosis]:
+    """``choose`` on one slice, ``confirm`` on the other, each slice holding every convention's
+    predictions (``declared``: the index of what the network was graded with)."""
+    choice = choose(choosing, declared=declared, classes=classes)
+    return confirm(choice, confirming.predictions[declared], confirming.predictions[choice.best],
+                   confirming.labels, conventions, declared=declared, classes=classes, thresholds=thresholds)
 
 
 def _best_pair(choose: Slice, classes: int) -> tuple[int, np.ndarray]:
@@ -202,8 +227,8 @@ def _gains(hits: int, base: int, n: int, margin: float) -> bool:
     return hits > base and wilson_interval(hits, n)[0] - wilson_interval(base, n)[1] >= margin - 1e-12
 
 
-def _same_within_noise(confirm: Slice, best: int, others: list[int]) -> list[int]:
-    n = len(confirm.labels)
-    hits = (confirm.predictions == confirm.labels[None, :]).sum(axis=1)
+def _same_within_noise(slice_: Slice, best: int, others: list[int]) -> list[int]:
+    n = len(slice_.labels)
+    hits = (slice_.predictions == slice_.labels[None, :]).sum(axis=1)
     lo_best = wilson_interval(int(hits[best]), n)[0]
     return [i for i in others if wilson_interval(int(hits[i]), n)[1] >= lo_best]

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from grader.errors import GraderError
 from grader.limits import Limits, MiB
 from grader.integrity.secret import seed_from
 from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
+from grader.sandbox.messages import complete_messages, message
 from grader.submission import Submission
 from grader.submission.forms import import_time_hint, read_import_time_work
 
@@ -42,11 +44,27 @@ class ChildOutput:
     logits: np.ndarray
     info: dict
     sandbox: dict = field(default_factory=dict)
+    more: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A later request to the same child, on the network it already loaded: ``images`` (uint8,
+    (n, 32, 32, 3)) under each of ``variants`` (``[input]`` tables). Its logits come back as one
+    (n, classes) block per variant, in ``images``' order."""
+
+    images: np.ndarray
+    variants: list[dict]
+
+
+# Given the replies so far (the first, checked, then each follow-up's logits), the next request.
+Planner = Callable[[ChildOutput], "FollowUp | None"]
 
 
 def run_submission(submission: Submission, images: np.ndarray, *, classes: int, seed_text: str = "",
                    sandbox: bool = True, limits: Limits = Limits(), batch_size: int = BATCH_SIZE,
-                   threads: int = 0, variants: list[dict] | None = None) -> ChildOutput:
+                   threads: int = 0, variants: list[dict] | None = None,
+                   plan: Planner | None = None) -> ChildOutput:
     """Run ``submission`` on uint8 ``images`` (n, 32, 32, 3) in a child; return checked logits.
 
     Args:
@@ -60,6 +78,10 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         threads: intra-op threads in the child; 0 means all cores it may use.
         variants: input tables (``[input]``'s scale, mean, std, channels) to run every image under
             instead of the submission's own; the logits are then one (n, classes) block per variant.
+        plan: hold a conversation: called with the checked first reply, and again after each
+            follow-up (its logits appended to ``more``), it returns the next FollowUp or None. The
+            child keeps the network loaded meanwhile; the limits hold for the whole conversation.
+            A follow-up that fails or comes back malformed ends it, and the first reply stands.
 
     Raises:
         GraderError: when the child fails, times out, or returns something malformed; the message
@@ -77,18 +99,59 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
         "threads": threads,
         **({"variants": variants} if variants else {}),
     }
-    result, sandbox_info = launch_child(encode(request, images[order]), submission=submission,
-                                        sandbox=sandbox, limits=limits)
-    info, shuffled = read_reply(result, submission)
-    blocks = len(variants) if variants else 1
-    check_logits(shuffled, n=len(images) * blocks, classes=classes)
-    logits = np.empty_like(shuffled)
-    for b in range(blocks):  # row i of each block is image order[i]
-        logits[b * len(images) + order] = shuffled[b * len(images):(b + 1) * len(images)]
-    return ChildOutput(logits=logits, info=info, sandbox=sandbox_info)
+    talk = _Conversation(submission, classes, seed, order, len(variants) if variants else 1, plan)
+    result, sandbox_info = launch_child(message(encode(request, images[order])), submission=submission,
+                                        sandbox=sandbox, limits=limits, follow_up=talk.answer if plan else None)
+    replies, _ = complete_messages(result.stdout)
+    info, shuffled = read_reply(result, submission, replies[0] if replies else b"")
+    logits = talk.unshuffle(shuffled, order, len(variants) if variants else 1)
+    return ChildOutput(logits=logits, info=info, sandbox=sandbox_info, more=talk.more)
 
 
-def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limits: Limits):
+class _Conversation:
+    """The parent's side of a conversation: each reply checked, the next request planned."""
+
+    def __init__(self, submission: Submission, classes: int, seed: int, order: np.ndarray, blocks: int,
+                 plan: Planner | None):
+        self.submission, self.classes, self.seed, self.plan = submission, classes, seed, plan
+        self.expected = (order, blocks)  # what the reply in flight answers: its shuffle, its blocks
+        self.first: ChildOutput | None = None
+        self.more: list[np.ndarray] = []
+
+    def unshuffle(self, shuffled: np.ndarray, order: np.ndarray, blocks: int) -> np.ndarray:
+        """The logits in the caller's image order, after checking them; row i of each block of
+        ``shuffled`` is image ``order[i]``."""
+        n = len(order)
+        check_logits(shuffled, n=n * blocks, classes=self.classes)
+        logits = np.empty_like(shuffled)
+        for b in range(blocks):
+            logits[b * n + order] = shuffled[b * n:(b + 1) * n]
+        return logits
+
+    def answer(self, payload: bytes) -> bytes | None:
+        """The next request to write, given the child's latest reply; None ends the conversation."""
+        try:
+            order, blocks = self.expected
+            header, shuffled = decode(payload)
+            if "error" in header or shuffled is None:
+                return None
+            if self.first is None:
+                if reply_problem(header):
+                    return None
+                self.first = ChildOutput(logits=self.unshuffle(shuffled, order, blocks), info=header)
+            else:
+                self.more.append(self.unshuffle(shuffled, order, blocks))
+            step = self.plan(ChildOutput(self.first.logits, self.first.info, more=list(self.more)))
+        except (ProtocolError, GraderError):
+            return None
+        if step is None:
+            return None
+        order = np.random.default_rng([self.seed, len(self.more) + 1]).permutation(len(step.images))
+        self.expected = (order, len(step.variants))
+        return message(encode({"variants": step.variants}, step.images[order]))
+
+
+def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limits: Limits, follow_up=None):
     """Start ``python -m grader.runner.child`` (sandboxed unless told not to).
 
     Returns:
@@ -98,7 +161,7 @@ def launch_child(request: bytes, *, submission: Submission, sandbox: bool, limit
 
     argv = [sys.executable, "-m", "grader.runner.child"]
     result = run_sandboxed(argv, stdin=request, readonly=submission_paths(submission),
-                           limits=sandbox_caps(limits), sandbox=sandbox)
+                           limits=sandbox_caps(limits), sandbox=sandbox, follow_up=follow_up)
     return result, {"enabled": bool(sandbox), "warning": None if sandbox else NO_SANDBOX_WARNING}
 
 
@@ -130,8 +193,9 @@ def sandbox_caps(limits: Limits):
                        memory_bytes=int(limits.memory_mb) * MiB)
 
 
-def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
-    """The child's (info, logits) from a run result; GraderError for every way it can go wrong."""
+def read_reply(result, submission: Submission, frame: bytes) -> tuple[dict, np.ndarray]:
+    """The child's (info, logits) from its first reply ``frame`` (the first message of the run
+    result's stdout); GraderError for every way it can go wrong."""
     name = submission.weights.name
     if result.timed_out:
         work = read_import_time_work(submission.entry[0]) if submission.entry else []
@@ -139,7 +203,7 @@ def read_reply(result, submission: Submission) -> tuple[dict, np.ndarray]:
                           import_time_hint(submission.entry[0], work) if work else
                           "make sure forward() finishes; the homework network needs a few seconds")
     try:
-        header, logits = decode(result.stdout)
+        header, logits = decode(frame)
     except ProtocolError as exc:
         tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         why = result.reason or f"it sent no valid reply ({exc})"

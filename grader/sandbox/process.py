@@ -11,13 +11,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grader.limits import format_bytes
 from grader.sandbox import bwrap, cgroup, seccomp
 from grader.sandbox.limits import RunResult, SandboxCaps
 from grader.sandbox.memory import MemoryWatch
+from grader.sandbox.messages import complete_messages
 
 APPLY_LIMITS = Path(__file__).with_name("_apply_limits.py")
 _CHUNK = 1 << 16
@@ -27,8 +28,14 @@ _MEMORY_SIGNS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc",
 _FILE_SIZE_SIGNS = (b"File too large",)
 
 
+# Called with each whole message the child writes; returns the next request's bytes (a whole
+# message), or None to close the child's stdin and let it finish.
+FollowUp = Callable[[bytes], "bytes | None"]
+
+
 def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (),
-        limits: SandboxCaps = SandboxCaps(), sandbox: bool = True) -> RunResult:
+        limits: SandboxCaps = SandboxCaps(), sandbox: bool = True,
+        follow_up: FollowUp | None = None) -> RunResult:
     """Run ``argv`` as an untrusted child and return what it did.
 
     With ``sandbox=True`` the child runs under bubblewrap (see grader.sandbox.bwrap) with the
@@ -38,10 +45,13 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
 
     Args:
         argv: the command, e.g. ``[sys.executable, "-m", "grader.runner.child", ...]``.
-        stdin: bytes written to the child's standard input, then closed.
+        stdin: bytes written to the child's standard input, then closed (unless ``follow_up``).
         readonly: host paths the child may read (bound read-only at the same path).
         limits: resource caps.
         sandbox: False only when the user asked for --no-sandbox.
+        follow_up: hold a conversation (``grader.sandbox.messages``): called with each whole
+            message the child writes to stdout, it returns the next request to write to the
+            child's stdin, or None to close it. The caps hold for the whole conversation.
     Returns:
         RunResult; a limit that ended the run is named in ``reason``. Never raises for anything
         the child did.
@@ -53,8 +63,8 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
                _rlimit_spec(limits, sandbox), "--", *argv]
     if not sandbox:
         with tempfile.TemporaryDirectory(prefix="grader-unsandboxed-") as scratch:
-            return _supervise(command, stdin, limits, cwd=scratch,
-                              env=bwrap.child_env(scratch), pass_fds=(), sandboxed=False)
+            return _supervise(command, stdin, limits, cwd=scratch, env=bwrap.child_env(scratch),
+                              pass_fds=(), sandboxed=False, follow_up=follow_up)
     bwrap.check_available()
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="grader-staging-") as staging, \
@@ -67,7 +77,7 @@ def run(argv: Sequence[str], *, stdin: bytes = b"", readonly: Sequence[Path] = (
             prefix = bwrap.bwrap_argv(readonly=shown, limits=limits, seccomp_fd=read_fd,
                                       staging=Path(staging))
             return _supervise(prefix + command, stdin, limits, cwd="/", env={"PATH": os.defpath},
-                              pass_fds=(read_fd,), sandboxed=True)
+                              pass_fds=(read_fd,), sandboxed=True, follow_up=follow_up)
         finally:
             os.close(read_fd)
             if write_fd >= 0:
@@ -95,7 +105,7 @@ def _rlimit_spec(limits: SandboxCaps, sandbox: bool) -> str:
     return ",".join(f"{name}={soft}:{hard}" for name, (soft, hard) in spec.items())
 
 
-def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunResult:
+def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed, follow_up=None) -> RunResult:
     start = time.monotonic()
     group = cgroup.create(limits.memory_bytes)
     try:
@@ -106,8 +116,8 @@ def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunR
             group.adopt(proc.pid)
         watch = MemoryWatch(proc.pid, limits.memory_bytes)
         try:
-            stdout, stderr_tail, stopped = _pump(proc, stdin, limits, watch,
-                                                 deadline=start + limits.wall_seconds)
+            stdout, stderr_tail, stopped = _pump(proc, stdin, limits, watch, deadline=start + limits.wall_seconds,
+                                                 follow_up=follow_up)
         except BaseException:  # e.g. KeyboardInterrupt in the grader: the child goes too
             _kill(proc)
             proc.wait()
@@ -132,7 +142,8 @@ def _supervise(command, stdin, limits, *, cwd, env, pass_fds, sandboxed) -> RunR
                      sandboxed=sandboxed, memory_peak_bytes=watch.peak_bytes)
 
 
-def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadline: float):
+def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadline: float,
+          follow_up: FollowUp | None = None):
     """Write stdin and read stdout/stderr until both close and the child exits, or a limit stops
     it: the deadline, the output cap, or the memory cap (sampled between reads).
 
@@ -143,12 +154,7 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadli
     for stream in (proc.stdout, proc.stderr):
         os.set_blocking(stream.fileno(), False)
         sel.register(stream, selectors.EVENT_READ)
-    view, written = memoryview(stdin), 0
-    if stdin:
-        os.set_blocking(proc.stdin.fileno(), False)
-        sel.register(proc.stdin, selectors.EVENT_WRITE)
-    else:
-        proc.stdin.close()
+    feed = _Feed(proc.stdin, sel, stdin, follow_up)
     try:
         while any(key.events == selectors.EVENT_READ for key in sel.get_map().values()):
             if watch.over_cap():
@@ -158,13 +164,7 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadli
                 return bytes(stdout), bytes(stderr), "wall"
             for key, _ in sel.select(timeout=min(remaining, watch.seconds_to_next())):
                 if key.fileobj is proc.stdin:
-                    try:
-                        written += os.write(proc.stdin.fileno(), view[written:written + _CHUNK])
-                    except BrokenPipeError:  # the child stopped reading; its exit tells why
-                        written = len(view)
-                    if written >= len(view):
-                        sel.unregister(proc.stdin)
-                        proc.stdin.close()
+                    feed.write()
                     continue
                 data = os.read(key.fileobj.fileno(), _CHUNK)
                 if not data:
@@ -173,6 +173,7 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadli
                     stdout += data
                     if len(stdout) > limits.output_bytes:
                         return bytes(stdout[:limits.output_bytes]), bytes(stderr), "output"
+                    feed.answer(stdout)
                 else:
                     stderr += data
                     del stderr[:-limits.stderr_tail_bytes]
@@ -182,6 +183,48 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadli
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if not stream.closed:
                 stream.close()
+
+
+class _Feed:
+    """The child's stdin: the first request, then (in a conversation) each answer that
+    ``follow_up`` gives to a message of the child's, until it gives None and stdin closes."""
+
+    def __init__(self, pipe, sel, first: bytes, follow_up: FollowUp | None):
+        self.pipe, self.sel, self.follow_up = pipe, sel, follow_up
+        self.pending, self.closing, self.seen = bytearray(first), follow_up is None, 0
+        if not first and self.closing:
+            pipe.close()
+            return
+        os.set_blocking(pipe.fileno(), False)
+        if first:
+            sel.register(pipe, selectors.EVENT_WRITE)
+
+    def write(self) -> None:
+        try:
+            written = os.write(self.pipe.fileno(), self.pending[:_CHUNK])
+        except BrokenPipeError:  # the child stopped reading; its exit tells why
+            written, self.closing = len(self.pending), True
+        del self.pending[:written]
+        if not self.pending:
+            self.sel.unregister(self.pipe)
+            if self.closing:
+                self.pipe.close()
+
+    def answer(self, stdout: bytearray) -> None:
+        """Hand each newly completed message of ``stdout`` to ``follow_up``, queue what it says."""
+        if self.follow_up is None or self.pipe.closed:
+            return
+        found, self.seen = complete_messages(stdout, self.seen)
+        for payload in found:
+            more = None if self.closing else self.follow_up(payload)
+            if more is None:
+                self.closing = True
+            elif more:
+                if not self.pending:
+                    self.sel.register(self.pipe, selectors.EVENT_WRITE)
+                self.pending += more
+        if self.closing and not self.pending:
+            self.pipe.close()
 
 
 def _wait_exit(proc, watch: MemoryWatch, deadline: float):
