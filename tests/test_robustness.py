@@ -283,3 +283,28 @@ def test_the_example_network_loses_accuracy_as_severity_rises(shared_copy, tmp_p
     assert severity[0] > severity[2] > severity[4] and severity[0] - severity[4] > 0.05
     assert found.mean_accuracy < result.evaluation.accuracy
     assert len(found.examples) == 1 + len(c.CORRUPTIONS) and found.examples[0]["corruption"] == "clean"
+
+
+def test_the_reports_show_the_section_only_when_it_was_measured():
+    from grader.batch.classreport import render_class_html
+    from grader.report.context import build_context
+    from grader.report.render import render_html
+    from grader.report.robustness_figures import class_section, submission_section
+    from tests.fixtures.make_results import graded
+
+    plain = GradeResult.from_json(graded())
+    assert build_context(plain)["robustness"] is None
+    found = measure(fake_set(("fog", "saturate"), 2), np.eye(10)[[0, 1] * 10], np.array([0, 1]),
+                    [str(i) for i in range(10)], clean=natural(1)[0])
+    measured = plain.replace(robustness=found)
+    html = render_html(measured, lang="en")
+    assert 'id="robustness"' in html and "not bit-identical to the published CIFAR-10-C" in html
+    assert "Left out: frost" in html and "73.5%" in html
+    assert html.count('class="thumb') >= 3 + len(plain.evaluation.samples)  # clean + the two corruptions
+    chinese = submission_section(measured, "zh")
+    assert "并非逐位相同" in chinese["t"]["rob_regenerated"] and chinese["examples"][1]["label"] == "雾"
+    section = class_section([measured, plain, None], "en")
+    assert section["summary"].startswith("1 of 2 graded submissions measured")
+    assert class_section([plain], "en") is None
+    page = render_class_html([], "en", figures=False, sections={"robustness": section})
+    assert 'id="robustness"' in page and "mean corruption accuracy" in page

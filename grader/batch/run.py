@@ -171,10 +171,12 @@ def finish(records: list[Record], out_dir: Path, plan: Plan, *, class_report: bo
     outputs.append(similar.path)
     if class_report:
         from grader.batch.classreport import write_class_report
+        from grader.report.robustness_figures import class_section
 
         section = report_section(similar.found, similar.students, plan.settings.lang)
         outputs += write_class_report(records, out_dir, lang=plan.settings.lang, pdf=plan.settings.pdf,
-                                      sections={"similarity": section})
+                                      sections={"similarity": section, "robustness": class_section(
+                                          [r.result for r in records], plan.settings.lang)})
     return outputs
 
 
