@@ -14,6 +14,7 @@ import traceback
 import click
 
 from grader import __version__
+from grader.commands.exits import CHECK_HELP
 from grader.commands.exits import HELP as EXIT_CODES
 from grader.commands.exits import Exit
 from grader.errors import GraderError
@@ -163,7 +164,7 @@ def grade(**options) -> None:
     sys.exit(grade_command(**options))
 
 
-@main.command(epilog=EXIT_CODES)
+@main.command(epilog=CHECK_HELP)
 @click.argument("submission", type=click.Path(exists=True))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grader-check",
               show_default=True, help="Folder for results.json and the report.")
@@ -175,7 +176,8 @@ def grade(**options) -> None:
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @user_errors
 def check(**options) -> None:
-    """Self-check before handing in: grade with the public checks and print a summary."""
+    """Self-check before handing in: grade with the public checks; the first line printed is the
+    verdict, READY or NOT READY with the first thing to fix."""
     from grader.commands.grading import check_command
 
     sys.exit(check_command(**options))
@@ -210,6 +212,8 @@ def report(**options) -> None:
 @click.option("--retry-failed", is_flag=True,
               help="Grade again the submissions that timed out, ran out of memory or crashed last time.")
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
+@click.option("--no-bom", is_flag=True, help="Write gradebook.csv without the UTF-8 byte-order mark "
+              "(Excel on Windows needs it to show Chinese names; some scripts read its first column wrong).")
 @click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @click.option("--compare-with", "compare_with", multiple=True, type=click.Path(exists=True, file_okay=False),

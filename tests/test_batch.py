@@ -543,16 +543,17 @@ def test_gradebook_csv_is_sorted_and_safe_for_spreadsheets():
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["student", "status", "score", "max_score", "accuracy",
                        "check:final training loss below 0.5", "check:test accuracy above 0.7",
-                       "error", "sha256", "report"]
+                       "error", "sha256", "report", "name"]
     assert [r[0] for r in rows[1:]] == ["'=cmd()", "amy", "zoe"]
-    assert rows[3][2:5] == ["3", "3", "0.72"] and rows[3][-1] == "zoe/report.pdf"
+    assert rows[3][2:5] == ["3", "3", "0.72"] and rows[3][-2:] == ["zoe/report.pdf", "zoe"]
     assert rows[2][1] == "timeout" and rows[2][7].startswith("took longer")
 
 
 def test_every_text_cell_of_the_gradebook_is_safe_for_spreadsheets():
     record = Record("+1-1", "+1-1", "c" * 64, "error", "-2+3 is not a checkpoint", None, {}, "+1-1/report.pdf")
     row = list(csv.reader(io.StringIO(gradebook_csv([record], []))))[1]
-    assert row[0] == "'+1-1" and row[-1] == "'+1-1/report.pdf" and row[-3] == "'-2+3 is not a checkpoint"
+    assert row[0] == "'+1-1" and row[-2] == "'+1-1/report.pdf" and row[-4] == "'-2+3 is not a checkpoint"
+    assert row[-1] == "'+1-1"  # no results: the id stands for the name
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
 
 

@@ -51,6 +51,8 @@ def test_check_grades_with_public_checks_only(homework_submission, tmp_path):
     assert "hidden" not in result.output
     assert "test accuracy above 0.05" in result.output and "accuracy" in result.output
     passed = results["checks"][0]["passed"]
+    verdict = "READY: 1/1 checks pass" if passed else "NOT READY: 0/1 checks pass; fix first: test accuracy above 0.05"
+    assert result.stdout.splitlines()[0].startswith(verdict)  # the first line on stdout
     assert result.exit_code == (0 if passed else 1), result.output
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.pdf", "results.json"]
 
@@ -95,4 +97,5 @@ def test_check_of_an_ungradable_submission_is_exit_2_as_grade(homework_submissio
                                        "--no-sandbox"])
     assert result.exit_code == 2, result.output  # not 1: nothing was checked, the file must be fixed first
     assert json.loads((out / "results.json").read_text())["status"] == "error"
-    assert "unknown format" in result.output
+    assert result.stdout.splitlines()[0].startswith("NOT READY: not graded: ")  # the verdict comes first
+    assert "unknown format" in result.stdout.splitlines()[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from grader import __version__
-from grader.batch.gradebook import Record
+from grader.batch.gradebook import Record, display_name
 from grader.batch.itemanalysis import ITEM_STYLE, CheckItem, ItemStyle, check_items, shared_ranks, summed_confusion
 from grader.report.context import pct
 from grader.report.i18n import class_name, class_report_strings
@@ -82,7 +82,7 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
         "per_class": [{**row, "label": class_name(row["name"], lang),
                        **{k: pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
         "leaderboard": leaderboard(graded, style.leaderboard_size),
-        "failures": [{"student": r.student, "name": _name(r), "status": r.status, "error": r.error or ""}
+        "failures": [{"student": r.student, "name": display_name(r), "status": r.status, "error": r.error or ""}
                      for r in records if not _is_graded(r)],
         "review": review_list(graded, t),
         # said once for the class, not once per student in the review list
@@ -153,7 +153,7 @@ def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
         if rank > size:
             break
         params = r.result.model.parameters
-        rows.append({"rank": rank, "student": r.student, "name": _name(r), "accuracy": pct(_accuracy(r), 2),
+        rows.append({"rank": rank, "student": r.student, "name": display_name(r), "accuracy": pct(_accuracy(r), 2),
                      "score": f"{_fmt(_score(r))} / {_fmt(r.result.verdict.max_score)}",
                      "parameters": f"{params:,}" if isinstance(params, int) else "–"})
     return rows
@@ -170,7 +170,7 @@ def review_list(graded: Sequence[Record], t: dict) -> list[dict]:
         flags = [{"code": f, "text": t.get(f"flag_{f}", f)} for f in r.result.submission_flags
                  if f != BORDERLINE_FLAG and f not in diagnosed]
         if borderline or flags or diagnoses:
-            rows.append({"student": r.student, "name": _name(r), "accuracy": pct(_accuracy(r), 2),
+            rows.append({"student": r.student, "name": display_name(r), "accuracy": pct(_accuracy(r), 2),
                          "borderline": borderline, "flags": flags, "diagnoses": diagnoses})
     return rows
 
@@ -232,11 +232,6 @@ def _is_graded(r: Record) -> bool:
 
 def _score(r: Record) -> float:
     return r.result.verdict.score if r.result else 0.0
-
-
-def _name(r: Record) -> str:
-    """The display name (the id when results.json holds none)."""
-    return r.result.student.name if r.result and r.result.student.name else r.student
 
 
 def _accuracy(r: Record) -> float | None:

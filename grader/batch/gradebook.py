@@ -3,11 +3,13 @@
     Record                                  one student's finished grade, read back from OUT
     read_record(entry, folder) -> Record
     gradebook_csv(records, check_names) -> str      pure
-    write_gradebook(records, check_names, out_dir) -> Path
+    write_gradebook(records, check_names, out_dir, bom=True) -> Path
+    outcome(record) -> str                  which console counter a record adds to
 
 Columns: student, status, score, max_score, accuracy, one ``check:<name>`` column per rubric check
-(points earned), error, sha256 (the submission's content digest) and report (path relative to
-OUT). Rows sorted by student id. No timings: the same grades give the same bytes.
+(points earned), error, sha256 (the submission's content digest), report (path relative to
+OUT) and name (the display name). Rows sorted by student id. No timings: the same grades give the
+same bytes.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from grader.results import GradeResult, read_results
 
 GRADEBOOK_NAME = "gradebook.csv"
 FIXED_COLUMNS = ("student", "status", "score", "max_score", "accuracy")
-TAIL_COLUMNS = ("error", "sha256", "report")
+TAIL_COLUMNS = ("error", "sha256", "report", "name")  # new columns go last: scripts read them by place
 STATUSES = ("graded", "error", "timeout", "memory", "crashed", "missing")
+# The grading process died or broke a limit, as opposed to grader refusing the hand-in ("error").
+CRASHED_STATUSES = ("timeout", "memory", "crashed", "missing")
+OUTCOMES = ("passed", "failing", "not-graded", "crashed")
 # A cell a spreadsheet would run as a formula; student ids and messages come from students.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -96,6 +101,7 @@ def gradebook_rows(records: Iterable[Record], check_names: Sequence[str]) -> lis
             number_cell(r.evaluation.accuracy if r and r.evaluation else None, digits=4),
             *(number_cell(scores.get(name)) for name in check_names),
             text_cell(rec.error or ""), text_cell(rec.sha256), text_cell(rec.report),
+            text_cell(display_name(rec)),
         ])
     return rows
 
@@ -107,10 +113,28 @@ def gradebook_csv(records: Iterable[Record], check_names: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def write_gradebook(records: Iterable[Record], check_names: Sequence[str], out_dir: Path) -> Path:
-    """Write ``OUT/gradebook.csv`` atomically, UTF-8 with a byte-order mark (without one, Excel on
-    Windows reads Chinese names as the local code page); returns its path."""
-    return atomic.write_text(Path(out_dir) / GRADEBOOK_NAME, "\ufeff" + gradebook_csv(records, check_names))
+def write_gradebook(records: Iterable[Record], check_names: Sequence[str], out_dir: Path, *,
+                    bom: bool = True) -> Path:
+    """Write ``OUT/gradebook.csv`` atomically, UTF-8, with a byte-order mark unless ``bom`` is False
+    (without one, Excel on Windows reads Chinese names as the local code page); returns its path."""
+    text = gradebook_csv(records, check_names)
+    return atomic.write_text(Path(out_dir) / GRADEBOOK_NAME, "\ufeff" + text if bom else text)
+
+
+def display_name(record: Record) -> str:
+    """The name results.json shows for the student, else the student id."""
+    return (record.result.student.name if record.result else "") or record.student
+
+
+def outcome(record: Record) -> str:
+    """One of ``OUTCOMES``: "passed" (graded, every check passed), "failing" (graded, a check
+    failed), "not-graded" (grader refused the hand-in; its error says why), "crashed" (the
+    grading process died, was killed at a limit, or left no results)."""
+    if record.status in CRASHED_STATUSES:
+        return "crashed"
+    if record.status != "graded" or record.result is None or not record.result.graded:
+        return "not-graded"
+    return "passed" if record.result.passed else "failing"
 
 
 def number_cell(value: Any, digits: int = 6) -> str:

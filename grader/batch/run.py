@@ -24,7 +24,7 @@ from typing import Iterator
 from grader import __version__, atomic
 from grader.batch import resume
 from grader.batch.discover import Entry, discover_submissions
-from grader.batch.gradebook import Record, read_record, write_gradebook
+from grader.batch.gradebook import Record, outcome, read_record, write_gradebook
 from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, remove_tree
 from grader.batch.pool import MARKER, Job, Outcome, Task, TreeCaps, tree_caps
 from grader.batch.worker import (GradeSettings, failed_results, grade_into, load_data,
@@ -86,7 +86,8 @@ def make_plan(settings: GradeSettings, *, limits: TreeCaps | None = None) -> Pla
 
 def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, executor=None,
               task: Task = grade_into, limits: TreeCaps | None = None, retry_failed: bool = False,
-              class_report: bool = True, progress=None, compare_with: tuple[Path, ...] = ()) -> BatchSummary:
+              class_report: bool = True, progress=None, compare_with: tuple[Path, ...] = (),
+              bom: bool = True) -> BatchSummary:
     """Grade every submission in ``submissions_dir`` into ``out_dir``; skip what is already done.
 
     Args:
@@ -97,6 +98,7 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
         class_report: write class-report.html/.pdf.
         progress: a ``Progress``-like object (see ``progress_bar``), or None for silence.
         compare_with: graded folders to compare the class with (``grader similarity``'s).
+        bom: start gradebook.csv with a UTF-8 byte-order mark (what Excel on Windows needs).
     Raises:
         GraderError: for a bad folder, rubric or data source, an ``out_dir`` inside ``submissions_dir``
             or not writable, or another batch running on ``out_dir``.
@@ -118,15 +120,16 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
         jobs = {e.student: Job(e.student, e.slug, e.path, e.sha256, resume.new_staging(out_dir, e.slug), settings,
                                keys[e.student]) for e in todo}
         if progress:
-            progress.start(total=len(entries), done=len(skipped))
+            reused = [read_record(e.student, e.slug, e.sha256, out_dir / e.slug) for e in entries if e not in todo]
+            progress.start(total=len(entries), reused=map(outcome, reused))
         refused = [(jobs[e.student], Outcome("error", e.problem)) for e in todo if e.problem]
         graded = executor.run(task, [jobs[e.student] for e in todo if not e.problem], plan.limits)
         for job, outcome in itertools.chain(refused, graded):  # each committed as it finishes
             record_outcome(job, outcome, out_dir, plan)
             if progress:
-                progress.advance(ok=_graded(out_dir / job.slug))
+                progress.advance(outcome(read_record(job.student, job.slug, job.sha256, out_dir / job.slug)))
         records = [_noted(read_record(e.student, e.slug, e.sha256, out_dir / e.slug), e) for e in entries]
-        outputs = finish(records, out_dir, plan, class_report=class_report, compare_with=compare_with)
+        outputs = finish(records, out_dir, plan, class_report=class_report, compare_with=compare_with, bom=bom)
     if progress:
         progress.stop()
     return BatchSummary(records, [e.student for e in todo], skipped, time.monotonic() - start, outputs,
@@ -160,12 +163,12 @@ def record_outcome(job: Job, outcome: Outcome, out_dir: Path, plan: Plan) -> Non
 
 
 def finish(records: list[Record], out_dir: Path, plan: Plan, *, class_report: bool = True,
-           compare_with: tuple[Path, ...] = ()) -> list[Path]:
+           compare_with: tuple[Path, ...] = (), bom: bool = True) -> list[Path]:
     """Write the gradebook, similarity.csv and the class report from the records; returns the paths written."""
     from grader.similarity.outputs import run_similarity
     from grader.similarity.words import report_section
 
-    outputs = [write_gradebook(records, rubric_check_names(plan.rubric), out_dir)]
+    outputs = [write_gradebook(records, rubric_check_names(plan.rubric), out_dir, bom=bom)]
     similar = run_similarity(out_dir, labels=plan.data.test_labels, data=plan.data.fingerprint,
                              compare_with=compare_with)
     outputs.append(similar.path)
@@ -178,11 +181,6 @@ def finish(records: list[Record], out_dir: Path, plan: Plan, *, class_report: bo
                                       sections={"similarity": section, "robustness": class_section(
                                           [r.result for r in records], plan.settings.lang)})
     return outputs
-
-
-def _graded(folder: Path) -> bool:
-    marker = resume.read_marker(folder) or {}
-    return marker.get("status") == "ok"
 
 
 def refuse_out_inside(submissions_dir: Path, out_dir: Path) -> None:

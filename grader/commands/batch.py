@@ -11,7 +11,7 @@ def batch_command(*, submissions_dir: str, out_dir: str, rubric: str | None = No
                   data_path: str | None = None, lang: str = "en", executor: str = "local",
                   scheduler: str | None = None, no_sandbox: bool = False, partial: bool = False,
                   retry_failed: bool = False, no_pdf: bool = False, model_code: str | None = None,
-                  compare_with: tuple[str, ...] = ()) -> Exit:
+                  compare_with: tuple[str, ...] = (), no_bom: bool = False) -> Exit:
     """`grader batch`. OK once the gradebook is written, whatever the students' grades."""
     from grader.batch.run import make_executor, run_batch
     from grader.batch.worker import GradeSettings
@@ -26,6 +26,6 @@ def batch_command(*, submissions_dir: str, out_dir: str, rubric: str | None = No
     with progress_bar() as progress:
         summary = run_batch(Path(submissions_dir), Path(out_dir), settings=settings, executor=pool,
                             retry_failed=retry_failed, progress=progress,
-                            compare_with=tuple(Path(d) for d in compare_with))
+                            compare_with=tuple(Path(d) for d in compare_with), bom=not no_bom)
     print_batch_summary(summary, Path(out_dir))
     return Exit.OK

@@ -3,46 +3,77 @@ and summary (stderr for the bar, stdout for the summaries, so a script can still
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from grader.batch.gradebook import GRADEBOOK_NAME
+from grader.batch.gradebook import GRADEBOOK_NAME, OUTCOMES, outcome
 from grader.results import GradeResult, check_condition
+
+# Printed to a file or a pipe, a line is never wrapped: rich would otherwise cut it at 80 columns.
+UNWRAPPED_WIDTH = 10_000
+
+
+def make_console(*, stderr: bool = False):
+    """A rich Console on stdout (or stderr): a terminal's own width, or no hard wraps at all when the
+    stream is a file or a pipe (a table is as wide as its longest row)."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
+
+def tally(outcomes: Iterable[str]) -> dict[str, int]:
+    """Counts of each of ``OUTCOMES`` (``grader.batch.gradebook.outcome``), zeros included."""
+    counts = Counter(outcomes)
+    return {name: counts.get(name, 0) for name in OUTCOMES}
+
+
+def counters_text(counts: dict[str, int], *, markup: bool = True) -> str:
+    """``12 graded (3 failing a check), 2 not graded, 1 crashed``: graded counts passing and failing
+    together, so the three figures add up to the submissions finished."""
+    graded = counts["passed"] + counts["failing"]
+    parts = [f"{graded} graded ({counts['failing']} failing a check)", f"{counts['not-graded']} not graded",
+             f"{counts['crashed']} crashed"]
+    if markup:
+        parts = [f"[{colour}]{part}[/]" for colour, part in zip(("green", "yellow", "red"), parts)]
+    return ", ".join(parts)
 
 
 class BatchProgress:
-    """A rich progress bar with done / failed counts and the time left.
+    """A rich progress bar with honest counters (graded, failing a check, not graded, crashed) and
+    the time left.
 
-    ``start(total, done)`` once (``done``: submissions reused from an earlier run), then
-    ``advance(ok)`` per finished submission, then ``stop()``.
+    ``start(total, reused)`` once (``reused``: the outcomes of submissions reused from an earlier
+    run), then ``advance(outcome)`` per finished submission, then ``stop()``.
     """
 
     def __init__(self, console=None):
-        from rich.console import Console
-
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
         self._progress = None
         self._task = None
-        self.failed = 0
+        self.outcomes: list[str] = []
 
-    def start(self, *, total: int, done: int = 0) -> None:
+    def start(self, *, total: int, reused: Iterable[str] = ()) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        self.outcomes = list(reused)
         self._progress = Progress(
-            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[ok]} done[/] [red]{task.fields[failed]} failed[/]"),
+            TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counters]}"),
             TextColumn("left"), TimeRemainingColumn(), console=self.console, transient=False)
         self._progress.start()
-        self._task = self._progress.add_task("grading", total=total, completed=done, ok=done, failed=0)
+        self._task = self._progress.add_task("grading", total=total, completed=len(self.outcomes),
+                                             counters=counters_text(tally(self.outcomes)))
 
-    def advance(self, *, ok: bool) -> None:
+    def advance(self, finished: str) -> None:
+        """Count one finished submission, by its outcome (one of ``OUTCOMES``)."""
         if self._progress is None:
             return
-        if not ok:
-            self.failed += 1
-        task = self._progress.tasks[0]
-        self._progress.update(self._task, advance=1, ok=task.fields["ok"] + (1 if ok else 0), failed=self.failed)
+        self.outcomes.append(finished)
+        self._progress.update(self._task, advance=1, counters=counters_text(tally(self.outcomes)))
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -61,23 +92,18 @@ def progress_bar(console=None) -> Iterator[BatchProgress]:
 
 
 def print_batch_summary(summary, out_dir: Path, console=None) -> None:
-    """Counts by status, the failures with their reasons, and where the outputs are."""
-    from rich.console import Console
+    """The honest counters, the submissions not graded with their reasons, and where the outputs are."""
     from rich.markup import escape
     from rich.table import Table
 
-    console = console or Console()
-    counts: dict[str, int] = {}
-    for rec in summary.records:
-        counts[rec.status] = counts.get(rec.status, 0) + 1
-    console.print(f"{len(summary.records)} submissions: "
-                  + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-                  + f" ({len(summary.graded_now)} graded now, {len(summary.skipped)} unchanged since the last run,"
+    console = console or make_console()
+    console.print(f"{len(summary.records)} submissions: {counters_text(tally(map(outcome, summary.records)))}"
+                  f" ({len(summary.graded_now)} graded now, {len(summary.skipped)} unchanged since the last run,"
                   f" {summary.wall_s:.1f} s)")
     if summary.failed:
-        table = Table("student", "status", "reason", title="Not graded", title_justify="left")
+        table = Table("student", "status", "reason", title="Not graded or crashed", title_justify="left")
         for rec in summary.failed:
-            table.add_row(rec.student, rec.status, rec.error or "")
+            table.add_row(escape(rec.student), rec.status, escape(rec.error or ""))
         console.print(table)
     for student, note in summary.notes:  # an id claimed twice: graded under another key
         console.print(f"[yellow]check[/] {escape(student)}: {escape(note)}")
@@ -90,17 +116,35 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
         console.print(f"{'similar pairs' if path.suffix == '.csv' else 'class report'}: {path}")
 
 
+def check_verdict(result: GradeResult) -> str:
+    """The self-check's verdict in one line: ``READY: 3/3 checks pass``, or ``NOT READY: ...`` with
+    the first thing to fix (why it was not graded, or the first failing check and what it needs)."""
+    if not result.graded:
+        return f"NOT READY: not graded: {result.error or 'the submission could not be graded'}"
+    checks = result.verdict.checks
+    passed = sum(c.passed for c in checks)
+    if passed == len(checks):
+        return f"READY: {passed}/{len(checks)} checks pass"
+    first = next(c for c in checks if not c.passed)
+    if first.value is None:
+        why = first.detail
+    else:
+        why = f"{first.value:.4g}, needs {check_condition(first)}"
+    return f"NOT READY: {passed}/{len(checks)} checks pass; fix first: {first.name}: {why}"
+
+
 def print_check_summary(result: GradeResult, report: Path | None, console=None) -> None:
-    """A student's self-check: accuracy, score, each public check passed or failed, the report."""
-    from rich.console import Console
+    """A student's self-check: the verdict line first, then accuracy, score, each public check with
+    its value (``n/a`` with the reason when there is none), notes, and the report's path."""
+    from rich.markup import escape
     from rich.table import Table
 
     from grader.report.i18n import strings
 
-    console = console or Console()
-    if result.evaluation is None:
-        console.print(f"[bold red]Not graded[/]: {result.error}")
-    else:
+    console = console or make_console()
+    console.print(check_verdict(result), style="bold green" if result.passed else "bold red", markup=False,
+                  highlight=False)
+    if result.evaluation is not None:
         console.print(f"accuracy [bold]{result.evaluation.accuracy * 100:.2f}%[/]   "
                       f"score [bold]{result.verdict.score:g} / {result.verdict.max_score:g}[/]")
         table = Table("check", "result", "value", "needs", "points")
@@ -108,14 +152,15 @@ def print_check_summary(result: GradeResult, report: Path | None, console=None) 
             mark = "[green]passed[/]" if check.passed else "[red]FAILED[/]"
             if check.borderline:
                 mark += " (borderline)"
-            value = "n/a" if check.value is None else f"{check.value:.4g}"
-            table.add_row(check.name, mark, value, check_condition(check), f"{check.score:g} / {check.max_score:g}")
+            value = f"n/a: {escape(check.detail)}" if check.value is None else f"{check.value:.4g}"
+            table.add_row(escape(check.name), mark, value, escape(check_condition(check)),
+                          f"{check.score:g} / {check.max_score:g}")
         console.print(table)
         described = strings("en")
         for flag in result.flags:
-            console.print(f"[yellow]note[/]: {described.get(f'flag_{flag}', flag)} ({flag})")
+            console.print(f"[yellow]note[/]: {escape(described.get(f'flag_{flag}', flag))} ({flag})")
     if report:
-        console.print(f"report: {report}")
+        console.print(f"report: {escape(str(report))}", highlight=False)
 
 
 def format_summary(result: GradeResult) -> str:

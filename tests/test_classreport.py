@@ -1,0 +1,121 @@
+"""The class report for TAs: one stated population, shared ranks, names, what needs a look, item
+analysis, the summed confusion matrix, and PDF pages that never end on a heading."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+from grader.batch.classreport import STYLE, class_context, render_class_html
+from grader.batch.gradebook import Record
+from grader.integrity.diagnosis import Diagnosis
+from grader.report.i18n import class_report_strings
+from grader.results import Integrity, Student
+from tests.test_batch import synthetic_results
+
+
+def graded(student: str, accuracy: float, *, name: str | None = None, flags=(), **changes) -> Record:
+    result = synthetic_results(student, accuracy, flags=flags)
+    result = result.replace(student=Student(student, name or student), **changes)
+    return Record(student, student, "a" * 64, "graded", None, result)
+
+
+def failed(student: str, status: str = "error", error: str = "not a checkpoint: hand in the .pth file") -> Record:
+    return Record(student, student, "b" * 64, status, error, synthetic_results(student, None, error=error))
+
+
+def test_ties_share_a_rank_and_the_leaderboard_shows_names():
+    records = [graded("s1", 0.90, name="李雷"), graded("s2", 0.80), graded("s3", 0.80, name="Hàn Méiméi"),
+               graded("s4", 0.75), graded("s5", 0.80), graded("s6", 0.60)]
+    ctx = class_context(records, figures=False, style=dataclasses.replace(STYLE, leaderboard_size=2))
+    board = [(row["rank"], row["student"], row["name"]) for row in ctx["leaderboard"]]
+    # three share rank 2, so a board of two ranks shows four rows; the next would be rank 5
+    assert board == [(1, "s1", "李雷"), (2, "s2", "s2"), (2, "s3", "Hàn Méiméi"), (2, "s5", "s5")]
+    html = render_class_html(records, "en", figures=False)
+    assert "李雷" in html and "Hàn Méiméi" in html
+
+
+def test_every_distribution_is_over_the_graded_and_says_so():
+    records = [graded("a", 0.80), graded("b", 0.72), failed("c"), failed("d", "timeout", "took longer than 420 s")]
+    ctx = class_context(records, figures=False)
+    assert [(row["score"], row["count"]) for row in ctx["score_rows"]] == [("3", 2)]  # no 0 for the ungraded
+    assert ctx["mean_score"] == "3"
+    assert all(c["total"] == 2 for c in ctx["checks"])
+    assert ctx["population"] == class_report_strings("en")["class_population"].format(graded=2, total=4)
+    assert [f["student"] for f in ctx["failures"]] == ["c", "d"]
+    html = render_class_html(records, "zh", figures=False)
+    assert "已评分的 2 份" in html and "took longer than 420 s" in html
+
+
+def test_needs_a_look_lists_flags_in_words_and_diagnoses_with_their_fix():
+    diagnosis = Diagnosis("input-convention", "inputs scaled to 0..255, not 0..1", ('scale = 255',), 0.81,
+                          (0.79, 0.83))
+    records = [graded("ok", 0.85),
+               graded("memo", 0.99, flags=["memorisation-suspected"]),
+               graded("conv", 0.12, flags=["input-convention"], integrity=Integrity(diagnosis=(diagnosis,))),
+               failed("broken")]
+    review = {r["student"]: r for r in class_context(records, figures=False)["review"]}
+    assert sorted(review) == ["conv", "memo"]
+    assert review["memo"]["flags"] == [{"code": "memorisation-suspected",
+                                        "text": class_report_strings("en")["flag_memorisation-suspected"]}]
+    assert review["conv"]["flags"] == []  # said once, by its diagnosis
+    assert review["conv"]["diagnoses"] == [{"cause": "inputs scaled to 0..255, not 0..1", "fix": ["scale = 255"]}]
+    html = render_class_html(records, "en", figures=False)
+    assert "inputs scaled to 0..255, not 0..1" in html and "<code>scale = 255</code>" in html
+    assert html.index('id="needs-a-look"') < html.index('id="scores"')  # what to act on comes first
+
+
+def test_item_analysis_and_confusion_reach_the_page():
+    records = [graded("a", 0.85), graded("b", 0.71), graded("c", 0.65)]
+    e = records[0].result.evaluation
+    matrix = [[90 if i == j else 10 if j == (i + 1) % 10 else 0 for j in range(10)] for i in range(10)]
+    records = [dataclasses.replace(r, result=r.result.replace(
+        evaluation=dataclasses.replace(r.result.evaluation, confusion_matrix=matrix))) for r in records]
+    ctx = class_context(records, figures=False)
+    test_acc = next(c for c in ctx["checks"] if c["name"] == "test accuracy above 0.7")
+    assert (test_acc["passed"], test_acc["total"], test_acc["step"]) == (2, 3, "1 / 2 pp")
+    assert test_acc["shifts"] == [2, 2, 2, 1, 1]  # 0.71 fails once the bar is x > 0.71
+    loss = next(c for c in ctx["checks"] if c["name"] == "final training loss below 0.5")
+    assert (loss["discrimination"], loss["no_discrimination"]) == ("n/a", "everyone passed")
+    assert [cell["value"] for cell in ctx["confusion"]["rows"][0]["cells"][:2]] == [90.0, 10.0]  # % of the row
+    assert ctx["confusion"]["included"] == 3 and len(e.per_class_accuracy) == 10
+    html = render_class_html(records, "en", figures=False)
+    assert ">discrimination<" in html and "everyone passed" in html
+
+
+def test_optional_sections_are_shown_only_when_given(tmp_path, monkeypatch):
+    import jinja2
+
+    from grader.report import render
+
+    records = [graded("a", 0.85)]
+    assert 'id="similar' not in render_class_html(records, "en", figures=False)
+    (tmp_path / "robustness.html.j2").write_text('<section id="robustness-part">{{ robustness.title }}</section>')
+    loader = render.environment().loader
+    env = render.environment().overlay(loader=jinja2.ChoiceLoader([loader, jinja2.FileSystemLoader(tmp_path)]))
+    monkeypatch.setattr(render, "environment", lambda: env)
+    html = render_class_html(records, "en", figures=False, sections={"robustness": {"title": "Under corruption"}})
+    assert '<section id="robustness-part">Under corruption</section>' in html
+
+
+def test_pdf_pages_never_end_on_a_heading_and_long_tables_repeat_their_header():
+    import pypdf
+
+    from grader.report.render import render_pdf
+
+    records = [graded(f"s{i:02d}", 0.6 + (i % 9) * 0.03, flags=["memorisation-suspected"] if i % 4 == 0 else [])
+               for i in range(24)] + [failed(f"f{i:02d}") for i in range(40)]
+    pages = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(render_pdf(
+        render_class_html(records, "en", figures=False)))).pages]
+    t = class_report_strings("en")
+    headings = {t[k] for k in ("class_needs_look", "class_failures", "class_review", "class_scores", "class_checks",
+                               "class_confusion", "class_per_class", "class_leaderboard")}
+    for number, text in enumerate(pages, 1):
+        lines = [line.strip() for line in text.splitlines() if line.strip()][:-1]  # the last is the footer
+        assert lines and lines[-1] not in headings, f"page {number} ends on the heading {lines[-1]!r}"
+    with_failures = [text for text in pages if "not a checkpoint: hand in" in text]
+    assert len(with_failures) >= 2  # the table of the ungraded runs over a page...
+    assert all("Student Name Status Reason" in text for text in with_failures)  # ...with its header each time
+    assert sum(text.count("not a checkpoint: hand in") for text in pages) == 40
