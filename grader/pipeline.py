@@ -27,7 +27,7 @@ from grader.integrity.assess import IntegrityImages, assess
 from grader.integrity.diagnosing import DiagnosisPlan
 from grader.integrity.gate import graded_metrics
 from grader.integrity.memorisation import MEMORISATION, MemorisationProbe
-from grader.robustness.request import corrupted_set, measure_robustness, robustness_size
+from grader.robustness.request import corrupted_set, measure_robustness, robustness_size, with_room
 from grader.results import (GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student, Timings,
                             as_error, new_result, with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
@@ -67,8 +67,9 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
             result = _with_submission(result, inspected)
             if kept is not None:
                 kept.take_weights(inspected.weights)
-            result = _run_and_measure(result, inspected, data, rubric, sandbox=sandbox, memorisation=memorisation,
-                                      kept=kept, robustness=robustness_size(robustness, rubric))
+            size = robustness_size(robustness, rubric)  # its images widen the child's wall clock
+            result = _run_and_measure(result, inspected, data, with_room(rubric, size, len(data.test_labels)),
+                                      sandbox=sandbox, memorisation=memorisation, kept=kept, robustness=size)
     except GraderError as exc:
         result = as_error(result, str(exc))
     except Exception as exc:  # a grader bug must not stop a batch; it is reported as one

@@ -16,7 +16,7 @@ from grader.robustness import DEFAULT_N
 from grader.robustness import corruptions as c
 from grader.robustness.cache import CorruptedSet, corrupted_set, generate, subset
 from grader.robustness.measure import Robustness, measure
-from grader.robustness.request import robustness_size
+from grader.robustness.request import robustness_size, with_room
 from grader.rubric import parse_rubric
 from tests.fixtures.make_submissions import tiny_data
 
@@ -264,6 +264,10 @@ def test_the_rubric_can_check_robustness_and_turns_it_on():
     plain = parse_rubric({"check": [{"metric": "accuracy", "condition": "x > 0.5"}]})
     assert robustness_size(None, rubric) == DEFAULT_N and robustness_size(None, plain) is None
     assert robustness_size(7, plain) == 7
+    assert with_room(plain, None, 10_000) is plain
+    widened = with_room(plain, 100, 10_000)  # 18 x 5 x 100 more images for a limit set for 10,000
+    assert widened.limits.wall_seconds == pytest.approx(plain.limits.wall_seconds * 1.9)
+    assert widened.checks == plain.checks and widened.limits.memory_mb == plain.limits.memory_mb
 
 
 @pytest.mark.slow
