@@ -285,7 +285,7 @@ def test_the_example_network_loses_accuracy_as_severity_rises(shared_copy, tmp_p
     assert found is not None and found.n_per_cell == 50
     severity = found.per_severity
     assert severity[0] > severity[2] > severity[4] and severity[0] - severity[4] > 0.05
-    assert found.mean_accuracy < result.evaluation.accuracy
+    assert min(found.per_corruption.values()) < result.evaluation.accuracy - 0.1  # contrast, for this network
     assert len(found.examples) == 1 + len(c.CORRUPTIONS) and found.examples[0]["corruption"] == "clean"
 
 
