@@ -9,6 +9,11 @@ values with its sorted shape, which permuting hidden units leaves unchanged (a *
 copy). Key names, prefixes, nesting and file format never enter a digest, and a network's
 digests are compared as a multiset, so tensor order does not either. Constant tensors (a
 BatchNorm scale left at 1, zero biases) are skipped: every network of that architecture shares them.
+
+A *sketch* catches fine-tuned copies cheaply: each weight matrix, scaled to unit length, is
+summed into ``SKETCH_SIZE`` buckets with random signs (a count sketch, hashed by the tensor's
+place and shape, so the same for every network of an architecture); the dot product of two
+sketches estimates the mean cosine similarity of the two networks' weights as saved.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 # smaller holds at least this share of the larger's (a state_dict cut from a run folder that
 # also keeps other tensors still matches; one shared layer does not).
 MIN_SIZE_RATIO = 0.5
+SKETCH_SIZE = 256  # buckets: the sketch's cosine is within about 1/sqrt(256) = 0.06 of the true one
 
 
 @dataclass(frozen=True)
@@ -44,21 +50,33 @@ class TensorPrint:
 
 @dataclass(frozen=True)
 class WeightPrint:
-    """A network's fingerprint: its non-constant floating-point tensors' digests, in file order."""
+    """A network's fingerprint.
+
+    Attributes:
+        tensors: its non-constant floating-point tensors' digests, in file order.
+        architecture: digest of every tensor's shape in file order (equal for two networks
+            whose weights can be compared as saved).
+        sketch: the unit-length count sketch of its weight matrices (``SKETCH_SIZE`` values).
+    """
 
     tensors: tuple[TensorPrint, ...]
+    architecture: str = ""
+    sketch: tuple[float, ...] = ()
 
     @property
     def size(self) -> int:
         """Elements in the fingerprinted tensors."""
         return sum(t.size for t in self.tensors)
 
-    def to_json(self) -> list:
-        return [[t.exact, t.sorted, t.size, list(t.shape)] for t in self.tensors]
+    def to_json(self) -> dict:
+        return {"tensors": [[t.exact, t.sorted, t.size, list(t.shape)] for t in self.tensors],
+                "architecture": self.architecture, "sketch": [round(v, 6) for v in self.sketch]}
 
     @classmethod
-    def from_json(cls, rows: list) -> "WeightPrint":
-        return cls(tuple(TensorPrint(str(e), str(s), int(n), tuple(int(d) for d in shape)) for e, s, n, shape in rows))
+    def from_json(cls, obj: dict) -> "WeightPrint":
+        tensors = tuple(TensorPrint(str(e), str(s), int(n), tuple(int(d) for d in shape))
+                        for e, s, n, shape in obj["tensors"])
+        return cls(tensors, str(obj.get("architecture", "")), tuple(float(v) for v in obj.get("sketch", ())))
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,26 @@ def fingerprint(tensors: list[np.ndarray]) -> WeightPrint:
         exact = _digest(repr(shape), half.tobytes())
         ordered = _digest(repr(sorted(shape)), np.sort(half, axis=None).tobytes())
         prints.append(TensorPrint(exact, ordered, int(half.size), shape))
-    return WeightPrint(tuple(prints))
+    architecture = _digest(repr([tuple(t.shape) for t in tensors]), b"")
+    return WeightPrint(tuple(prints), architecture, sketch(tensors))
+
+
+def sketch(tensors: list[np.ndarray]) -> tuple[float, ...]:
+    """The count sketch of ``tensors``' weight matrices (two or more dimensions), unit length."""
+    total = np.zeros(SKETCH_SIZE)
+    for place, tensor in enumerate(tensors):
+        if tensor.ndim < 2:
+            continue
+        flat = tensor.astype(np.float64).ravel()
+        norm = np.linalg.norm(flat)
+        if not norm:
+            continue
+        rng = np.random.default_rng([place, *tensor.shape])
+        buckets = rng.integers(0, SKETCH_SIZE, flat.size)
+        signs = rng.integers(0, 2, flat.size) * 2 - 1
+        total += np.bincount(buckets, weights=signs * flat / norm, minlength=SKETCH_SIZE)
+    norm = np.linalg.norm(total)
+    return tuple(float(v) for v in total / norm) if norm else ()
 
 
 def compare_prints(a: WeightPrint, b: WeightPrint) -> PrintMatch:

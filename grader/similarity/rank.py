@@ -35,6 +35,8 @@ class Thresholds:
         flag_kappa: the kappa interval's lower end that a behaviour flag needs besides ``flag_z``.
         sure_kappa: a lower end that flags a pair by behaviour whatever the class (tiny classes).
         aligned: weight-matching cosine that flags a same-architecture pair by its weights.
+        sketch: the sketched cosine of two same-architecture networks' weights as saved that
+            earns a pair weight matching (networks trained apart sit near 0).
         min_spread: floor on the robust spread of kappa (1.4826 x MAD), so that a class of near
             twins does not make every small difference look unusual.
         draws: bootstrap resamples of the test images for the kappa interval.
@@ -45,6 +47,7 @@ class Thresholds:
     flag_kappa: float = 0.75
     sure_kappa: float = 0.9
     aligned: float = 0.8
+    sketch: float = 0.3
     min_spread: float = 0.02
     draws: int = 200
 
@@ -83,6 +86,7 @@ class Evidence:
         both_wrong: how many images both get wrong.
         z: robust z of ``kappa`` in the class's distribution (how unusual).
         exact, reordered: shares of the smaller network's weights found identical, in order or reordered.
+        sketch: the sketched cosine of the weights as saved (same architecture only).
         as_saved, aligned: weight cosine similarity before and after weight matching.
         weights_note: why weight evidence is missing.
     """
@@ -95,6 +99,7 @@ class Evidence:
     z: float | None = None
     exact: float | None = None
     reordered: float | None = None
+    sketch: float | None = None
     as_saved: float | None = None
     aligned: float | None = None
     weights_note: str | None = None
@@ -141,7 +146,7 @@ def find_pairs(members: list[Member], predictions: np.ndarray | None, labels: np
         the flagged pairs; never a pair of two compared (non-batch) members.
     """
     cache, kept = cache or {}, {}
-    stats, has = _behaviour(predictions, labels)
+    stats, has = _behaviour(predictions, labels, len(members))
     own = [i for i, m in enumerate(members) if not m.origin]
     median, spread = _spread(stats.kappa if stats else None, [i for i in own if has[i]], thresholds)
     pairs, candidates = [], 0
@@ -168,9 +173,11 @@ def pair_key(sha_a: str, sha_b: str) -> str:
     return "|".join(sorted((sha_a, sha_b)))
 
 
-def _behaviour(predictions: np.ndarray | None, labels: np.ndarray | None) -> tuple[PairStats | None, list[bool]]:
+def _behaviour(predictions: np.ndarray | None, labels: np.ndarray | None,
+               count: int) -> tuple[PairStats | None, list[bool]]:
+    """Every pair's statistics, and which members have predictions."""
     if predictions is None or labels is None:
-        return None, [False] * (0 if predictions is None else len(predictions))
+        return None, [False] * count
     has = [bool(row[0] >= 0) for row in predictions]
     return pair_statistics(np.where(predictions < 0, 0, predictions), labels), has
 
@@ -187,9 +194,11 @@ def _spread(kappa: np.ndarray | None, rows: list[int], thresholds: Thresholds) -
 def _cheap(a: Member, b: Member, stats: PairStats | None, i: int, j: int, median, spread):
     """The evidence computed for every pair, and the weight digests' overlap (None: unknown)."""
     match = compare_prints(a.weights, b.weights) if a.weights and b.weights else None
-    note = a.note or b.note
+    sketched = None
+    if match and a.weights.sketch and a.weights.architecture == b.weights.architecture:
+        sketched = float(np.dot(a.weights.sketch, b.weights.sketch))
     evidence = Evidence(exact=match.exact if match else None, reordered=match.reordered if match else None,
-                        weights_note=note)
+                        sketch=sketched, weights_note=a.note or b.note)
     if stats is not None:
         kappa = float(stats.kappa[i, j])
         evidence = dataclasses.replace(
@@ -199,7 +208,7 @@ def _cheap(a: Member, b: Member, stats: PairStats | None, i: int, j: int, median
 
 
 def _is_candidate(evidence: Evidence, match: PrintMatch | None, thresholds: Thresholds) -> bool:
-    if match is not None and match.kind():
+    if (match is not None and match.kind()) or (evidence.sketch or 0.0) >= thresholds.sketch:
         return True
     if evidence.kappa is None:
         return False
