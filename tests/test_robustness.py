@@ -312,3 +312,12 @@ def test_the_reports_show_the_section_only_when_it_was_measured():
     assert class_section([plain], "en") is None
     page = render_class_html([], "en", figures=False, sections={"robustness": section})
     assert 'id="robustness"' in page and "mean corruption accuracy" in page
+
+
+def test_canny_outlines_a_square_and_nothing_else():
+    image = np.zeros((16, 16), np.uint8)
+    image[4:12, 4:12] = 200
+    edges = c.canny_edges(image, 50, 150)
+    assert not edges[6:10, 6:10].any() and not edges[:2].any() and not edges[:, 14:].any()
+    assert all(edges[row, 3:5].any() and edges[row, 11:13].any() for row in range(5, 11))  # thin left and right sides
+    assert not c.canny_edges(np.full((16, 16), 90, np.uint8), 50, 150).any()

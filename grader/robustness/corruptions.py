@@ -24,7 +24,7 @@ from scipy import ndimage
 
 SEVERITIES = 5
 # Bump when any corruption's output changes: it keys the cache of corrupted images.
-CODE_VERSION = 1
+CODE_VERSION = 2
 
 # --- parameters, per severity 1..5, as make_cifar_c.py gives them ---------------------------
 GAUSSIAN_NOISE = (0.04, 0.06, 0.08, 0.09, 0.10)  # std of the added noise, pixels in 0..1
@@ -387,12 +387,14 @@ def _water_layer(liquid: np.ndarray) -> np.ndarray:
     embossed, times the liquid. The distance is exact Euclidean (OpenCV's is a 5x5 chamfer
     approximation)."""
     level = np.clip(liquid * 255, 0, 255).astype(np.uint8)
-    distance = ndimage.distance_transform_edt(~canny_edges(level, 50, 150))
-    distance = _box3(np.minimum(distance, 20)).astype(np.uint8)
+    edges = canny_edges(level, 50, 150)
+    cap = 20.0  # OpenCV's distance with no edge at all is huge: the cap everywhere
+    distance = np.minimum(ndimage.distance_transform_edt(~edges), cap) if edges.any() else np.full(level.shape, cap)
+    distance = _box3(distance).astype(np.uint8)
     emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float64)
     shaded = np.clip(np.rint(ndimage.correlate(equalise_histogram(distance).astype(np.float64), emboss,
                                                mode="mirror")), 0, 255)
-    return level.astype(np.float32) * _box3(shaded).astype(np.float32)
+    return level.astype(np.float32) * np.rint(_box3(shaded)).astype(np.float32)  # OpenCV's blur of uint8 rounds
 
 
 def _box3(x: np.ndarray) -> np.ndarray:
@@ -418,8 +420,8 @@ def canny_edges(image: np.ndarray, low: float, high: float) -> np.ndarray:
     L1 magnitude, thinning across the gradient, hysteresis (8-connected) between ``low`` and
     ``high``."""
     x = image.astype(np.float64)
-    gx = ndimage.sobel(x, axis=1, mode="mirror")
-    gy = ndimage.sobel(x, axis=0, mode="mirror")
+    gx = ndimage.sobel(x, axis=1, mode="nearest")  # OpenCV's Canny replicates the border
+    gy = ndimage.sobel(x, axis=0, mode="nearest")
     magnitude = np.abs(gx) + np.abs(gy)
     angle = (np.rad2deg(np.arctan2(gy, gx)) + 180) % 180
     padded = np.pad(magnitude, 1)
