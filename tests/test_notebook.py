@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import sys
 import types
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def run_cells(monkeypatch, *cells: str, keep_inputs: bool = True) -> types.Modul
     """Run ``cells`` as IPython does: each compiled under its own file name registered in linecache,
     in the namespace of a fresh ``__main__`` that holds ``In`` (the session's inputs)."""
     main = types.ModuleType("__main__")
-    monkeypatch.setitem(os.sys.modules, "__main__", main)
+    monkeypatch.setitem(sys.modules, "__main__", main)
     if keep_inputs:
         main.In = [""]
     for number, cell in enumerate(cells, start=1):
@@ -74,7 +75,7 @@ def test_a_class_imported_from_a_module_travels_as_that_module(monkeypatch, tmp_
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "mymodels.py").write_text(IMPORTS_CELL + NET_CELL)
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
-    monkeypatch.delitem(os.sys.modules, "mymodels", raising=False)
+    monkeypatch.delitem(sys.modules, "mymodels", raising=False)
     from mymodels import Net  # as a notebook cell imports the student's own file
 
     folder = save_hand_in(Net(), tmp_path / "hand-in")
@@ -85,7 +86,7 @@ def test_a_class_imported_from_a_module_travels_as_that_module(monkeypatch, tmp_
 
 def test_a_class_without_source_says_to_use_model_py(monkeypatch, tmp_path):
     main = types.ModuleType("__main__")
-    monkeypatch.setitem(os.sys.modules, "__main__", main)
+    monkeypatch.setitem(sys.modules, "__main__", main)
     exec(compile(IMPORTS_CELL + NET_CELL, "<string>", "exec"), vars(main))  # noqa: S102 - no linecache entry
     with pytest.raises(GraderError) as caught:
         save_hand_in(main.Net(), tmp_path / "hand-in")
