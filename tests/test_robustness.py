@@ -133,7 +133,8 @@ def test_a_blur_of_a_constant_image_stays_constant(name):
 def test_defocus_kernel_is_a_normalised_symmetric_disk():
     for radius, alias in c.DEFOCUS_BLUR:
         kernel = c.disk_kernel(radius, alias)
-        assert kernel.sum() == pytest.approx(1.0) and np.allclose(kernel, kernel.T) and np.allclose(kernel, kernel[::-1])
+        assert kernel.sum() == pytest.approx(1.0)
+        assert np.allclose(kernel, kernel.T) and np.allclose(kernel, kernel[::-1])
         assert kernel[kernel.shape[0] // 2, kernel.shape[1] // 2] == kernel.max()
 
 
