@@ -28,8 +28,8 @@ from grader.integrity.diagnosing import DiagnosisPlan
 from grader.integrity.gate import graded_metrics
 from grader.integrity.memorisation import MEMORISATION, MemorisationProbe
 from grader.robustness.request import corrupted_set, measure_robustness, robustness_size, with_room
-from grader.results import (GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student, Timings,
-                            as_error, new_result, with_verdict, write_results)
+from grader.results import (AppliedFix, GradeResult, Integrity, Memorisation, ModelFacts, SandboxFacts, Student,
+                            Timings, as_error, new_result, with_verdict, write_results)
 from grader.rubric import Rubric, check, load_rubric
 from grader.runner.launch import ChildOutput, run_submission
 from grader.submission import Submission, inspect_submission, normalise_history
@@ -80,6 +80,8 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
     found, reasons = graded_metrics(result, trust_reported=rubric.intake.trust_reported)
     verdict = check(found, rubric, not_graded=None if result.graded else (result.error or ""),
                     reasons=reasons or None)
+    if result.integrity.applied:  # graded with the diagnosed fix: the rubric's share of the points goes
+        verdict = dataclasses.replace(verdict, score=verdict.score * (1 - result.integrity.applied.penalty))
     return with_verdict(result, verdict, total_seconds=time.perf_counter() - started)
 
 
@@ -93,10 +95,11 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     sent = corrupted.after(images) if corrupted is not None else images
     order = lambda logits: _in_dataset_order(logits, inspected.manifest.get("classes"), data.classes)  # noqa: E731
     handed_in = result.history
-    plan = DiagnosisPlan(data, claimed=lambda info: _claimed_test_acc(handed_in, info, inspected), reorder=order)
+    plan = DiagnosisPlan(data, claimed=lambda info: _claimed_test_acc(handed_in, info, inspected), reorder=order,
+                         resend=sent if rubric.intake.apply_diagnosis else None)
     child = run_submission(inspected, sent, classes=len(data.classes), seed_text=data.fingerprint,
                            sandbox=sandbox, limits=rubric.limits, plan=plan)
-    logits = order(child.logits)
+    logits, applied = _with_fix(order(child.logits), plan, data, penalty=rubric.intake.diagnosis_penalty)
     evaluation = evaluate(logits[:n], data.test_labels, data.classes, data.test_images)
     if kept is not None:
         kept.take_logits(logits[:n])
@@ -108,8 +111,25 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
         result = result.replace(robustness=measure_robustness(corrupted, logits[len(images):], data))
     integrity = Integrity(memorisation=Memorisation(**found.memorisation) if found.memorisation else None,
                           training=found.training, mismatches=found.mismatches, fit=found.fit,
-                          diagnosis=plan.findings())
+                          diagnosis=plan.findings(), applied=applied)
+    if applied:
+        fix = "; ".join(line for d in plan.findings() for line in d.fix if line != "[input]")
+        result = result.replace(submission=dataclasses.replace(result.submission, notes=(
+            *result.submission.notes, f"graded with the diagnosed fix ({fix}), as the rubric allows, less "
+            f"{applied.penalty:.0%} of the points; as handed in it scored {applied.accuracy_as_handed_in:.2%}")))
     return result.replace(integrity=integrity)
+
+
+def _with_fix(logits: np.ndarray, plan: DiagnosisPlan, data: Cifar10, *,
+              penalty: float) -> tuple[np.ndarray, AppliedFix | None]:
+    """The logits to grade with: the diagnosis's fix applied when the rubric asked for it and one
+    was confirmed (``plan.fixed``), else ``logits`` as handed in."""
+    fixed = plan.fixed(logits)
+    if fixed is None:
+        return logits, None
+    n = len(data.test_labels)
+    as_handed_in = float((logits[:n].argmax(1) == data.test_labels).mean())
+    return fixed, AppliedFix(accuracy_as_handed_in=as_handed_in, penalty=penalty)
 
 
 def _claimed_test_acc(history: Mapping | None, info: dict, inspected: Submission) -> float | None:

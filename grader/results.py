@@ -36,6 +36,7 @@ RESULTS_NAME = "results.json"
 MEMORISATION_FLAG = "memorisation-suspected"
 HISTORY_MISMATCH_FLAG = "history-mismatch"
 TEST_SET_FIT_FLAG = "test-set-fit"
+DIAGNOSIS_APPLIED_FLAG = "diagnosis-applied"
 UNOFFICIAL_DATA_FLAG = "unofficial-data"
 BORDERLINE_FLAG = "borderline"
 NO_SANDBOX_FLAG = "no-sandbox"
@@ -146,6 +147,15 @@ class Memorisation:
 
 
 @dataclass(frozen=True)
+class AppliedFix:
+    """A grade taken with the diagnosis's fix applied: the accuracy the hand-in scored as it was,
+    and the share of the points earned with the fix that it loses (the rubric's penalty)."""
+
+    accuracy_as_handed_in: float
+    penalty: float
+
+
+@dataclass(frozen=True)
 class Integrity:
     """Facts about whether the grade can be trusted, measured by the grading process.
 
@@ -155,6 +165,8 @@ class Integrity:
         mismatches: the history's claims that the network does not bear out.
         fit: why the test set fits suspiciously better than the training images, or None.
         diagnosis: likely input conventions or output orders for a low score, with their fixes.
+        applied: when the rubric graded with the diagnosis's fix (``apply_diagnosis``): the
+            accuracy as handed in and the share of the points deducted; None otherwise.
     """
 
     memorisation: Memorisation | None = None
@@ -162,10 +174,11 @@ class Integrity:
     mismatches: tuple[Mismatch, ...] = ()
     fit: str | None = None
     diagnosis: tuple[Diagnosis, ...] = ()
+    applied: AppliedFix | None = None
 
     def flags(self) -> set[str]:
         """The TA flags these facts raise."""
-        found = {d.flag for d in self.diagnosis}
+        found = {d.flag for d in self.diagnosis} | ({DIAGNOSIS_APPLIED_FLAG} if self.applied else set())
         if self.memorisation and self.memorisation.flagged:
             found.add(MEMORISATION_FLAG)
         if self.mismatches:
@@ -425,7 +438,8 @@ def _to_json(r: GradeResult) -> dict:
         "integrity": None if not r.graded else {
             "history_mismatch": [{**dataclasses.asdict(m), "detail": m.sentence()} for m in r.integrity.mismatches],
             "test_set_fit": r.integrity.fit,
-            "diagnosis": [d.to_json() for d in r.integrity.diagnosis]},
+            "diagnosis": [d.to_json() for d in r.integrity.diagnosis],
+            "applied": dataclasses.asdict(r.integrity.applied) if r.integrity.applied else None},
         "robustness": None if r.robustness is None else r.robustness.to_json(),
         "provenance": {"model": r.model.source},
         "model": r.model.to_json(),
@@ -523,8 +537,10 @@ def _integrity(obj: Mapping[str, Any], memorisation: Mapping | None) -> Integrit
     diagnosis = tuple(Diagnosis(d["flag"], d["cause"], tuple(d["fix"]), float(d["accuracy"]),
                                 tuple(d["accuracy_ci"]), tuple(d.get("also") or ()))
                       for d in facts.get("diagnosis") or ())
+    applied = facts.get("applied")
     return Integrity(None if memorisation is None else Memorisation(**memorisation), training, mismatches,
-                     facts.get("test_set_fit"), diagnosis)
+                     facts.get("test_set_fit"), diagnosis,
+                     AppliedFix(float(applied["accuracy_as_handed_in"]), float(applied["penalty"])) if applied else None)
 
 
 def _evaluation(obj: Mapping[str, Any], dataset: Mapping[str, Any]) -> EvalResult:

@@ -228,9 +228,13 @@ def _parse_intake(raw: object, source: str) -> IntakeRules:
         raise GraderError(f"{source}: unknown [submission] key(s) {', '.join(sorted(bad))}",
                           f"known: {', '.join(INTAKE_KEYS)}")
     for key, value in raw.items():
-        if key == "trust_reported":
+        if key in ("trust_reported", "apply_diagnosis"):
             if not isinstance(value, bool):
-                raise GraderError(f"{source}: [submission] trust_reported must be true or false, got {value!r}")
+                raise GraderError(f"{source}: [submission] {key} must be true or false, got {value!r}")
+        elif key == "diagnosis_penalty":
+            if not _is_number(value) or not 0 <= value <= 1:
+                raise GraderError(f"{source}: [submission] diagnosis_penalty must be a number from 0 to 1, "
+                                  f"got {value!r}", "the share of the points a fixed hand-in loses, e.g. 0.2")
         elif not isinstance(value, str) or not value.strip():
             raise GraderError(f"{source}: [submission] {key} must be a non-empty string, got {value!r}",
                               'e.g. weights = "models/HW2_CNN.pth", model_code = "net.py"')
@@ -238,8 +242,13 @@ def _parse_intake(raw: object, source: str) -> IntakeRules:
     if model_code is not None:
         base = Path(source).parent if source not in ("default", "<rubric>") else Path.cwd()
         model_code = _model_code(base / model_code, f"{source}: [submission] model_code")
+    if "diagnosis_penalty" in raw and not raw.get("apply_diagnosis"):
+        raise GraderError(f"{source}: [submission] diagnosis_penalty is set but apply_diagnosis is not",
+                          "add apply_diagnosis = true, or remove diagnosis_penalty")
     return IntakeRules(weights=raw.get("weights"), model_code=model_code,
-                       trust_reported=raw.get("trust_reported", False))
+                       trust_reported=raw.get("trust_reported", False),
+                       apply_diagnosis=raw.get("apply_diagnosis", False),
+                       diagnosis_penalty=float(raw.get("diagnosis_penalty", 0.0)))
 
 
 def _model_code(path: Path, where: str) -> Path:

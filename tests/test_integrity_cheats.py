@@ -18,6 +18,7 @@ from torch import nn
 
 from grader.data import CLASSES, Cifar10, fingerprint
 from grader.pipeline import grade_one
+from grader.results import GradeResult
 from grader.rubric import parse_rubric
 
 CENTRES = (20 + 22 * torch.arange(10.0)) / 255  # the red level of each class, 0..1
@@ -169,6 +170,24 @@ def test_a_normalize_network_without_its_input_table_gets_the_fix(tmp_path, data
     declared = grade_one(hand_in(tmp_path / "t", colour_net(normalised=True), history=history, toml=toml),
                          data=data, sandbox=False)
     assert declared.evaluation.accuracy > 0.95 and not INTEGRITY_FLAGS & set(declared.flags)
+
+
+def test_a_rubric_may_grade_with_the_diagnosed_fix_less_a_penalty(tmp_path, data):
+    checks = [{"name": "accuracy above 0.9", "metric": "accuracy", "condition": "x > 0.9", "points": 4}]
+    rubric = parse_rubric({"check": checks, "submission": {"apply_diagnosis": True, "diagnosis_penalty": 0.25}})
+    result = grade_one(hand_in(tmp_path / "s", colour_net(normalised=True, reversed_outputs=True)), data=data,
+                       rubric=rubric, sandbox=False)
+    assert {"input-convention", "class-order", "diagnosis-applied"} <= set(result.flags)
+    applied = result.integrity.applied
+    assert applied.accuracy_as_handed_in < 0.2 and applied.penalty == 0.25
+    assert result.evaluation.accuracy > 0.95  # the whole test set, run again under the fix and relabelled
+    assert result.verdict.checks[0].passed and result.verdict.score == 3.0 and result.verdict.max_score == 4
+    assert any("graded with the diagnosed fix" in note and "mean = [0.5, 0.5, 0.5]" in note
+               for note in result.submission.notes)
+    saved = GradeResult.from_json(json.loads(json.dumps(result.to_json())))
+    assert saved.integrity.applied == applied and saved.verdict.score == 3.0
+    as_handed_in = grade_one(hand_in(tmp_path / "t", colour_net()), data=data, rubric=rubric, sandbox=False)
+    assert as_handed_in.integrity.applied is None and as_handed_in.verdict.score == 4.0  # nothing to fix
 
 
 @pytest.mark.slow  # a whole grade end to end; run with make test-all

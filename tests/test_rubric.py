@@ -150,12 +150,20 @@ def test_submission_table_names_the_checkpoint_and_the_class_wide_model_code(tmp
     other.write_text("")
     assert r.with_model_code(other).intake.model_code == other.resolve()  # --model-code wins
     assert r.with_model_code(None) is r
+    assert not r.intake.apply_diagnosis  # by default a diagnosed hand-in is graded as handed in
+    fixing = parse_rubric({"submission": {"apply_diagnosis": True, "diagnosis_penalty": 0.2},
+                           "check": [{"metric": "accuracy", "condition": "x > 0.5"}]})
+    assert fixing.intake.apply_diagnosis and fixing.intake.diagnosis_penalty == 0.2
 
 
 @pytest.mark.parametrize("table, match", [
     ({"weight": "a.pth"}, "unknown \\[submission\\] key"),
     ({"weights": ""}, "non-empty string"),
     ({"model_code": "missing.py"}, "is not a file"),
+    ({"apply_diagnosis": "yes"}, "apply_diagnosis must be true or false"),
+    ({"apply_diagnosis": True, "diagnosis_penalty": 1.5}, "from 0 to 1"),
+    ({"apply_diagnosis": True, "diagnosis_penalty": True}, "from 0 to 1"),
+    ({"diagnosis_penalty": 0.2}, "apply_diagnosis is not"),
 ])
 def test_bad_submission_tables_are_named(table, match):
     with pytest.raises(GraderError, match=match):

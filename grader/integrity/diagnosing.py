@@ -3,9 +3,11 @@ loaded (no second start, no second load):
 
     after the grade's own reply       low enough to diagnose? (``needs_diagnosis``)
     1. the choosing slice              under every common convention but the declared one
-    2. the confirming slice            under the chosen convention, if it is not the declared one
-    findings()                         ``confirm`` against the declared convention's predictions,
+    2. the confirming slice            under the chosen convention, if it is not the declared one;
+                                       ``confirm`` against the declared convention's predictions,
                                        which the grade's own reply already holds for both slices
+    3. (a rubric with apply_diagnosis) every image of the grade's request under the confirmed
+                                       convention, so the grade can be taken with the fix
 
 Both slices are test images the child has already seen in the grade's request.
 """
@@ -44,11 +46,14 @@ class DiagnosisPlan:
         claimed: the claimed final test accuracy, given the first reply's header (a run folder's
             history arrives with it), or None.
         reorder: the first reply's test logits put in the dataset's class order.
+        resend: the grade's request (its images, in order) to run again under a confirmed input
+            convention, so that ``fixed`` can return the whole grade's logits with the fix; None
+            when the rubric grades as handed in.
     """
 
     def __init__(self, data: Cifar10, *, claimed: Callable[[dict], float | None],
-                 reorder: Callable[[np.ndarray], np.ndarray]):
-        self.data, self.claimed, self.reorder = data, claimed, reorder
+                 reorder: Callable[[np.ndarray], np.ndarray], resend: np.ndarray | None = None):
+        self.data, self.claimed, self.reorder, self.resend = data, claimed, reorder, resend
         n = len(data.test_labels)
         self.possible = n >= 2 * DIAGNOSIS_SLICE
         rng = np.random.default_rng(seed_from(data.fingerprint, "diagnosis"))
@@ -57,7 +62,8 @@ class DiagnosisPlan:
         self.conventions: tuple[Convention, ...] = ()
         self.graded: np.ndarray | None = None  # the declared convention's predictions, all test images
         self.choice: Choice | None = None
-        self.best_predictions: np.ndarray | None = None
+        self.found: tuple[Diagnosis, ...] = ()
+        self.refed: np.ndarray | None = None  # the grade's request under the fix, class-ordered
 
     def __call__(self, reply: ChildOutput) -> FollowUp | None:
         stage = len(reply.more)
@@ -65,7 +71,9 @@ class DiagnosisPlan:
             return self._after_grade(reply)
         if stage == 1:
             return self._after_choosing(reply.more[0])
-        self.best_predictions = self.reorder(reply.more[1]).argmax(1)
+        if stage == 2 and self.choice is not None and self.choice.best != 0:
+            return self._confirmed(self.reorder(reply.more[1]).argmax(1))
+        self.refed = self.reorder(reply.more[-1])
         return None
 
     def _after_grade(self, reply: ChildOutput) -> FollowUp | None:
@@ -85,14 +93,34 @@ class DiagnosisPlan:
         slice_ = Slice(np.stack([self.graded[self.choosing], *others]), self.data.test_labels[self.choosing])
         self.choice = choose(slice_, declared=0, classes=len(self.data.classes))
         if self.choice.best == 0:  # the declared convention's predictions on the other slice are here
-            self.best_predictions = self.graded[self.confirming]
-            return None
+            return self._confirmed(self.graded[self.confirming])
         return FollowUp(self.data.test_images[self.confirming], [self.conventions[self.choice.best].input_table()])
+
+    def _confirmed(self, best_predictions: np.ndarray) -> FollowUp | None:
+        self.found = tuple(confirm(self.choice, self.graded[self.confirming], best_predictions,
+                                   self.data.test_labels[self.confirming], self.conventions, declared=0,
+                                   classes=len(self.data.classes)))
+        if self.resend is None or not any(d.flag == "input-convention" for d in self.found):
+            return None
+        return FollowUp(self.resend, [self.conventions[self.choice.best].input_table()])
 
     def findings(self) -> tuple[Diagnosis, ...]:
         """The confirmed diagnoses; () when none was needed or the conversation ended early."""
-        if self.choice is None or self.best_predictions is None or self.graded is None:
-            return ()
-        return tuple(confirm(self.choice, self.graded[self.confirming], self.best_predictions,
-                             self.data.test_labels[self.confirming], self.conventions, declared=0,
-                             classes=len(self.data.classes)))
+        return self.found
+
+    def fixed(self, logits: np.ndarray) -> np.ndarray | None:
+        """The grade's logits (``logits``: the grade's own, class-ordered) with every confirmed fix
+        applied: the input convention's run, then the outputs relabelled; None when there is
+        nothing to apply (no finding, or the run under the fix did not come back)."""
+        if not self.found or self.resend is None:
+            return None
+        base = logits
+        if any(d.flag == "input-convention" for d in self.found):
+            if self.refed is None:
+                return None
+            base = self.refed
+        if not any(d.flag == "class-order" for d in self.found):
+            return base
+        relabelled = np.empty_like(base)
+        relabelled[:, self.choice.perm] = base  # output j is class perm[j]
+        return relabelled
