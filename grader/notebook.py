@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -200,7 +201,12 @@ def save_hand_in(net: Any, folder: Path, *, history: Any = None) -> Path:
         (folder / name).write_text(source, encoding="utf-8")
         if name != "model.py":  # the pickle names <module>.Net: the code file must be that module
             (folder / "submission.toml").write_text(f'entry = "{name}:{own[0].__name__}"\n', encoding="utf-8")
-    torch.save(_on_cpu(net), folder / "model.pth")
+    try:
+        torch.save(_on_cpu(net), folder / "model.pth")
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:  # what pickle raises for what it cannot save
+        raise GraderError(f"the network cannot be saved whole with torch.save ({type(exc).__name__}: {exc})",
+                          "keep lambdas, open files and generators out of the network's attributes; or "
+                          + CLASS_HINT) from None
     if history is not None:
         _write_history(history, folder)
     return folder

@@ -94,6 +94,14 @@ def test_a_class_without_source_says_to_use_model_py(monkeypatch, tmp_path):
     assert not (tmp_path / "hand-in" / "model.pth").exists()
 
 
+def test_a_network_pickle_cannot_hold_says_what_to_change(tmp_path):
+    net = nn.Sequential(nn.Linear(2, 2))
+    net.score = lambda x: x  # an attribute a student attached: torch.save(net) fails on it too
+    with pytest.raises(GraderError, match="cannot be saved whole with torch.save") as caught:
+        save_hand_in(net, tmp_path / "hand-in")
+    assert "lambdas" in caught.value.hint
+
+
 def test_history_in_the_shapes_students_keep(tmp_path):
     per_epoch = [{"epoch": 1, "train_loss": torch.tensor(1.5), "test_acc": torch.tensor(0.41)},
                  {"epoch": 2, "train_loss": torch.tensor(0.9), "test_acc": torch.tensor(0.55)}]
