@@ -231,9 +231,14 @@ def test_a_link_out_of_the_class_folder_is_named_never_read(tmp_path):
 
 
 def test_refused_and_renamed_submissions_are_rows_and_the_class_grades(tmp_path, settings):
+    from rich.console import Console
+
+    from grader.commands.console import BatchProgress, tally
+
     subs = make_class(tmp_path / "subs", {"alice": "0.8", "x/alice": "0.9", "bob": "0.7"})
     (subs / "mallory.pt").symlink_to(tmp_path)
-    summary = run(subs, tmp_path / "out", settings)
+    bar = BatchProgress(Console(file=io.StringIO(), width=200))
+    summary = run(subs, tmp_path / "out", settings, progress=bar)
     rows = {r["student"]: r for r in read_gradebook(tmp_path / "out")}
     assert {s: (r["status"], r["accuracy"]) for s, r in rows.items()} == {
         "alice": ("graded", "0.8"), "alice~2": ("graded", "0.9"), "bob": ("graded", "0.7"), "mallory": ("error", "")}
@@ -241,8 +246,11 @@ def test_refused_and_renamed_submissions_are_rows_and_the_class_grades(tmp_path,
     assert "outside the class folder" in rows["mallory"]["error"] and rows["alice"]["error"] == ""
     assert summary.notes == [("alice~2", rows["alice~2"]["error"])]
     assert summary.graded_now == ["alice", "alice~2", "bob", "mallory"]
-    again = run(subs, tmp_path / "out", settings)
+    assert len(bar.outcomes) == 4 and tally(bar.outcomes)["not-graded"] == 1  # mallory, counted honestly
+    again_bar = BatchProgress(Console(file=io.StringIO(), width=200))
+    again = run(subs, tmp_path / "out", settings, progress=again_bar)
     assert again.skipped == summary.graded_now and read_gradebook(tmp_path / "out") == list(rows.values())
+    assert sorted(again_bar.outcomes) == sorted(bar.outcomes)  # reused rows count as what they were
 
 
 def nested_folders(top: Path, levels: int) -> list[Path]:

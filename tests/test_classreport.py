@@ -94,7 +94,8 @@ def test_optional_sections_are_shown_only_when_given(tmp_path, monkeypatch):
     assert 'id="similar' not in render_class_html(records, "en", figures=False)
     (tmp_path / "robustness.html.j2").write_text('<section id="robustness-part">{{ robustness.title }}</section>')
     loader = render.environment().loader
-    env = render.environment().overlay(loader=jinja2.ChoiceLoader([loader, jinja2.FileSystemLoader(tmp_path)]))
+    # a stand-in part, found before the shipped one: the include point is under test, not the part
+    env = render.environment().overlay(loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(tmp_path), loader]))
     monkeypatch.setattr(render, "environment", lambda: env)
     html = render_class_html(records, "en", figures=False, sections={"robustness": {"title": "Under corruption"}})
     assert '<section id="robustness-part">Under corruption</section>' in html

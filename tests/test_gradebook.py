@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from grader.batch.gradebook import Record, outcome, write_gradebook
+from grader.batch.gradebook import Record, outcome_of, write_gradebook
 from grader.results import Student
 from tests.test_batch import synthetic_results
 
@@ -35,5 +35,5 @@ def test_each_record_adds_to_one_honest_counter():
     refused = Record("c", "c", "c" * 64, "error", "not a checkpoint", synthetic_results("c", None, error="x"))
     killed = Record("d", "d", "d" * 64, "timeout", "took too long", synthetic_results("d", None, error="x"))
     lost = Record("e", "e", "e" * 64, "missing", "no results were written")
-    assert [outcome(r) for r in (passing, failing, refused, killed, lost)] == [
+    assert [outcome_of(r) for r in (passing, failing, refused, killed, lost)] == [
         "passed", "failing", "not-graded", "crashed", "crashed"]

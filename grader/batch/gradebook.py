@@ -4,7 +4,7 @@
     read_record(entry, folder) -> Record
     gradebook_csv(records, check_names) -> str      pure
     write_gradebook(records, check_names, out_dir, bom=True) -> Path
-    outcome(record) -> str                  which console counter a record adds to
+    outcome_of(record) -> str               which console counter a record adds to
 
 Columns: student, status, score, max_score, accuracy, one ``check:<name>`` column per rubric check
 (points earned), error, sha256 (the submission's content digest), report (path relative to
@@ -126,7 +126,7 @@ def display_name(record: Record) -> str:
     return (record.result.student.name if record.result else "") or record.student
 
 
-def outcome(record: Record) -> str:
+def outcome_of(record: Record) -> str:
     """One of ``OUTCOMES``: "passed" (graded, every check passed), "failing" (graded, a check
     failed), "not-graded" (grader refused the hand-in; its error says why), "crashed" (the
     grading process died, was killed at a limit, or left no results)."""

@@ -24,7 +24,7 @@ from typing import Iterator
 from grader import __version__, atomic
 from grader.batch import resume
 from grader.batch.discover import Entry, discover_submissions
-from grader.batch.gradebook import Record, outcome, read_record, write_gradebook
+from grader.batch.gradebook import Record, outcome_of, read_record, write_gradebook
 from grader.batch.executors import DaskExecutor, LocalExecutor, materialise, remove_tree
 from grader.batch.pool import MARKER, Job, Outcome, Task, TreeCaps, tree_caps
 from grader.batch.worker import (GradeSettings, failed_results, grade_into, load_data,
@@ -121,13 +121,13 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
                                keys[e.student]) for e in todo}
         if progress:
             reused = [read_record(e.student, e.slug, e.sha256, out_dir / e.slug) for e in entries if e not in todo]
-            progress.start(total=len(entries), reused=map(outcome, reused))
+            progress.start(total=len(entries), reused=map(outcome_of, reused))
         refused = [(jobs[e.student], Outcome("error", e.problem)) for e in todo if e.problem]
         graded = executor.run(task, [jobs[e.student] for e in todo if not e.problem], plan.limits)
         for job, outcome in itertools.chain(refused, graded):  # each committed as it finishes
             record_outcome(job, outcome, out_dir, plan)
             if progress:
-                progress.advance(outcome(read_record(job.student, job.slug, job.sha256, out_dir / job.slug)))
+                progress.advance(outcome_of(read_record(job.student, job.slug, job.sha256, out_dir / job.slug)))
         records = [_noted(read_record(e.student, e.slug, e.sha256, out_dir / e.slug), e) for e in entries]
         outputs = finish(records, out_dir, plan, class_report=class_report, compare_with=compare_with, bom=bom)
     if progress:

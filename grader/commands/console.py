@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from grader.batch.gradebook import GRADEBOOK_NAME, OUTCOMES, outcome
+from grader.batch.gradebook import GRADEBOOK_NAME, OUTCOMES, outcome_of
 from grader.results import GradeResult, check_condition
 
 # Printed to a file or a pipe, a line is never wrapped: rich would otherwise cut it at 80 columns.
@@ -27,7 +27,7 @@ def make_console(*, stderr: bool = False):
 
 
 def tally(outcomes: Iterable[str]) -> dict[str, int]:
-    """Counts of each of ``OUTCOMES`` (``grader.batch.gradebook.outcome``), zeros included."""
+    """Counts of each of ``OUTCOMES`` (``grader.batch.gradebook.outcome_of``), zeros included."""
     counts = Counter(outcomes)
     return {name: counts.get(name, 0) for name in OUTCOMES}
 
@@ -97,7 +97,7 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
     from rich.table import Table
 
     console = console or make_console()
-    console.print(f"{len(summary.records)} submissions: {counters_text(tally(map(outcome, summary.records)))}"
+    console.print(f"{len(summary.records)} submissions: {counters_text(tally(map(outcome_of, summary.records)))}"
                   f" ({len(summary.graded_now)} graded now, {len(summary.skipped)} unchanged since the last run,"
                   f" {summary.wall_s:.1f} s)")
     if summary.failed:
