@@ -27,7 +27,7 @@ SCHEMA_KEYS = {"schema_version", "status", "error", "grader_version", "created",
                "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
                "confused_pairs", "samples", "confident_wrong", "model", "history", "score", "max_score",
                "checks", "flags", "timings", "memorisation", "measured", "integrity", "provenance",
-               "robustness"}
+               "robustness", "reliability"}
 CHECK_KEYS = {"name", "metric", "op", "threshold", "passed", "value", "score", "max_score", "borderline", "detail"}
 def grade_submission(submission, **options) -> dict:
     """The results.json object of one grade, as written to disk."""
