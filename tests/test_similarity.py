@@ -183,13 +183,18 @@ def test_find_pairs_flags_copies_and_fine_tunes_and_no_network_trained_apart(bas
     images = torch.rand(300, 3, 8, 8, generator=torch.Generator().manual_seed(9))
     nets = {"base": base, "apart1": trained(small_net(1), seed=1), "apart2": trained(small_net(2), seed=2),
             "apart3": trained(small_net(3), seed=3), "permuted": permute_units(base, seed=4),
-            "tuned": trained(copy.deepcopy(base), steps=10, seed=6)}
+            "tuned": trained(copy.deepcopy(base), steps=10, seed=6), "legacy": base}
     members, predictions, weights = class_of(nets, images, tmp_path)
+    torch.save(base.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    kept = Kept()
+    kept.take_weights(tmp_path / "legacy.pt")  # unreadable without loading: behaviour alone
+    members[-1], weights[-1] = Member("legacy", "", "legacy", kept.print, kept.note), None
     labels = np.random.default_rng(0).integers(0, 10, 300)
     found = find_pairs(members, predictions, labels, weights=lambda i: weights[i])
     flagged = {frozenset((p.a.key, p.b.key)): p.kind for p in found.pairs}
     assert flagged[frozenset(("base", "permuted"))] == "reordered copy"
     assert flagged[frozenset(("base", "tuned"))] == "derived (weights)"
+    assert flagged[frozenset(("base", "legacy"))] == "derived (behaviour)"
     assert not [pair for pair in flagged if any(name.startswith("apart") for name in pair)]
 
 

@@ -111,7 +111,9 @@ def fingerprint(tensors: list[np.ndarray]) -> WeightPrint:
             continue
         shape = tuple(int(d) for d in half.shape)
         exact = _digest(repr(shape), half.tobytes())
-        ordered = _digest(repr(sorted(shape)), np.sort(half, axis=None).tobytes())
+        counts = np.bincount(half.view(np.uint16).ravel(), minlength=1 << 16)  # the values as a multiset
+        seen = np.flatnonzero(counts)
+        ordered = _digest(repr(sorted(shape)), seen.astype("<u2").tobytes() + counts[seen].astype("<u8").tobytes())
         prints.append(TensorPrint(exact, ordered, int(half.size), shape))
     architecture = _digest(repr([tuple(t.shape) for t in tensors]), b"")
     return WeightPrint(tuple(prints), architecture, sketch(tensors))
@@ -127,10 +129,10 @@ def sketch(tensors: list[np.ndarray]) -> tuple[float, ...]:
         norm = np.linalg.norm(flat)
         if not norm:
             continue
-        rng = np.random.default_rng([place, *tensor.shape])
-        buckets = rng.integers(0, SKETCH_SIZE, flat.size)
-        signs = rng.integers(0, 2, flat.size) * 2 - 1
-        total += np.bincount(buckets, weights=signs * flat / norm, minlength=SKETCH_SIZE)
+        hashed = _hash(np.arange(flat.size, dtype=np.uint64), seed=_seed(place, tensor.shape))
+        buckets = (hashed >> np.uint64(40)) % np.uint64(SKETCH_SIZE)
+        signs = ((hashed >> np.uint64(20)) & np.uint64(1)).astype(np.float64) * 2 - 1
+        total += np.bincount(buckets.astype(np.intp), weights=signs * flat / norm, minlength=SKETCH_SIZE)
     norm = np.linalg.norm(total)
     return tuple(float(v) for v in total / norm) if norm else ()
 
@@ -154,6 +156,20 @@ def _shared(small: WeightPrint, large: WeightPrint, field: str) -> int:
             available[key] -= 1
             shared += t.size
     return shared
+
+
+def _seed(place: int, shape: tuple[int, ...]) -> int:
+    """The sketch's hash seed for the tensor at ``place`` with ``shape`` (the same on every machine)."""
+    return int.from_bytes(hashlib.sha256(repr((place, tuple(shape))).encode()).digest()[:4], "little")
+
+
+def _hash(index: np.ndarray, seed: int) -> np.ndarray:
+    """A fixed pseudo-random 64-bit hash of each index (splitmix64's finaliser), per ``seed``."""
+    with np.errstate(over="ignore"):
+        z = index + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def _digest(shape: str, values: bytes) -> str:
