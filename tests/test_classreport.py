@@ -47,6 +47,7 @@ def test_every_distribution_is_over_the_graded_and_says_so():
     assert [f["student"] for f in ctx["failures"]] == ["c", "d"]
     html = render_class_html(records, "zh", figures=False)
     assert "已评分的 2 份" in html and "took longer than 420 s" in html
+    assert "<h1>共 4 份提交</h1>" in html  # a sentence, not "4 提交数"
 
 
 def test_needs_a_look_lists_flags_in_words_and_diagnoses_with_their_fix():

@@ -258,7 +258,7 @@ STRINGS: dict[str, dict[str, str]] = {
 CLASS_REPORT_STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "class_title": "CIFAR-10 class report",
-        "class_submissions": "Submissions",
+        "class_heading": "{n} submissions",
         "class_graded": "graded",
         "class_not_graded": "not graded",
         "class_mean_score": "Mean score",
@@ -318,7 +318,7 @@ CLASS_REPORT_STRINGS: dict[str, dict[str, str]] = {
     },
     "zh": {
         "class_title": "CIFAR-10 全班评分报告",
-        "class_submissions": "提交数",
+        "class_heading": "共 {n} 份提交",
         "class_graded": "已评分",
         "class_not_graded": "未能评分",
         "class_mean_score": "平均得分",
