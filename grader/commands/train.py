@@ -123,7 +123,9 @@ class RichProgress(LoopProgress):
     """Draws one bar over all steps of the run and prints a line per finished epoch."""
 
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        from grader.commands.console import make_console
+
+        self.console = console or make_console(stderr=True)  # a log file gets whole lines
         self.bar = Progress(
             TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
             MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.1%}"),
