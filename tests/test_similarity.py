@@ -248,3 +248,32 @@ def test_the_class_report_shows_similar_pairs_in_both_languages(base):
     for lang, words in (("en", "exact copy"), ("zh", "完全相同的副本")):
         html = template.render(similarity=report_section(found, 1, lang))
         assert "alice" in html and words in html and SIMILARITY_STRINGS[lang]["sim_innocent"][:10] in html
+
+
+@pytest.mark.slow
+def test_a_batch_grades_then_names_a_prefixed_copy_in_the_csv_and_the_class_report(shared_copy, tmp_path):
+    """The real path: two students hand in one network (a state_dict with its code, and the same
+    weights saved again under ``module.`` keys), a third the homework network; the batch grades
+    them, keeps logits and fingerprints, and names the pair."""
+    import shutil
+
+    from grader.batch.executors import LocalExecutor
+    from grader.batch.run import run_batch
+    from grader.batch.worker import GradeSettings
+
+    examples = Path(__file__).resolve().parents[1] / "submissions"
+    subs = tmp_path / "subs"
+    for student in ("alice", "bob"):
+        shutil.copytree(examples / "s2400002", subs / student)
+        manifest = subs / student / "submission.toml"
+        manifest.write_text(manifest.read_text().replace('"s2400002"', f'"{student}"'))
+    state = torch.load(examples / "s2400002" / "weights.pt")
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, subs / "bob" / "weights.pt")
+    shutil.copy(examples / "s2400001.pth", subs / "carol.pth")
+    run_batch(subs, tmp_path / "out", settings=GradeSettings(data_path=str(shared_copy), pdf=False),
+              executor=LocalExecutor(2))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "similarity.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["student_a"], r["student_b"], r["kind"]) for r in rows] == [("alice", "bob", "exact copy")]
+    assert read_kept(tmp_path / "out" / "carol").logits.shape == (10000, 10)
+    report = (tmp_path / "out" / "class-report.html").read_text(encoding="utf-8")
+    assert "Similar pairs" in report and "exact copy" in report
