@@ -51,10 +51,11 @@ def main() -> None:
 
     from grader.report import figures, render_html, render_pdf
     from grader.report.context import build_context
+    from grader.results import GradeResult
     imports = time.perf_counter() - start
     if args.fmt:
         figures.STYLE = figures.FigureStyle(fmt=args.fmt)
-    results = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    results = GradeResult.from_json(json.loads(FIXTURE.read_text(encoding="utf-8")))
     html = render_html(results, lang=args.lang)  # warm-up: font caches, template compilation
     render_pdf(html)
 

@@ -35,6 +35,8 @@ ALIASES = {  # the homework's names: train_* come from the student's log, test_a
 # subset of training images); a history handed in is checked as claimed, and a claim it makes
 # but cannot back (unreadable, or better than the network does) fails.
 MEASURED_INSTEAD = {"history.train_loss": "measured.train_loss", "history.train_acc": "measured.train_accuracy"}
+# A check's detail when its value was measured because no history claimed one (reports look for it).
+MEASURED_NOTE = "no history handed in: measured on training images"
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CONDITION = re.compile(rf"^\s*(?:(?P<lo>{_NUMBER})\s*(?P<lo_op><=|<)\s*)?x\s*"
                         rf"(?:(?P<hi_op><=|<|>=|>)\s*(?P<hi>{_NUMBER}))?\s*$")
@@ -365,7 +367,7 @@ def apply_check(c: Check, metrics: Mapping[str, float], *, not_graded: str | Non
     name = ALIASES.get(c.metric, c.metric)
     value, why_missing, source = metrics.get(name), _reason(reasons, name), ""
     if value is None and why_missing is None and metrics.get(MEASURED_INSTEAD.get(name, "")) is not None:
-        value, source = metrics[MEASURED_INSTEAD[name]], " (no history handed in: measured on training images)"
+        value, source = metrics[MEASURED_INSTEAD[name]], f" ({MEASURED_NOTE})"
     if value is None:
         return failed(why_missing or missing_reason(c.metric, name))
     passed = c.holds(value)

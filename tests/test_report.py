@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import os
 import re
@@ -56,6 +57,12 @@ def load(name: str) -> dict:
     return json.loads((FIXTURES / f"results_{name}.json").read_text(encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=None)
+def fixture_html(name: str, lang: str = "en") -> str:
+    """The report of a fixture, rendered once per test session (rendering is pure)."""
+    return render_html(load(name), lang=lang)
+
+
 @pytest.fixture(scope="module")
 def graded() -> dict:
     return load("graded")
@@ -88,9 +95,11 @@ def pdf_pages(path: Path) -> int:
     return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
 
 
-def expected_pages(html: str) -> int:
-    """What the print CSS implies: page 1, then one page per section that starts a new page."""
-    return 1 + len(re.findall(r'<section id="[^"]+" class="new-page"', html))
+def pdf_page_texts(path: Path) -> list[str]:
+    """The text of each page, as pypdf reads it."""
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(path).pages]
 
 
 # --- the label tables ------------------------------------------------------------------------
@@ -113,17 +122,23 @@ def test_zh_labels_are_chinese_where_english_is_words():
 
 
 def test_html_is_self_contained(graded):
-    html = render_html(graded)
+    html = fixture_html("graded")
     assert "<script" not in html
     for url in re.findall(r'(?:src|href)="([^"]*)"', html) + re.findall(r"url\(([^)]*)\)", html):
         assert url.startswith("data:"), url
-    assert html.count('src="data:image/png;base64,') == 2 + len(graded["samples"]) + len(graded["confident_wrong"])
+    # curves, per-class bars, reliability diagram, then the thumbnails
+    assert html.count('src="data:image/png;base64,') == 3 + len(graded["samples"]) + len(graded["confident_wrong"])
 
 
 def test_html_holds_the_sections_in_the_issues_order(graded):
-    html = render_html(graded)
+    html = fixture_html("graded")
     ids = re.findall(r'<section id="([^"]+)"', html)
-    assert ids == ["verdict", "metrics", "training", "per-class", "confusion", "samples", "model"]
+    # the verdict first, then what was measured, the curves after the samples
+    assert ids == ["verdict", "details", "metrics", "per-class", "confusion", "samples", "training", "model"]
+    verdict = html[html.index('<section id="verdict"'):html.index('<section id="details"')]
+    assert "Lin Mei" not in verdict and html.index("Lin Mei") < html.index('<section id="verdict"')
+    assert "What to fix" in verdict and "worst-class recall: 46.60%, needs x ≥ 50%" in verdict
+    assert html.index("What to fix") < html.index(graded["submission"]["sha256"])
     assert "Lin Mei" in html and graded["submission"]["sha256"] in html
     assert "71.95%" in html and "c10-4f1e9a2b7d3c" in html
     for name in CLASSES:
@@ -131,7 +146,7 @@ def test_html_holds_the_sections_in_the_issues_order(graded):
 
 
 def test_wrong_predictions_are_marked_by_symbol_not_only_colour(graded):
-    html = render_html(graded)
+    html = fixture_html("graded")
     wrong = sum(not s["correct"] for s in graded["samples"]) + len(graded["confident_wrong"])
     assert html.count('class="thumb wrong"') == wrong
     assert len(re.findall(r"<figcaption>[^<\n]+\n✗ ", html)) == wrong
@@ -139,11 +154,11 @@ def test_wrong_predictions_are_marked_by_symbol_not_only_colour(graded):
 
 
 def test_confusion_counts_and_pairs_are_text(graded):
-    html = render_html(graded)
+    html = fixture_html("graded")
     table = re.search(r'<table class="heatmap">.*?</table>', html, re.S).group(0)
     cells = [int(v) for v in re.findall(r">(\d+)</td>", table)]
     assert cells == [v for row in graded["confusion_matrix"] for v in row]
-    assert ">cat</td><td class=\"muted\">→ mistaken for</td><td>dog</td><td class=\"num\">350<" in html
+    assert "<td>cat → dog</td><td class=\"num\">350<" in html
 
 
 def test_render_is_deterministic(graded):
@@ -190,11 +205,13 @@ def test_partial_history_renders():
 
 
 def test_error_result_renders_its_own_report(error):
-    html = render_html(error)
-    assert re.findall(r'<section id="([^"]+)"', html) == ["verdict", "error"]
-    assert "is a pickled module, which the grader never unpickles" in html
-    assert "save the weights with torch.save" in html  # the hint, under "What to do"
-    assert "What to do" in html and "3 of 3 checks failed" in html
+    html = fixture_html("error")
+    assert re.findall(r'<section id="([^"]+)"', html) == ["verdict", "details"]
+    assert 'id="error"' in html and html.index('id="error"') < html.index('<table class="checks">')
+    # the error and what to do once each, not again in every check's row
+    assert html.count("is a pickled module, which the grader never unpickles") == 1
+    assert html.count("save the weights with torch.save") == 1
+    assert "not graded:" not in html and "What to do" in html and "3 of 3 checks failed" in html
 
 
 def test_zh_html_labels_are_chinese(graded):
@@ -263,24 +280,53 @@ def test_pdf_text_holds_student_accuracy_and_classes(pdfs):
     assert "71.95%" in text
     for name in CLASSES:
         assert name in text
-    assert "Page 1 of 6" in text  # the footer, from the page counter
+    assert "Page 1 of 3" in text  # the footer, from the page counter
+
+
+def test_pdfs_fit_their_page_budgets(pdfs):
+    """A homework network's report in 3 A4 pages in either language; an error report in 1."""
+    from pypdf import PdfReader
+
+    for key, budget in (("en", 3), ("zh", 3), ("error", 1)):
+        reader = PdfReader(pdfs[key])
+        assert len(reader.pages) <= budget, (key, len(reader.pages))
+        box = reader.pages[0].mediabox
+        assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4 in points
+
+
+def test_no_heading_ends_a_page(pdfs):
+    """Every heading has what it heads on its own page: no page's text ends with a heading."""
+    for key, lang in (("en", "en"), ("zh", "zh"), ("error", "en")):
+        t = STRINGS[lang]
+        headings = {t[k] for k in ("verdict", "details", "metrics", "integrity", "per_class", "confusion",
+                                   "samples", "training", "model", "confused_pairs", "confident_wrong")}
+        for number, text in enumerate(pdf_page_texts(pdfs[key]), 1):
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            body = [line for line in lines if not re.search(r"(Page|第) \d+", line)]  # the page footer
+            assert body and body[-1] not in headings, (key, number, body[-3:])
+
+
+def test_a_table_split_across_pages_repeats_its_header_row(tmp_path):
+    """A network of 120 distinct stages cannot be condensed: its layer table spans pages, and each
+    page of it starts with the column headings."""
+    results = {**load("graded"), "history": None, "samples": [], "confident_wrong": []}  # fewer pictures
+    results["model"]["layers"] = [{"name": f"fc{i}", "type": "Linear", "output_shape": [100 + i],
+                                   "parameters": 1000 + i} for i in range(120)]
+    _, pdf = write_report(results, tmp_path)
+    pages = [text for text in pdf_page_texts(pdf) if "fc" in text]
+    assert len(pages) >= 2
+    for text in pages:
+        rows = [line for line in text.splitlines() if re.match(r"fc\d+ ", line.strip())]
+        header = text.index("Output shape")
+        assert rows and header < text.index(rows[0]), text[:300]
 
 
 @needs_poppler
-def test_pdf_is_a4_with_the_pages_the_layout_implies(pdfs):
-    html = pdfs["en_html"].read_text(encoding="utf-8")
-    assert pdf_pages(pdfs["en"]) == expected_pages(html) == 6
-    info = subprocess.run(["pdfinfo", str(pdfs["en"])], capture_output=True, text=True).stdout
-    assert "595.276 x 841.89 pts (A4)" in info
-    assert pdf_pages(pdfs["error"]) == 1
-
-
-@needs_poppler
-def test_pdf_without_history_loses_one_page(tmp_path):
+def test_pdf_without_history_stays_within_its_budget(tmp_path):
     results = load("graded")
     results["history"] = None
     (_, pdf) = write_report(results, tmp_path)
-    assert pdf_pages(pdf) == 5
+    assert pdf_pages(pdf) <= 3 and "Training curves" not in pdf_text(pdf)
 
 
 @needs_poppler
@@ -289,7 +335,7 @@ def test_zh_pdf_holds_chinese_headings(pdfs):
     for key in ("title", "verdict", "metrics", "training", "per_class", "confusion", "samples", "model"):
         assert STRINGS["zh"][key] in text, key
     assert "猫" in text and "卡车" in text
-    assert "第 1 页，共 6 页" in text
+    assert "第 1 页，共 3 页" in text
     fonts = subprocess.run(["pdffonts", str(pdfs["zh"])], capture_output=True, text=True).stdout
     assert "CJK" in fonts
 
@@ -301,7 +347,7 @@ def test_error_pdf_holds_the_error_and_what_to_do(pdfs):
 
 
 def test_render_pdf_returns_a_pdf(error):
-    data = render_pdf(render_html(error))
+    data = render_pdf(fixture_html("error"))
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
 
 
@@ -488,3 +534,187 @@ def test_a_hand_in_whose_form_is_unknown_shows_no_none(error):
     unknown = {**error, "submission": {**error["submission"], "format": None}}
     html = render_html(unknown)
     assert "None" not in html and "· None" not in html
+
+
+# --- what a student reads ---------------------------------------------------------------------
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: no style sheet, no tags, no attributes."""
+    from html import unescape
+
+    html = re.sub(r"<style>.*?</style>", " ", html, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+def english_words(text: str, allowed: set[str]) -> set[str]:
+    """Latin words in ``text`` beyond the allowed: a token with a digit (CIFAR-10, SHA-256, Conv2d,
+    a hash), a dot or an underscore (a file name, a key) is a name, not a word."""
+    tokens = re.findall(r"[A-Za-z][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z]", text)
+    return {w for w in tokens if len(w) > 1 and not re.search(r"[\d._]", w) and w not in allowed}
+
+
+def test_the_zh_report_holds_no_english_words(graded, pdfs):
+    """Under --lang zh everything a student reads is Chinese, beyond names (the student, the
+    network's layer types, the device, grader), numbers, units (ms, UTC), file names and the field's usual
+    abbreviations."""
+    allowed = {"CIFAR", "ECE", "MACs", "SHA", "PDF", "ms", "UTC", "grader", "cpu", *graded["student"]["name"].split(),
+               *(layer["type"] for layer in graded["model"]["layers"])}
+    assert english_words(visible_text(pdfs["zh_html"].read_text(encoding="utf-8")), allowed) == set()
+    assert english_words("\n".join(pdf_page_texts(pdfs["zh"])), allowed) == set()
+    text = visible_text(fixture_html("error", "zh"))
+    message = "model.pt is a pickled module, which the grader never unpickles"  # the error, quoted as written
+    assert english_words(text.replace(message, ""), allowed | {"Wang", "Hao"}) == {
+        "save", "the", "weights", "with", "and", "name", "architecture", "in"}  # and its hint, as written
+    assert english_words(visible_text(pdfs["en_html"].read_text(encoding="utf-8")), allowed)  # it can fail
+
+
+def test_values_and_thresholds_share_one_unit_per_kind():
+    html = fixture_html("graded")
+    table = re.search(r'<table class="checks">.*?</table>', html, re.S).group(0)
+    rows = {re.sub(r"<.*", "", r[0]): r[1:] for r in re.findall(
+        r'<tr class="\w+">\s*<td>(.*?)</td>\s*<td class="num">(.*?)</td>\s*<td class="num">(.*?)</td>', table, re.S)}
+    assert rows["test accuracy above 0.7"] == ("71.95%", "70% &lt; x ≤ 100%")
+    assert rows["worst-class recall"] == ("46.60%", "x ≥ 50%")
+    assert rows["train/test accuracy gap"] == ("20.81%", "≤ 25%")
+    assert rows["parameter count"] == ("1,244,106", "≤ 2,000,000")
+    assert rows["latency per image (ms)"] == ("1.84 ms", "≤ 5 ms")
+    assert "71.95%" in re.search(r'<div class="cards">.*?</section>', html, re.S).group(0)  # as on its card
+
+
+def test_zh_check_names_flags_and_badges_are_chinese():
+    html = fixture_html("graded", "zh")
+    assert "最差类别召回率" in html and "worst-class recall" not in html
+    assert "✗ 未通过" in html and "⚠ 临界" in html
+    assert STRINGS["zh"]["flag_borderline"] in html and "<code>borderline</code>" not in html
+    assert "<code>borderline</code>" in fixture_html("graded")  # a TA reading English gets the flag's name
+
+
+@pytest.mark.parametrize("name", ["graded", "error"])
+def test_students_never_see_the_graders_folders(name):
+    results = load(name)
+    folder = "/home/ta/courses/hw2/submissions"
+    results["submission"]["path"] = f"{folder}/s2400002"
+    if results["error"]:
+        results["error"] = results["error"].replace("submissions/s2024099", f"{folder}/s2400002")
+    html = render_html(results, lang="zh" if results["error"] else "en")
+    assert "/home/ta" not in html and "<code>s2400002</code>" in html
+    if results["error"]:
+        assert "s2400002/model.pt is a pickled module" in html
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("best", [1, 10, 20])
+def test_the_best_epoch_label_sits_inside_the_axes(lang, best):
+    """Drawn with matplotlib's renderer: the label's box lies within the axes it marks, wherever
+    the best epoch falls (at the last epoch it used to run off the figure's right edge)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from grader.report import figures
+
+    t = STRINGS[lang]
+    epochs = list(range(1, 21))
+    test_acc = [0.4 + 0.01 * e for e in epochs]
+    test_acc[best - 1] = 0.9
+    with matplotlib.rc_context(figures._rc(figures.STYLE)):
+        fig = figures.training_curves_figure(
+            epochs, loss=[2.0 / e for e in epochs], accuracies={t["train_acc"]: [0.5 + 0.02 * e for e in epochs],
+                                                                  t["test_acc"]: test_acc},
+            best_epoch=best, labels={"best": t["best_epoch"].format(epoch=best)})
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        label = next(a for ax in fig.axes for a in ax.texts if a.get_gid() == "best-epoch")
+        box = label.get_bbox_patch().get_window_extent(renderer)
+        axes = label.axes.get_window_extent(renderer)
+    assert label.get_text() == t["best_epoch"].format(epoch=best)
+    assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 and box.y1 <= axes.y1, (box, axes)
+
+
+def test_a_reliability_diagram_stands_beside_the_ece(graded):
+    html = fixture_html("graded")
+    metrics = html[html.index('<section id="metrics"'):html.index("</section>", html.index('<section id="metrics"'))]
+    assert 'class="metrics-row with-figure"' in metrics and "Calibration error (ECE)" in metrics
+    assert metrics.count('src="data:image/png;base64,') == 1
+    older = {key: value for key, value in graded.items() if key != "reliability"}  # written before the bins
+    html = render_html(older)
+    assert "metrics-row with-figure" not in html and "3.12%" in html
+
+
+def test_the_layer_table_is_condensed_and_results_keep_every_layer(graded):
+    html = fixture_html("graded")
+    table = re.search(r'<table class="layers">.*?</table>', html, re.S).group(0)
+    assert table.count("<tr>") == 8 + 2  # eight stages, the header and the total
+    assert "Conv2d → ReLU → MaxPool2d" in table and "21 layers in 8 rows" in html
+    assert len(graded["model"]["layers"]) == 21
+
+
+RESNET20_PY = '''
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    """He et al. (2016), CIFAR-10: 3 stages of 3 BasicBlocks, 16/32/64 channels."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        stages, cin = [], 16
+        for cout, stride in ((16, 1), (32, 2), (64, 2)):
+            stages.append(nn.Sequential(*(BasicBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1)
+                                          for i in range(3))))
+            cin = cout
+        self.layer1, self.layer2, self.layer3 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.linear = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.linear(self.pool(x).flatten(1))
+'''
+
+
+@pytest.mark.slow  # a whole (unsandboxed) grade of a ResNet-20 and its PDF: ~10 s
+def test_a_resnet20_report_fits_four_pages(tmp_path):
+    """A ResNet-20 handed in as model.py and its (random) weights: its 51 layers condense to
+    a short table, and the whole report fits 4 A4 pages."""
+    import torch
+
+    from grader.pipeline import grade_one
+    from tests.fixtures.make_submissions import tiny_data
+
+    folder = tmp_path / "s2400020"
+    folder.mkdir()
+    (folder / "model.py").write_text(RESNET20_PY, encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(RESNET20_PY, "model.py", "exec"), namespace)
+    torch.manual_seed(0)
+    torch.save(namespace["ResNet20"]().state_dict(), folder / "weights.pth")
+    result = grade_one(folder, data=tiny_data(40), sandbox=False)
+    assert result.graded, result.error
+    assert len(result.model.layers) == 51  # results.json keeps every layer
+    html_path, pdf_path = write_result_report(result, tmp_path / "report")
+    html = html_path.read_text(encoding="utf-8")
+    for row in ("layer1.0–2", "3 × [Conv2d → BatchNorm2d → Conv2d → BatchNorm2d]",
+                "layer2.1–2", "2 × [", "layer3.0"):
+        assert row in html, row
+    assert len(pdf_page_texts(pdf_path)) <= 4

@@ -13,16 +13,20 @@ import datetime as dt
 import re
 from typing import Any, Mapping
 
+from grader.evaluate import EvalResult
 from grader.report import figures
 from grader.report.i18n import class_name, strings
 from grader.report.robustness_figures import submission_section
-from grader.evaluate import EvalResult
+from grader.report.layers import condense
 from grader.results import SCHEMA_VERSION, GradeResult, ModelFacts, check_condition
-from grader.rubric import CheckResult
+from grader.rubric import ALIASES, MEASURED_NOTE, CheckResult, missing_reason
 
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Metrics whose values are fractions of 1 and read best as percentages.
 FRACTION_METRICS = ("accuracy", "acc", "recall", "precision", "gap", "ece", "top2")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# The per-class chart sits beside its table: narrower than a full-width figure, same font size.
+PER_CLASS_STYLE = dataclasses.replace(figures.STYLE, width_in=4.6)
 
 
 def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
@@ -35,25 +39,27 @@ def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
         "header": _header(result, t),
         "flags": [{"name": f, "text": t.get(f"flag_{f}", "")} for f in result.flags],
         "notes": list(result.submission.notes),  # what reading the hand-in changed (English, as recorded)
-        "verdict": _verdict(result, t),
+        "verdict": _verdict(result, t, lang),
         "timings": dataclasses.asdict(result.timings),
         "inference_paths": _inference_paths(result.model.precision, t),
         "footer": t["footer"].format(version=result.grader_version, schema=SCHEMA_VERSION),
+        "robustness": None,  # an optional section (templates/robustness.html.j2) fills it
     }
     if result.evaluation is None:
-        ctx["error"] = _error(result.error or "")
+        ctx["error"] = _error(result.student_error or "")
         return ctx
     evaluation = result.evaluation
     names = list(evaluation.per_class_accuracy)
     labels = [class_name(c, lang) for c in names]
     ctx.update(
         metrics=_metrics(result, t),
+        calibration=_calibration(evaluation, t),
         training=_training(result.history, t),
-        per_class=_per_class(evaluation, names, labels, t, lang),
+        per_class=_per_class(evaluation, names, labels, t),
         confusion=_confusion(evaluation, labels, t, lang),
         samples=[_sample(s, lang) for s in evaluation.samples],
         confident_wrong=[_sample(s, lang) for s in evaluation.confident_wrong],
-        model=_model(result.model),
+        model=_model(result.model, t),
         integrity=_integrity(result, t),
         robustness=submission_section(result, lang),
     )
@@ -79,10 +85,34 @@ def number(value: float | int | None) -> str:
     return f"{value:.4g}"
 
 
-def metric_value(metric: str, value: float | int | None) -> str:
-    """Format a rubric metric's value: fractions as percentages, the rest as numbers."""
-    if isinstance(value, float) and any(k in metric for k in FRACTION_METRICS) and -1 <= value <= 1:
-        return pct(value)
+def metric_kind(metric: str) -> str:
+    """How a rubric metric's values read: ``fraction`` (a percentage), ``loss``, ``ms``, ``count``
+    or ``number``; one kind, one unit, in every column of the report."""
+    name = metric.lower()
+    if any(k in name for k in FRACTION_METRICS):
+        return "fraction"
+    if "loss" in name:
+        return "loss"
+    if "latency" in name or name.endswith("_ms"):
+        return "ms"
+    if any(k in name for k in ("parameters", "macs", "count")):
+        return "count"
+    return "number"
+
+
+def metric_value(metric: str, value: float | int | None, *, bound: bool = False) -> str:
+    """A rubric metric's value in its kind's unit: 71.95% (a bound: 70%), 0.733, 1.84 ms, 2,000,000."""
+    kind = metric_kind(metric)
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return number(value)
+    if kind == "fraction" and -1 <= value <= 1:
+        return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%" if bound else pct(value, 2)
+    if kind == "loss":
+        return f"{value:.4g}" if bound else f"{value:.3f}"
+    if kind == "ms":
+        return f"{value:.4g} ms" if bound else f"{value:.2f} ms"
+    if kind == "count":
+        return f"{int(round(value)):,}"
     return number(value)
 
 
@@ -104,11 +134,12 @@ def _date(created: str | None) -> str:
 def _header(r: GradeResult, t: dict) -> dict:
     name, sid = r.student.name, r.student.id
     data = r.dataset
+    form = r.submission.format or ""
     return {
         "student": name or sid or "?",
         "student_id": sid if sid and sid != name else "",
-        "path": r.submission.path or "–",
-        "format": r.submission.format or "",
+        "hand_in": hand_in_name(r.submission.path),
+        "format": t.get(f"form_{form}", form),
         "sha256": r.submission.sha256 or "–",
         "created": _date(r.created),
         "grader_version": r.grader_version,
@@ -121,30 +152,76 @@ def _header(r: GradeResult, t: dict) -> dict:
     }
 
 
+def hand_in_name(path: str | None) -> str:
+    """What a student handed in, by its name within the class folder (``s2400002``,
+    ``s2400001.pth``), never the grading machine's path to it."""
+    text = str(path or "").replace("\\", "/").rstrip("/")
+    return text.rpartition("/")[2] or "–"
+
+
 def _condition(check: CheckResult) -> str:
-    """The rubric's condition as written ("0.7 < x ≤ 1"; the check's name says what x is)."""
+    """The rubric's condition in the unit of its metric's kind ("70% < x ≤ 100%", "x < 0.5")."""
     def shown(bound):
-        return bound if isinstance(bound, list) else metric_value(check.metric, bound)
-    text = check_condition(check, shown)
+        if isinstance(bound, list):
+            return " – ".join(metric_value(check.metric, b, bound=True) for b in bound)
+        return metric_value(check.metric, bound, bound=True)
     if "x" not in check.op:  # an operator alone ("<"), with the bound in threshold
-        return text
+        return check_condition(check, shown).replace("<=", "≤").replace(">=", "≥")
+    text = _NUMBER.sub(lambda m: shown(float(m.group(0))), check.op)
     return text.replace("<=", "≤").replace(">=", "≥")
 
 
-def _verdict(r: GradeResult, t: dict) -> dict:
+def _check_name(c: CheckResult, lang: str) -> str:
+    return (c.name_zh if lang == "zh" and c.name_zh else c.name) or c.metric
+
+
+def _check_notes(c: CheckResult, t: dict) -> list[str]:
+    """What a check's row adds to its value, condition and result, in the report's language.
+
+    Why a value is missing is said once, in the verdict's box (an error report's error box, or
+    the list of what to fix), not again in the row."""
+    if c.value is None:
+        return []
+    notes = [t["check_measured_instead"]] if MEASURED_NOTE in c.detail else []
+    return notes + ([t["check_borderline"]] if c.borderline else [])
+
+
+def _missing(c: CheckResult, t: dict) -> str:
+    name = ALIASES.get(c.metric, c.metric)
+    if c.detail == missing_reason(c.metric, name):
+        return t["check_no_history"] if name.startswith("history.") else t["check_not_available"]
+    return t["check_missing_because"].format(reason=c.detail) if c.detail else t["check_not_available"]
+
+
+def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
     checks = [{
-        "name": c.name or c.metric,
+        "name": _check_name(c, lang),
         "value": metric_value(c.metric, c.value) if c.value is not None else t["unavailable"],
         "threshold": _condition(c),
         "points": f"{number(c.score)} / {number(c.max_score)}",
         "passed": c.passed,
         "borderline": c.borderline,
-        "detail": c.detail,
+        "notes": _check_notes(c, t),
     } for c in r.verdict.checks]
     failed = sum(not c["passed"] for c in checks)
     summary = t["all_passed"] if not failed else t["some_failed"].format(n=failed, total=len(checks))
     return {"score": number(float(r.verdict.score)), "max_score": number(float(r.verdict.max_score)),
-            "passed": not failed, "summary": summary, "checks": checks}
+            "passed": not failed and r.graded, "summary": summary, "checks": checks,
+            "todo": _todo(r, checks, t) if r.graded else []}
+
+
+def _todo(r: GradeResult, checks: list[dict], t: dict) -> list[str]:
+    """What to fix: each failed check with its value and what it needs; checks without a value
+    grouped by why (two history checks, one missing history)."""
+    todo, missing = [], {}
+    for c, shown in zip(r.verdict.checks, checks):
+        if c.passed:
+            continue
+        if c.value is None:
+            missing.setdefault(_missing(c, t), []).append(shown["name"])
+        else:
+            todo.append(t["todo_check"].format(name=shown["name"], value=shown["value"], condition=shown["threshold"]))
+    return todo + [f"{t['list_sep'].join(names)}{t['colon']}{why}" for why, names in missing.items()]
 
 
 def _metrics(r: GradeResult, t: dict) -> list[dict]:
@@ -154,13 +231,23 @@ def _metrics(r: GradeResult, t: dict) -> list[dict]:
     return [
         {"label": t["accuracy"], "value": pct(e.accuracy, 2),
          "sub": f"{t['ci']} {pct(ci[0])} – {pct(ci[1])}" if ci else ""},
-        {"label": t["loss"], "value": number(e.loss), "sub": ""},
-        {"label": t["top2"], "value": pct(e.top2_accuracy), "sub": ""},
-        {"label": t["ece"], "value": pct(e.ece), "sub": ""},
+        {"label": t["loss"], "value": "–" if e.loss is None else f"{e.loss:.3f}", "sub": ""},
+        {"label": t["top2"], "value": pct(e.top2_accuracy, 2), "sub": ""},
+        {"label": t["ece"], "value": pct(e.ece, 2), "sub": t["ece_sub"] if e.reliability else ""},
         {"label": t["parameters"], "value": number(model.parameters), "sub": ""},
         {"label": t["macs"], "value": number(model.macs_per_image), "sub": ""},
         {"label": t["latency"], "value": "–" if latency is None else f"{latency:.2f} ms", "sub": ""},
     ]
+
+
+def _calibration(e: EvalResult, t: dict) -> dict | None:
+    """The reliability diagram beside the ECE; None for results written without its bins."""
+    if not e.reliability:
+        return None
+    figure = figures.reliability_diagram(e.reliability, labels={
+        "confidence": t["rel_confidence"], "accuracy": t["accuracy_axis"], "ideal": t["rel_ideal"],
+        "gap": t["rel_gap"]})
+    return {"figure": figure, "caption": t["rel_caption"]}
 
 
 def _inference_paths(precision: Mapping[str, Any] | None, t: dict) -> str:
@@ -206,18 +293,19 @@ def _training(history: Mapping[str, Any] | None, t: dict) -> dict | None:
     return {"figure": figure, "summary": summary}
 
 
-def _per_class(e: EvalResult, names: list[str], labels: list[str], t: dict, lang: str) -> dict:
+def _per_class(e: EvalResult, names: list[str], labels: list[str], t: dict) -> dict:
     recall, precision = e.per_class_accuracy, e.per_class_precision
     support = [sum(row) for row in e.confusion_matrix]
     figure = figures.bar_chart(labels, {t["recall"]: [recall[c] for c in names],
-                                        t["precision"]: [precision.get(c, 0.0) for c in names]})
+                                        t["precision"]: [precision.get(c, 0.0) for c in names]},
+                               height_in=2.9, style=PER_CLASS_STYLE)
     rows = [{"name": c, "label": lab, "recall": pct(recall[c]), "precision": pct(precision.get(c)),
              "support": number(support[i]) if i < len(support) else "–", "worst": False}
             for i, (c, lab) in enumerate(zip(names, labels))]
     if rows:
         worst = min(range(len(names)), key=lambda i: recall[names[i]])
         rows[worst]["worst"] = True
-    return {"figure": figure, "rows": rows, "show_english": lang != "en"}
+    return {"figure": figure, "rows": rows}
 
 
 def _confusion(e: EvalResult, labels: list[str], t: dict, lang: str) -> dict:
@@ -266,12 +354,13 @@ def _integrity(r: GradeResult, t: dict) -> dict | None:
             "note": t["integrity_on_train"].format(n=number(count)) if count else ""}
 
 
-def _model(model: ModelFacts) -> dict:
-    layers = [{"name": layer.get("name", ""), "type": layer.get("type", ""),
-               "output_shape": " × ".join(str(d) for d in layer.get("output_shape") or []) or "–",
-               "parameters": number(layer.get("parameters"))}
-              for layer in model.layers]
-    return {"layers": layers, "total": number(model.parameters)}
+def _model(model: ModelFacts, t: dict) -> dict:
+    rows = [{"name": row.names, "type": row.types,
+             "output_shape": " × ".join(str(d) for d in row.output_shape or ()) or "–",
+             "parameters": number(row.parameters)}
+            for row in condense(model.layers)]
+    note = t["layers_condensed"].format(layers=len(model.layers), rows=len(rows)) if len(rows) < len(model.layers) else ""
+    return {"layers": rows, "total": number(model.parameters), "note": note}
 
 
 def _error(message: str) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Mapping, Sequence
 
@@ -191,7 +191,7 @@ def heatmap_cells(matrix: Sequence[Sequence[float]], *, cmap: str = "cividis") -
 
 def training_curves(epochs: Sequence[int], *, loss: Sequence[float] | None,
                     accuracies: Mapping[str, Sequence[float]], best_epoch: int | None,
-                    labels: Mapping[str, str], height_in: float = 3.2,
+                    labels: Mapping[str, str], height_in: float = 2.5,
                     style: FigureStyle | None = None) -> str:
     """Loss on the left axis, accuracies on a right axis, per epoch; the best epoch marked.
 
@@ -208,34 +208,89 @@ def training_curves(epochs: Sequence[int], *, loss: Sequence[float] | None,
     """
     style = style or STYLE
     import matplotlib
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     with matplotlib.rc_context(_rc(style)):
-        fig = _new_figure(height_in, style, (0.6, 0.45, 0.65, 0.35))
-        ax_loss = fig.add_subplot()
-        ax_loss.spines["right"].set_visible(True)
-        handles = []
-        if loss is not None:
-            handles += ax_loss.plot(epochs, loss, color="#555555", linestyle="--", marker=".",
-                                    label=labels.get("loss", "loss"))
-        ax_loss.set_xlabel(labels.get("epoch", "epoch"))
-        ax_loss.set_ylabel(labels.get("loss", "loss"))
-        ax_loss.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax_acc = ax_loss.twinx()
-        ax_acc.spines["right"].set_visible(True)
-        series = list(accuracies.items())
-        for i, (label, values) in enumerate(series):
-            handles += ax_acc.plot(epochs, values, color=OKABE_ITO[i % len(OKABE_ITO)],
-                                   marker=MARKERS[i % len(MARKERS)], markersize=3.5, label=label)
-        if len(series) >= 2:
-            ax_acc.fill_between(epochs, series[0][1], series[1][1], color=OKABE_ITO[3], alpha=0.15,
-                                hatch="...", linewidth=0, label=labels.get("gap", "gap"))
-        ax_acc.set_ylabel(labels.get("accuracy", "accuracy"))
-        ax_acc.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        if best_epoch is not None:
-            ax_acc.axvline(best_epoch, color="#000000", linestyle=":", linewidth=1)
-            ax_acc.annotate(labels.get("best", "best"), xy=(best_epoch, 0.02), xycoords=("data", "axes fraction"),
-                            xytext=(4, 0), textcoords="offset points", fontsize=7.5,
-                            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
-        ax_loss.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(handles))
+        fig = training_curves_figure(epochs, loss=loss, accuracies=accuracies, best_epoch=best_epoch,
+                                     labels=labels, height_in=height_in, style=style)
+        return to_data_uri(fig, style)
+
+
+def training_curves_figure(epochs: Sequence[int], *, loss: Sequence[float] | None,
+                           accuracies: Mapping[str, Sequence[float]], best_epoch: int | None,
+                           labels: Mapping[str, str], height_in: float = 2.5, style: FigureStyle | None = None):
+    """The Figure of ``training_curves`` (call inside ``matplotlib.rc_context(_rc(style))``).
+
+    The best-epoch label sits inside the axes, on the side of its line with more room: to the
+    left of a best epoch in the right half, so it is never cut at the figure's edge.
+    """
+    style = style or STYLE
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    fig = _new_figure(height_in, style, (0.6, 0.45, 0.65, 0.35))
+    ax_loss = fig.add_subplot()
+    ax_loss.spines["right"].set_visible(True)
+    handles = []
+    if loss is not None:
+        handles += ax_loss.plot(epochs, loss, color="#555555", linestyle="--", marker=".",
+                                label=labels.get("loss", "loss"))
+    ax_loss.set_xlabel(labels.get("epoch", "epoch"))
+    ax_loss.set_ylabel(labels.get("loss", "loss"))
+    ax_loss.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc = ax_loss.twinx()
+    ax_acc.spines["right"].set_visible(True)
+    series = list(accuracies.items())
+    for i, (label, values) in enumerate(series):
+        handles += ax_acc.plot(epochs, values, color=OKABE_ITO[i % len(OKABE_ITO)],
+                               marker=MARKERS[i % len(MARKERS)], markersize=3.5, label=label)
+    if len(series) >= 2:
+        ax_acc.fill_between(epochs, series[0][1], series[1][1], color=OKABE_ITO[3], alpha=0.15,
+                            hatch="...", linewidth=0, label=labels.get("gap", "gap"))
+    ax_acc.set_ylabel(labels.get("accuracy", "accuracy"))
+    ax_acc.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    if best_epoch is not None:
+        ax_acc.axvline(best_epoch, color="#000000", linestyle=":", linewidth=1)
+        low, high = min(epochs), max(epochs)
+        right_half = high > low and (best_epoch - low) / (high - low) > 0.5
+        # halfway up: loss ends low and accuracy high on the right, so the middle is free there
+        ax_acc.annotate(labels.get("best", "best"), xy=(best_epoch, 0.5), xycoords=("data", "axes fraction"),
+                        xytext=(-4 if right_half else 4, 0), textcoords="offset points", fontsize=7.5,
+                        ha="right" if right_half else "left", va="center", gid="best-epoch",
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85})
+    ax_loss.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(handles))
+    return fig
+
+
+def reliability_diagram(bins: Sequence[Mapping[str, float]], *, labels: Mapping[str, str],
+                        size_in: float = 2.9, style: FigureStyle | None = None) -> str:
+    """Accuracy against confidence per confidence bin, beside the diagonal of perfect calibration.
+
+    Args:
+        bins: ``{lo, hi, count, accuracy, confidence}`` per non-empty bin (results' ``reliability``).
+        labels: ``confidence``, ``accuracy``, ``ideal`` (the diagonal), ``gap`` (the shaded difference).
+    Returns:
+        a data URI of a square figure ``size_in`` inches wide.
+    """
+    style = replace(style or STYLE, width_in=size_in)
+    import matplotlib
+    from matplotlib.ticker import PercentFormatter
+
+    with matplotlib.rc_context(_rc(style)):
+        fig = _new_figure(size_in, style, (0.62, 0.45, 0.22, 0.35))
+        ax = fig.add_subplot()
+        lows = [b["lo"] for b in bins]
+        widths = [b["hi"] - b["lo"] for b in bins]
+        ax.bar(lows, [b["accuracy"] for b in bins], widths, align="edge", color=OKABE_ITO[0],
+               edgecolor="white", linewidth=0.5, label=labels.get("accuracy", "accuracy"))
+        gaps = [b["confidence"] - b["accuracy"] for b in bins]
+        ax.bar(lows, gaps, widths, bottom=[b["accuracy"] for b in bins], align="edge", fill=False,
+               hatch="///", edgecolor=OKABE_ITO[3], linewidth=0.5, label=labels.get("gap", "gap"))
+        ax.plot([0, 1], [0, 1], color="#000000", linestyle=":", linewidth=1, label=labels.get("ideal", "ideal"))
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel(labels.get("confidence", "confidence"))
+        ax.set_ylabel(labels.get("accuracy", "accuracy"))
+        ax.legend(loc="lower center", bbox_to_anchor=(0.45, 1.0), ncols=3, fontsize=6.5,
+                  handlelength=1.2, columnspacing=0.8)
         return to_data_uri(fig, style)
