@@ -33,28 +33,46 @@ class PairStats:
     both_wrong: np.ndarray
 
 
-def pair_statistics(predictions: np.ndarray, labels: np.ndarray, classes: int = 10) -> PairStats:
-    """Every pair's statistics from ``predictions`` (s, n) class indices and ``labels`` (n,).
+def pair_statistics(predictions: np.ndarray, labels: np.ndarray) -> PairStats:
+    """Every pair's statistics from ``predictions`` (s, n) class indices below 16 and ``labels`` (n,).
 
-    A few matrix products of (s, n) indicators: 200 students on 10,000 images take a fraction
-    of a second.
+    Each network's predictions are packed four bits an image, sixteen images a 64-bit word, and
+    its errors into the low bit of each four; one XOR of two networks' words marks the images
+    where they agree, and popcounts give every count. 200 networks on 10,000 images cost a
+    quarter of a CPU-second, with no matrix product to thread.
     """
+    if predictions.size and not 0 <= predictions.min() <= predictions.max() < 16:
+        raise ValueError("pair_statistics packs class indices into four bits: 0..15")
     s, n = predictions.shape
-    wrong = (predictions != labels[None, :]).astype(np.float32)  # (s, n)
-    agree = np.zeros((s, s), dtype=np.float64)
-    same_wrong = np.zeros((s, s), dtype=np.float64)
-    for c in range(classes):
-        said = (predictions == c).astype(np.float32)  # (s, n)
-        agree += said @ said.T
-        said_wrong = said * wrong
-        same_wrong += said_wrong @ said_wrong.T
-    both_wrong = (wrong @ wrong.T).astype(np.float64)
-    rate = wrong.sum(1, dtype=np.float64) / n  # (s,)
-    observed = (n - rate[:, None] * n - rate[None, :] * n + 2 * both_wrong) / n
+    pad = (-n) % IMAGES_PER_WORD  # padding images: equal codes, never wrong
+    wrong = predictions != labels[None, :]  # (s, n)
+    words, wrong_bits = _packed(predictions, pad), _packed(wrong, pad)  # (s, words)
+    agree, both_wrong, same_wrong = (np.empty((s, s), dtype=np.int64) for _ in range(3))
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
+    for i in range(s):
+        x = words[i] ^ words
+        equal = ~(x | (x >> one) | (x >> two) | (x >> three)) & LOW_BITS  # one bit an image that agrees
+        both = wrong_bits[i] & wrong_bits
+        agree[i] = np.bitwise_count(equal).sum(axis=1, dtype=np.int64) - pad
+        both_wrong[i] = np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+        same_wrong[i] = np.bitwise_count(equal & both).sum(axis=1, dtype=np.int64)
+    rate = wrong.sum(1) / n  # (s,)
+    both = both_wrong.astype(np.float64)
+    observed = (n - rate[:, None] * n - rate[None, :] * n + 2 * both) / n
     expected = rate[:, None] * rate[None, :] + (1 - rate[:, None]) * (1 - rate[None, :])
     kappa = np.where(expected < 1, (observed - expected) / np.maximum(1 - expected, 1e-12), 0.0)
-    return PairStats(agree / n, kappa, np.divide(same_wrong, both_wrong, out=np.zeros_like(both_wrong),
-                                                 where=both_wrong > 0), both_wrong)
+    return PairStats(agree / n, kappa, np.divide(same_wrong, both, out=np.zeros_like(both), where=both > 0), both)
+
+
+IMAGES_PER_WORD = 16  # four bits an image in a 64-bit word
+LOW_BITS = np.uint64(0x1111111111111111)  # the low bit of each image's four
+
+
+def _packed(values: np.ndarray, pad: int) -> np.ndarray:
+    """(s, n) small integers (or booleans) as (s, (n + pad) / 16) words, four bits each."""
+    codes = np.pad(values.astype(np.uint64), ((0, 0), (0, pad)))
+    shifts = np.arange(IMAGES_PER_WORD, dtype=np.uint64) * np.uint64(4)
+    return (codes.reshape(len(values), -1, IMAGES_PER_WORD) << shifts).sum(axis=2, dtype=np.uint64)
 
 
 def error_kappa(wrong_a: np.ndarray, wrong_b: np.ndarray) -> float:

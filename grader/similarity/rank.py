@@ -2,9 +2,9 @@
 
     find_pairs(members, predictions, labels, weights=..., cache=...) -> Found
 
-The cheap evidence is computed for every pair: weight digests (``fingerprint``) and the
-behaviour statistics (``behaviour.pair_statistics``), ranked against the class's own
-distribution by a robust z-score (unrelated networks already agree on most images, and how
+The cheap evidence is computed for every pair at once: shared weight digests and sketched weight
+cosines (``fingerprint``), and the behaviour statistics (``behaviour.pair_statistics``), ranked
+against the class's own distribution by a robust z-score (unrelated networks already agree on most images, and how
 much depends on the homework). The costly evidence, a bootstrap interval of the error kappa and
 weight matching, is computed only for the candidate pairs, and kept in ``cache`` (keyed by both
 checkpoints' digests) so a re-run computes it only for pairs with a new or changed submission.
@@ -150,20 +150,17 @@ def find_pairs(members: list[Member], predictions: np.ndarray | None, labels: np
     own = [i for i, m in enumerate(members) if not m.origin]
     median, spread = _spread(stats.kappa if stats else None, [i for i in own if has[i]], thresholds)
     pairs, candidates = [], 0
-    for i in range(len(members)):
-        for j in range(i + 1, len(members)):
-            if members[i].origin and members[j].origin:
-                continue
-            evidence, match = _cheap(members[i], members[j], stats if has[i] and has[j] else None, i, j,
-                                     median, spread)
-            if not _is_candidate(evidence, match, thresholds):
-                continue
-            candidates += 1
-            key = pair_key(members[i].sha256, members[j].sha256)
-            kept[key] = cache.get(key) or _costly(i, j, predictions, labels, weights, match, thresholds)
-            pair = _judge(members[i], members[j], _with_costly(evidence, kept[key]), match, thresholds)
-            if pair:
-                pairs.append(pair)
+    for i, j in _screened(members, stats, has, median, spread, thresholds):
+        evidence, match = _cheap(members[i], members[j], stats if has[i] and has[j] else None, i, j,
+                                 median, spread)
+        if not _is_candidate(evidence, match, thresholds):
+            continue
+        candidates += 1
+        key = pair_key(members[i].sha256, members[j].sha256)
+        kept[key] = cache.get(key) or _costly(i, j, predictions, labels, weights, match, thresholds)
+        pair = _judge(members[i], members[j], _with_costly(evidence, kept[key]), match, thresholds)
+        if pair:
+            pairs.append(pair)
     pairs.sort(key=lambda p: (KINDS.index(p.kind), -p.score, p.a.key, p.b.key))
     return Found(pairs, median, spread, candidates, kept)
 
@@ -189,6 +186,34 @@ def _spread(kappa: np.ndarray | None, rows: list[int], thresholds: Thresholds) -
     values = kappa[np.ix_(rows, rows)][np.triu_indices(len(rows), 1)]
     median = float(np.median(values))
     return median, max(1.4826 * float(np.median(np.abs(values - median))), thresholds.min_spread)
+
+
+def _screened(members: list[Member], stats: PairStats | None, has: list[bool], median, spread,
+              thresholds: Thresholds) -> list[tuple[int, int]]:
+    """The pairs (i < j, not both compared members) that may be candidates, found for the whole
+    class at once: a weight digest in common, a sketched cosine over ``thresholds.sketch`` between
+    two networks of one architecture, or an unusual or high kappa."""
+    s = len(members)
+    near = np.zeros((s, s), dtype=bool)
+    holders: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        for digest in {d for t in (m.weights.tensors if m.weights else ()) for d in (t.exact, t.sorted)}:
+            holders.setdefault(digest, []).append(i)
+    for held in holders.values():
+        near[np.ix_(held, held)] = True
+    sketched = [i for i, m in enumerate(members) if m.weights and m.weights.sketch]
+    if sketched:
+        sketches = np.array([members[i].weights.sketch for i in sketched])
+        kinds = np.array([members[i].weights.architecture for i in sketched])
+        near[np.ix_(sketched, sketched)] |= (sketches @ sketches.T >= thresholds.sketch) & (kinds[:, None] == kinds)
+    if stats is not None:
+        rows = np.array(has)
+        unusual = (stats.kappa - median) / spread >= thresholds.candidate_z if spread else False
+        near |= (unusual | (stats.kappa >= thresholds.sure_kappa)) & rows[:, None] & rows[None, :]
+    compared = np.array([bool(m.origin) for m in members])
+    near &= ~(compared[:, None] & compared[None, :])
+    i, j = np.nonzero(np.triu(near, 1))
+    return list(zip(i.tolist(), j.tolist()))
 
 
 def _cheap(a: Member, b: Member, stats: PairStats | None, i: int, j: int, median, spread):
