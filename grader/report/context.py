@@ -339,12 +339,13 @@ def _integrity(r: GradeResult, t: dict) -> dict | None:
         return values[-1] if values and isinstance(values[-1], (int, float)) else None
     rows = []
     if facts.training is not None:
-        rows = [{"label": t["integrity_train_acc"], "claimed": pct(last("train_acc")),
-                 "measured": pct(facts.training.accuracy)},
-                {"label": t["integrity_train_loss"], "claimed": number(last("train_loss")),
-                 "measured": number(facts.training.loss)},
-                {"label": t["integrity_test_acc"], "claimed": pct(last("test_acc")),
-                 "measured": pct(r.evaluation.accuracy)}]
+        # the units of the checks table: accuracies to 0.01%, losses to 3 decimals
+        rows = [{"label": t["integrity_train_acc"], "claimed": metric_value("acc", last("train_acc")),
+                 "measured": metric_value("acc", facts.training.accuracy)},
+                {"label": t["integrity_train_loss"], "claimed": metric_value("loss", last("train_loss")),
+                 "measured": metric_value("loss", facts.training.loss)},
+                {"label": t["integrity_test_acc"], "claimed": metric_value("acc", last("test_acc")),
+                 "measured": metric_value("acc", r.evaluation.accuracy)}]
     findings = [m.sentence() for m in facts.mismatches] + ([facts.fit] if facts.fit else [])
     diagnosis = [{"cause": d.cause, "fix": "\n".join(d.fix),
                   "accuracy": t["integrity_with_fix"].format(acc=pct(d.accuracy), lo=pct(d.accuracy_ci[0]),
