@@ -277,3 +277,16 @@ def test_a_batch_grades_then_names_a_prefixed_copy_in_the_csv_and_the_class_repo
     assert read_kept(tmp_path / "out" / "carol").logits.shape == (10000, 10)
     report = (tmp_path / "out" / "class-report.html").read_text(encoding="utf-8")
     assert "Similar pairs" in report and "exact copy" in report
+
+
+def test_a_damaged_checkpoint_gets_a_note_and_never_an_error(base, tmp_path):
+    torch.save(base.state_dict(), tmp_path / "whole.pt")
+    whole = (tmp_path / "whole.pt").read_bytes()
+    header = json.dumps({"w": {"dtype": "F32", "shape": [10**9, 10**9], "data_offsets": [0, 8]}}).encode()
+    damaged = {"truncated.pt": whole[:len(whole) // 2], "noise.pt": bytes(range(256)) * 40,
+               "huge.safetensors": len(header).to_bytes(8, "little") + header + bytes(8)}
+    for name, content in damaged.items():
+        (tmp_path / name).write_bytes(content)
+        kept = Kept()
+        kept.take_weights(tmp_path / name)
+        assert kept.print is None and kept.note and "behaviour alone" in kept.note, name

@@ -80,10 +80,10 @@ def _read_zip(path: Path, limits: ReadLimits) -> list[np.ndarray]:
             dtype = STORAGE_DTYPES.get(str(pid[1]).rsplit(".", 1)[-1]) if isinstance(pid, tuple) else None
             if dtype is None:
                 continue  # an integer buffer (num_batches_tracked), not a weight
-            total += int(np.prod(view.size, dtype=np.int64))
+            key = f"{prefix}data/{pid[2]}"
+            total += 0 if key in storages else int(pid[4])  # elements read, a storage once
             if total > limits.elements:
                 raise Unreadable(f"{path.name} holds over {limits.elements:,} weights (the cap)")
-            key = f"{prefix}data/{pid[2]}"
             if key not in storages:
                 storages[key] = _as_float(archive.read(key), dtype)
             tensors.append(_view(storages[key], view.offset, view.size, view.stride, path.name))
