@@ -12,6 +12,7 @@ the same right after ``grader batch`` and later over its output. Costly evidence
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from dataclasses import asdict, dataclass
@@ -66,8 +67,8 @@ def run_similarity(out_dir: Path, *, labels: np.ndarray, data: str, compare_with
     members = [_member(item, origin, data) for _, item, origin in held]
     predictions = _predictions([item for _, item, _ in held], data, len(labels))
     cache = _read_cache(out_dir, thresholds)
-    found = find_pairs(members, predictions, labels, weights=lambda i: read_weights(held[i][0]), cache=cache,
-                       thresholds=thresholds)
+    weights = functools.lru_cache(maxsize=16)(lambda i: read_weights(held[i][0]))  # a member in many pairs
+    found = find_pairs(members, predictions, labels, weights=weights, cache=cache, thresholds=thresholds)
     path = atomic.write_text(out_dir / CSV_NAME, "\ufeff" + similarity_csv(found))
     atomic.write_json(out_dir / CACHE_NAME, {"thresholds": asdict(thresholds), "pairs": found.cache})
     return ClassSimilarity(found, sum(1 for m in members if not m.origin), path)

@@ -40,6 +40,8 @@ class Thresholds:
         min_spread: floor on the robust spread of kappa (1.4826 x MAD), so that a class of near
             twins does not make every small difference look unusual.
         draws: bootstrap resamples of the test images for the kappa interval.
+        matchings: weight matchings one run may compute (a second each for the homework
+            network); the candidates past it are compared without, and matched by the next run.
     """
 
     candidate_z: float = 3.0
@@ -50,6 +52,7 @@ class Thresholds:
     sketch: float = 0.3
     min_spread: float = 0.02
     draws: int = 200
+    matchings: int = 300
 
 
 THRESHOLDS = Thresholds()
@@ -149,7 +152,7 @@ def find_pairs(members: list[Member], predictions: np.ndarray | None, labels: np
     stats, has = _behaviour(predictions, labels, len(members))
     own = [i for i, m in enumerate(members) if not m.origin]
     median, spread = _spread(stats.kappa if stats else None, [i for i in own if has[i]], thresholds)
-    pairs, candidates = [], 0
+    pairs, candidates, budget = [], 0, [thresholds.matchings]
     for i, j in _screened(members, stats, has, median, spread, thresholds):
         evidence, match = _cheap(members[i], members[j], stats if has[i] and has[j] else None, i, j,
                                  median, spread)
@@ -157,8 +160,11 @@ def find_pairs(members: list[Member], predictions: np.ndarray | None, labels: np
             continue
         candidates += 1
         key = pair_key(members[i].sha256, members[j].sha256)
-        kept[key] = cache.get(key) or _costly(i, j, predictions, labels, weights, match, thresholds)
-        pair = _judge(members[i], members[j], _with_costly(evidence, kept[key]), match, thresholds)
+        costly = cache.get(key) or _costly(i, j, predictions, labels, weights if _alike(members[i], members[j], match)
+                                           else None, budget, thresholds)
+        if costly.get("matched") != "skipped":  # kept for the next run, unless it still owes a matching
+            kept[key] = costly
+        pair = _judge(members[i], members[j], _with_costly(evidence, costly), match, thresholds)
         if pair:
             pairs.append(pair)
     pairs.sort(key=lambda p: (KINDS.index(p.kind), -p.score, p.a.key, p.b.key))
@@ -240,13 +246,23 @@ def _is_candidate(evidence: Evidence, match: PrintMatch | None, thresholds: Thre
     return (evidence.z is not None and evidence.z >= thresholds.candidate_z) or evidence.kappa >= thresholds.sure_kappa
 
 
-def _costly(i: int, j: int, predictions, labels, weights, match: PrintMatch | None, thresholds: Thresholds) -> dict:
-    """The bootstrap interval and the weight matching of one candidate pair, as the cache keeps them."""
+def _alike(a: Member, b: Member, match: PrintMatch | None) -> bool:
+    """Whether weight matching can say more: one architecture, and not already an exact copy."""
+    return bool(a.weights and b.weights and a.weights.architecture == b.weights.architecture
+                and not (match and match.kind() == "exact copy"))
+
+
+def _costly(i: int, j: int, predictions, labels, weights, budget: list[int], thresholds: Thresholds) -> dict:
+    """The bootstrap interval and (``weights`` given) the weight matching of one candidate pair,
+    as the cache keeps them; ``"skipped"`` for a matching over the run's ``budget``."""
     found: dict = {}
     if predictions is not None and predictions[i][0] >= 0 and predictions[j][0] >= 0:
         found["kappa_ci"] = list(bootstrap_kappa(predictions[i], predictions[j], labels, draws=thresholds.draws,
                                                  seed=i * 7919 + j))
-    if match is None or match.kind() != "exact copy":
+    if weights is not None and budget[0] <= 0:
+        found["matched"] = "skipped"
+    elif weights is not None:
+        budget[0] -= 1
         a, b = weights(i), weights(j)
         matched = match_weights(a, b) if a is not None and b is not None else None
         found["matched"] = [matched.as_saved, matched.aligned] if matched else None
@@ -255,6 +271,7 @@ def _costly(i: int, j: int, predictions, labels, weights, match: PrintMatch | No
 
 def _with_costly(evidence: Evidence, costly: dict) -> Evidence:
     matched = costly.get("matched")
+    matched = matched if isinstance(matched, list) else None
     ci = costly.get("kappa_ci")
     return dataclasses.replace(evidence, kappa_ci=tuple(ci) if ci else None,
                                as_saved=matched[0] if matched else None, aligned=matched[1] if matched else None)
