@@ -182,7 +182,8 @@ def class_of(nets: dict[str, torch.nn.Sequential], images: torch.Tensor, folder:
 def test_find_pairs_flags_copies_and_fine_tunes_and_no_network_trained_apart(base, tmp_path):
     images = torch.rand(300, 3, 8, 8, generator=torch.Generator().manual_seed(9))
     nets = {"base": base, "apart1": trained(small_net(1), seed=1), "apart2": trained(small_net(2), seed=2),
-            "apart3": trained(small_net(3), seed=3), "permuted": permute_units(base, seed=4),
+            "apart3": trained(small_net(3), seed=3), "apart_longer": trained(small_net(4), steps=100, seed=4),
+            "permuted": permute_units(base, seed=4),
             "tuned": trained(copy.deepcopy(base), steps=10, seed=6), "legacy": base}
     members, predictions, weights = class_of(nets, images, tmp_path)
     torch.save(base.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
