@@ -18,8 +18,8 @@ class Exit(enum.IntEnum):
 
 
 HELP = "Exit codes: 0 success, 1 rubric failed, 2 usage or input error, 3 grader bug, 130 interrupted."
-CHECK_HELP = ("Exit codes: 0 READY (every public check passes), 1 NOT READY (a check fails), 2 not graded "
-              "(the hand-in must be fixed first) or a usage error, 3 grader bug, 130 interrupted.")
+CHECK_HELP = HELP + (" For check: 0 READY (every public check passes), 1 NOT READY (a check fails), 2 not "
+                     "graded (the hand-in must be fixed first).")
 
 
 def exit_for(result: GradeResult) -> Exit:
