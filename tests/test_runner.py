@@ -10,6 +10,7 @@ import torch
 
 from grader.errors import GraderError
 from grader.runner.child import serve
+from grader.sandbox.messages import complete_messages
 from grader.runner.infer import cascade, infer
 from grader.runner.network import Inference, to_input
 from grader.runner.tiers import Tier, calibrate, channels_last_float32, native_bf16
@@ -623,10 +624,12 @@ def test_child_request_carries_shuffled_images_and_no_labels(tmp_path, monkeypat
     expected_accuracy = float((reference_logits(net, data.test_images).argmax(1) == data.test_labels).mean())
     assert results["accuracy"] == pytest.approx(expected_accuracy)  # the parent un-shuffled the logits
 
-    assert len(sent) == 1  # 30 test images are too few for a diagnosis, whatever the accuracy
-    header, images = decode(sent[0])
+    assert len(sent) == 1  # one child, one request: 30 test images are too few for a diagnosis
+    (frame,), end = complete_messages(sent[0])
+    assert end == len(sent[0])  # one whole message
+    header, images = decode(frame)
     assert set(header) == {"form", "weights", "entry", "input", "batch_size", "threads", "classes"}
-    assert sent[0] == encode(header, images)  # the header and the images: nothing else travels
+    assert frame == encode(header, images)  # the header and the images: nothing else travels
     assert images.dtype == np.uint8 and images.shape == (30 + 6, 32, 32, 3)
     _, copies = probe_images(data, probe)
     expected = np.concatenate([data.test_images, copies])  # the test images, then the probe's copies
