@@ -27,6 +27,22 @@ MODEL_CODE_HELP = ("A Python file (or notebook) defining the network classes stu
 DATA_HELP = "CIFAR-10 source: official archive or folder, image tree or its .tar.gz [env: GRADER_DATA]."
 
 
+class ImagesPerCell(click.ParamType):
+    """``--robustness``'s N: test images per corruption and severity, at least 1."""
+
+    name = "N"
+
+    def convert(self, value, param, ctx):
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of images: give N (--robustness {DEFAULT_ROBUSTNESS}), or put "
+                      "--robustness after SUBMISSION to use the default", param, ctx)
+        if n < 1:
+            self.fail(f"N is test images per corruption and severity, at least 1, not {n}", param, ctx)
+        return n
+
+
 class InputError(click.ClickException):
     """A usage or input error: printed without a traceback, exit code 2 (click's usage code)."""
 
@@ -152,7 +168,7 @@ def train(**options) -> None:
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
 @click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
-@click.option("--robustness", type=click.IntRange(min=1), is_flag=False, flag_value=DEFAULT_ROBUSTNESS,
+@click.option("--robustness", type=ImagesPerCell(), is_flag=False, flag_value=DEFAULT_ROBUSTNESS,
               default=None, metavar="[N]",
               help=f"Also measure accuracy under CIFAR-10-C's corruptions, regenerated, on N test images per "
                    f"corruption and severity [N alone: {DEFAULT_ROBUSTNESS}] (docs/robustness.md).")

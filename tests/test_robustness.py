@@ -322,3 +322,26 @@ def test_canny_outlines_a_square_and_nothing_else():
     assert not edges[6:10, 6:10].any() and not edges[:2].any() and not edges[:, 14:].any()
     assert all(edges[row, 3:5].any() and edges[row, 11:13].any() for row in range(5, 11))  # thin left and right sides
     assert not c.canny_edges(np.full((16, 16), 90, np.uint8), 50, 150).any()
+
+
+def test_grade_takes_robustness_with_or_without_n(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.commands import grading
+
+    seen = {}
+    monkeypatch.setattr(grading, "grade_command", lambda **options: seen.update(options) or 0)
+    hand_in = tmp_path / "s.pth"
+    hand_in.write_bytes(b"weights")
+
+    def grade(*args):
+        seen.clear()
+        return CliRunner().invoke(main, ["grade", *args, "--out", str(tmp_path / "out")])
+
+    assert grade(str(hand_in), "--robustness").exit_code == 0 and seen["robustness"] == DEFAULT_N
+    assert grade(str(hand_in), "--robustness", "7").exit_code == 0 and seen["robustness"] == 7
+    assert grade(str(hand_in)).exit_code == 0 and seen["robustness"] is None
+    refused = grade("--robustness", str(hand_in))
+    assert refused.exit_code == 2 and "after SUBMISSION" in refused.output and not seen
+    assert "at least 1" in grade(str(hand_in), "--robustness", "0").output
