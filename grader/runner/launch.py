@@ -102,8 +102,12 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
     talk = _Conversation(submission, classes, seed, order, len(variants) if variants else 1, plan)
     result, sandbox_info = launch_child(message(encode(request, images[order])), submission=submission,
                                         sandbox=sandbox, limits=limits, follow_up=talk.answer if plan else None)
-    replies, _ = complete_messages(result.stdout)
-    info, shuffled = read_reply(result, submission, replies[0] if replies else b"")
+    replies, _ = complete_messages(result.stdout, most=talk.asked + 1)  # never parse a flood whole
+    if len(replies) > talk.asked:
+        raise GraderError(f"{submission.weights.name}: the grading child sent a reply the grader did not ask for",
+                          "code in the submission that writes to the grader's reply descriptor cannot be "
+                          "graded; remove it")
+    info, shuffled = read_reply(result, submission, replies[0] if replies else b"", answered=talk.first is not None)
     logits = talk.unshuffle(shuffled, order, len(variants) if variants else 1)
     return ChildOutput(logits=logits, info=info, sandbox=sandbox_info, more=talk.more)
 
@@ -117,6 +121,7 @@ class _Conversation:
         self.expected = (order, blocks)  # what the reply in flight answers: its shuffle, its blocks
         self.first: ChildOutput | None = None
         self.more: list[np.ndarray] = []
+        self.asked = 1  # requests written: a reply beyond them is the submission's own message
 
     def unshuffle(self, shuffled: np.ndarray, order: np.ndarray, blocks: int) -> np.ndarray:
         """The logits in the caller's image order, after checking them; row i of each block of
@@ -148,6 +153,7 @@ class _Conversation:
             return None
         order = np.random.default_rng([self.seed, len(self.more) + 1]).permutation(len(step.images))
         self.expected = (order, len(step.variants))
+        self.asked += 1
         return message(encode({"variants": step.variants}, step.images[order]))
 
 
@@ -193,11 +199,13 @@ def sandbox_caps(limits: Limits):
                        memory_bytes=int(limits.memory_mb) * MiB)
 
 
-def read_reply(result, submission: Submission, frame: bytes) -> tuple[dict, np.ndarray]:
+def read_reply(result, submission: Submission, frame: bytes, *, answered: bool = False) -> tuple[dict, np.ndarray]:
     """The child's (info, logits) from its first reply ``frame`` (the first message of the run
-    result's stdout); GraderError for every way it can go wrong."""
+    result's stdout); GraderError for every way it can go wrong. ``answered``: the conversation
+    already checked that reply whole, so a wall clock that struck later, during a follow-up the
+    grader chose to ask, leaves it standing."""
     name = submission.weights.name
-    if result.timed_out:
+    if result.timed_out and not answered:
         work = read_import_time_work(submission.entry[0]) if submission.entry else []
         raise GraderError(f"{name}: loading and running the network took too long ({result.reason})",
                           import_time_hint(submission.entry[0], work) if work else

@@ -5,7 +5,7 @@ requests in turn (a conversation) and each side knows where a message ends.
 
     message(payload) -> bytes                       what to write
     read_message(stream, limit) -> bytes | None     the child's side: the next one, None at the end
-    complete_messages(buffer, start) -> ([payload], next start)   the parent's side, as bytes arrive
+    complete_messages(buffer, start, most) -> ([payload], next start)   the parent's side, as bytes arrive
 """
 
 from __future__ import annotations
@@ -56,10 +56,13 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def complete_messages(buffer: bytes | bytearray, start: int = 0) -> tuple[list[bytes], int]:
-    """The messages that ``buffer[start:]`` holds whole, and where the first incomplete one begins."""
+def complete_messages(buffer: bytes | bytearray, start: int = 0,
+                      most: int | None = None) -> tuple[list[bytes], int]:
+    """The messages that ``buffer[start:]`` holds whole (the first ``most`` of them, when given),
+    and where the next one begins. ``most`` bounds the work: a child's 64 MiB of one-byte
+    messages is 7 million of them, minutes of parsing."""
     found = []
-    while len(buffer) - start >= LENGTH.size:
+    while len(buffer) - start >= LENGTH.size and (most is None or len(found) < most):
         (length,) = LENGTH.unpack_from(buffer, start)
         end = start + LENGTH.size + length
         if end > len(buffer):

@@ -212,7 +212,7 @@ class _Feed:
 
     def answer(self, stdout: bytearray) -> None:
         """Hand each newly completed message of ``stdout`` to ``follow_up``, queue what it says."""
-        if self.follow_up is None or self.pipe.closed:
+        if self.follow_up is None or self.closing:  # said None: what the child writes is not read
             return
         found, self.seen = complete_messages(stdout, self.seen)
         for payload in found:
