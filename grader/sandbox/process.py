@@ -18,7 +18,7 @@ from grader.limits import format_bytes
 from grader.sandbox import bwrap, cgroup, seccomp
 from grader.sandbox.limits import RunResult, SandboxCaps
 from grader.sandbox.memory import MemoryWatch
-from grader.sandbox.messages import complete_messages
+from grader.sandbox.messages import LENGTH, complete_messages
 
 APPLY_LIMITS = Path(__file__).with_name("_apply_limits.py")
 _CHUNK = 1 << 16
@@ -154,7 +154,7 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadli
     for stream in (proc.stdout, proc.stderr):
         os.set_blocking(stream.fileno(), False)
         sel.register(stream, selectors.EVENT_READ)
-    feed = _Feed(proc.stdin, sel, stdin, follow_up)
+    feed = _Feed(proc.stdin, sel, stdin, follow_up, most=limits.output_bytes)
     try:
         while any(key.events == selectors.EVENT_READ for key in sel.get_map().values()):
             if watch.over_cap():
@@ -187,10 +187,11 @@ def _pump(proc, stdin: bytes, limits: SandboxCaps, watch: MemoryWatch, *, deadli
 
 class _Feed:
     """The child's stdin: the first request, then (in a conversation) each answer that
-    ``follow_up`` gives to a message of the child's, until it gives None and stdin closes."""
+    ``follow_up`` gives to a message of the child's, until it gives None and stdin closes, or
+    the child starts a message longer than ``most`` (the output cap), which could never end."""
 
-    def __init__(self, pipe, sel, first: bytes, follow_up: FollowUp | None):
-        self.pipe, self.sel, self.follow_up = pipe, sel, follow_up
+    def __init__(self, pipe, sel, first: bytes, follow_up: FollowUp | None, most: int):
+        self.pipe, self.sel, self.follow_up, self.most = pipe, sel, follow_up, most
         self.pending, self.closing, self.seen = bytearray(first), follow_up is None, 0
         if not first and self.closing:
             pipe.close()
@@ -223,6 +224,8 @@ class _Feed:
                 if not self.pending:
                     self.sel.register(self.pipe, selectors.EVENT_WRITE)
                 self.pending += more
+        if len(stdout) - self.seen >= LENGTH.size and LENGTH.unpack_from(stdout, self.seen)[0] > self.most:
+            self.closing = True  # a message longer than the output cap never ends: ask nothing more
         if self.closing and not self.pending:
             self.pipe.close()
 

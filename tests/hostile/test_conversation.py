@@ -12,6 +12,7 @@ below reads it perfectly under its own input convention, and poorly under any ot
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from grader.limits import Limits
 from grader.rubric import load_rubric, parse_rubric
 from grader.runner.launch import read_reply
 from grader.runner.protocol import encode
-from grader.sandbox import RunResult
+from grader.sandbox import RunResult, SandboxCaps, run
 from grader.sandbox.messages import complete_messages, message
 from grader.submission import inspect_submission
 from tests.test_integrity_cheats import CENTRES, data  # noqa: F401 (data: 600 generated test images)
@@ -204,10 +205,28 @@ def attack_build(net):
 '''
 
 
-@pytest.mark.slow  # waits for the 20 s wall clock
-def test_a_message_declaring_a_huge_length_is_refused_at_the_wall_clock(tmp_path, data):
+@pytest.mark.slow  # ~15 s
+def test_a_message_declaring_a_huge_length_is_refused_without_waiting_for_the_wall_clock(tmp_path, data):
     result = grade_one(hand_in(tmp_path / "s", HUGE), data=data, rubric=QUICK, sandbox=True)
-    assert not result.graded and "took too long" in result.error
+    assert not result.graded and "sent no valid reply" in result.error, result.error  # not "took too long"
+
+
+# Starts a message longer than the output cap, then waits for stdin to end (as the grading child does).
+ENDLESS = r"""
+import struct, sys
+sys.stdout.buffer.write(struct.pack("<Q", 1 << 62) + b"the real reply, swallowed")
+sys.stdout.buffer.flush()
+sys.stdin.buffer.read()
+"""
+
+
+def test_a_message_that_can_never_end_closes_stdin_at_once():
+    calls = []
+    limits = SandboxCaps(wall_seconds=30, cpu_seconds=30, memory_bytes=1 << 30)
+    result = run([sys.executable, "-c", ENDLESS], stdin=message(b"request"), limits=limits, sandbox=False,
+                 follow_up=lambda reply: calls.append(reply) or message(b"more"))
+    assert result.returncode == 0 and not result.timed_out and result.seconds < 20
+    assert calls == []
 
 
 # --- a child that stops answering between requests --------------------------------------------
