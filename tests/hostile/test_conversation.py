@@ -317,3 +317,19 @@ def test_a_network_that_sandbags_as_handed_in_earns_less_under_the_fix(tmp_path,
     assert result.graded and "diagnosis-applied" in result.flags, result.error
     assert result.integrity.applied.accuracy_as_handed_in == 0.0
     assert result.verdict.score == 3.0 < honest.verdict.score  # the penalty: sandbagging never pays
+
+
+# Knows no label, so it guesses: one class for every image as handed in (10%), then a fresh random
+# guess for every image under every convention the diagnosis asks about, hoping one scores well.
+GUESSER = '''
+def attack_forward(net, x, honest):
+    return torch.randn(honest.shape) if in_follow_up() else honest * 0
+'''
+
+
+@pytest.mark.slow
+def test_guessing_under_the_diagnosis_confirms_no_fix(tmp_path, data):
+    result = grade_one(hand_in(tmp_path / "s", GUESSER), data=data, rubric=parse_rubric(FIXING), sandbox=True)
+    assert result.graded and result.evaluation.accuracy == 0.1, result.error
+    # the best of ten guesses on the first slice never beats the grade by 10 points on the second
+    assert not result.integrity.diagnosis and result.integrity.applied is None and result.verdict.score == 0
