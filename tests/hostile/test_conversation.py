@@ -165,10 +165,22 @@ def attack_build(net):
 '''
 
 
+# Answers the diagnosis's first request itself, before the child's own answer: the network is the
+# one that expects Normalize(0.5, 0.5), so that a diagnosis is asked for.
+FORGED_FOLLOW_UP = '''
+def attack_forward(net, x, honest):
+    if in_follow_up() and not getattr(net, "sent", False):
+        net.sent = os.write(reply_fd(), message(encode({}, torch.zeros(2000, 10).numpy())))
+    return honest
+'''
+
+
 @pytest.mark.slow  # ~15 s a grade on a loaded 2-core machine
-@pytest.mark.parametrize("attack", [FORGED_FIRST, FORGED_SPLIT, FORGED_AFTER], ids=["before", "split", "after"])
+@pytest.mark.parametrize("attack", [FORGED_FIRST, FORGED_SPLIT, FORGED_AFTER, FORGED_FOLLOW_UP],
+                         ids=["before", "split", "after", "follow-up"])
 def test_a_message_the_grader_did_not_ask_for_refuses_the_hand_in(tmp_path, data, attack):
-    result = grade_one(hand_in(tmp_path / "s", attack), data=data, sandbox=True)
+    result = grade_one(hand_in(tmp_path / "s", attack, normalised=attack is FORGED_FOLLOW_UP), data=data,
+                       sandbox=True)
     assert not result.graded, "graded from a forged reply" if "forged" in result.submission.notes else result
     assert "reply" in result.error and "did not ask for" in result.error and "hint:" in result.error
 
