@@ -21,9 +21,9 @@ import pytest
 import torch
 from torch import nn
 
-from grader.pipeline import grade_one
 from grader.errors import GraderError
 from grader.limits import Limits
+from grader.pipeline import grade_one
 from grader.rubric import load_rubric, parse_rubric
 from grader.runner.launch import read_reply
 from grader.runner.protocol import encode
