@@ -51,7 +51,7 @@ def test_graded_result_follows_the_schema(tmp_path, data):
     assert results["submission"]["format"] == "pickled-module" and len(results["submission"]["sha256"]) == 64
     assert results["dataset"]["fingerprint"] == data.fingerprint and not data.official
     assert {"no-sandbox", "unofficial-data"} <= set(results["flags"])
-    assert all(set(c) == CHECK_KEYS for c in results["checks"]) and results["max_score"] == 3
+    assert all(set(c) - {"name_zh"} == CHECK_KEYS for c in results["checks"]) and results["max_score"] == 3
     assert [c["passed"] for c in results["checks"]][:2] == [True, True]
     assert all(isinstance(c["borderline"], bool) for c in results["checks"])
     assert results["dataset"]["official"] is False and results["dataset"]["test_count"] == len(data.test_labels)
@@ -86,7 +86,7 @@ def test_cli_exit_codes(tmp_path, cli, monkeypatch):
     always.write_text('[[check]]\nmetric = "accuracy"\ncondition = "x >= 0"\n')
     rubric_seen = []
 
-    def regrade(submission, *, data, rubric, sandbox):  # re-check the stored result: no second child
+    def regrade(submission, *, data, rubric, sandbox, robustness=None):  # re-check the stored result: no second child
         rubric_seen.append(rubric)
         from grader.results import metrics, with_verdict
         from grader.rubric import check
