@@ -104,7 +104,7 @@ def measure(corrupted: CorruptedSet, logits: np.ndarray, labels: np.ndarray, cla
     standard = np.array([CORRUPTIONS[name].standard for name in corrupted.names])
 
     def rate(count, total):
-        return int(count) / int(total), wilson_interval(int(count), int(total))
+        return (int(count) / int(total) if total else 0.0), wilson_interval(int(count), int(total))
 
     mean, mean_ci = rate(hits[standard].sum(), standard.sum() * s * n)
     by_corruption = {name: rate(hits[i].sum(), s * n) for i, name in enumerate(corrupted.names)}
