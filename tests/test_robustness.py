@@ -345,3 +345,25 @@ def test_grade_takes_robustness_with_or_without_n(monkeypatch, tmp_path):
     refused = grade("--robustness", str(hand_in))
     assert refused.exit_code == 2 and "after SUBMISSION" in refused.output and not seen
     assert "at least 1" in grade(str(hand_in), "--robustness", "0").output
+
+
+def test_a_batch_whose_rubric_checks_robustness_warms_the_set_and_widens_its_caps(monkeypatch, tmp_path):
+    from grader.batch import run
+    from grader.batch.worker import GradeSettings
+    from grader.robustness import request
+
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path))
+    monkeypatch.setattr(request, "DEFAULT_N", 2)
+    data = tiny_data(40)
+    monkeypatch.setattr(run, "load_data", lambda settings: data)
+    plain = parse_rubric({"check": [{"metric": "accuracy", "condition": "x > 0.5"}]})
+    checked = parse_rubric({"check": [{"metric": "robustness.mean_accuracy", "condition": "x > 0.5", "points": 0}]})
+    for rubric in (plain, checked):
+        monkeypatch.setattr(run, "load_settings_rubric", lambda settings, rubric=rubric: rubric)
+        plan = run.make_plan(GradeSettings(partial=True))
+        if rubric is plain:
+            assert not (tmp_path / "cifar10-c").exists()
+            base = plan.limits.timeout_s
+    assert len(list((tmp_path / "cifar10-c").iterdir())) == 1  # generated before any worker
+    extra = len(c.CORRUPTIONS) * 5 * 2 / 40 * plain.limits.wall_seconds
+    assert plan.limits.timeout_s == pytest.approx(base + extra)

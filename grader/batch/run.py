@@ -74,14 +74,21 @@ class Plan:
 
 
 def make_plan(settings: GradeSettings, *, limits: TreeCaps | None = None) -> Plan:
-    """Load the rubric and the data once (so a bad one fails before any child starts)."""
+    """Load the rubric and the data once (so a bad one fails before any child starts); when the
+    rubric checks robustness, generate its corrupted set once here, not in every worker at once,
+    and widen each grade's caps for the images it adds."""
+    from grader.robustness.request import corrupted_set, robustness_size, with_room
+
     rubric = load_settings_rubric(settings)
     data = load_data(settings)
+    robustness = robustness_size(None, rubric)
+    if robustness:
+        corrupted_set(data, robustness)
     identity = {"rubric": rubric_digest(rubric), "data": data.fingerprint, "grader": __version__,
                 "lang": settings.lang, "sandbox": settings.sandbox, "report": settings.report,
                 "pdf": settings.pdf, "public_only": settings.public_only}
     return Plan(settings, rubric, rubric.visibility(),
-                limits or tree_caps(rubric.limits), data, identity)
+                limits or tree_caps(with_room(rubric, robustness, len(data.test_labels)).limits), data, identity)
 
 
 def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, executor=None,
