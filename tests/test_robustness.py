@@ -306,6 +306,10 @@ def test_the_reports_show_the_section_only_when_it_was_measured():
     assert 'id="robustness"' in html and "not bit-identical to the published CIFAR-10-C" in html
     assert "Left out: frost" in html and "73.5%" in html
     assert html.count('class="thumb') >= 3 + len(plain.evaluation.samples)  # clean + the two corruptions
+    from grader.commands.console import format_summary
+
+    assert "under common corruptions" not in format_summary(plain)
+    assert f"mean accuracy {found.mean_accuracy:.4f}" in format_summary(measured)
     chinese = submission_section(measured, "zh")
     assert "并非逐位相同" in chinese["t"]["rob_regenerated"] and chinese["examples"][1]["label"] == "雾"
     section = class_section([measured, plain, None], "en")

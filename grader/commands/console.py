@@ -172,6 +172,10 @@ def format_summary(result: GradeResult) -> str:
     lo, hi = e.accuracy_ci
     lines = [f"{who}: {result.submission.format}, accuracy {e.accuracy:.4f} "
              f"(95% CI {lo:.4f}-{hi:.4f}), loss {e.loss:.4f}"]
+    if result.robustness is not None:
+        r = result.robustness
+        lines.append(f"  under common corruptions (regenerated CIFAR-10-C, {r.n_per_cell} images per cell): mean "
+                     f"accuracy {r.mean_accuracy:.4f} (95% CI {r.mean_accuracy_ci[0]:.4f}-{r.mean_accuracy_ci[1]:.4f})")
     for c in result.verdict.checks:
         mark = "PASS" if c.passed else "FAIL"
         lines.append(f"  [{mark}] {c.name}: {c.detail}  ({c.score:g}/{c.max_score:g})")
