@@ -291,3 +291,9 @@ def test_a_damaged_checkpoint_gets_a_note_and_never_an_error(base, tmp_path):
         kept = Kept()
         kept.take_weights(tmp_path / name)
         assert kept.print is None and kept.note and "behaviour alone" in kept.note, name
+
+
+def test_a_class_with_nothing_kept_has_no_pairs():
+    assert find_pairs([], None, None).pairs == []
+    found = find_pairs([Member("alice", "", "a", None, "not read")], np.zeros((1, 5), dtype=int), np.zeros(5, dtype=int))
+    assert found.pairs == [] and found.median is None

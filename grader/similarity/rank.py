@@ -213,10 +213,10 @@ def _screened(members: list[Member], stats: PairStats | None, has: list[bool], m
         kinds = np.array([members[i].weights.architecture for i in sketched])
         near[np.ix_(sketched, sketched)] |= (sketches @ sketches.T >= thresholds.sketch) & (kinds[:, None] == kinds)
     if stats is not None:
-        rows = np.array(has)
+        rows = np.array(has, dtype=bool)
         unusual = (stats.kappa - median) / spread >= thresholds.candidate_z if spread else False
         near |= (unusual | (stats.kappa >= thresholds.sure_kappa)) & rows[:, None] & rows[None, :]
-    compared = np.array([bool(m.origin) for m in members])
+    compared = np.array([bool(m.origin) for m in members], dtype=bool)
     near &= ~(compared[:, None] & compared[None, :])
     i, j = np.nonzero(np.triu(near, 1))
     return list(zip(i.tolist(), j.tolist()))
