@@ -78,7 +78,7 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
     if student:
         result = result.replace(student=Student(student, result.student.name))
     found, reasons = graded_metrics(result, trust_reported=rubric.intake.trust_reported)
-    verdict = check(found, rubric, not_graded=None if result.graded else (result.error or ""),
+    verdict = check(found, rubric, not_graded=None if result.graded else (result.student_error or ""),
                     reasons=reasons or None)
     if result.integrity.applied:  # graded with the diagnosed fix: the rubric's share of the points goes
         verdict = dataclasses.replace(verdict, score=verdict.score * (1 - result.integrity.applied.penalty))

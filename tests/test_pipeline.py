@@ -158,6 +158,12 @@ def _state_dict_misfit(tmp_path):
     return folder
 
 
+def _bad_manifest(tmp_path):
+    folder = write_form("state-dict", tmp_path / "s")
+    (folder / "submission.toml").write_text("student = \"s1\n")  # an unclosed string
+    return folder
+
+
 UNGRADABLE = [  # (id, write the submission, what the error must name, graded through the CLI)
     ("truncated", _truncated, r"model\.pth is truncated or corrupt", True),
     ("bad-crc", _bad_crc, r"model\.pth is corrupt \(model/data/\d+ fails its checksum\)", False),
@@ -168,6 +174,7 @@ UNGRADABLE = [  # (id, write the submission, what the error must name, graded th
      True),
     ("nan-logits", lambda t: _net_with_head(t, bias=float("nan")), r"output holds NaN for 100% of the images", False),
     ("inf-logits", lambda t: _net_with_head(t, bias=float("inf")), r"output holds infinite values for 100% of the images", False),
+    ("bad-manifest", _bad_manifest, r"s/submission\.toml is not valid TOML", False),  # the error names a path
     ("state-dict-misfit", _state_dict_misfit,
      r"weights\.pth does not fit the network: missing keys 4\.weight; unexpected keys extra\.weight", False),
 ]
@@ -192,6 +199,7 @@ def test_ungradable_submission_ends_as_an_actionable_error_result(tmp_path, data
     for c in results["checks"]:
         assert not c["passed"] and c["score"] == 0 and c["borderline"] is False
         assert c["detail"].startswith("not graded: ") and re.search(problem, c["detail"])
+        assert str(tmp_path) not in c["detail"]  # a student sees the hand-in's name, not the TA's folders
     assert not (tmp_path / "pwned").exists()  # the os.system payload never ran
 
 
