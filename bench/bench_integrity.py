@@ -7,7 +7,7 @@ Baseline, in the same run: the child on the test set alone. Then the child on th
 the memorisation probe's copies and the secret training subset (what every grade sends). Then the
 same request for the network handed in with a wrong ``[input]`` (Normalize(0.5) and BGR declared
 for a network trained on plain RGB pixels), which scores more than 15 points below its claimed
-69% and so triggers the diagnosis: the ten other conventions on a slice of 200 test
+69% and so triggers the diagnosis: the ten other conventions on a slice of 100 test
 images, then the chosen one on another 200, answered by the child that graded it. Targets: at most
 1 s added by the extra images, at most 2 s more for a diagnosis.
 """

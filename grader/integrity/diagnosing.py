@@ -2,8 +2,8 @@
 loaded (no second start, no second load):
 
     after the grade's own reply       low enough to diagnose? (``needs_diagnosis``)
-    1. the choosing slice              under every common convention but the declared one
-    2. the confirming slice            under the chosen convention, if it is not the declared one;
+    1. the choosing slice (100)        under every common convention but the declared one
+    2. the confirming slice (200)      under the chosen convention, if it is not the declared one;
                                        ``confirm`` against the declared convention's predictions,
                                        which the grade's own reply already holds for both slices
     3. (a rubric with apply_diagnosis) every image of the grade's request under the confirmed
@@ -14,6 +14,8 @@ Both slices are test images the child has already seen in the grade's request.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from typing import Callable, Mapping
 
 import numpy as np
@@ -24,9 +26,11 @@ from grader.integrity.diagnosis import (CONVENTIONS, Choice, Convention, Diagnos
 from grader.integrity.secret import seed_from
 from grader.runner.launch import ChildOutput, FollowUp
 
-# Test images to choose a convention on, and as many to confirm it on: fewer could not confirm a
-# 10-point gain beyond both intervals, so a smaller test set gets no diagnosis.
-DIAGNOSIS_SLICE = 200
+# Test images to choose a convention on (it only ranks them: a wrong input convention costs tens
+# of points), and to confirm the choice on: fewer could not confirm a 10-point gain beyond both
+# intervals. A smaller test set than both together gets no diagnosis.
+CHOOSE_SLICE = 100
+CONFIRM_SLICE = 200
 
 
 def declared_convention(table: Mapping | None) -> Convention:
@@ -55,10 +59,10 @@ class DiagnosisPlan:
                  reorder: Callable[[np.ndarray], np.ndarray], resend: np.ndarray | None = None):
         self.data, self.claimed, self.reorder, self.resend = data, claimed, reorder, resend
         n = len(data.test_labels)
-        self.possible = n >= 2 * DIAGNOSIS_SLICE
+        self.possible = n >= CHOOSE_SLICE + CONFIRM_SLICE
         rng = np.random.default_rng(seed_from(data.fingerprint, "diagnosis"))
-        picked = rng.choice(n, size=min(2 * DIAGNOSIS_SLICE, n), replace=False)
-        self.choosing, self.confirming = picked[:DIAGNOSIS_SLICE], picked[DIAGNOSIS_SLICE:]
+        picked = rng.choice(n, size=min(CHOOSE_SLICE + CONFIRM_SLICE, n), replace=False)
+        self.choosing, self.confirming = picked[:CHOOSE_SLICE], picked[CHOOSE_SLICE:]
         self.conventions: tuple[Convention, ...] = ()
         self.graded: np.ndarray | None = None  # the declared convention's predictions, all test images
         self.choice: Choice | None = None
@@ -82,6 +86,8 @@ class DiagnosisPlan:
         accuracy = float((predictions == labels).mean())
         if not self.possible or not needs_diagnosis(accuracy, self.claimed(reply.info), len(self.data.classes)):
             return None
+        # The assignment solver's import (about 0.6 s) overlaps the child's work on the slice.
+        threading.Thread(target=importlib.import_module, args=("scipy.optimize",), daemon=True).start()
         own = declared_convention(reply.info.get("input"))
         self.graded = predictions
         self.conventions = (own, *(c for c in CONVENTIONS if c.input_table() != own.input_table()))

@@ -609,6 +609,7 @@ def class_name(name: str, lang: str) -> str:
     """``name`` in ``lang``; a class the table does not know keeps its own name."""
     return CLASS_NAMES_ZH.get(name, name) if lang == "zh" else name
 
+
 def platform_strings(lang: str) -> dict[str, str]:
     """The shared label table plus the Gradescope output's and the notebook result's, for ``lang``.
 

@@ -29,7 +29,7 @@ from grader.runner.batches import memory_cap, out_of_memory
 from grader.runner.describe import describe_model
 from grader.runner.infer import infer
 from grader.runner.loaders import load
-from grader.runner.network import Inference, Loaded, one_line
+from grader.runner.network import Inference, Loaded, one_line, to_input
 from grader.runner.protocol import decode, encode
 from grader.sandbox.messages import message, read_message
 
@@ -84,15 +84,10 @@ def later_answer(loaded: Loaded, request: dict, images: np.ndarray) -> tuple[dic
 
 
 def under_variants(loaded: Loaded, images: np.ndarray, variants: list, config: Inference) -> np.ndarray:
-    """The same images under each input convention (an ``[input]`` table), one block each."""
-    own, blocks = loaded.input, []
-    try:
-        for variant in variants:
-            loaded.input = dict(variant) if variant else None
-            blocks.append(infer(loaded, images, config=config, stats={}))
-    finally:
-        loaded.input = own
-    return np.concatenate(blocks)
+    """The same images under each input convention (an ``[input]`` table), one block each: every
+    block's input made first, then one pass through the tiers (set up once, not per block)."""
+    x = torch.cat([to_input(images, dict(variant) if variant else loaded.input or {}) for variant in variants])
+    return infer(loaded, x, config=config, stats={})
 
 
 def _config(request: dict) -> Inference:

@@ -19,9 +19,10 @@ from grader.runner.network import Inference, Loaded, to_input
 from grader.runner.tiers import Tier, channels_last_float32, margins, reduce_precision, small_enough, traceable
 
 
-def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference(),
+def infer(loaded: Loaded, images: np.ndarray | torch.Tensor, *, config: Inference = Inference(),
           stats: dict | None = None) -> np.ndarray:
-    """Logits, float32 (n, classes), for uint8 ``images`` (n, 32, 32, 3), in batches.
+    """Logits, float32 (n, classes), for uint8 ``images`` (n, 32, 32, 3), in batches; or for the
+    network's input already made from them (float32 (n, 3, 32, 32), ``network.to_input``).
 
     A plain nn.Module runs through the tiers (see the module docstring): its first batch
     eagerly, the rest of the calibration images through the float32 tier, every later image
@@ -56,7 +57,7 @@ def infer(loaded: Loaded, images: np.ndarray, *, config: Inference = Inference()
             return run_chunks(loaded.forward, images, loaded, batch).numpy()
         first = min(n, max(batch, config.calibration_images))
         head = min(first, batch)
-        x = to_input(images[:first], loaded.input)  # n, c, h, w: converted once, for every tier
+        x = images[:first] if isinstance(images, torch.Tensor) else to_input(images[:first], loaded.input)
         reference = run_chunks(loaded.forward, x[:head], loaded, batch)
         classes = reference.shape[1]
         logits = np.empty((n, classes), np.float32)
