@@ -134,6 +134,7 @@ def test_student_names_drop_archive_suffixes():
         == ["a", "b", "c", "d", "model_best.pth"]
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_zip_grades_in_the_sandbox_to_the_accuracy_of_its_folder(tmp_path, monkeypatch):
     from grader.pipeline import grade_one
     from grader.sandbox import check_available

@@ -214,6 +214,7 @@ def test_history_pt_is_graded_and_the_report_notes_the_aliases(tmp_path, data):
     assert "提交内容的读取说明" in html and "history.pt: read loss as train_loss" in html
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_an_unreadable_history_still_grades_the_network(tmp_path, data):
     folder = write_form("pickled-module", tmp_path / "s", small_net(seed=1))
     with open(folder / "history.json", "w") as f:

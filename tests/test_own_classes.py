@@ -94,6 +94,7 @@ def test_the_class_comes_from_the_notebook_handed_in(tmp_path, data):
     assert any("Net from HW2.ipynb" in note for note in result.submission.notes)
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_a_bare_checkpoint_takes_code_only_from_the_ta(tmp_path, data):
     checkpoint = run_script(tmp_path, tmp_path / "class" / "bob.pth")
     (tmp_path / "class" / "model.py").write_text(NET_CLASS)  # another student's file beside it
@@ -123,6 +124,7 @@ def test_a_pickled_torchvision_model_grades(tmp_path, data):
     assert result.submission.format == "pickled-module"
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_an_alias_is_not_a_class_and_runs_nothing(tmp_path, data):
     folder = tmp_path / "evil"
     run_script(tmp_path, folder / "model.pth")

@@ -68,6 +68,7 @@ def cli(monkeypatch, data):
     return CliRunner()
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_cli_exit_codes(tmp_path, cli, monkeypatch):
     folder = write_form("pickled-module", tmp_path / "s")
     failed = cli.invoke(main, ["grade", str(folder), "--out", str(tmp_path / "o1"), "--no-sandbox"])

@@ -227,6 +227,7 @@ def test_rubric_limits_reach_the_sandbox():
     assert sandbox_caps(Limits()).cpu_seconds >= 600
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_sandboxed_single_file_sees_no_sibling_files(tmp_path):
     _require_sandbox()
     from grader.submission.rules import IntakeRules

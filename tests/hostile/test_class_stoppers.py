@@ -32,6 +32,9 @@ def nested(top: Path, levels: int) -> list[Path]:
     return made
 
 
+# A whole class graded by a batch: run with make test-all.
+pytestmark = pytest.mark.slow
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("stoppers")

@@ -27,6 +27,9 @@ LINKED = {  # student -> (file inside the submission that is a link to the host 
 }
 
 
+# A whole class graded by a batch: run with make test-all.
+pytestmark = pytest.mark.slow
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("links")

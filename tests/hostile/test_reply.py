@@ -45,6 +45,7 @@ def test_a_forged_reply_with_a_nan_is_the_submissions_error(tmp_path, sandbox):
     assert "reply" in result.error and "hint:" in result.error
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_the_cli_writes_results_and_exits_2_for_a_forged_reply(tmp_path, monkeypatch):
     import grader.commands.grading as grading_commands
 

@@ -217,6 +217,7 @@ def test_os_exit_at_import_is_visible(status):
     assert (result.reason is None) == (status == 0)  # status 0 with no output: the runner refuses
 
 
+@pytest.mark.slow  # a whole grade end to end; run with make test-all
 def test_search_for_cifar_labels_finds_nothing(tmp_path, monkeypatch):
     # A labels file where a grader might keep one, named to be found.
     labels = tmp_path / "cifar10-test-labels.npy"
