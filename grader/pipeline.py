@@ -66,7 +66,7 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
         with inspect_submission(submission, rules=rubric.intake) as inspected:  # removes an unpacked archive
             result = _with_submission(result, inspected)
             if kept is not None:
-                kept.take_weights(inspected.weights)
+                kept.take_weights(inspected.weights, own=frozenset(b.pickled for b in inspected.classes))
             size = robustness_size(robustness, rubric)  # its images widen the child's wall clock
             result = _run_and_measure(result, inspected, data, with_room(rubric, size, len(data.test_labels)),
                                       sandbox=sandbox, memorisation=memorisation, kept=kept, robustness=size)

@@ -297,3 +297,21 @@ def test_a_class_with_nothing_kept_has_no_pairs():
     assert find_pairs([], None, None).pairs == []
     found = find_pairs([Member("alice", "", "a", None, "not read")], np.zeros((1, 5), dtype=int), np.zeros(5, dtype=int))
     assert found.pairs == [] and found.median is None
+
+
+def test_a_network_pickled_whole_as_the_students_own_class_is_fingerprinted_unloaded():
+    """s2400004 holds s2400001's weights in a ``__main__.Net`` pickled whole (as a student's script
+    saves it): read with the student's class names the intake allowed, it is an exact copy."""
+    from grader.submission import inspect_submission
+
+    examples = Path(__file__).resolve().parents[1] / "submissions"
+    with inspect_submission(examples / "s2400004") as hand_in:
+        own = frozenset(binding.pickled for binding in hand_in.classes)
+        assert own == {"__main__.Net"}
+        with pytest.raises(Unreadable):  # without the names, the pre-check refuses the pickle
+            read_tensors(hand_in.weights)
+        whole = Kept()
+        whole.take_weights(hand_in.weights, own=own)
+    plain = Kept()
+    plain.take_weights(examples / "s2400001.pth")
+    assert whole.note is None and whole.print == plain.print

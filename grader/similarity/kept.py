@@ -46,10 +46,11 @@ class Kept:
     tensors: list[np.ndarray] | None = None
     note: str | None = None
 
-    def take_weights(self, checkpoint: Path) -> None:
-        """Fingerprint ``checkpoint``; a checkpoint that cannot be read so gets a note, never an error."""
+    def take_weights(self, checkpoint: Path, own: frozenset[str] = frozenset()) -> None:
+        """Fingerprint ``checkpoint`` (``own``: the student's classes its pickle may name); a
+        checkpoint that cannot be read so gets a note, never an error."""
         try:
-            tensors = read_tensors(Path(checkpoint))
+            tensors = read_tensors(Path(checkpoint), own=own)
         except Unreadable as exc:
             self.note = NO_FORM.format(why=exc)
             return

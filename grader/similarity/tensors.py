@@ -47,8 +47,12 @@ class Unreadable(Exception):
     """This checkpoint's tensors cannot be read without loading it; the message says why."""
 
 
-def read_tensors(path: Path, limits: ReadLimits = READ_LIMITS) -> list[np.ndarray]:
+def read_tensors(path: Path, limits: ReadLimits = READ_LIMITS, *,
+                 own: frozenset[str] = frozenset()) -> list[np.ndarray]:
     """The floating-point tensors of the checkpoint at ``path``, as float32 arrays in file order.
+
+    ``own``: the student's own classes a whole pickled network names (``__main__.Net``), which
+    the pre-check accepts as the intake did; their code is never imported here.
 
     Raises:
         Unreadable: a form read only by loading it (legacy pickle, ONNX, torch.export), a file
@@ -58,15 +62,15 @@ def read_tensors(path: Path, limits: ReadLimits = READ_LIMITS) -> list[np.ndarra
     with path.open("rb") as f:
         head = f.read(8)
     if head.startswith(b"PK"):
-        return _read_zip(path, limits)
+        return _read_zip(path, limits, own)
     if len(head) == 8 and path.suffix != ".onnx" and int.from_bytes(head, "little") <= limits.header_bytes:
         return _read_safetensors(path, int.from_bytes(head, "little"), limits)
     raise Unreadable(f"{path.name} is not a torch zip or safetensors file")
 
 
-def _read_zip(path: Path, limits: ReadLimits) -> list[np.ndarray]:
+def _read_zip(path: Path, limits: ReadLimits, own: frozenset[str] = frozenset()) -> list[np.ndarray]:
     """Every tensor view of a torch zip archive's data.pkl, read from its storage entries."""
-    found = check_file(path)
+    found = check_file(path, own=own)
     if found.problems:
         raise Unreadable(f"the pre-check refuses {path.name}")
     if not found.pickles:
