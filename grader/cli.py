@@ -49,6 +49,11 @@ class InputError(click.ClickException):
     exit_code = Exit.INPUT
 
 
+# The options most commands share, defined once.
+DATA_OPTION = click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+PARTIAL_OPTION = click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+MODEL_CODE_OPTION = click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+
 def user_errors(fn):
     """Turn a GraderError, or the machine's trouble (a full disk, no permission, a closed pipe),
     into a clean message and exit code 2, never a traceback; Ctrl-C into 130; any other exception
@@ -95,7 +100,7 @@ def data() -> None:
 
 
 @data.command("info", epilog=EXIT_CODES)
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--partial", is_flag=True, help="Accept a source with fewer than 50,000/10,000 images.")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 @user_errors
@@ -113,7 +118,7 @@ def data_info(data_path: str | None, partial: bool, as_json: bool) -> None:
 
 
 @data.command("prepare", epilog=EXIT_CODES)
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--partial", is_flag=True, help="Accept a source with fewer than 50,000/10,000 images.")
 @user_errors
 def data_prepare(data_path: str | None, partial: bool) -> None:
@@ -135,14 +140,14 @@ def data_prepare(data_path: str | None, partial: bool) -> None:
               "fast-gpu: airbench's 94% network with Muon, for a CUDA GPU.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder to write [default: runs/<recipe>-<time>].")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epoch count.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same history.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--time-budget", type=click.FloatRange(min=0), help="Seconds; stop cleanly and save.")
 @click.option("--resume", type=click.Path(exists=True), help="A run folder to continue.")
 @click.option("--subset", type=click.IntRange(min=10), help="Train on N images spread over the set (tests).")
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@PARTIAL_OPTION
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Grade the finished run and write results.json and the report into it.")
 @user_errors
@@ -162,11 +167,11 @@ def train(**options) -> None:
               help="Folder for results.json and the report.")
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False),
               help="rubric.toml [default: the homework's own assertions].")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@PARTIAL_OPTION
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
-@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@MODEL_CODE_OPTION
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
 @click.option("--robustness", type=ImagesPerCell(), is_flag=False, flag_value=DEFAULT_ROBUSTNESS,
               default=None, metavar="[N]",
@@ -185,11 +190,11 @@ def grade(**options) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grader-check",
               show_default=True, help="Folder for results.json and the report.")
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@PARTIAL_OPTION
 @click.option("--no-sandbox", is_flag=True, help="Run your own network unsandboxed (flagged in the report).")
-@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@MODEL_CODE_OPTION
 @user_errors
 def check(**options) -> None:
     """Self-check before handing in: grade with the public checks; the first line printed is the
@@ -220,7 +225,7 @@ def report(**options) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Parallel workers [default: cores].")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
+@DATA_OPTION
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", help="Dask scheduler address, with --executor dask.")
@@ -230,8 +235,8 @@ def report(**options) -> None:
 @click.option("--no-pdf", is_flag=True, help="Write report.html without report.pdf (faster).")
 @click.option("--no-bom", is_flag=True, help="Write gradebook.csv without the UTF-8 byte-order mark "
               "(Excel on Windows needs it to show Chinese names; some scripts read its first column wrong).")
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
-@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@PARTIAL_OPTION
+@MODEL_CODE_OPTION
 @click.option("--compare-with", "compare_with", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Also compare the class with this graded folder (see `grader similarity`); repeatable.")
 @user_errors
@@ -246,8 +251,8 @@ def batch(**options) -> None:
 @click.argument("batch_out", type=click.Path(exists=True, file_okay=False))
 @click.option("--compare-with", "compare_with", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Another graded folder (the reference solution's, an earlier term's batch output); repeatable.")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
+@DATA_OPTION
+@PARTIAL_OPTION
 @user_errors
 def similarity(**options) -> None:
     """Find students whose networks are copies of, or derived from, each other's (BATCH_OUT/similarity.csv)."""
@@ -259,9 +264,9 @@ def similarity(**options) -> None:
 @main.command(epilog=EXIT_CODES)
 @click.option("--root", type=click.Path(file_okay=False), default="/autograder", show_default=True)
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
-@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@DATA_OPTION
+@PARTIAL_OPTION
+@MODEL_CODE_OPTION
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Language of the output students see and of the report.")
 @user_errors
@@ -279,9 +284,9 @@ def gradescope(**options) -> None:
 @click.option("--root", type=click.Path(file_okay=False), default="/grade", show_default=True)
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False),
               help="rubric.toml [default: params.grader.rubric in ROOT/data/data.json, else the homework's].")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
-@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@DATA_OPTION
+@PARTIAL_OPTION
+@MODEL_CODE_OPTION
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
 @user_errors
 def prairielearn(**options) -> None:
@@ -296,9 +301,9 @@ def prairielearn(**options) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grader-classroom",
               show_default=True, help="Folder for results.json and report.html.")
 @click.option("--rubric", type=click.Path(exists=True, dir_okay=False), help="rubric.toml.")
-@click.option("--data", "data_path", type=click.Path(), help=DATA_HELP)
-@click.option("--partial", is_flag=True, help="Accept a data source smaller than CIFAR-10.")
-@click.option("--model-code", type=click.Path(exists=True, dir_okay=False), help=MODEL_CODE_HELP)
+@DATA_OPTION
+@PARTIAL_OPTION
+@MODEL_CODE_OPTION
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
 @user_errors
 def classroom(**options) -> None:
