@@ -22,6 +22,7 @@ from grader.limits import LIMIT_FLOORS, LIMIT_HINTS, LIMIT_KEYS, Limits
 from grader.metric_names import AGGREGATES, metric_problem
 from grader.platforms.rules import GradescopeRules, parse_gradescope_rules
 from grader.submission.rules import INTAKE_KEYS, IntakeRules
+from grader.toml_table import checked_table
 
 CHECK_KEYS = {"name", "name_zh", "metric", "condition", "points", "floor", "target", "public"}
 ALIASES = {  # the homework's names: train_* come from the student's log, test_acc is measured here
@@ -199,14 +200,8 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
     if unknown:
         raise GraderError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}",
                           "a rubric holds [limits], [submission], [gradescope] and [[check]] tables only")
-    raw_limits = data.get("limits", {})
-    if not isinstance(raw_limits, dict):
-        raise GraderError(f"{source}: limits is not a table",
-                          "write [limits] with wall_seconds, memory_mb below it")
-    bad = set(raw_limits) - set(LIMIT_KEYS)
-    if bad:
-        raise GraderError(f"{source}: unknown [limits] key(s) {', '.join(sorted(bad))}",
-                          f"known: {', '.join(sorted(LIMIT_KEYS))}")
+    raw_limits = checked_table(data.get("limits", {}), "limits", sorted(LIMIT_KEYS), source=source,
+                               hint="write [limits] with wall_seconds, memory_mb below it")
     for key, value in raw_limits.items():
         if not _is_number(value) or value < LIMIT_FLOORS[key]:
             raise GraderError(f"{source}: [limits] {key} must be a number of at least {LIMIT_FLOORS[key]}, "
@@ -222,13 +217,8 @@ def parse_rubric(data: dict, *, source: str = "<rubric>") -> Rubric:
 
 
 def _parse_intake(raw: object, source: str) -> IntakeRules:
-    if not isinstance(raw, dict):
-        raise GraderError(f"{source}: submission is not a table",
-                          'write [submission] with weights = "..." or model_code = "..." below it')
-    bad = set(raw) - set(INTAKE_KEYS)
-    if bad:
-        raise GraderError(f"{source}: unknown [submission] key(s) {', '.join(sorted(bad))}",
-                          f"known: {', '.join(INTAKE_KEYS)}")
+    raw = checked_table(raw, "submission", INTAKE_KEYS, source=source,
+                        hint='write [submission] with weights = "..." or model_code = "..." below it')
     for key, value in raw.items():
         if key in ("trust_reported", "apply_diagnosis"):
             if not isinstance(value, bool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.errors import GraderError
+from grader.toml_table import checked_table
 
 GRADESCOPE_KEYS = ("max_submissions_per_day", "time_zone")
 
@@ -36,13 +37,8 @@ def parse_gradescope_rules(raw: object, source: str) -> GradescopeRules:
         GraderError: for a key it does not know, a limit that is not a whole number of at least 1,
             or a time zone this machine does not know.
     """
-    if not isinstance(raw, dict):
-        raise GraderError(f"{source}: gradescope is not a table",
-                          "write [gradescope] with max_submissions_per_day = 3 below it")
-    bad = set(raw) - set(GRADESCOPE_KEYS)
-    if bad:
-        raise GraderError(f"{source}: unknown [gradescope] key(s) {', '.join(sorted(bad))}",
-                          f"known: {', '.join(GRADESCOPE_KEYS)}")
+    raw = checked_table(raw, "gradescope", GRADESCOPE_KEYS, source=source,
+                        hint="write [gradescope] with max_submissions_per_day = 3 below it")
     limit = raw.get("max_submissions_per_day")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise GraderError(f"{source}: [gradescope] max_submissions_per_day must be a whole number of at "
