@@ -26,7 +26,7 @@ from grader.atomic import write_json
 from grader.errors import GraderError
 from grader.evaluate import EvalResult
 from grader.integrity.claims import Measured, Mismatch
-from grader.integrity.diagnosis import Diagnosis
+from grader.integrity.diagnosis import Diagnosis, convention_of
 from grader.robustness.measure import Robustness
 from grader.metric_names import AGGREGATES, MODEL_KEYS, RESULT_KEYS
 from grader.rubric import CheckResult, Verdict
@@ -535,7 +535,7 @@ def _integrity(obj: Mapping[str, Any], memorisation: Mapping | None) -> Integrit
     mismatches = tuple(Mismatch(m["key"], float(m["claimed"]), float(m["measured"]), float(m["allowed"]))
                        for m in facts.get("history_mismatch") or ())
     diagnosis = tuple(Diagnosis(d["flag"], d["cause"], tuple(d["fix"]), float(d["accuracy"]),
-                                tuple(d["accuracy_ci"]), tuple(d.get("also") or ()))
+                                tuple(d["accuracy_ci"]), tuple(d.get("also") or ()), convention_of(d.get("convention")))
                       for d in facts.get("diagnosis") or ())
     applied = facts.get("applied")
     return Integrity(None if memorisation is None else Memorisation(**memorisation), training, mismatches,

@@ -158,6 +158,7 @@ def test_a_normalize_network_without_its_input_table_gets_the_fix(tmp_path, data
     assert result.evaluation.accuracy < 0.5 and "input-convention" in result.flags
     (found,) = result.integrity.diagnosis
     assert "Normalize((0.5" in found.cause and found.accuracy > 0.9
+    assert found.convention.facts() == {"scale": 1.0, "normalisation": "half", "channels": "rgb"}
     assert "mean = [0.5, 0.5, 0.5]" in found.fix and "std = [0.5, 0.5, 0.5]" in found.fix
     from grader.platforms.gradescope import gradescope_results
     from grader.report import render_html
@@ -165,6 +166,7 @@ def test_a_normalize_network_without_its_input_table_gets_the_fix(tmp_path, data
     for lang, heading in (("en", "Integrity"), ("zh", "可信度检查")):
         html = render_html(result, lang=lang)
         assert 'id="integrity"' in html and heading in html and "mean = [0.5, 0.5, 0.5]" in html
+    assert "每个通道减去均值 0.5 再除以标准差 0.5" in html  # the last, zh: worded from the stored convention
     assert "under review" in gradescope_results(result)["output"]
     toml = "\n".join(found.fix) + "\n"
     declared = grade_one(hand_in(tmp_path / "t", colour_net(normalised=True), history=history, toml=toml),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import functools
 import json
 import os
@@ -567,6 +568,80 @@ def test_the_zh_report_holds_no_english_words(graded, pdfs):
     assert english_words(text.replace(message, ""), allowed | {"Wang", "Hao"}) == {
         "save", "the", "weights", "with", "and", "name", "architecture", "in"}  # and its hint, as written
     assert english_words(visible_text(pdfs["en_html"].read_text(encoding="utf-8")), allowed)  # it can fail
+
+
+def with_integrity_findings(results: dict) -> dict:
+    """``results`` with every integrity finding a grade can record: a lying history (two claims and
+    the check that read one), a test-set fit, a memorised test set, an input-convention and a
+    class-order diagnosis, graded with the fix less a penalty; stored as the grader stores them."""
+    from grader.integrity.claims import Measured, Mismatch, suspicious_fit
+    from grader.integrity.diagnosis import CONVENTIONS, Diagnosis
+    from grader.integrity.gate import NOT_BORNE_OUT
+    from grader.integrity.memorisation import memorisation_flag
+
+    out = copy.deepcopy(results)
+    loss, acc = Mismatch("train_loss", 0.262, 1.93, 1.21), Mismatch("train_acc", 0.9275, 0.412, 0.49)
+    train = Measured(0.412, (0.381, 0.443), 1.93, (1.85, 2.01), 1000)
+    test = Measured(out["accuracy"], tuple(out["accuracy_ci"]), out["loss"], (0.8, 0.9), 10000)
+    bgr = next(c for c in CONVENTIONS if c.normalisation == "cifar10" and c.bgr)
+    out["measured"] = {"train_accuracy": train.accuracy, "train_accuracy_ci": list(train.accuracy_ci),
+                       "train_loss": train.loss, "train_loss_ci": list(train.loss_ci), "count": train.count}
+    out["memorisation"] = {"clean_subset_acc": 0.724, "perturbed_acc": 0.311, "flagged": True, "count": 1000,
+                           "detail": memorisation_flag(0.724, 0.311)}
+    out["integrity"] = {
+        "history_mismatch": [{**dataclasses.asdict(m), "detail": m.sentence()} for m in (loss, acc)],
+        "test_set_fit": suspicious_fit(test, train),
+        "diagnosis": [Diagnosis("input-convention", f"the network expects {bgr.name}", tuple(bgr.toml_lines()),
+                                0.83, (0.78, 0.87), (), bgr).to_json(),
+                      Diagnosis("class-order", "the network's outputs are in another class order",
+                                ('classes = ["truck", "ship"]',), 0.83, (0.78, 0.87)).to_json()],
+        "applied": {"accuracy_as_handed_in": 0.121, "penalty": 0.25}}
+    out["checks"].append({"name": "final training loss below 0.5", "name_zh": "最终训练损失低于 0.5",
+                          "metric": "history.train_loss", "op": "x < 0.5", "threshold": None, "passed": False,
+                          "value": None, "score": 0.0, "max_score": 1.0, "borderline": False,
+                          "detail": NOT_BORNE_OUT.format(finding=loss.sentence())})
+    out["flags"] = sorted({*out["flags"], "history-mismatch", "test-set-fit", "memorisation-suspected",
+                           "input-convention", "class-order", "diagnosis-applied"})
+    return out
+
+
+def without_code(html: str) -> str:
+    """``html`` less its code (submission.toml lines stay as written in every language)."""
+    return re.sub(r"<pre>.*?</pre>|<code>.*?</code>", " ", html, flags=re.S)
+
+
+def test_the_zh_integrity_box_words_every_finding_in_chinese(graded):
+    """Findings, diagnoses, the applied fix and the reason a claim earns nothing are worded from
+    results.json's numbers in the report's language; results.json keeps its English sentences."""
+    results = with_integrity_findings(graded)
+    zh = render_html(results, lang="zh")
+    allowed = {"CIFAR", "ECE", "MACs", "SHA", "PDF", "ms", "UTC", "grader", "cpu", "BGR",
+               *graded["student"]["name"].split(), *(layer["type"] for layer in graded["model"]["layers"])}
+    assert english_words(visible_text(without_code(zh)), allowed) == set()
+    box = visible_text(zh[zh.index('<section id="integrity"'):zh.index('<section id="per-class"')])
+    assert "训练日志声称最后一轮的训练损失为 0.262" in box and "至多为 49.00%" in box
+    assert "在测试集上的准确率为 71.95%，在训练图像上却只有 41.20%，高出 30.75%" in box
+    assert "准确率从 72.40% 降到 31.10%" in box
+    assert "像素值缩放到 0..1，用 CIFAR-10 的均值和标准差归一化，通道顺序为 BGR。" in box
+    assert "网络输出的类别顺序与数据集不同" in box and "扣除 25% 的分数" in box and "12.10%" in box
+    assert 'channels = "bgr"' in box  # the fix lines stay code
+    todo = visible_text(zh[zh.index("需要改进"):zh.index('<table class="checks">')])
+    assert "最终训练损失低于 0.5：无数值：该声明与实测不符：训练日志声称" in todo
+    en = visible_text(render_html(results, lang="en"))
+    assert "the network expects pixels 0..1, normalised with the CIFAR-10 mean and std, channels in BGR order" in en
+    assert "the history claims a final training accuracy of 92.75%, but the network scores 41.20%" in en
+    assert "no value: the claim is not borne out: the history claims a final training loss of 0.262" in en
+    saved = GradeResult.from_json(results).to_json()
+    assert saved["integrity"]["test_set_fit"].startswith("the network scores")  # the record stays English
+    assert saved["integrity"]["diagnosis"][0]["convention"] == {"scale": 1.0, "normalisation": "cifar10",
+                                                                "channels": "bgr"}
+
+
+def test_a_diagnosis_written_before_its_convention_was_stored_shows_its_cause(graded):
+    results = with_integrity_findings(graded)
+    del results["integrity"]["diagnosis"][0]["convention"]
+    html = render_html(results, lang="zh")
+    assert "the network expects Normalize" not in html and "CIFAR-10 mean and std, channels BGR" in html
 
 
 def test_values_and_thresholds_share_one_unit_per_kind():

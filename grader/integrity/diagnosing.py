@@ -38,7 +38,7 @@ def declared_convention(table: Mapping | None) -> Convention:
     table = dict(table or {})
     mean, std = table.get("mean"), table.get("std")
     return Convention("the declared input", float(table.get("scale", 1.0)), tuple(mean) if mean else None,
-                      tuple(std) if std else None, table.get("channels") == "bgr")
+                      tuple(std) if std else None, table.get("channels") == "bgr", normalisation="declared")
 
 
 class DiagnosisPlan:

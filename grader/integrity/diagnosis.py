@@ -13,7 +13,8 @@ that would fix it and what accuracy they would give.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Mapping
 
 import numpy as np
 
@@ -34,6 +35,9 @@ class Convention:
         scale: 1.0 for pixels in 0..1 (ToTensor), 255.0 for 0..255.
         mean, std: per-channel normalisation in the ``scale`` units, or None for none.
         bgr: the channels reversed (OpenCV's order).
+        normalisation: which ``mean`` and ``std`` these are, for reports in any language:
+            ``none``, ``half`` (0.5 each), ``cifar10``, ``imagenet``; ``declared`` for a
+            submission's own ``[input]`` table.
     """
 
     name: str
@@ -41,6 +45,11 @@ class Convention:
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
     bgr: bool = False
+    normalisation: str = "none"
+
+    def facts(self) -> dict:
+        """What the convention is, by name: results.json's ``convention`` of a diagnosis."""
+        return {"scale": self.scale, "normalisation": self.normalisation, "channels": "bgr" if self.bgr else "rgb"}
 
     def input_table(self) -> dict:
         """The ``[input]`` table of submission.toml (and of the child's request)."""
@@ -61,15 +70,21 @@ class Convention:
 
 def _conventions() -> tuple[Convention, ...]:
     rgb = (Convention("pixels 0..1 (ToTensor), no normalisation"),
-           Convention("Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))", mean=HALF, std=HALF),
-           Convention("CIFAR-10 mean and std", mean=CIFAR_MEAN, std=CIFAR_STD),
-           Convention("ImageNet mean and std", mean=IMAGENET_MEAN, std=IMAGENET_STD),
+           Convention("Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))", mean=HALF, std=HALF, normalisation="half"),
+           Convention("CIFAR-10 mean and std", mean=CIFAR_MEAN, std=CIFAR_STD, normalisation="cifar10"),
+           Convention("ImageNet mean and std", mean=IMAGENET_MEAN, std=IMAGENET_STD, normalisation="imagenet"),
            Convention("pixels 0..255, no normalisation", scale=255.0))
-    bgr = tuple(Convention(c.name + ", channels BGR", c.scale, c.mean, c.std, bgr=True) for c in rgb)
+    bgr = tuple(replace(c, name=c.name + ", channels BGR", bgr=True) for c in rgb)
     return rgb + bgr
 
 
 CONVENTIONS = _conventions()
+
+
+def convention_of(facts: Mapping | None) -> Convention | None:
+    """The one of ``CONVENTIONS`` that ``facts`` (``Convention.facts``) describe; None for none
+    (results.json written before diagnoses stored them, or a value no convention has)."""
+    return next((c for c in CONVENTIONS if facts and c.facts() == dict(facts)), None)
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,8 @@ class Diagnosis:
         accuracy: what the network scores with the fix, on the confirming slice.
         accuracy_ci: its 95% interval.
         also: other conventions that score the same within noise (names).
+        convention: for ``input-convention``, the convention the network expects (reports word
+            ``cause`` from it in their language); None otherwise.
     """
 
     flag: str
@@ -136,10 +153,12 @@ class Diagnosis:
     accuracy: float
     accuracy_ci: tuple[float, float]
     also: tuple[str, ...] = ()
+    convention: Convention | None = None
 
     def to_json(self) -> dict:
         return {"flag": self.flag, "cause": self.cause, "fix": list(self.fix), "accuracy": self.accuracy,
-                "accuracy_ci": list(self.accuracy_ci), "also": list(self.also)}
+                "accuracy_ci": list(self.accuracy_ci), "also": list(self.also),
+                "convention": self.convention.facts() if self.convention else None}
 
 
 @dataclass(frozen=True)
@@ -189,7 +208,7 @@ def confirm(choice: Choice, declared_predictions: np.ndarray, best_predictions: 
     if best != declared:
         found.append(Diagnosis("input-convention", f"the network expects {conventions[best].name}",
                                tuple(conventions[best].toml_lines()), fixed / n, fixed_ci,
-                               tuple(conventions[i].name for i in choice.also)))
+                               tuple(conventions[i].name for i in choice.also), conventions[best]))
     if not np.array_equal(perm, np.arange(classes)) and _gains(fixed, plain, n, thresholds.min_gain):
         from grader.data import CLASSES
 

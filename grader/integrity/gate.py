@@ -14,6 +14,11 @@ from grader.metric_names import AGGREGATES
 from grader.results import GradeResult, metrics
 
 REPORTED = "reported"
+# Why a withheld metric's check failed (reports recognise these and word them in their language).
+HISTORY_UNREAD = "the history handed in was not read: {error}"
+NOT_BORNE_OUT = "the claim is not borne out: {finding}"
+REPORTED_FACT = ("this fact was reported by the submission's own code, which could have rewritten it "
+                 "(a TA may accept it: trust_reported = true in the rubric's [submission] table)")
 
 
 def graded_metrics(result: GradeResult, *, trust_reported: bool = False
@@ -23,16 +28,15 @@ def graded_metrics(result: GradeResult, *, trust_reported: bool = False
     reasons: dict[str, str] = {}
     error = result.submission.history_error
     if error is not None and result.history is None:  # a run folder's checkpoint may carry one
-        reasons["history"] = f"the history handed in was not read: {error}"
+        reasons["history"] = HISTORY_UNREAD.format(error=error)
     for mismatch in result.integrity.mismatches:
         name = f"history.{mismatch.key}"
         _withhold(found, name)
-        reasons[name] = f"the claim is not borne out: {mismatch.sentence()}"
+        reasons[name] = NOT_BORNE_OUT.format(finding=mismatch.sentence())
     if result.model.source == REPORTED and not trust_reported:
         for name in [k for k in found if k.startswith("model.")]:
             del found[name]
-        reasons["model"] = ("this fact was reported by the submission's own code, which could have rewritten it "
-                            "(a TA may accept it: trust_reported = true in the rubric's [submission] table)")
+        reasons["model"] = REPORTED_FACT
     return found, reasons
 
 

@@ -14,7 +14,7 @@ import re
 from typing import Any, Mapping
 
 from grader.evaluate import EvalResult
-from grader.report import figures
+from grader.report import figures, findings
 from grader.report.i18n import class_name, strings
 from grader.report.robustness_figures import submission_section
 from grader.report.layers import condense
@@ -186,11 +186,12 @@ def _check_notes(c: CheckResult, t: dict) -> list[str]:
     return notes + ([t["check_borderline"]] if c.borderline else [])
 
 
-def _missing(c: CheckResult, t: dict) -> str:
+def _missing(c: CheckResult, r: GradeResult, t: dict) -> str:
     name = ALIASES.get(c.metric, c.metric)
     if c.detail == missing_reason(c.metric, name):
         return t["check_no_history"] if name.startswith("history.") else t["check_not_available"]
-    return t["check_missing_because"].format(reason=c.detail) if c.detail else t["check_not_available"]
+    reason = findings.check_reason(c.detail, r, t) or c.detail
+    return t["check_missing_because"].format(reason=reason) if reason else t["check_not_available"]
 
 
 def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
@@ -218,7 +219,7 @@ def _todo(r: GradeResult, checks: list[dict], t: dict) -> list[str]:
         if c.passed:
             continue
         if c.value is None:
-            missing.setdefault(_missing(c, t), []).append(shown["name"])
+            missing.setdefault(_missing(c, r, t), []).append(shown["name"])
         else:
             todo.append(t["todo_check"].format(name=shown["name"], value=shown["value"], condition=shown["threshold"]))
     return todo + [f"{t['list_sep'].join(names)}{t['colon']}{why}" for why, names in missing.items()]
@@ -330,7 +331,8 @@ def _sample(s: Mapping[str, Any], lang: str) -> dict:
 def _integrity(r: GradeResult, t: dict) -> dict | None:
     """Measured against claimed, and what a diagnosis found; None when nothing was measured."""
     facts = r.integrity
-    if facts.training is None and not facts.diagnosis:
+    probe = facts.memorisation if facts.memorisation and facts.memorisation.flagged else None
+    if facts.training is None and not facts.diagnosis and probe is None:
         return None
     history = r.history or {}
 
@@ -346,12 +348,17 @@ def _integrity(r: GradeResult, t: dict) -> dict | None:
                  "measured": metric_value("loss", facts.training.loss)},
                 {"label": t["integrity_test_acc"], "claimed": metric_value("acc", last("test_acc")),
                  "measured": metric_value("acc", r.evaluation.accuracy)}]
-    findings = [m.sentence() for m in facts.mismatches] + ([facts.fit] if facts.fit else [])
-    diagnosis = [{"cause": d.cause, "fix": "\n".join(d.fix),
+    found = [findings.mismatch(m, t) for m in facts.mismatches]
+    if facts.fit:  # worded from the two accuracies it compares; as recorded where one is missing
+        found.append(findings.fit(r.evaluation.accuracy, facts.training.accuracy, t) if facts.training else facts.fit)
+    if probe is not None:
+        found.append(findings.memorisation(probe, t))
+    diagnosis = [{"cause": findings.cause(d, t), "fix": "\n".join(d.fix),
                   "accuracy": t["integrity_with_fix"].format(acc=pct(d.accuracy), lo=pct(d.accuracy_ci[0]),
                                                              hi=pct(d.accuracy_ci[1]))} for d in facts.diagnosis]
     count = facts.training.count if facts.training else 0
-    return {"rows": rows, "findings": findings, "diagnosis": diagnosis,
+    return {"rows": rows, "findings": found, "diagnosis": diagnosis,
+            "applied": findings.applied(facts.applied, t) if facts.applied else "",
             "note": t["integrity_on_train"].format(n=number(count)) if count else ""}
 
 
