@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 
 import pytest
 
@@ -66,6 +67,38 @@ def test_needs_a_look_lists_flags_in_words_and_diagnoses_with_their_fix():
     html = render_class_html(records, "en", figures=False)
     assert "inputs scaled to 0..255, not 0..1" in html and "<code>scale = 255</code>" in html
     assert html.index('id="needs-a-look"') < html.index('id="scores"')  # what to act on comes first
+
+
+def test_the_zh_class_report_holds_no_english_words():
+    """Under zh: check names from the rubric's name_zh, flags and diagnoses in words, statuses and a
+    lead-in before each reason; only ids, code (fix lines, in <code>) and the grader's own reasons
+    stay as written."""
+    from grader.integrity.diagnosis import CONVENTIONS
+    from tests.test_report import english_words, visible_text
+
+    raw = next(c for c in CONVENTIONS if c.scale == 255 and not c.bgr)
+    diagnosis = Diagnosis("input-convention", f"the network expects {raw.name}", tuple(raw.toml_lines()), 0.81,
+                          (0.79, 0.83), (), raw)
+    reasons = {"broken": "not a checkpoint: hand in the .pth file", "slow": "took longer than the 420 s limit"}
+    records = [graded("ok", 0.85), graded("memo", 0.99, flags=["memorisation-suspected", "history-mismatch"]),
+               graded("conv", 0.12, flags=["input-convention"], integrity=Integrity(diagnosis=(diagnosis,))),
+               failed("broken", "error", reasons["broken"]), failed("slow", "timeout", reasons["slow"])]
+    records[0] = dataclasses.replace(records[0], result=records[0].result.replace(verdict=dataclasses.replace(
+        records[0].result.verdict, checks=tuple(dataclasses.replace(c, borderline=True)
+                                                for c in records[0].result.verdict.checks[:1]))))
+    html = render_class_html(records, "zh", figures=False)
+    text = visible_text(re.sub(r"<code>.*?</code>", " ", html))
+    for reason in reasons.values():
+        assert f"评分器的说明：{reason}" in text
+        text = text.replace(reason, " ")
+    assert english_words(text, {r.student for r in records} | {"grader"}) == set()
+    assert "像素值保持 0..255，不做归一化" in text and "超时" in text and "测试准确率高于 70%" in text
+    review = {r["student"]: r for r in class_context(records, "zh", figures=False)["review"]}
+    assert review["ok"]["borderline"] == [records[0].result.verdict.checks[0].name_zh]
+    assert "<code>memorisation-suspected</code>" not in html and "<code>scale = 255</code>" in html
+    english = render_class_html(records, "en", figures=False)
+    assert "the network expects pixels 0..255, no normalisation" in english
+    assert "<code>memorisation-suspected</code>" in english  # a TA reading English gets the flag's name
 
 
 def test_item_analysis_and_confusion_reach_the_page():

@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 from grader import __version__
 from grader.batch.gradebook import Record, display_name
 from grader.batch.itemanalysis import ITEM_STYLE, CheckItem, ItemStyle, check_items, shared_ranks, summed_confusion
-from grader.report.context import pct
+from grader.report import findings
+from grader.report.context import check_name, pct
 from grader.report.i18n import class_name, class_report_strings
 from grader.report.render import write_pages
 from grader.results import BORDERLINE_FLAG, UNOFFICIAL_DATA_FLAG
@@ -76,15 +77,14 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
         "max_score": _fmt(max_score),
         "median_accuracy": pct(statistics.median(accuracies)) if accuracies else "–",
         "score_rows": score_distribution(scores),
-        "checks": [item_row(item, t) for item in items],
+        "checks": [item_row(item, t, lang) for item in items],
         "low_discrimination": style.items.low_discrimination,
         "confusion": confusion_table([r.result for r in graded], lang),
         "per_class": [{**row, "label": class_name(row["name"], lang),
                        **{k: pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
         "leaderboard": leaderboard(graded, style.leaderboard_size),
-        "failures": [{"student": r.student, "name": display_name(r), "status": r.status, "error": r.error or ""}
-                     for r in records if not _is_graded(r)],
-        "review": review_list(graded, t),
+        "failures": [failure_row(r, t) for r in records if not _is_graded(r)],
+        "review": review_list(graded, t, lang),
         # said once for the class, not once per student in the review list
         "unofficial_data": any(UNOFFICIAL_DATA_FLAG in r.result.flags for r in graded),
         **{name: (sections or {}).get(name) for name in OPTIONAL_SECTIONS},
@@ -104,13 +104,13 @@ def score_distribution(scores: Sequence[float]) -> list[dict]:
     return [{"score": _fmt(s), "count": c, "share": c / n} for s, c in sorted(counts.items())]
 
 
-def item_row(item: CheckItem, t: dict) -> dict:
-    """One check's line of the item-analysis table, formatted."""
+def item_row(item: CheckItem, t: dict, lang: str = "en") -> dict:
+    """One check's line of the item-analysis table, formatted, the check named in ``lang``."""
     why = t["class_na_" + item.no_discrimination.replace("-", "_")] if item.no_discrimination else ""
-    discrimination = "n/a" if item.discrimination is None else f"{item.discrimination:.2f}"
+    discrimination = t["unavailable"] if item.discrimination is None else f"{item.discrimination:.2f}"
     step = t["class_step_relative"] if item.relative else t["class_step_points"]
     shown = [abs(s.step) * 100 for s in item.shifts if s.step > 0]
-    return {"name": item.name, "passed": item.passed, "total": item.total, "rate_text": pct(item.rate),
+    return {"name": check_name(item, lang), "passed": item.passed, "total": item.total, "rate_text": pct(item.rate),
             "discrimination": discrimination, "no_discrimination": why, "low": item.low, "borderline": item.borderline,
             "shifts": [s.passed for s in item.shifts],
             "step": step.format(n=" / ".join(f"{v:g}" for v in shown)) if shown else "–"}
@@ -159,13 +159,20 @@ def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
     return rows
 
 
-def review_list(graded: Sequence[Record], t: dict) -> list[dict]:
-    """Graded submissions that need a look, by student id: a borderline check, a flag about the
-    submission (described in words), or an input diagnosis (its cause and fix)."""
+def failure_row(r: Record, t: dict) -> dict:
+    """A submission not graded: its status in words and the reason its record gives, after a lead
+    in the report's language (the reason itself is as the grader wrote it)."""
+    return {"student": r.student, "name": display_name(r), "status": t.get(f"class_status_{r.status}", r.status),
+            "error": t["class_reason_lead"].format(reason=r.error) if r.error else ""}
+
+
+def review_list(graded: Sequence[Record], t: dict, lang: str = "en") -> list[dict]:
+    """Graded submissions that need a look, by student id: a borderline check (named in ``lang``),
+    a flag about the submission (described in words), or an input diagnosis (its cause and fix)."""
     rows = []
     for r in graded:
-        borderline = [c.name for c in r.result.verdict.checks if c.borderline]
-        diagnoses = [{"cause": d.cause, "fix": list(d.fix)} for d in r.result.integrity.diagnosis]
+        borderline = [check_name(c, lang) for c in r.result.verdict.checks if c.borderline]
+        diagnoses = [{"cause": findings.cause(d, t), "fix": list(d.fix)} for d in r.result.integrity.diagnosis]
         diagnosed = {d.flag for d in r.result.integrity.diagnosis}
         flags = [{"code": f, "text": t.get(f"flag_{f}", f)} for f in r.result.submission_flags
                  if f != BORDERLINE_FLAG and f not in diagnosed]

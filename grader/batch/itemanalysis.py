@@ -62,6 +62,7 @@ class CheckItem:
 
     Attributes:
         name, metric, condition: the check as the rubric wrote it.
+        name_zh: its Chinese name, for reports in Chinese ("" when the rubric gives none).
         passed, total: submissions passing it, and submissions it was applied to.
         discrimination: point-biserial correlation between passing this check and the score
             on the other checks, or None (see ``no_discrimination``).
@@ -86,6 +87,7 @@ class CheckItem:
     borderline: int
     relative: bool
     shifts: tuple[Shift, ...]
+    name_zh: str = ""
 
     @property
     def rate(self) -> float:
@@ -167,7 +169,7 @@ def _item(rows: list[tuple[CheckResult, float]], style: ItemStyle) -> CheckItem:
         Shift(step, sum(1 for c in checks if _passes_moved(bounds, c, step, relative))) for step in signed)
     return CheckItem(first.name, first.metric, first.op, sum(passed), len(checks), r, why,
                      r is not None and r < style.low_discrimination, sum(1 for c in checks if c.borderline),
-                     relative, shifts)
+                     relative, shifts, first.name_zh)
 
 
 def is_proportion(metric: str) -> bool:

@@ -171,7 +171,9 @@ def _condition(check: CheckResult) -> str:
     return text.replace("<=", "≤").replace(">=", "≥")
 
 
-def _check_name(c: CheckResult, lang: str) -> str:
+def check_name(c: CheckResult | Any, lang: str) -> str:
+    """A check's name in ``lang``: the rubric's ``name_zh`` in Chinese where it gives one (``c``:
+    anything with ``name``, ``name_zh`` and ``metric``, such as a class report's item)."""
     return (c.name_zh if lang == "zh" and c.name_zh else c.name) or c.metric
 
 
@@ -196,7 +198,7 @@ def _missing(c: CheckResult, r: GradeResult, t: dict) -> str:
 
 def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
     checks = [{
-        "name": _check_name(c, lang),
+        "name": check_name(c, lang),
         "value": metric_value(c.metric, c.value) if c.value is not None else t["unavailable"],
         "threshold": _condition(c),
         "points": f"{number(c.score)} / {number(c.max_score)}",
