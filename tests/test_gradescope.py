@@ -229,6 +229,22 @@ def test_progress_table_lists_each_submission_in_the_chosen_language():
     assert "你的提交记录" in zh and "测试准确率：83.00%" in zh and "未评分" in zh
 
 
+def test_the_review_line_of_a_flagged_grade_reads_in_the_chosen_language():
+    from grader.integrity.claims import Mismatch
+    from grader.platforms.gradescope import Progress
+    from grader.report.i18n import STRINGS
+    from grader.results import Integrity
+
+    flagged = synthetic_results("ada", 0.83).replace(
+        integrity=Integrity(mismatches=(Mismatch("test_acc", 0.99, 0.83, 0.9),)), flags=("history-mismatch",))
+    now = _parse("2026-03-02T11:00:00-08:00")
+    zh = gradescope_results(flagged, progress=Progress((), now, lang="zh"))["output"]
+    review = re.search(r"<p>(此成绩正在由教学人员复核.*?)</p>", zh).group(1)
+    assert STRINGS["zh"]["flag_history-mismatch"] in review and "history-mismatch" not in zh
+    en = gradescope_results(flagged, progress=Progress((), now))["output"]
+    assert "under review by the teaching staff (history-mismatch)" in en
+
+
 def test_autograder_over_the_limit_grades_nothing(tmp_path):
     from tests.conftest import make_image_tree
 

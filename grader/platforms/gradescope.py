@@ -148,7 +148,7 @@ def progress_html(progress: Progress, *, result: GradeResult | None = None, refu
         row["score"] = t.get(row["score"], row["score"])  # a note's key, translated
     context = {"t": t, "rows": rows[-PROGRESS_ROWS - 1:], "hidden": max(0, len(rows) - PROGRESS_ROWS - 1),
                "refusal": _refusal_context(refusal, zone, max_score), "max_score": f"{_num(max_score):g}",
-               **_grade_context(result)}
+               **_grade_context(result, t, progress.lang)}
     return environment().get_template("gradescope_output.html.j2").render(**context)
 
 
@@ -168,8 +168,8 @@ def _refusal_context(refusal: Refusal | None, zone, max_score: float | None) -> 
             "standing": f"{_num(standing.score):g}" if standing and standing.score is not None else None}
 
 
-def _grade_context(result: GradeResult | None) -> dict:
-    """The grade's lines: its error, or accuracy and score; the TA's flags either way."""
+def _grade_context(result: GradeResult | None, t: dict, lang: str) -> dict:
+    """The grade's lines: its error, or accuracy and score; the TA's flags either way (in ``lang``)."""
     if result is None:
         return {"error": None, "review": "", "notes": ""}
     e = result.evaluation
@@ -177,7 +177,16 @@ def _grade_context(result: GradeResult | None) -> dict:
             "accuracy": _percent(e.accuracy) if e else "", "test_count": result.dataset.get("test_count", "?"),
             "official": bool(result.dataset.get("official")), "score": f"{_num(result.verdict.score):g}",
             "max_score": f"{_num(result.verdict.max_score):g}",
-            "review": ", ".join(sorted(result.integrity.flags())), "notes": ", ".join(result.submission_flags)}
+            "review": _flag_list(sorted(result.integrity.flags()), t, lang),
+            "notes": _flag_list(result.submission_flags, t, lang)}
+
+
+def _flag_list(flags: list[str], t: dict, lang: str) -> str:
+    """Flags as the output lists them: by name in English (as results.json holds them), described
+    in words in any other language."""
+    if lang == "en":
+        return ", ".join(flags)
+    return t["gs_flag_sep"].join(t.get(f"flag_{f}", f) for f in flags)
 
 
 def _percent(fraction: float) -> str:

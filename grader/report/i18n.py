@@ -532,6 +532,7 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "gs_review": "This grade is under review by the teaching staff ({flags}): it may change once they "
                      "have looked at it.",
         "gs_notes": "Notes: {notes}.",
+        "gs_flag_sep": ", ",
         "gs_limit": "You have made {used} graded submissions on {day} ({zone}), and the limit is {limit} a "
                     "day: this submission was not graded.",
         "gs_next": "Your next submission will be graded from {when} ({zone}).",
@@ -559,6 +560,7 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "gs_not_graded": "未评分：{error}",
         "gs_review": "此成绩正在由教学人员复核（{flags}），复核后可能会改变。",
         "gs_notes": "备注：{notes}。",
+        "gs_flag_sep": "；",
         "gs_limit": "你在 {day}（{zone}）已有 {used} 次评分提交，每天最多 {limit} 次：本次提交未评分。",
         "gs_next": "下一次提交将从 {when}（{zone}）起评分。",
         "gs_standing": "上一次提交的得分 {score} / {max} 保留不变：它被复制到本次提交上，Gradescope 现在把本次提交"
