@@ -86,12 +86,17 @@ class NotebookResult:
         return f"<grader result: {self.verdict_line()}>"
 
     def _repr_html_(self) -> str:
+        from grader.report.context import check_name
+        from grader.report.findings import check_reason
         from grader.report.i18n import platform_strings
         from grader.report.render import environment
 
+        t = platform_strings(self.lang)
+        # each check named in the display's language, with integrity's reasons said in it too
+        rows = [(c, check_name(c, self.lang), check_reason(c.detail, self.result, t) or c.detail) for c in self.checks]
         return environment().get_template("notebook_result.html.j2").render(
-            t=platform_strings(self.lang), verdict=self.verdict_line(), passed=self.passed,
-            graded=self.accuracy is not None, checks=self.checks, report=self.report_html)
+            t=t, verdict=self.verdict_line(), passed=self.passed,
+            graded=self.accuracy is not None, rows=rows, report=self.report_html)
 
 
 def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = None,

@@ -148,6 +148,25 @@ def test_the_display_shows_the_verdict_the_checks_and_the_report():
     assert error.accuracy is None and "Not graded: model.pth is empty" in error._repr_html_()
 
 
+def test_the_zh_display_names_each_check_and_says_integritys_reasons_in_chinese():
+    import dataclasses
+
+    from grader.integrity.claims import Mismatch
+    from grader.integrity.gate import NOT_BORNE_OUT
+    from grader.results import Integrity
+
+    claim = Mismatch("train_loss", 0.05, 1.93, 1.21)
+    graded = synthetic_results("notebook", 0.83)
+    checks = tuple(dataclasses.replace(c, passed=False, value=None, detail=NOT_BORNE_OUT.format(finding=claim.sentence()))
+                   if "loss" in c.metric else c for c in graded.verdict.checks)
+    lying = graded.replace(integrity=Integrity(mismatches=(claim,)),
+                           verdict=dataclasses.replace(graded.verdict, checks=checks))
+    zh = NotebookResult.of(lying, None, lang="zh")._repr_html_()
+    assert "该声明与实测不符：训练日志声称最后一轮的训练损失为 0.050" in zh and "not borne out" not in zh
+    assert all(c.name_zh in zh and c.name not in zh for c in checks if c.name_zh)
+    assert "the claim is not borne out" in NotebookResult.of(lying, None)._repr_html_()
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     return make_image_tree(tmp_path_factory.mktemp("nb") / "tree", {"train": 1, "test": 3})
