@@ -48,3 +48,12 @@ def test_the_reasons_integrity_gives_a_withheld_check_read_in_the_reports_langua
         "未能读取提交的训练日志：history.csv: no epochs"
     assert findings.check_reason("0.62 fails x > 0.7", result, zh) is None  # not integrity's: left as written
     assert findings.check_reason(REPORTED_FACT, result, STRINGS["en"]) == REPORTED_FACT
+
+
+def test_every_flag_a_grade_can_raise_is_described_in_both_languages():
+    from grader import results
+
+    flags = [value for name, value in vars(results).items() if name.endswith("_FLAG")]
+    assert "diagnosis-applied" in flags and len(flags) >= 7
+    for lang in ("en", "zh"):
+        assert [f for f in flags if not STRINGS[lang].get(f"flag_{f}")] == [], lang
