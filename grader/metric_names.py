@@ -12,8 +12,8 @@ from grader.data import CLASSES
 from grader.submission.history import HISTORY_KEYS
 
 # Every top-level key of results.json, in the order it is written.
-RESULT_KEYS = ("schema_version", "status", "error", "grader_version", "created", "student", "submission",
-               "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
+RESULT_KEYS = ("schema_version", "status", "error", "error_detail", "grader_version", "created", "student",
+               "submission", "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
                "reliability", "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
                "memorisation", "measured", "integrity", "robustness", "confused_pairs", "samples", "confident_wrong",
                "model",

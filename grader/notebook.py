@@ -27,14 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
+from grader.messages import error_for, say
 from grader.results import GradeResult
 from grader.rubric import CheckResult
 
 HISTORY_SUFFIXES = (".json", ".csv", ".pt", ".pth")
-CLASS_HINT = ("put the class in a model.py file beside the notebook, import it from there "
-              "(from model import Net), build and train the network again, and rerun grader.check")
-HISTORY_HINT = ("pass a dict of per-epoch lists, e.g. history={'train_loss': [...], 'train_acc': [...], "
-                "'test_acc': [...]}, a list of per-epoch dicts, or the path of a history.json/.csv/.pt")
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class NotebookResult:
 
         t = platform_strings(self.lang)
         if self.accuracy is None:
-            return t["gs_not_graded"].format(error=self.error or "unknown error")
+            return t["gs_not_graded"].format(error=self.result.student_error_text(self.lang) or "unknown error")
         return t["nb_verdict"].format(accuracy=f"{self.accuracy * 100:.2f}%", total=len(self.checks),
                                       passed=sum(c.passed for c in self.checks),
                                       score=f"{self.score:g}", max=f"{self.max_score:g}")
@@ -128,7 +125,13 @@ def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = N
     dataset = load_cifar10(_data_source(data), expect_full=not partial)
     _require_sandbox()
     with tempfile.TemporaryDirectory(prefix="grader-notebook-") as scratch:
-        folder = save_hand_in(net, Path(scratch) / "notebook", history=history)
+        try:
+            folder = save_hand_in(net, Path(scratch) / "notebook", history=history)
+        except GraderError as exc:  # raised in the notebook: said in its language
+            if exc.detail is None or lang == "en":
+                raise
+            said_here = error_for(exc.detail, str(exc), lang)
+            raise GraderError(said_here.message, said_here.hint) from None
         result = grade_one(folder, data=dataset, rubric=chosen)
     return NotebookResult.of(result, _report(result, lang), lang)
 
@@ -197,8 +200,7 @@ def save_hand_in(net: Any, folder: Path, *, history: Any = None) -> Path:
 
     net = _unwrap(net)
     if not isinstance(net, torch.nn.Module):
-        raise GraderError(f"grader.check needs the network, an nn.Module; got {type(net).__name__}",
-                          "pass the trained model object: result = grader.check(net, history=hist)")
+        raise GraderError(say("check.not_a_module", kind=type(net).__name__))
     folder.mkdir(parents=True)
     own = own_classes(net)
     if own:
@@ -209,9 +211,7 @@ def save_hand_in(net: Any, folder: Path, *, history: Any = None) -> Path:
     try:
         torch.save(_on_cpu(net), folder / "model.pth")
     except (pickle.PicklingError, AttributeError, TypeError) as exc:  # what pickle raises for what it cannot save
-        raise GraderError(f"the network cannot be saved whole with torch.save ({type(exc).__name__}: {exc})",
-                          "keep lambdas, open files and generators out of the network's attributes; or "
-                          + CLASS_HINT) from None
+        raise GraderError(say("check.unpicklable", reason=f"{type(exc).__name__}: {exc}")) from None
     if history is not None:
         _write_history(history, folder)
     return folder
@@ -260,15 +260,14 @@ def class_source(classes: list[type]) -> tuple[str, str]:
 
     modules = sorted({cls.__module__ for cls in classes})
     if len(modules) > 1:
-        raise GraderError(f"the network's classes come from several modules ({', '.join(modules)})", CLASS_HINT)
+        raise GraderError(say("check.several_modules", modules=", ".join(modules)))
     module = modules[0]
     if module not in ("__main__", "model") and not module.isidentifier():
-        raise GraderError(f"the network's classes come from the package module {module}", CLASS_HINT)
+        raise GraderError(say("check.package_module", module=module))
     source = definitions_source(_cells(classes, module))
     missing = [cls.__name__ for cls in classes if cls.__name__ not in defined_classes(source)]
     if missing:
-        raise GraderError(f"the source of class {', '.join(missing)} was not found (defined in {module}, "
-                          "perhaps inside a function or by exec)", CLASS_HINT)
+        raise GraderError(say("check.source_missing", names=", ".join(missing), module=module))
     return ("model.py" if module in ("__main__", "model") else f"{module}.py"), source
 
 
@@ -295,11 +294,11 @@ def _write_history(history: Any, folder: Path) -> None:
     if isinstance(history, (str, os.PathLike)):
         path = Path(history)
         if not path.is_file() or path.suffix.lower() not in HISTORY_SUFFIXES:
-            raise GraderError(f"history {path} is not a .json, .csv, .pt or .pth file", HISTORY_HINT)
+            raise GraderError(say("check.history_suffix", file=str(path)))
         shutil.copyfile(path, folder / f"history{path.suffix.lower()}")
         return
     if not isinstance(history, (dict, list, tuple)):
-        raise GraderError(f"history is a {type(history).__name__}", HISTORY_HINT)
+        raise GraderError(say("check.history_type", kind=type(history).__name__))
     text = json.dumps(_plain(history, "history"), allow_nan=True)
     (folder / "history.json").write_text(text, encoding="utf-8")
 
@@ -314,4 +313,4 @@ def _plain(value: Any, where: str) -> Any:
         return _plain(value.tolist(), where)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise GraderError(f"{where} holds a value of type {type(value).__name__}, not a number", HISTORY_HINT)
+    raise GraderError(say("check.history_value", where=where, kind=type(value).__name__))

@@ -23,6 +23,7 @@ import numpy as np
 from grader.data import CLASSES, Cifar10
 from grader.errors import GraderError
 from grader.evaluate import evaluate
+from grader.messages import say
 from grader.integrity.assess import IntegrityImages, assess
 from grader.integrity.diagnosing import DiagnosisPlan
 from grader.integrity.gate import graded_metrics
@@ -71,7 +72,7 @@ def grade_one(submission: str | Path, *, data: Cifar10, rubric: Rubric | None = 
             result = _run_and_measure(result, inspected, data, with_room(rubric, size, len(data.test_labels)),
                                       sandbox=sandbox, memorisation=memorisation, kept=kept, robustness=size)
     except GraderError as exc:
-        result = as_error(result, str(exc))
+        result = as_error(result, str(exc), detail=exc.detail)
     except Exception as exc:  # a grader bug must not stop a batch; it is reported as one
         result = as_error(result, f"the grader failed unexpectedly ({type(exc).__name__}: {exc}); "
                                   "please report this with the submission")
@@ -115,8 +116,8 @@ def _run_and_measure(result: GradeResult, inspected: Submission, data: Cifar10, 
     if applied:
         fix = "; ".join(line for d in plan.findings() for line in d.fix if line != "[input]")
         result = result.replace(submission=dataclasses.replace(result.submission, notes=(
-            *result.submission.notes, f"graded with the diagnosed fix ({fix}), as the rubric allows, less "
-            f"{applied.penalty:.0%} of the points; as handed in it scored {applied.accuracy_as_handed_in:.2%}")))
+            *result.submission.notes, say("note.diagnosed_fix", fix=fix, penalty=f"{applied.penalty:.0%}",
+                                          accuracy=f"{applied.accuracy_as_handed_in:.2%}"))))
     return result.replace(integrity=integrity)
 
 
@@ -184,12 +185,18 @@ def _intake_notes(inspected: Submission) -> tuple[str, ...]:
     history, classes = inspected.history_file, inspected.manifest.get("classes")
     notes = list(history.notes) if history else []
     if history and history.error:
-        notes.append(f"the history was not read, so the checks on it fail (the network is graded): "
-                     f"{history.error}")
+        notes.append(_unread_history_note(history))
     if classes and list(classes) != list(CLASSES):
-        notes.append(f"the network's outputs were reordered into CIFAR-10's class order; submission.toml "
-                     f"gives them as {', '.join(classes)}")
+        notes.append(say("note.reordered", classes=", ".join(classes)))
     return tuple(notes)
+
+
+def _unread_history_note(history) -> str:
+    """The note for a history that could not be read, saying why (and what to do, when known)."""
+    detail = history.error_detail
+    if detail is None:
+        return f"the history was not read, so the checks on it fail (the network is graded): {history.error}"
+    return say("note.history_unread" if detail.hint("en") else "note.history_unread_bare", error=detail)
 
 
 def _in_dataset_order(logits: np.ndarray, classes: list[str] | None, names: list[str]) -> np.ndarray:
@@ -199,8 +206,7 @@ def _in_dataset_order(logits: np.ndarray, classes: list[str] | None, names: list
         return logits
     missing = [name for name in names if name not in classes]
     if missing or len(names) != len(classes):
-        raise GraderError(f"classes in submission.toml cannot be matched to the data's classes "
-                          f"({', '.join(names)})", "grade on CIFAR-10, or leave classes out of submission.toml")
+        raise GraderError(say("classes.unmatched", names=", ".join(names)))
     return logits[:, [list(classes).index(name) for name in names]]
 
 

@@ -25,6 +25,7 @@ from grader import __version__
 from grader.atomic import write_json
 from grader.errors import GraderError
 from grader.evaluate import EvalResult
+from grader.messages import Message, notes_detail, read_notes, error_text
 from grader.integrity.claims import Measured, Mismatch
 from grader.integrity.diagnosis import Diagnosis, convention_of
 from grader.robustness.measure import Robustness
@@ -76,7 +77,9 @@ class SubmissionFacts:
         files: the names handed in, relative to ``path``.
         manifest: the parsed submission.toml, or {}.
         input: ``{scale, mean, std}`` the network was fed, None before it ran.
-        notes: remarks for a TA (e.g. stripped key prefixes, history keys read under another name).
+        notes: remarks for a TA (e.g. stripped key prefixes, history keys read under another name);
+            a note from the catalogue is a ``grader.messages.Message`` (a str that can be said in
+            another language).
         history_error: why the history handed in could not be read (a failed claim: its checks
             fail, the rest is graded); None when it was read or none was handed in.
     """
@@ -203,6 +206,8 @@ class GradeResult:
 
     Attributes:
         status: GRADED, or ERROR with ``error`` saying what is wrong and what to do.
+        error_detail: ``error`` as a catalogue message (``grader.messages``), to say it in another
+            language; None for an error without a catalogue entry (and for results written before).
         student, submission, dataset, sandbox: who, what, on which data, how isolated.
         evaluation: the test-set metrics (None unless graded).
         model: the network's facts (empty unless graded).
@@ -229,6 +234,7 @@ class GradeResult:
     flags: tuple[str, ...] = ()
     timings: Timings = Timings()
     error: str | None = None
+    error_detail: Message | None = None
     device: str = "cpu"
     grader_version: str = __version__
     created: str = ""
@@ -247,6 +253,20 @@ class GradeResult:
         """``error`` as a student reads it: the grading machine's folders above the hand-in left
         out (``/home/ta/hw2/s2400002/model.pt`` -> ``s2400002/model.pt``)."""
         return without_folders(self.error, self.submission.path)
+
+    @property
+    def student_error_detail(self) -> Message | None:
+        """``error_detail`` as a student reads it: the folders above the hand-in left out of its
+        arguments, as in ``student_error``."""
+        if self.error_detail is None:
+            return None
+        return self.error_detail.mapped(lambda text: without_folders(text, self.submission.path))
+
+    def student_error_text(self, lang: str = "en") -> str | None:
+        """The error as a student reads it in ``lang`` (``grader.messages.error_text``); None when graded."""
+        if self.error is None:
+            return None
+        return error_text(self.student_error_detail, self.student_error or "", lang)
 
     @property
     def submission_flags(self) -> list[str]:
@@ -292,9 +312,11 @@ def new_result(path: str | Path, *, dataset: Mapping[str, Any], sandbox: bool,
                        created=created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
 
-def as_error(result: GradeResult, message: str, *, sandbox: SandboxFacts | None = None) -> GradeResult:
-    """``result`` marked ERROR with ``message``; every measurement dropped."""
-    return result.replace(status=Status.ERROR, error=message, evaluation=None, model=ModelFacts(),
+def as_error(result: GradeResult, message: str, *, sandbox: SandboxFacts | None = None,
+             detail: Message | None = None) -> GradeResult:
+    """``result`` marked ERROR with ``message`` (``detail``: the same as a catalogue message);
+    every measurement dropped."""
+    return result.replace(status=Status.ERROR, error=message, error_detail=detail, evaluation=None, model=ModelFacts(),
                           integrity=Integrity(), robustness=None, sandbox=sandbox or result.sandbox)
 
 
@@ -425,10 +447,11 @@ def _to_json(r: GradeResult) -> dict:
         "schema_version": SCHEMA_VERSION,
         "status": r.status.value,
         "error": r.error,
+        "error_detail": r.error_detail.to_json() if r.error_detail is not None else None,
         "grader_version": r.grader_version,
         "created": r.created,
         "student": {"id": r.student.id, "name": r.student.name},
-        "submission": _plain(dataclasses.asdict(r.submission)),
+        "submission": {**_plain(dataclasses.asdict(r.submission)), "notes_detail": notes_detail(r.submission.notes)},
         "dataset": _plain(r.dataset),
         "device": r.device,
         "sandbox": {"enabled": r.sandbox.enabled, "warning": r.sandbox.warning},
@@ -496,7 +519,8 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         submission=SubmissionFacts(
             path=str(submission.get("path", "")), sha256=submission.get("sha256"), format=submission.get("format"),
             files=tuple(submission.get("files") or ()), manifest=dict(submission.get("manifest") or {}),
-            input=submission.get("input"), notes=tuple(submission.get("notes") or ()),
+            input=submission.get("input"),
+            notes=read_notes(tuple(submission.get("notes") or ()), submission.get("notes_detail")),
             history_error=submission.get("history_error")),
         dataset=dataset,
         sandbox=SandboxFacts(bool((obj.get("sandbox") or {}).get("enabled")),
@@ -512,6 +536,7 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         flags=_with_run_flags(obj.get("flags") or (), dataset),
         timings=Timings(timings.get("load"), timings.get("inference"), timings.get("total")),
         error=obj.get("error"),
+        error_detail=Message.from_json(obj.get("error_detail")),
         device=str(obj.get("device") or "cpu"),
         grader_version=str(obj.get("grader_version") or "?"),
         created=str(obj.get("created") or ""),

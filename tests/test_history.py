@@ -209,9 +209,11 @@ def test_history_pt_is_graded_and_the_report_notes_the_aliases(tmp_path, data):
     assert checks["history.train_loss"].passed and checks["history.train_acc"].passed
     notes = result.submission.notes
     assert any("loss as train_loss" in n for n in notes) and any("percent" in n for n in notes)
-    assert GradeResult.from_json(result.to_json()).submission.notes == notes
+    again = GradeResult.from_json(result.to_json()).submission.notes
+    assert again == notes and [n.key for n in again] == [n.key for n in notes]  # said again from the catalogue
     html = render_html(result, lang="zh")
-    assert "提交内容的读取说明" in html and "history.pt: read loss as train_loss" in html
+    assert "提交内容的读取说明" in html and "history.pt：把 loss 读作 train_loss" in html
+    assert "read loss as train_loss" not in html and "read loss as train_loss" in render_html(result)
 
 
 @pytest.mark.slow  # a whole grade end to end; run with make test-all

@@ -22,8 +22,8 @@ from grader.rubric import parse_rubric
 from grader.runner.child import serve
 from tests.fixtures.make_submissions import small_net, tiny_data, write_form, write_hostile_pickle
 
-SCHEMA_KEYS = {"schema_version", "status", "error", "grader_version", "created", "student", "submission",
-               "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
+SCHEMA_KEYS = {"schema_version", "status", "error", "error_detail", "grader_version", "created", "student",
+               "submission", "dataset", "device", "sandbox", "accuracy", "accuracy_ci", "loss", "top2_accuracy", "ece",
                "per_class_accuracy", "per_class_precision", "per_class_count", "confusion_matrix",
                "confused_pairs", "samples", "confident_wrong", "model", "history", "score", "max_score",
                "checks", "flags", "timings", "memorisation", "measured", "integrity", "provenance",

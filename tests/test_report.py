@@ -32,6 +32,7 @@ from markupsafe import escape
 
 from grader.data import CLASSES
 from grader.errors import GraderError
+from grader.messages import RAW_LEAD, say
 from grader.report import render_pdf
 from grader.report import render_html as render_result
 from grader.report import write_report as write_result_report
@@ -563,8 +564,13 @@ def test_the_zh_report_holds_no_english_words(graded, pdfs):
                *(layer["type"] for layer in graded["model"]["layers"])}
     assert english_words(visible_text(pdfs["zh_html"].read_text(encoding="utf-8")), allowed) == set()
     assert english_words("\n".join(pdf_page_texts(pdfs["zh"])), allowed) == set()
+    said = say("load.keys_mismatch", file="model.pt", detail=say("load.missing_keys", keys="fc.weight, fc.bias"))
+    error = {**load("error"), "error": str(GraderError(said)), "error_detail": said.to_json()}
+    assert english_words(visible_text(render_html(error, lang="zh")), allowed | {"Wang", "Hao"}) == set()
+    # an error without a catalogue entry (an older results.json): its English, under a Chinese lead-in
     text = visible_text(fixture_html("error", "zh"))
-    message = "model.pt is a pickled module, which the grader never unpickles"  # the error, quoted as written
+    message = "model.pt is a pickled module, which the grader never unpickles"
+    assert f"{RAW_LEAD['zh']} {message}" in re.sub(r"\s+", " ", text)
     assert english_words(text.replace(message, ""), allowed | {"Wang", "Hao"}) == {
         "save", "the", "weights", "with", "and", "name", "architecture", "in"}  # and its hint, as written
     assert english_words(visible_text(pdfs["en_html"].read_text(encoding="utf-8")), allowed)  # it can fail

@@ -116,11 +116,12 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
         console.print(f"{'similar pairs' if path.suffix == '.csv' else 'class report'}: {path}")
 
 
-def check_verdict(result: GradeResult) -> str:
+def check_verdict(result: GradeResult, lang: str = "en") -> str:
     """The self-check's verdict in one line: ``READY: 3/3 checks pass``, or ``NOT READY: ...`` with
-    the first thing to fix (why it was not graded, or the first failing check and what it needs)."""
+    the first thing to fix (why it was not graded, in ``lang``, or the first failing check and what
+    it needs)."""
     if not result.graded:
-        return f"NOT READY: not graded: {result.error or 'the submission could not be graded'}"
+        return f"NOT READY: not graded: {result.student_error_text(lang) or 'the submission could not be graded'}"
     checks = result.verdict.checks
     passed = sum(c.passed for c in checks)
     if passed == len(checks):
@@ -133,16 +134,17 @@ def check_verdict(result: GradeResult) -> str:
     return f"NOT READY: {passed}/{len(checks)} checks pass; fix first: {first.name}: {why}"
 
 
-def print_check_summary(result: GradeResult, report: Path | None, console=None) -> None:
-    """A student's self-check: the verdict line first, then accuracy, score, each public check with
-    its value (``n/a`` with the reason when there is none), notes, and the report's path."""
+def print_check_summary(result: GradeResult, report: Path | None, console=None, lang: str = "en") -> None:
+    """A student's self-check: the verdict line first (why it was not graded said in ``lang``),
+    then accuracy, score, each public check with its value (``n/a`` with the reason when there is
+    none), notes, and the report's path."""
     from rich.markup import escape
     from rich.table import Table
 
     from grader.report.i18n import strings
 
     console = console or make_console()
-    console.print(check_verdict(result), style="bold green" if result.passed else "bold red", markup=False,
+    console.print(check_verdict(result, lang), style="bold green" if result.passed else "bold red", markup=False,
                   highlight=False)
     if result.evaluation is not None:
         console.print(f"accuracy [bold]{result.evaluation.accuracy * 100:.2f}%[/]   "

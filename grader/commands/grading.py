@@ -100,7 +100,7 @@ def check_command(*, submission: str, out_dir: str = "grader-check", rubric: str
     result = grade_one(Path(submission), data=data, rubric=chosen, sandbox=not no_sandbox)
     written = write_outputs(result, Path(out_dir), OutputParts(lang=lang))
     reports = [p for p in written.paths if p.suffix in (".pdf", ".html")]
-    print_check_summary(result, reports[-1] if reports else None)
+    print_check_summary(result, reports[-1] if reports else None, lang=lang)
     if written.report_error:
         click.echo(f"WARNING: {written.report_error}", err=True)
     return exit_for(result)

@@ -173,7 +173,7 @@ def _grade_context(result: GradeResult | None, t: dict, lang: str) -> dict:
     if result is None:
         return {"error": None, "review": "", "notes": ""}
     e = result.evaluation
-    return {"error": None if e is not None else (result.student_error or "unknown error"),
+    return {"error": None if e is not None else (result.student_error_text(lang) or "unknown error"),
             "accuracy": _percent(e.accuracy) if e else "", "test_count": result.dataset.get("test_count", "?"),
             "official": bool(result.dataset.get("official")), "score": f"{_num(result.verdict.score):g}",
             "max_score": f"{_num(result.verdict.max_score):g}",

@@ -14,6 +14,7 @@ import re
 from typing import Any, Mapping
 
 from grader.evaluate import EvalResult
+from grader.messages import error_for, said
 from grader.report import figures, findings
 from grader.report.i18n import class_name, strings
 from grader.report.robustness_figures import submission_section
@@ -38,7 +39,7 @@ def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
         "is_error": not result.graded,
         "header": _header(result, t),
         "flags": [{"name": f, "text": t.get(f"flag_{f}", "")} for f in result.flags],
-        "notes": list(result.submission.notes),  # what reading the hand-in changed (English, as recorded)
+        "notes": [said(note, lang) for note in result.submission.notes],  # what reading the hand-in changed
         "verdict": _verdict(result, t, lang),
         "timings": dataclasses.asdict(result.timings),
         "inference_paths": _inference_paths(result.model.precision, t),
@@ -46,7 +47,7 @@ def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
         "robustness": None,  # an optional section (templates/robustness.html.j2) fills it
     }
     if result.evaluation is None:
-        ctx["error"] = _error(result.student_error or "")
+        ctx["error"] = _error(result, lang)
         return ctx
     evaluation = result.evaluation
     names = list(evaluation.per_class_accuracy)
@@ -373,7 +374,8 @@ def _model(model: ModelFacts, t: dict) -> dict:
     return {"layers": rows, "total": number(model.parameters), "note": note}
 
 
-def _error(message: str) -> dict:
-    """Split a GraderError text ('what\\n  hint: do this') into what went wrong and what to do."""
-    what, sep, hint = message.partition("hint:")
-    return {"message": what.strip(), "hint": hint.strip() if sep else ""}
+def _error(result: GradeResult, lang: str) -> dict:
+    """What went wrong and what to do, in ``lang``; an error without a catalogue entry in English,
+    with a lead-in that says so (``grader.messages.error_for``)."""
+    said_here = error_for(result.student_error_detail, result.student_error or "", lang)
+    return {"message": said_here.message, "hint": said_here.hint, "lead": said_here.lead}

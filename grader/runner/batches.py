@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.runner.network import Loaded, one_line, to_input
 
 
@@ -32,8 +33,7 @@ def run_chunks(forward: Callable, images: np.ndarray | torch.Tensor, loaded: Loa
     try:
         return torch.cat(outputs)
     except RuntimeError:
-        raise GraderError(f"the network returned {len({o.shape[1] for o in outputs})} different numbers of "
-                         "logits for different batches", "forward() must return logits of shape (n, 10)") from None
+        raise GraderError(say("run.logits_vary_batches", count=len({o.shape[1] for o in outputs}))) from None
 
 
 def _batch_input(chunk: np.ndarray | torch.Tensor, loaded: Loaded, batch: int, pad: bool) -> torch.Tensor:
@@ -58,12 +58,11 @@ def memory_cap() -> float:
 
 
 def out_of_memory(what: str) -> GraderError:
-    """The error for ``what`` ("the network", ...) having run out of the child's memory cap."""
+    """The error for ``what`` (a Message naming it: ``say("run.the_submission")``) having run out of
+    the child's memory cap."""
     cap = memory_cap()
-    cap = "" if cap == float("inf") else f" (the cap here is {int(cap) >> 20} MiB)"
-    return GraderError(f"{what} ran out of memory{cap}",
-                      "a CIFAR-10 network needs far less: look for a huge layer or tensor; a TA whose rubric "
-                      "caps it too low can raise [limits] memory_mb")
+    cap = "" if cap == float("inf") else say("run.memory_cap", size=f"{int(cap) >> 20} MiB")
+    return GraderError(say("run.out_of_memory", what=what, cap=cap))
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -76,13 +75,10 @@ def _run_batch(forward: Callable, x: torch.Tensor) -> torch.Tensor:
         y = forward(x)
     except Exception as exc:
         if _is_out_of_memory(exc):
-            raise out_of_memory(f"the network, on a batch of {x.shape[0]} images,") from None
-        raise GraderError(f"the network failed on a batch of {tuple(x.shape)} images: {one_line(exc)[:400]}",
-                         "it must accept float32 (n, 3, 32, 32) input") from None
+            raise out_of_memory(say("run.the_network_batch", count=x.shape[0])) from None
+        raise GraderError(say("run.batch_failed", shape=str(tuple(x.shape)), reason=one_line(exc)[:400])) from None
     if not isinstance(y, torch.Tensor):
-        raise GraderError(f"the network returned a {type(y).__name__}, not a tensor",
-                         "forward() must return the logits tensor (n, 10)")
+        raise GraderError(say("run.not_a_tensor", kind=type(y).__name__))
     if y.ndim != 2 or y.shape[0] != x.shape[0]:
-        raise GraderError(f"the network returned shape {tuple(y.shape)} for {x.shape[0]} images",
-                         "forward() must return logits of shape (n, 10)")
+        raise GraderError(say("run.bad_shape", shape=str(tuple(y.shape)), count=x.shape[0]))
     return y

@@ -25,6 +25,7 @@ import torch
 
 from grader.allocator import MIN_CAPPED_BYTES, keep_freed_memory
 from grader.errors import GraderError
+from grader.messages import notes_detail, say
 from grader.runner.batches import memory_cap, out_of_memory
 from grader.runner.describe import describe_model
 from grader.runner.infer import infer
@@ -65,6 +66,7 @@ def first_answer(request: dict, images: np.ndarray) -> tuple[dict, np.ndarray, L
         "input": loaded.input,
         "history": loaded.history,
         "notes": loaded.notes,
+        "notes_detail": notes_detail(loaded.notes),
         "device": "cpu",
         "latency_ms_per_image": 1000 * (inferred_at - loaded_at) / n,
         "timings": {"load": loaded_at - started, "inference": inferred_at - loaded_at,
@@ -104,13 +106,17 @@ def answer(payload: bytes, loaded: Loaded | None) -> tuple[dict, np.ndarray | No
             return first_answer(request, images)
         return (*later_answer(loaded, request, images), loaded)
     except GraderError as exc:
-        return {"error": exc.message, "hint": exc.hint}, None, loaded
+        return _error_reply(exc), None, loaded
     except MemoryError:
-        error = out_of_memory("the submission")
-        return {"error": error.message, "hint": error.hint}, None, loaded
+        return _error_reply(out_of_memory(say("run.the_submission"))), None, loaded
     except BaseException as exc:  # a submission can raise anything, SystemExit included
-        return {"error": f"the submission crashed the loader: {one_line(exc)[:500]}",
-                "hint": "run it locally with the same torch version"}, None, loaded
+        return _error_reply(GraderError(say("load.crashed", reason=one_line(exc)[:500]))), None, loaded
+
+
+def _error_reply(error: GraderError) -> dict:
+    """A failed request's reply: the English words, and the catalogue message the parent says again."""
+    return {"error": error.message, "hint": error.hint,
+            **({"detail": error.detail.to_json()} if error.detail is not None else {})}
 
 
 def main() -> int:

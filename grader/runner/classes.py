@@ -21,8 +21,9 @@ from types import ModuleType
 from torch import nn
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.runner.network import one_line
-from grader.submission.forms import import_time_hint, import_time_work
+from grader.submission.forms import import_time_statements, import_time_work
 
 TORCHVISION_PREFIX = "torchvision.models."
 
@@ -61,7 +62,7 @@ def import_code(file: Path, module_name: str) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from a script are its failures too
-        raise GraderError(f"{file.name} failed to import: {failure_at(exc, file)}", import_hint(exc, file)) from None
+        raise import_error(exc, file) from None
     return module
 
 
@@ -71,21 +72,20 @@ def _torchvision_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise GraderError(f"the checkpoint names {name}, which this torchvision lacks ({one_line(exc)})",
-                          "save the network with the torchvision the grader pins, or hand in a state_dict") from None
+        raise GraderError(say("code.torchvision_lacks", name=name, reason=one_line(exc))) from None
 
 
 def _checked_class(module: ModuleType, name: str, pickled: str) -> type:
     obj = getattr(module, name, None)
     where = getattr(module, "__file__", None) or module.__name__
     if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
-        raise GraderError(f"the checkpoint names {pickled}, but {name} in {Path(where).name} is "
-                          f"{'missing' if obj is None else 'a ' + type(obj).__name__}, not an nn.Module class",
-                          f"define class {name}(nn.Module) in the code you hand in")
+        if obj is None:
+            raise GraderError(say("code.class_missing", pickled=pickled, name=name, file=Path(where).name))
+        raise GraderError(say("code.class_not_module", pickled=pickled, name=name, file=Path(where).name,
+                              kind=type(obj).__name__))
     if obj.__module__ != module.__name__ or obj.__name__ != name:
-        raise GraderError(f"the checkpoint names {pickled}, but {name} in {Path(where).name} is "
-                          f"{obj.__module__}.{obj.__qualname__}, defined elsewhere",
-                          f"define class {name}(nn.Module) itself in the code you hand in")
+        raise GraderError(say("code.class_elsewhere", pickled=pickled, name=name, file=Path(where).name,
+                              defined=f"{obj.__module__}.{obj.__qualname__}"))
     return obj
 
 
@@ -98,9 +98,10 @@ def failure_at(exc: BaseException, file: Path) -> str:
     return f"{one_line(exc)}{at}"
 
 
-def import_hint(exc: BaseException, file: Path) -> str:
-    """The fix for a failed import: when a top-level statement that does work (a download, a
-    training loop) failed, name it and the guard that keeps it from running at import."""
+def import_error(exc: BaseException, file: Path) -> GraderError:
+    """The error for a failed import of ``file``; when a top-level statement that does work (a
+    download, a training loop) failed, its hint names it and the guard that keeps it from running
+    at import."""
     frames = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
     try:
         work = import_time_work(file.read_text(encoding="utf-8-sig"))
@@ -108,5 +109,6 @@ def import_hint(exc: BaseException, file: Path) -> str:
         work = []
     failed = [s for s in work if frames and s.line <= frames[0] <= s.end]
     if failed:
-        return import_time_hint(file, failed + [s for s in work if s not in failed])
-    return f"run `python {file.name}` locally and fix the error"
+        return GraderError(say("code.import_time_work", file=file.name, reason=failure_at(exc, file),
+                               statements=import_time_statements(failed + [s for s in work if s not in failed])))
+    return GraderError(say("code.import_failed", file=file.name, reason=failure_at(exc, file)))

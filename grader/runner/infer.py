@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.runner.batches import run_chunks
 from grader.runner.network import Inference, Loaded, to_input
 from grader.runner.tiers import Tier, channels_last_float32, margins, reduce_precision, small_enough, traceable
@@ -102,8 +103,7 @@ def cascade(tiers: list[Tier], loaded: Loaded, images: np.ndarray | torch.Tensor
         part = images if len(pending) == len(images) else images[pending]
         y = run_chunks(forward, part, loaded, batch, pad=tier is None).numpy()
         if y.shape[1] != classes:
-            raise GraderError(f"the network returned {y.shape[1]} logits for some images and {classes} for others",
-                             "forward() must return logits of shape (n, 10)")
+            raise GraderError(say("run.logits_vary_images", found=y.shape[1], expected=classes))
         out[pending] = y
         if tier is None:
             passed = np.ones(len(y), bool)

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import GraderError
+from grader.messages import Message, read_notes, say
 from grader.limits import Limits, MiB
 from grader.integrity.secret import seed_from
 from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
 from grader.sandbox.messages import complete_messages, message
 from grader.submission import Submission
-from grader.submission.forms import import_time_hint, read_import_time_work
+from grader.submission.forms import import_time_statements, read_import_time_work
 
 NO_SANDBOX_WARNING = ("graded WITHOUT the sandbox (--no-sandbox): the submission's code ran with the "
                       "grader's own permissions")
@@ -104,9 +105,7 @@ def run_submission(submission: Submission, images: np.ndarray, *, classes: int, 
                                         sandbox=sandbox, limits=limits, follow_up=talk.answer if plan else None)
     replies, _ = complete_messages(result.stdout, most=talk.asked + 1)  # never parse a flood whole
     if len(replies) > talk.asked:
-        raise GraderError(f"{submission.weights.name}: the grading child sent a reply the grader did not ask for",
-                          "code in the submission that writes to the grader's reply descriptor cannot be "
-                          "graded; remove it")
+        raise GraderError(say("run.extra_reply", file=submission.weights.name))
     info, shuffled = read_reply(result, submission, replies[0] if replies else b"", answered=talk.first is not None)
     logits = talk.unshuffle(shuffled, order, len(variants) if variants else 1)
     return ChildOutput(logits=logits, info=info, sandbox=sandbox_info, more=talk.more)
@@ -207,27 +206,28 @@ def read_reply(result, submission: Submission, frame: bytes, *, answered: bool =
     name = submission.weights.name
     if result.timed_out and not answered:
         work = read_import_time_work(submission.entry[0]) if submission.entry else []
-        raise GraderError(f"{name}: loading and running the network took too long ({result.reason})",
-                          import_time_hint(submission.entry[0], work) if work else
-                          "make sure forward() finishes; the homework network needs a few seconds")
+        if work:
+            raise GraderError(say("run.too_slow_import", file=name, reason=result.reason,
+                                  code=submission.entry[0].name, statements=import_time_statements(work)))
+        raise GraderError(say("run.too_slow", file=name, reason=result.reason))
     try:
         header, logits = decode(frame)
     except ProtocolError as exc:
         tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        why = result.reason or f"it sent no valid reply ({exc})"
-        raise GraderError(f"{name}: the grading child process failed: {why}"
-                          + (f"; last output: {' | '.join(tail)}" if tail else ""),
-                          "run your network locally; it must not exit the process or exhaust memory") from None
+        why = result.reason or say("run.no_reply", reason=str(exc))
+        if tail:
+            raise GraderError(say("run.child_failed_output", file=name, reason=why, output=" | ".join(tail))) from None
+        raise GraderError(say("run.child_failed", file=name, reason=why)) from None
     if "error" in header:
-        raise GraderError(str(header["error"])[:2000], str(header.get("hint", ""))[:2000])
+        detail = Message.from_json(header.get("detail"), untrusted=True)  # said again here, from the catalogue
+        raise GraderError(detail) if detail is not None else \
+            GraderError(str(header["error"])[:2000], str(header.get("hint", ""))[:2000])
     if logits is None:
         raise GraderError(f"{name}: the child returned no logits", "this is a grader bug; please report it")
     problem = reply_problem(header)
     if problem:
-        raise GraderError(f"{name}: the grading child's reply is malformed ({problem})",
-                          "code in the submission that writes to the process's output or alters the "
-                          "grader's reply cannot be graded; remove it")
-    return header, logits
+        raise GraderError(say("run.malformed_reply", file=name, reason=problem))
+    return {**header, "notes": read_notes(header["notes"], header.get("notes_detail"), untrusted=True)}, logits
 
 
 # What the reply's facts must be: (key, accepted types, must be a finite number >= 0 when a number).
@@ -273,21 +273,15 @@ def check_logits(logits: np.ndarray, *, n: int, classes: int) -> None:
     copies too, which a student's error message should not reveal.
     """
     if logits.ndim != 2:
-        raise GraderError(f"the network's output has {logits.ndim} dimensions, expected 2 (images, {classes} logits)",
-                          f"the last layer must output {classes} logits per image, shape (n, {classes})")
+        raise GraderError(say("logits.dims", ndim=logits.ndim, classes=classes))
     if logits.shape[1] != classes:
-        raise GraderError(f"the network outputs {logits.shape[1]} logits per image, expected {classes}",
-                          f"the last layer must output {classes} logits per image, one per CIFAR-10 class")
+        raise GraderError(say("logits.classes", found=logits.shape[1], classes=classes))
     if logits.shape[0] != n:
-        raise GraderError("the network did not return one row of logits per image",
-                          f"forward() must return shape (n, {classes}) for a batch of n images")
+        raise GraderError(say("logits.rows", classes=classes))
     if not np.issubdtype(logits.dtype, np.floating):
-        raise GraderError(f"the network's output has dtype {logits.dtype}, not float",
-                          "return the raw logits (float), not class indices")
+        raise GraderError(say("logits.dtype", dtype=str(logits.dtype)))
     nan, inf = np.isnan(logits), np.isinf(logits)
     if nan.any() or inf.any():
-        what = " and ".join(word for word, found in (("NaN", nan.any()), ("infinite values", inf.any())) if found)
+        what = say("logits.nan_inf" if nan.any() and inf.any() else "logits.nan" if nan.any() else "logits.inf")
         share = float((nan | inf).any(axis=1).mean())
-        raise GraderError(f"the network's output holds {what} for {share:.0%} of the images",
-                          "check the weights for NaN or infinity (a diverged training run: re-train with a "
-                          "lower learning rate) and the forward for a division by zero or log(0)")
+        raise GraderError(say("logits.not_finite", what=what, share=f"{share:.0%}"))

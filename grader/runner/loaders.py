@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.runner.classes import failure_at, import_code, resolve_bindings
 from grader.runner.describe import onnx_macs_per_image
 from grader.runner.network import Loaded, one_line
@@ -57,7 +58,7 @@ def load(request: dict) -> Loaded:
         try:
             loaded.module.eval()
         except (NotImplementedError, RuntimeError):  # exported programs fix their mode at export time
-            loaded.notes.append("the exported program's train/eval mode was fixed when it was exported")
+            loaded.notes.append(say("note.export_mode"))
     return loaded
 
 
@@ -74,8 +75,7 @@ def _guard(fn: Callable, weights: Path, what: str):
     try:
         return fn()
     except Exception as exc:
-        raise GraderError(f"{weights.name} could not be loaded as {what}: {one_line(exc)}",
-                         "save it again with the same torch version as the grader and re-submit") from None
+        raise GraderError(say("load.failed", file=weights.name, form=what, reason=one_line(exc))) from None
 
 
 def _torch_load(weights: Path, own: list[tuple[type, str]] = ()):
@@ -87,11 +87,8 @@ def _torch_load(weights: Path, own: list[tuple[type, str]] = ()):
     except Exception as exc:
         text = one_line(exc)
         if "Unsupported global" in text or "weights_only" in text.lower():
-            raise GraderError(f"{weights.name} asks to load something outside the allowed torch.nn classes "
-                             f"and was refused without running it ({text[:300]})",
-                             "hand in torch.save(net.state_dict(), 'weights.pth') plus model.py") from None
-        raise GraderError(f"{weights.name} could not be read: {text[:300]}",
-                         "the file may be truncated; save it again and re-submit") from None
+            raise GraderError(say("load.refused_globals", file=weights.name, reason=text[:300])) from None
+        raise GraderError(say("load.unreadable", file=weights.name, reason=text[:300])) from None
 
 
 def _load_pickled_module(weights: Path, bindings: list[dict]) -> Loaded:
@@ -102,10 +99,10 @@ def _load_pickled_module(weights: Path, bindings: list[dict]) -> Loaded:
     if isinstance(obj, dict):
         obj = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), nn.Module)), obj)
     if not isinstance(obj, nn.Module):
-        raise GraderError(f"{weights.name} holds a {type(obj).__name__}, not a network",
-                         "hand in torch.save(net, ...) or a state_dict plus model.py")
-    origins = sorted({f"{b['name']} from {b.get('origin') or b['module']}" for b in bindings})
-    notes = [f"the whole pickled network's classes: {', '.join(origins)}"] if origins else []
+        raise GraderError(say("load.not_a_network", file=weights.name, kind=type(obj).__name__))
+    origins = sorted({say("note.pickled_class", name=b["name"], origin=b.get("origin") or b["module"])
+                      for b in bindings})
+    notes = [say("note.pickled_classes", classes=tuple(origins))] if origins else []
     return Loaded(obj, obj, "pickled-module", dict(HOMEWORK_INPUT), notes=notes)
 
 
@@ -114,12 +111,11 @@ def _load_grader_checkpoint(weights: Path) -> Loaded:
 
     ckpt = _torch_load(weights)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "grader-checkpoint":
-        raise GraderError(f"{weights.name} is not a grader checkpoint", "grade the run folder `grader train` wrote")
+        raise GraderError(say("load.not_grader_checkpoint", file=weights.name))
     try:
         module = build(ckpt["arch"]["name"], **ckpt["arch"].get("args", {}))
     except (KeyError, TypeError) as exc:
-        raise GraderError(f"{weights.name} names an architecture this grader cannot build: {exc}",
-                         "grade it with the grader version that wrote it") from None
+        raise GraderError(say("load.unknown_architecture", file=weights.name, reason=str(exc))) from None
     notes = load_weights(module, ckpt.get("state_dict", {}), source=weights.name)
     given = ckpt.get("input") or {}
     net_input = {"scale": float(given.get("scale", 1.0)), "mean": given.get("mean"), "std": given.get("std")}
@@ -133,8 +129,7 @@ def _read_safetensors(weights: Path) -> dict:
     try:
         return load_file(str(weights), device="cpu")
     except Exception as exc:
-        raise GraderError(f"{weights.name} is not readable safetensors: {one_line(exc)}",
-                         "save it again with safetensors.torch.save_file(net.state_dict(), ...)") from None
+        raise GraderError(say("load.bad_safetensors", file=weights.name, reason=one_line(exc))) from None
 
 
 def _unwrap(obj, weights: Path) -> dict:
@@ -147,8 +142,7 @@ def _unwrap(obj, weights: Path) -> dict:
             obj = inner
     if not isinstance(obj, dict) or not _is_tensor_dict(obj):
         keys = ", ".join(list(map(str, obj))[:8]) if isinstance(obj, dict) else type(obj).__name__
-        raise GraderError(f"{weights.name} holds no state_dict (found: {keys})",
-                         f"save net.state_dict(), bare or under one of {', '.join(NESTING_KEYS)}")
+        raise GraderError(say("load.no_state_dict", file=weights.name, found=keys, keys=", ".join(NESTING_KEYS)))
     return obj
 
 
@@ -175,26 +169,27 @@ def load_weights(module: nn.Module, state: dict, *, source: str) -> list[str]:
     notes = []
     stripped = strip_prefixes(state)
     if stripped.keys() != state.keys():
-        notes.append(f"stripped {'/'.join(PREFIXES)} prefixes from {source}'s keys")
+        notes.append(say("note.prefixes_stripped", prefixes="/".join(PREFIXES), file=source))
     try:
         result = module.load_state_dict(stripped, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        raise GraderError(f"{source} does not fit the network: {one_line(exc)[:600]}",
-                         "build_model() must build the same architecture the weights were trained with") from None
+        raise GraderError(say("load.shape_mismatch", file=source, reason=one_line(exc)[:600])) from None
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing or result.unexpected_keys:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_few(missing)}")
-        if result.unexpected_keys:
-            parts.append(f"unexpected keys {_few(result.unexpected_keys)}")
-        raise GraderError(f"{source} does not fit the network: {'; '.join(parts)}",
-                         "build_model() must build the same architecture the weights were trained with")
+    unexpected = list(result.unexpected_keys)
+    if missing and unexpected:
+        raise GraderError(say("load.keys_mismatch", file=source,
+                              detail=say("load.both_keys", missing=_few(missing), unexpected=_few(unexpected))))
+    if missing or unexpected:
+        detail = say("load.missing_keys", keys=_few(missing)) if missing else \
+            say("load.unexpected_keys", keys=_few(unexpected))
+        raise GraderError(say("load.keys_mismatch", file=source, detail=detail))
     return notes
 
 
-def _few(keys: list[str]) -> str:
-    return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+def _few(keys: list[str]):
+    """The first six keys, and how many more there are."""
+    shown = ", ".join(keys[:6])
+    return say("load.more_keys", keys=shown, count=len(keys) - 6) if len(keys) > 6 else shown
 
 
 def build_from_entry(file: Path, name: str) -> tuple[nn.Module, list[str]]:
@@ -212,15 +207,14 @@ def build_from_entry(file: Path, name: str) -> tuple[nn.Module, list[str]]:
     builder, notes = getattr(code, name, None), []
     if builder is None:
         builder = _only_network_class(code, file, name)
-        notes.append(f"built {file.name}'s {builder.__name__}() (no {name})")
+        notes.append(say("note.built_instead", file=file.name, built=builder.__name__, name=name))
     try:
         module = builder()
     except BaseException as exc:
-        raise GraderError(f"{file.name}: {name}() failed: {failure_at(exc, file)}",
-                         f"{name}() must take no arguments and return the network") from None
+        raise GraderError(say("entry.builder_failed", file=file.name, name=name,
+                              reason=failure_at(exc, file))) from None
     if not isinstance(module, nn.Module):
-        raise GraderError(f"{file.name}: {name}() returned a {type(module).__name__}, not an nn.Module",
-                         f"make {name}() return the network")
+        raise GraderError(say("entry.not_a_module", file=file.name, name=name, kind=type(module).__name__))
     return module, notes
 
 
@@ -238,16 +232,12 @@ def _only_network_class(code, file: Path, name: str) -> type:
         return candidates[0]
     if candidates:
         names = ", ".join(cls.__name__ for cls in candidates)
-        raise GraderError(f"{file.name} defines no {name}, and several networks: {names}",
-                          f'say which one is the network in submission.toml: entry = "{file.name}:'
-                          f'{candidates[-1].__name__}" (or define {name}() returning it)')
+        raise GraderError(say("entry.several_networks", file=file.name, name=name, names=names,
+                              last=candidates[-1].__name__))
     if classes:
-        raise GraderError(f"{file.name} defines no {name}, and its network classes "
-                          f"({', '.join(cls.__name__ for cls in classes)}) all need arguments",
-                          f"define {name}() that returns the network, e.g. "
-                          f"def {name}(): return {classes[-1].__name__}(...)")
-    raise GraderError(f"{file.name} defines no {name} and no nn.Module class",
-                      f'define {name}() returning the network, or name yours: entry = "{file.name}:Net"')
+        raise GraderError(say("entry.classes_need_args", file=file.name, name=name,
+                              names=", ".join(cls.__name__ for cls in classes), last=classes[-1].__name__))
+    raise GraderError(say("entry.no_network", file=file.name, name=name))
 
 
 def _takes_no_arguments(cls: type) -> bool:
@@ -263,15 +253,13 @@ def _load_onnx(weights: Path) -> Loaded:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise GraderError(f"{weights.name} is ONNX, and onnxruntime is not installed",
-                         "pip install 'cifar10-grader[onnx]', or hand in a torch form instead") from None
+        raise GraderError(say("load.no_onnxruntime", file=weights.name)) from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     try:  # from the path, not bytes: a model's external data (model.onnx.data) is found beside it
         session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise GraderError(f"{weights.name} is not a loadable ONNX model: {one_line(exc)[:300]}",
-                         "export it again with torch.onnx.export and re-submit") from None
+        raise GraderError(say("load.bad_onnx", file=weights.name, reason=one_line(exc)[:300])) from None
     input_name = session.get_inputs()[0].name
 
     def forward(x: torch.Tensor) -> torch.Tensor:

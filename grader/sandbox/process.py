@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grader.limits import format_bytes
+from grader.messages import say
 from grader.sandbox import bwrap, cgroup, seccomp
 from grader.sandbox.limits import RunResult, SandboxCaps
 from grader.sandbox.memory import MemoryWatch
@@ -260,23 +261,26 @@ def _kill(proc) -> None:
 
 
 def _reason(stopped, returncode, stderr_tail: bytes, cpu_seconds: float, limits: SandboxCaps):
+    """Why the run ended, as a student reads it (a catalogue message); None for a clean exit."""
     if stopped == "output":
-        return f"output over {format_bytes(limits.output_bytes)}"
+        return say("sandbox.output", size=format_bytes(limits.output_bytes))
     if stopped == "wall":
-        return f"killed after {limits.wall_seconds:g} s wall clock"
+        return say("sandbox.wall", seconds=f"{limits.wall_seconds:g}")
     if stopped == "memory":
-        return f"memory limit of {format_bytes(limits.memory_bytes)} exceeded"
+        return say("sandbox.memory", size=format_bytes(limits.memory_bytes))
     if returncode == 0:
         return None
     # SIGXCPU comes from the soft CPU limit; SIGKILL from the hard one (if SIGXCPU was caught).
     if returncode == -signal.SIGXCPU or (returncode == -signal.SIGKILL
                                          and cpu_seconds >= limits.cpu_seconds):
-        return f"CPU time limit of {limits.cpu_seconds} s exceeded"
+        return say("sandbox.cpu", seconds=limits.cpu_seconds)
     if any(sign in stderr_tail for sign in _MEMORY_SIGNS):
-        return f"memory limit of {format_bytes(limits.memory_bytes)} exceeded"
+        return say("sandbox.memory", size=format_bytes(limits.memory_bytes))
     if any(sign in stderr_tail for sign in _FILE_SIZE_SIGNS):
-        return f"file size limit of {format_bytes(limits.file_size_bytes)} exceeded"
+        return say("sandbox.file_size", size=format_bytes(limits.file_size_bytes))
     if returncode < 0:
-        return f"killed by signal {signal.Signals(-returncode).name}"
+        return say("sandbox.signal", signal=signal.Signals(-returncode).name)
     last = stderr_tail.decode(errors="replace").strip().splitlines()[-1:] or [""]
-    return f"exited with status {returncode}" + (f": {last[0][:200]}" if last[0] else "")
+    if last[0]:
+        return say("sandbox.exit_said", status=returncode, said=last[0][:200])
+    return say("sandbox.exit", status=returncode)

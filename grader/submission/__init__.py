@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.messages import rewritten, say
 from grader.hashing import sha256_file
 from grader.submission.archive import ARCHIVE_LIMITS, ArchiveLimits, archive_kind, graded_folder, hand_in_stem, \
     is_junk, unpack, walk_folder
@@ -146,7 +147,7 @@ def inspect_submission(path: str | Path, *, limits: PrecheckLimits = LIMITS, rul
     try:
         found = run_fenced(lambda: _inspect_hand_in(given, Path(scratch.name).resolve(), limits=limits, rules=rules,
                                                     archive_limits=archive_limits),
-                           what=f"inspecting {given.name}", allowed=_RESULT_CLASSES, limits=fence)
+                           what=say("fence.inspecting", file=given.name), allowed=_RESULT_CLASSES, limits=fence)
     except BaseException:
         scratch.cleanup()
         raise
@@ -169,11 +170,10 @@ def _inspect_hand_in(given: Path, scratch: Path, *, limits: PrecheckLimits, rule
     """``inspect_submission``'s work, in its fenced child; ``scratch`` is the empty private folder
     to unpack an archive into and write notebooks' definitions to."""
     if given.is_symlink() and not given.exists():
-        raise GraderError(f"{given.name} is a link to {os.readlink(given)}, which does not exist",
-                          "hand in the file itself (an archive can keep a link and lose what it pointed to)")
+        raise GraderError(say("hand_in.dangling_link", file=given.name, target=os.readlink(given)))
     path = given.resolve()
     if not path.exists():
-        raise GraderError(f"{path} does not exist", "pass the file or folder the student handed in")
+        raise GraderError(say("hand_in.missing", file=str(path)))
     kind = archive_kind(path) if path.is_file() else None
     if kind is None:
         if path.is_dir():
@@ -187,7 +187,7 @@ def _inspect_hand_in(given: Path, scratch: Path, *, limits: PrecheckLimits, rule
         _refuse_unsafe_folder(unpacked, path.name)
         return _inspect(path, graded_folder(unpacked), limits=limits, rules=rules, scratch=scratch)
     except GraderError as exc:  # named inside the archive, not in a scratch folder nobody knows
-        raise GraderError(exc.message.replace(str(unpacked), path.name),
+        raise GraderError(rewritten(exc.message, str(unpacked), path.name),
                           exc.hint.replace(str(unpacked), path.name)) from None
 
 
@@ -196,9 +196,7 @@ def _refuse_unsafe_folder(folder: Path, name: str) -> None:
     anything in it is read (``archive.walk_folder``)."""
     problem = walk_folder(folder).problem
     if problem:
-        raise GraderError(f"{name} was refused: {problem}; nothing in it was graded",
-                          "hand in the network, its code and its training log as plain files in one folder "
-                          "(or a zip of it), without links")
+        raise GraderError(say("hand_in.unsafe_folder", file=name, why=problem))
 
 
 def _scratch() -> tempfile.TemporaryDirectory:
@@ -213,10 +211,10 @@ def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: 
     weights = find_weights(folder or path, manifest, rules)
     size = weights.stat().st_size
     if size == 0:
-        raise GraderError(f"{weights.name} is empty (0 bytes)", "save the network again and re-submit")
+        raise GraderError(say("weights.empty", file=weights.name))
     if size > limits.file_bytes:
-        raise GraderError(f"{weights.name} is {size / 2**20:.0f} MiB, over the "
-                          f"{limits.file_bytes / 2**20:.0f} MiB limit", "hand in only the trained network")
+        raise GraderError(say("weights.too_large", file=weights.name, size=f"{size / 2**20:.0f}",
+                              limit=f"{limits.file_bytes / 2**20:.0f}"))
     codes = find_model_code(folder, entry_file(root, manifest) if folder else None, rules.model_code, scratch)
     own = own_names(codes)  # the student's classes a whole pickled network may name
     check = check_file(weights, limits, own=own)  # zip bombs, lying storages, legacy pickles
@@ -263,17 +261,12 @@ def _entry(root: Path, folder: Path | None, manifest: dict, codes: list[ModelCod
             return parse_entry(root, manifest.get("entry"), form=form, weights=weights)
         code = next((c for c in codes if c is not ta), ta)  # a notebook in the folder, else the TA's
     elif rules.model_code is None:
-        raise GraderError(f"{weights.name} holds only weights ({form}) and was handed in alone, without the "
-                          "code that builds the network",
-                          "hand in a folder with the weights and model.py (code beside a lone file is never "
-                          "used: it may be another student's); a TA can pass --model-code for the whole class")
+        raise GraderError(say("weights.alone", file=weights.name, form=form))
     else:
         code = ta
     if code is None:
-        raise GraderError(f"{weights.name} holds only weights ({form}), and the model code "
-                          f"{rules.model_code} could not be read",
-                          "--model-code (or the rubric's model_code) must name Python or a notebook that "
-                          "defines the network")
+        raise GraderError(say("weights.ta_code_unreadable", file=weights.name, form=form,
+                              code=rules.model_code.name))
     return code.path, DEFAULT_ENTRY.partition(":")[2]
 
 

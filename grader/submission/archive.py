@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.limits import GiB, MiB, format_bytes
 
 
@@ -110,8 +111,7 @@ def _is_archive_zip(path: Path) -> bool:
             return not any(_TORCH_ENTRY.fullmatch(name) for name in archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         if path.name.lower().endswith(".zip"):
-            raise GraderError(f"{path.name} is not a readable zip archive ({exc})",
-                              "zip the folder again (truncated uploads are common) and re-submit") from None
+            raise GraderError(say("archive.unreadable_zip", file=path.name, reason=str(exc))) from None
         return False  # a truncated checkpoint: the pre-check says so in its own words
 
 
@@ -334,7 +334,7 @@ def _unpack_zip(path: Path, into: Path, limits: ArchiveLimits) -> None:
                     with archive.open(info) as source:
                         _write_entry(path, into, name, info.is_dir(), source, info.file_size)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error, ValueError, OSError) as exc:
-        raise _refused(path, f"it is corrupt or uses a compression zip readers lack ({type(exc).__name__})") from None
+        raise GraderError(say("archive.corrupt", file=path.name, reason=type(exc).__name__)) from None
 
 
 def _checked_zip_entry(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
@@ -342,12 +342,11 @@ def _checked_zip_entry(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits)
     name = _safe_name(path, zip_name(info))
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
-        raise _refused(path, f"entry {name} is a symbolic link; links can reach files outside the hand-in",
-                       "zip the files themselves, not links to them (zip without -y)")
+        raise GraderError(say("archive.link", file=path.name, name=name))
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise _refused(path, f"entry {name} is {_file_type(kind)}, which a hand-in has no use for")
     if info.flag_bits & _ZIP_ENCRYPTED:
-        raise _refused(path, f"entry {name} is encrypted", "zip it again without a password")
+        raise GraderError(say("archive.encrypted", file=path.name, name=name))
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > limits.ratio_floor_bytes and ratio > limits.ratio:
         raise _refused(path, f"entry {name} unpacks {ratio:.0f} times its packed size "
@@ -392,16 +391,13 @@ def _unpack_tar(path: Path, into: Path, limits: ArchiveLimits) -> None:
                 source = archive.extractfile(member) if member.isreg() else None
                 _write_entry(path, into, name, member.isdir(), source, member.size)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise _refused(path, f"it is a corrupt or truncated tar archive ({exc})") from None
+        raise GraderError(say("archive.corrupt", file=path.name, reason=str(exc))) from None
 
 
 def _checked_tar_member(path: Path, member: tarfile.TarInfo) -> str | None:
     name = _safe_name(path, _decoded(member.name.encode("utf-8", "surrogateescape")))  # undo tarfile's
     if member.issym() or member.islnk():
-        raise _refused(path, f"entry {name} is a {'symbolic' if member.issym() else 'hard'} link to "
-                             f"{member.linkname}; links can reach files outside the hand-in",
-                       "archive the files themselves, not links to them (tar --dereference "
-                       "--hard-dereference)")
+        raise GraderError(say("archive.link", file=path.name, name=f"{name} -> {member.linkname}"))
     if member.issparse() or not (member.isreg() or member.isdir()):
         what = _file_type(_TAR_TYPES.get(member.type, -1)) if not member.issparse() else "a sparse file"
         raise _refused(path, f"entry {name} is {what}, which a hand-in has no use for")
@@ -426,10 +422,9 @@ def _safe_name(path: Path, name: str) -> str:
     """``name`` as a relative POSIX path inside the hand-in ("" for the root itself), or a refusal."""
     parts = name.replace("\\", "/").split("/")  # old Windows tools write backslashes
     if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-        raise _refused(path, f"entry {name} has an absolute path", "archive the folder with relative paths")
+        raise GraderError(say("archive.absolute", file=path.name, name=name))
     if ".." in parts:
-        raise _refused(path, f"entry {name} climbs out of the archive with '..'",
-                       "archive the folder with relative paths inside it")
+        raise GraderError(say("archive.climbs", file=path.name, name=name))
     if "\0" in name:
         raise _refused(path, f"entry {name!r} has a NUL byte in its name")
     return "/".join(part for part in parts if part not in ("", "."))
@@ -463,8 +458,8 @@ def _write_entry(path: Path, into: Path, name: str, is_dir: bool, source: Binary
             try:
                 out.write(chunk)
             except OSError as exc:  # the scratch disk is full, say
-                raise GraderError(f"{path.name}: entry {name} could not be unpacked ({exc.strerror})",
-                                  "free space in the temporary folder (TMPDIR) and grade again") from None
+                raise GraderError(say("archive.unpack_failed", file=path.name, name=name,
+                                      reason=str(exc.strerror))) from None
 
 
 def _file_type(kind: int) -> str:
@@ -472,6 +467,5 @@ def _file_type(kind: int) -> str:
             stat.S_IFSOCK: "a socket"}.get(kind, "not a plain file or folder")
 
 
-def _refused(path: Path, why: str, hint: str = "") -> GraderError:
-    return GraderError(f"{path.name} was refused: {why}; nothing in it was graded",
-                       hint or "zip the folder that holds your network and code, and hand that in")
+def _refused(path: Path, why: str, hint: str | None = None) -> GraderError:
+    return GraderError(say("archive.refused", file=path.name, why=why), hint)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.limits import GiB, MiB, format_bytes
 
 T = TypeVar("T")
@@ -81,8 +82,7 @@ def run_fenced(task: Callable[[], T], *, what: str, allowed: frozenset[tuple[str
         os.close(read_end)
         status = _end(pid)  # killed first, if still running (the wall clock, or an interrupt here)
     if timed_out:
-        raise GraderError(f"{what} took longer than {limits.wall_seconds:g} s and was stopped",
-                          "hand in only the network, its code and its training log")
+        raise GraderError(say("fence.wall", what=what, seconds=f"{limits.wall_seconds:g}"))
     return _outcome(reply, status, what, allowed, limits)
 
 
@@ -183,12 +183,10 @@ def _outcome(reply: bytes, status: int, what: str, allowed: frozenset[tuple[str,
     if not reply:
         signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         if signal_number in (signal.SIGXCPU, signal.SIGKILL):
-            raise GraderError(f"{what} took more than {limits.cpu_seconds} s of CPU time and was stopped",
-                              "hand in only the network, its code and its training log")
+            raise GraderError(say("fence.cpu", what=what, seconds=limits.cpu_seconds))
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _CRASH_EXIT:
             raise RuntimeError(f"{what} failed in the grader, which could not report why")
-        raise GraderError(f"{what} failed ({_how_it_ended(status)}) before it could say why",
-                          "hand in only the network, its code and its training log")
+        raise GraderError(say("fence.died", what=what, how=_how_it_ended(status)))
     try:
         kind, value = _FenceUnpickler(io.BytesIO(reply), allowed).load()
     except (pickle.UnpicklingError, ValueError, EOFError) as exc:
@@ -198,11 +196,9 @@ def _outcome(reply: bytes, status: int, what: str, allowed: frozenset[tuple[str,
     if kind == "error":
         raise GraderError(*value)
     if kind == "memory":
-        raise GraderError(f"{what} needed more than {format_bytes(limits.memory_bytes)} of memory and was "
-                          "stopped", "hand in only the network, its code and its training log")
+        raise GraderError(say("fence.memory", what=what, size=format_bytes(limits.memory_bytes)))
     if kind == "nesting":
-        raise GraderError(f"{what} was stopped: something in it nests too deep to read",
-                          "hand in plain files: the network, its code and its training log")
+        raise GraderError(say("fence.nesting", what=what))
     raise RuntimeError(f"{what} failed in the grader: {value}")
 
 
@@ -221,10 +217,11 @@ class _FenceUnpickler(pickle.Unpickler):
         self.allowed = allowed
 
     def find_class(self, module: str, name: str):
-        if (module, name) in self.allowed or (module == "builtins" and name in _BUILTINS):
+        if (module, name) in self.allowed or (module, name) in _ALWAYS or (module == "builtins" and name in _BUILTINS):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"the fenced child returned a {module}.{name}, which is not allowed")
 
 
+_ALWAYS = frozenset({("grader.messages", "Message")})  # how an error's words travel back
 _BUILTINS = frozenset({"set", "frozenset", "tuple", "list", "dict", "str", "bytes", "int", "float", "bool",
                        "complex", "slice", "range"})

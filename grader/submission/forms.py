@@ -17,10 +17,11 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.submission.archive import is_junk
 from grader.submission.history import looks_like_history
-from grader.submission.manifest import MANIFEST_NAME, resolve_inside
-from grader.submission.model_code import SCRIPT_MODULES, missing_class_hint
+from grader.submission.manifest import resolve_inside
+from grader.submission.model_code import SCRIPT_MODULES
 from grader.submission.pickle_scan import PickleScan, allowed_global, is_torchvision_model, stock_module_names
 from grader.submission.precheck import (LEGACY_PICKLE, LIMITS, FileCheck, PrecheckLimits, entry_problems,
                                         is_data_pickle, refusal)
@@ -49,15 +50,13 @@ def find_weights(path: Path, manifest: dict, rules: IntakeRules = IntakeRules())
     if "weights" in manifest:
         weights = resolve_inside(path, manifest["weights"], "weights")
         if not weights.is_file():
-            raise GraderError(f'weights = "{manifest["weights"]}" in submission.toml: no such file in {path}',
-                              "fix the name, or hand in the file")
+            raise GraderError(say("weights.no_such_file", name=manifest["weights"], folder=str(path)))
         return weights
     if (path / "checkpoint.pt").is_file():  # a run folder written by `grader train`
         return resolve_inside(path, "checkpoint.pt", "weights")
     candidates = _candidates(path, manifest.get("history"))
     if not candidates:
-        raise GraderError(f"no checkpoint in {path} (looked for {', '.join(WEIGHT_SUFFIXES)})",
-                          "hand in the saved network, e.g. torch.save(net, 'model.pth')")
+        raise GraderError(say("weights.none", folder=str(path), suffixes=", ".join(WEIGHT_SUFFIXES)))
     if len(candidates) == 1:
         return resolve_inside(path, candidates[0], "weights")
     return resolve_inside(path, _chosen(path, candidates, rules.weights), "weights")
@@ -77,13 +76,12 @@ def _chosen(folder: Path, candidates: list[str], pattern: str | None) -> str:
     matched = [n for n in candidates if pattern and _matches_rubric(n, pattern)]
     if len(matched) == 1:
         return matched[0]
-    matches = ", ".join(matched) or "none of them"
-    rubric = f'; the rubric\'s weights = "{pattern}" matches {matches}' if pattern else ""
-    raise GraderError(f"{folder} holds several checkpoints and nothing says which one to grade: "
-                      f"{', '.join(candidates)}{rubric}",
-                      f'add the line weights = "{(matched or candidates)[0]}" (or the name of the one to grade) '
-                      f"to {MANIFEST_NAME} in the top folder of the hand-in; a TA can pick for the whole class "
-                      f'in the rubric: [submission] weights = "..." (a path or glob such as "*.pth")')
+    shown = {"folder": str(folder), "names": ", ".join(candidates), "pick": (matched or candidates)[0]}
+    if not pattern:
+        raise GraderError(say("weights.several", **shown))
+    if not matched:
+        raise GraderError(say("weights.several_rubric_none", **shown, pattern=pattern))
+    raise GraderError(say("weights.several_rubric", **shown, pattern=pattern, matches=", ".join(matched)))
 
 
 def _matches_rubric(name: str, pattern: str) -> bool:
@@ -117,9 +115,7 @@ def detect_form(weights: Path, check: FileCheck, *, limits: PrecheckLimits = LIM
         return _zip_form(weights, check, limits, own)
     if head[:1] == b"\x80":
         return _legacy_form(weights, check)
-    raise GraderError(f"{weights.name}: unknown format (its first bytes match none of the formats below)",
-                      "hand in a torch.save file, safetensors, TorchScript, a .pt2 from torch.export, "
-                      "or ONNX; see docs/grading.md")
+    raise GraderError(say("form.unknown", file=weights.name))
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
@@ -136,23 +132,19 @@ def _zip_form(weights: Path, check: FileCheck, limits: PrecheckLimits, own: froz
             names = archive.namelist()
             bad = archive.testzip()  # CRC of every member: catches truncation and bit rot
             if bad is not None:
-                raise GraderError(f"{weights.name} is corrupt ({bad} fails its checksum)",
-                                  "save the network again and re-submit")
+                raise GraderError(say("form.bad_checksum", file=weights.name, member=bad))
             if any(n.endswith("archive_format") for n in names) and any("/models/" in n for n in names):
                 return "exported"
             if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
                 return "torchscript"
             pickles = [n for n in names if is_data_pickle(n)]
             if len(pickles) != 1:
-                raise GraderError(f"{weights.name} is a zip file but not a torch.save checkpoint",
-                                  "hand in the file torch.save wrote, not an archive of files")
+                raise GraderError(say("form.zip_not_checkpoint", file=weights.name))
             info = archive.getinfo(pickles[0])
             if info.file_size > limits.pickle_bytes:
-                raise GraderError(f"{weights.name}: its pickle is {info.file_size} bytes, too large to check",
-                                  "save only the network (or its state_dict)")
-    except zipfile.BadZipFile as exc:
-        raise GraderError(f"{weights.name} is truncated or corrupt ({exc})",
-                          "save the network again and re-submit") from None
+                raise GraderError(say("form.pickle_too_large", file=weights.name, size=info.file_size))
+    except zipfile.BadZipFile:  # its own words ("File is not a zip file") say no more
+        raise GraderError(say("form.truncated", file=weights.name)) from None
     scan = check.pickles.get(pickles[0])
     if scan is None:  # the pre-check could not read it, and says why
         raise refusal(weights, check.problems)
@@ -170,17 +162,14 @@ def _legacy_form(weights: Path, check: FileCheck) -> str:
 def _pickle_form(weights: Path, scan: PickleScan, own: frozenset[str] = frozenset()) -> str:
     """Classify a torch.save pickle by the globals and strings it names, refusing foreign globals."""
     if scan.error:
-        raise GraderError(f"{weights.name} is corrupt: its pickle cannot be read ({scan.error})",
-                          "save the network again and re-submit")
+        raise GraderError(say("form.pickle_unreadable", file=weights.name, reason=scan.error))
     foreign = sorted({g for g in scan.globals if not allowed_global(g, own=own)})
     script = [g for g in foreign if g.partition(".")[0] in SCRIPT_MODULES and g.count(".") == 1]
     if script:  # a class of the student's own that no code handed in defines
-        raise GraderError(f"{weights.name} holds a whole network of class {script[0]}, and no code handed in "
-                          f"defines {script[0].rpartition('.')[2]}", missing_class_hint(script[0]))
+        raise GraderError(say("form.missing_class", file=weights.name, pickled=script[0],
+                              name=script[0].rpartition(".")[2]))
     if foreign:
-        raise GraderError(f"{weights.name} asks to load {', '.join(foreign[:5])}, outside the allowed "
-                          "torch.nn classes", "it was refused without being run; hand in plain weights, stock "
-                          "torch.nn layers, or your network's class in model.py")
+        raise GraderError(say("form.foreign_globals", file=weights.name, names=", ".join(foreign[:5])))
     if any(g in stock_module_names() or g in own or is_torchvision_model(g) for g in scan.globals):
         return "pickled-module"
     if "grader-checkpoint" in scan.strings:
@@ -220,12 +209,9 @@ def import_time_work(source: str) -> list[Statement]:
     return [_statement(n, source) for n in first + [n for n in busy if n not in first]]
 
 
-def import_time_hint(file: Path, work: list[Statement]) -> str:
-    """The hint for a ``file`` whose ``work`` at import failed or ran too long: the fix, by name."""
-    shown = "; ".join(f"line {s.line}: {s.text}" for s in work[:3])
-    return (f"{file.name} runs code when it is imported ({shown}); put the training code under "
-            f"`{MAIN_GUARD}` so that importing {file.name} only defines the network (grading has no "
-            "network and no data)")
+def import_time_statements(work: list[Statement]) -> tuple:
+    """The first three statements of ``work`` for a message that names them (``line 3: `...```)."""
+    return tuple(say("code.statement", line=s.line, text=s.text) for s in work[:3])
 
 
 def read_import_time_work(file: Path) -> list[Statement]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.messages import Message, say
 from grader.submission.manifest import resolve_inside
 from grader.submission.plain_pickle import LIMITS, RefusedPickle, read_torch_values
 
@@ -59,12 +60,15 @@ class HistoryFile:
         notes: what reading changed, one sentence each (keys read under another name, a
             percentage divided by 100).
         error: why it could not be read, with what to do; None when it was read.
+        error_detail: ``error`` as a catalogue message (``grader.messages``), to say it in
+            another language; None when it has none.
     """
 
     name: str
     values: dict | None = None
     notes: tuple[str, ...] = ()
     error: str | None = None
+    error_detail: Message | None = None
 
 
 def looks_like_history(name: str) -> bool:
@@ -99,9 +103,11 @@ def load_history(path: Path, name: str | None = None) -> HistoryFile:
     try:
         values, notes = _read(path, name)
     except GraderError as exc:
-        return HistoryFile(name, error=f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
+        return HistoryFile(name, error=f"{exc.message}; {exc.hint}" if exc.hint else exc.message,
+                           error_detail=exc.detail)
     except OSError as exc:  # no permission, an I/O error: the student's file, not a grader bug
-        return HistoryFile(name, error=f"{name} cannot be read: {exc.strerror or exc}")
+        error = say("history.unreadable", file=name, reason=str(exc.strerror or exc))
+        return HistoryFile(name, error=error, error_detail=error)
     return HistoryFile(name, values, tuple(notes))
 
 
@@ -128,20 +134,17 @@ def normalise_history(rows: object, *, where: str) -> dict:
 
 def _read(path: Path, name: str) -> tuple[dict, list[str]]:
     if not path.is_file():
-        raise GraderError(f"history file {name} is missing", "hand it in, or fix history = ... in submission.toml")
+        raise GraderError(say("history.missing", file=name))
     size = path.stat().st_size
     if size > LIMITS.file_bytes:
-        raise GraderError(f"{name} is {size} bytes, too large for a training history",
-                          "log one line per epoch: epoch, train_loss, train_acc, test_acc")
+        raise GraderError(say("history.too_large", file=name, size=size))
     with path.open("rb") as f:
         head = f.read(4)
     if head.startswith(b"PK") or head[:1] == b"\x80":
         try:
             rows = read_torch_values(path)
         except RefusedPickle as exc:
-            raise GraderError(f"{name} cannot be read: {exc}",
-                              "save the history as lists of numbers: torch.save({'train_loss': [...], ...}) "
-                              "or json.dump") from None
+            raise GraderError(say("history.refused_pickle", file=name, reason=str(exc))) from None
     else:
         rows = _parse_text(path.read_bytes(), name)
     return _normalise(rows, name)
@@ -159,11 +162,9 @@ def _parse_text(data: bytes, name: str) -> object:
             return _parse_json(stripped)
         return _parse_csv(text)
     except (ValueError, csv.Error) as exc:
-        raise GraderError(f"{name} cannot be read: {exc}",
-                          "write JSON or CSV with a header line, see docs/grading.md") from None
+        raise GraderError(say("history.unparsable", file=name, reason=str(exc))) from None
     except RecursionError:
-        raise GraderError(f"{name} cannot be read: it nests lists or objects too deep",
-                          "write one list of numbers per key, or one object per epoch") from None
+        raise GraderError(say("history.too_deep", file=name)) from None
 
 
 def _parse_json(text: str) -> object:
@@ -190,10 +191,8 @@ def _normalise(rows: object, where: str) -> tuple[dict, list[str]]:
     chosen, notes = _match_keys(columns, where)
     if not any(key in chosen for key in CLAIMED_KEYS):
         found = ", ".join(str(k)[:40] for k in list(columns)[:12]) or "nothing"
-        raise GraderError(f"{where} holds keys {found}: none is {'/'.join(CLAIMED_KEYS)} "
-                          f"(read also as: {ALIAS_EXAMPLES}, ...)",
-                          "log train_loss, train_acc and test_acc once per epoch; docs/grading.md lists "
-                          "every name read")
+        raise GraderError(say("history.no_keys", file=where, found=found, claimed="/".join(CLAIMED_KEYS),
+                              aliases=ALIAS_EXAMPLES))
     history: dict[str, list] = {}
     for key in HISTORY_KEYS:
         if key in chosen:
@@ -207,11 +206,11 @@ def _columns(rows: object, where: str) -> dict:
     level deeper (``{"train": {"loss": [...]}}``) is read as ``train_loss``."""
     if isinstance(rows, list):
         if not all(isinstance(r, dict) for r in rows):
-            raise GraderError(f"{where}: a list must hold one object per epoch", "see docs/grading.md")
+            raise GraderError(say("history.list_of_non_objects", file=where))
         keys = list(dict.fromkeys(k for r in rows for k in r))
         rows = {k: [r.get(k) for r in rows] for k in keys}
     if not isinstance(rows, dict):
-        raise GraderError(f"{where}: expected per-epoch lists", 'e.g. {"train_loss": [1.2, 0.8], ...}')
+        raise GraderError(say("history.not_lists", file=where))
     columns = {}
     for key, value in rows.items():
         if isinstance(value, dict):
@@ -228,9 +227,10 @@ def _match_keys(columns: dict, where: str) -> tuple[dict[str, object], list[str]
     for key, target in targets.items():
         if target and (target not in chosen or key == target):
             chosen[target] = key
-    renamed = [f"{_shown(written)} as {key}" for key, written in chosen.items() if written != key and key != "epoch"]
-    notes = [f"{where}: read {', '.join(renamed)}"] if renamed else []
-    notes += [f"{where}: ignored {_shown(key)}, read {_shown(chosen[target])} as {target}"
+    renamed = tuple(say("note.history_as", written=_shown(written), key=key)
+                    for key, written in chosen.items() if written != key and key != "epoch")
+    notes = [say("note.history_renamed", file=where, renamed=renamed)] if renamed else []
+    notes += [say("note.history_ignored", file=where, key=_shown(key), chosen=_shown(chosen[target]), target=target)
               for key, target in targets.items()
               if target and chosen[target] != key]
     return chosen, notes
@@ -244,18 +244,16 @@ def _series(values: object, key: str, written: object, where: str) -> tuple[list
     for value in values:
         number, sign = _number(value)
         if number is None:
-            raise GraderError(f"{where}: {_shown(written)} holds {str(value)[:40]!r}, which is not a number",
-                              "write numbers only, one per epoch")
+            raise GraderError(say("history.not_a_number", file=where, key=_shown(written), value=repr(str(value)[:40])))
         numbers.append(number)
         percent_sign |= sign
     if not all(math.isfinite(v) for v in numbers):
-        raise GraderError(f"{where}: {_shown(written)} holds NaN or infinity", "log finite values only")
+        raise GraderError(say("history.not_finite", file=where, key=_shown(written)))
     if key == "epoch":
         return [int(v) for v in numbers], None
     if key in ACCURACY_KEYS and (percent_sign or any(v > 1 for v in numbers)):
         top = max(numbers)
-        return [v / 100 for v in numbers], (f"{where}: {_shown(written)} is in percent (up to {top:g}): "
-                                            "divided by 100")
+        return [v / 100 for v in numbers], say("note.history_percent", file=where, key=_shown(written), top=f"{top:g}")
     return numbers, None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grader.data.dataset import CLASSES
 from grader.errors import GraderError
+from grader.messages import say
 
 MANIFEST_NAME = "submission.toml"
 MANIFEST_KEYS = {"student", "name", "weights", "entry", "history", "input", "classes"}
@@ -41,17 +42,17 @@ def read_manifest(path: Path) -> dict:
     try:
         manifest = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise GraderError(f"{path} is not valid TOML: {exc}", "see docs/grading.md for the format") from None
+        raise GraderError(say("manifest.not_toml", file=str(path), reason=str(exc))) from None
     except RecursionError:
-        raise GraderError(f"{path} nests arrays or tables too deep", "see docs/grading.md for the format") from None
+        raise GraderError(say("manifest.too_deep", file=str(path))) from None
     unknown = set(manifest) - MANIFEST_KEYS
     if unknown:
-        raise GraderError(f"{path}: unknown key(s) {', '.join(_shown(k) for k in sorted(unknown)[:10])}",
-                          f"known keys: {', '.join(sorted(MANIFEST_KEYS))}")
+        raise GraderError(say("manifest.unknown_keys", file=str(path),
+                              keys=", ".join(_shown(k) for k in sorted(unknown)[:10]),
+                              known=", ".join(sorted(MANIFEST_KEYS))))
     for key in ("student", "name", "weights", "entry", "history"):
         if key in manifest and not isinstance(manifest[key], str):
-            raise GraderError(f"{path}: {key} must be a string, got {_shown(manifest[key])}",
-                              f'write it in quotes, e.g. {key} = "..."')
+            raise GraderError(say("manifest.not_string", file=str(path), key=key, value=_shown(manifest[key])))
     if "input" in manifest:
         manifest["input"] = parse_input(manifest["input"], where=f"{path} [input]")
     if "classes" in manifest:
@@ -67,24 +68,21 @@ def _manifest_text(path: Path) -> str | None:
         return None
     except OSError as exc:
         if os.path.islink(path):
-            raise GraderError(f"{path.name} is a link; it was not read",
-                              f"hand in {MANIFEST_NAME} itself, not a link to it") from None
+            raise GraderError(say("manifest.link", file=path.name)) from None
         if os.path.isdir(path):
             return None
-        raise GraderError(f"{path.name} cannot be read ({exc.strerror})", "hand in a readable file") from None
+        raise GraderError(say("manifest.unreadable", file=path.name, reason=str(exc.strerror))) from None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
         if stat.S_ISDIR(info.st_mode):
             return None
         if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_BYTES:
-            raise GraderError(f"{path.name} is not a file of at most {MANIFEST_BYTES >> 10} KiB",
-                              "a manifest is a few lines, see docs/grading.md")
+            raise GraderError(say("manifest.too_large", file=path.name, kib=MANIFEST_BYTES >> 10))
         data = f.read(MANIFEST_BYTES + 1)
     try:
         return data.decode("utf-8-sig")  # -sig: Windows Notepad's BOM
     except UnicodeDecodeError as exc:  # its own message would quote the file's bytes
-        raise GraderError(f"{path} is not UTF-8 text (byte {exc.start} is not)",
-                          "save it as UTF-8 (any editor can)") from None
+        raise GraderError(say("manifest.not_utf8", file=str(path), byte=exc.start)) from None
 
 
 def _shown(value: object, limit: int = 60) -> str:
@@ -96,19 +94,17 @@ def _shown(value: object, limit: int = 60) -> str:
 def parse_input(table: object, *, where: str) -> dict:
     """Validate an input-normalisation table into ``{"scale": float, "mean": list|None, "std": list|None}``."""
     if not isinstance(table, dict):
-        raise GraderError(f"{where} must be a table", "write [input] with scale, mean, std below it")
+        raise GraderError(say("input.not_table", where=where))
     unknown = set(table) - INPUT_KEYS
     if unknown:
-        raise GraderError(f"{where}: unknown key(s) {', '.join(_shown(k) for k in sorted(map(str, unknown))[:10])}",
-                          "known: scale, mean, std, channels")
+        raise GraderError(say("input.unknown_keys", where=where,
+                              keys=", ".join(_shown(k) for k in sorted(map(str, unknown))[:10])))
     scale = table.get("scale", 1.0)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
-        raise GraderError(f"{where}: scale must be a positive number, got {_shown(scale)}",
-                          "1.0 when the network expects 0..1 pixels, 255.0 for 0..255")
+        raise GraderError(say("input.bad_scale", where=where, value=_shown(scale)))
     channels = table.get("channels", "rgb")
     if channels not in ("rgb", "bgr"):
-        raise GraderError(f'{where}: channels must be "rgb" or "bgr", got {_shown(channels)}',
-                          'channels = "bgr" for a network trained on OpenCV images, else leave it out')
+        raise GraderError(say("input.bad_channels", where=where, value=_shown(channels)))
     out = {"scale": float(scale), "mean": None, "std": None}
     if channels == "bgr":
         out["channels"] = "bgr"  # left out for RGB: what every earlier results.json holds
@@ -119,8 +115,8 @@ def parse_input(table: object, *, where: str) -> dict:
         ok = (isinstance(value, list) and len(value) == 3
               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
         if not ok or (key == "std" and min(value) <= 0):
-            raise GraderError(f"{where}: {key} must be three numbers (R, G, B){' > 0' if key == 'std' else ''},"
-                              f" got {_shown(value)}", f"e.g. {key} = [0.5, 0.5, 0.5]")
+            raise GraderError(say("input.bad_triple", where=where, key=key, bound=" > 0" if key == "std" else "",
+                                  value=_shown(value)))
         out[key] = [float(v) for v in value]
     return out
 
@@ -133,20 +129,18 @@ def parse_classes(names: object, *, where: str) -> list[str]:
         GraderError: unless ``names`` is the 10 classes, each once.
     """
     tutorial = {name: alias for alias, name in CLASS_ALIASES.items()}
-    known = ", ".join(f"{c} (or {tutorial[c]})" if c in tutorial else c for c in CLASSES)
+    known = tuple(say("classes.alias", name=c, alias=tutorial[c]) if c in tutorial else c for c in CLASSES)
     if not (isinstance(names, list) and len(names) == len(CLASSES) and all(isinstance(n, str) for n in names)):
-        raise GraderError(f"{where} must list the {len(CLASSES)} class names, got {_shown(names)}",
-                          f'in the order of the network\'s outputs, e.g. classes = ["plane", "car", "bird", ...]; '
-                          f"the names: {known}")
+        raise GraderError(say("classes.not_list", where=where, count=len(CLASSES), value=_shown(names), known=known))
     read = [CLASS_ALIASES.get(n.strip().lower(), n.strip().lower()) for n in names]
     unknown = [n for n, r in zip(names, read) if r not in CLASSES]
     if unknown:
-        raise GraderError(f"{where}: unknown class name(s) {', '.join(map(_shown, unknown))}", f"the names: {known}")
+        raise GraderError(say("classes.unknown", where=where, names=", ".join(map(_shown, unknown)), known=known))
     repeated = sorted({n for n in read if read.count(n) > 1})
     if repeated:
         missing = [c for c in CLASSES if c not in read]
-        raise GraderError(f"{where} names {', '.join(repeated)} more than once and lacks {', '.join(missing)}",
-                          "name each class once, in the order of the network's outputs")
+        raise GraderError(say("classes.repeated", where=where, repeated=", ".join(repeated),
+                              missing=", ".join(missing)))
     return read
 
 
@@ -159,13 +153,10 @@ def parse_entry(root: Path, entry: str | None, *, form: str, weights: Path) -> t
     spec = entry or DEFAULT_ENTRY
     file_name, sep, name = spec.partition(":")
     if not sep or not file_name.endswith(".py") or not name.isidentifier():
-        raise GraderError(f'entry = "{spec}" is not "file.py:callable"', 'e.g. entry = "model.py:Net"')
+        raise GraderError(say("entry.malformed", spec=spec))
     file = resolve_inside(root, file_name, "entry")
     if not file.is_file():
-        raise GraderError(
-            f"{weights.name} holds only weights ({form}), and {file_name} is missing",
-            "hand in a folder with model.py defining build_model() that returns the network, "
-            'or name it in submission.toml: entry = "file.py:NameOfClassOrFunction"')
+        raise GraderError(say("entry.file_missing", weights=weights.name, form=form, file=file_name))
     return file, name
 
 
@@ -174,9 +165,7 @@ def resolve_inside(root: Path, name: str, key: str) -> Path:
     try:
         path = (root / name).resolve()
     except (ValueError, OSError):  # a NUL byte in the name, a name too long
-        raise GraderError(f"{key} = {_shown(name)} is not a file name", "name a file inside the folder") from None
+        raise GraderError(say("path.not_a_name", key=key, value=_shown(name))) from None
     if root not in path.parents and path != root:
-        raise GraderError(f"{key} = {_shown(name)} points outside the submission folder (a path or a link "
-                          "that leaves it: another student's files, say)",
-                          "hand in the file itself, inside the folder, and name it relative to the folder")
+        raise GraderError(say("path.outside", key=key, value=_shown(name)))
     return path

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.messages import say
 
 NOTEBOOK_BYTES = 32 << 20  # a notebook with its outputs (plots as base64) is rarely over a few MiB
 NOTEBOOK_CELLS = 5000
@@ -91,15 +92,14 @@ def read_model_code(path: Path, *, origin: str, module: str | None = None) -> Mo
         GraderError: when it is too large, not text, or not Python.
     """
     if path.stat().st_size > SOURCE_BYTES:
-        raise GraderError(f"{origin} is over {SOURCE_BYTES >> 20} MiB", "hand in the network's code only")
+        raise GraderError(say("code.too_large", file=origin, mib=SOURCE_BYTES >> 20))
     try:
         source = path.read_text(encoding="utf-8-sig")
         classes = defined_classes(source)
     except UnicodeDecodeError:
-        raise GraderError(f"{origin} is not UTF-8 text", "save it as UTF-8 (any editor can)") from None
+        raise GraderError(say("code.not_utf8", file=origin)) from None
     except SyntaxError as exc:
-        raise GraderError(f"{origin} is not valid Python (line {exc.lineno}: {exc.msg})",
-                          "fix the syntax error; run the file once with python to check") from None
+        raise GraderError(say("code.syntax", file=origin, line=exc.lineno or 0, reason=str(exc.msg))) from None
     return ModelCode(path.resolve(), module or path.stem, origin, classes)
 
 
@@ -127,17 +127,15 @@ def notebook_source(path: Path) -> str:
         GraderError: for a notebook over the size caps or not notebook JSON.
     """
     if path.stat().st_size > NOTEBOOK_BYTES:
-        raise GraderError(f"{path.name} is over {NOTEBOOK_BYTES >> 20} MiB",
-                          "clear the notebook's outputs (Edit > Clear all outputs) and hand it in again")
+        raise GraderError(say("notebook.too_large", file=path.name, mib=NOTEBOOK_BYTES >> 20))
     try:
         cells = json.loads(path.read_text(encoding="utf-8-sig"))["cells"]
         if not isinstance(cells, list):
             raise TypeError("cells is not a list")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise GraderError(f"{path.name} is not a Jupyter notebook ({type(exc).__name__}: {exc})",
-                          "hand in the .ipynb file as Jupyter saved it, or its code as model.py") from None
+        raise GraderError(say("notebook.unreadable", file=path.name, reason=f"{type(exc).__name__}: {exc}")) from None
     if len(cells) > NOTEBOOK_CELLS:
-        raise GraderError(f"{path.name} has {len(cells)} cells, over {NOTEBOOK_CELLS}", "hand in model.py instead")
+        raise GraderError(say("notebook.too_many_cells", file=path.name, count=len(cells), limit=NOTEBOOK_CELLS))
     return definitions_source([cell.get("source", "") for cell in cells
                                if isinstance(cell, dict) and cell.get("cell_type") == "code"])
 
@@ -230,16 +228,6 @@ def bind_classes(names: list[str], codes: list[ModelCode]) -> tuple[list[ClassBi
         else:
             bindings.append(ClassBinding(pickled, str(code.path), code.module, name, code.origin))
     return bindings, unresolved
-
-
-def missing_class_hint(pickled: str) -> str:
-    """What to hand in when nobody defines the class ``pickled`` names."""
-    name = pickled.rpartition(".")[2]
-    return (f"the network was saved whole with torch.save(net, ...), so its class {name} must come with it: "
-            f"hand in a model.py beside the checkpoint that holds\n"
-            f"      import torch\n      import torch.nn as nn\n\n"
-            f"      class {name}(nn.Module):\n          ...  # paste your class definition here\n"
-            f"  (or the notebook that defines it; a TA can pass --model-code for the whole class)")
 
 
 def find_model_code(folder: Path | None, entry_file: Path | None, model_code: Path | None,

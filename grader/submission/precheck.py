@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.limits import GiB, MiB, format_bytes
 from grader.submission.archive import zip_entry_count
 from grader.submission.pickle_scan import (PickleScan, ScanLimits, allowed_global, describe, read_plain_pickle,
@@ -102,9 +103,7 @@ def precheck_file(path: Path, limits: PrecheckLimits = LIMITS) -> None:
 
 def refusal(path: Path, problems: list[str]) -> GraderError:
     """The error that refuses ``path`` for ``problems`` (from ``inspect_file`` and friends)."""
-    return GraderError(f"{path} was refused before loading: " + "; ".join(problems),
-                       "save weights with torch.save(model.state_dict(), path) (the default "
-                       "zip format) or safetensors, and nothing but tensors and plain data")
+    return GraderError(say("precheck.refused", file=path.name, problems="; ".join(problems)))
 
 
 def inspect_file(path: Path, limits: PrecheckLimits = LIMITS) -> list[str]:
