@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 
 
-def row(path: Path, data) -> str:
+def row(path: Path, data, rubric) -> str:
     from grader.integrity.claims import TOLERANCES
     from grader.pipeline import grade_one
 
-    result = grade_one(path, data=data)
+    result = grade_one(path, data=data, rubric=rubric)
     if not result.graded:
         return f"| {path.name} | not graded: {result.error} |"
     history, train, test = result.history or {}, result.integrity.training, result.evaluation
@@ -51,17 +51,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("hand_ins", nargs="+", type=Path)
     parser.add_argument("--data", default=None)
+    parser.add_argument("--rubric", default=None, help="a rubric whose [limits] suit a large network")
     args = parser.parse_args()
 
     from grader.data import load_cifar10
 
-    data = load_cifar10(args.data)
+    from grader.rubric import load_rubric
+
+    data, rubric = load_cifar10(args.data), load_rubric(args.rubric)
     print(f"data: {data.source} ({data.source_kind})")
     print("| hand-in | epochs | train_acc: claimed vs measured | test_acc: claimed vs measured | "
           "train_loss: claimed vs measured | test - train | integrity flags |")
     print("|---|---|---|---|---|---|---|")
     for path in args.hand_ins:
-        print(row(path, data), flush=True)
+        print(row(path, data, rubric), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,15 @@
 """Calibrate the memorisation probe: how much honest networks and lookup tables lose on altered
 copies of test images.
 
-    .venv/bin/python bench/calibrate_probe.py [--count 2000] [--data PATH]
+    .venv/bin/python bench/calibrate_probe.py [HAND_IN ...] [--count 2000] [--data PATH]
 
-Honest networks: the example submissions (the homework net, s2400001; the fast recipe, s2400002).
-Cheats: a nearest-neighbour lookup over the test images (what a stock nn.Sequential of AvgPool2d,
+Honest networks: the hand-ins named, in any form the grader reads (by default the example
+submissions: the homework net, s2400001, trained without augmentation; the fast recipe, s2400002,
+with flips), each run by the sandboxed grading child with its own ``[input]``. Cheats: a nearest-neighbour lookup over the test images (what a stock nn.Sequential of AvgPool2d,
 Flatten and two Linear layers computes), and one over the training and test images together.
 Each row is a network, each column an alteration: accuracy on ``--count`` test images, and the
 drop from clean. The probe's alterations are chosen where honest networks lose little and the
 lookups collapse; the figures go to docs/benchmarks.md.
-
-The example networks are this project's own files, loaded here without the sandbox.
 """
 
 from __future__ import annotations
@@ -64,16 +63,20 @@ def alterations(rng: np.random.Generator) -> dict:
     }
 
 
-def torch_predictor(net: torch.nn.Module, mean=None, std=None):
-    net.eval()
+def hand_in_predictor(path: Path):
+    """Any hand-in the grader reads (file, folder, archive, run folder, with its ``[input]``), run
+    by the sandboxed child on every altered set in one request."""
+    from grader.limits import Limits
+    from grader.runner.launch import run_submission
+    from grader.submission import inspect_submission
 
-    def predict(images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-        if mean is not None:
-            x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-        with torch.no_grad():
-            return torch.cat([net(b).argmax(1) for b in x.split(500)]).numpy()
-    return predict
+    def predict_all(altered: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        images = np.concatenate(list(altered.values()))
+        with inspect_submission(path) as submission:
+            logits = run_submission(submission, images, classes=10, limits=Limits(wall_seconds=1800, memory_mb=8192)).logits
+        cuts = np.cumsum([len(v) for v in altered.values()])[:-1]
+        return dict(zip(altered, np.split(logits.argmax(1), cuts)))
+    return predict_all
 
 
 def lookup_predictor(images: np.ndarray, labels: np.ndarray):
@@ -86,34 +89,21 @@ def lookup_predictor(images: np.ndarray, labels: np.ndarray):
     def predict(x: np.ndarray) -> np.ndarray:
         query = torch.from_numpy(features(x.astype(np.float32)))
         return labels[torch.cat([(q @ table.T).argmax(1) for q in query.split(500)]).numpy()]
-    return predict
+    return lambda altered: {name: predict(images) for name, images in altered.items()}
 
 
-def networks(data) -> dict:
-    from grader.stock_layers import stock_module_classes
-
-    with torch.serialization.safe_globals(list(stock_module_classes())):
-        homework = torch.load(ROOT / "submissions" / "s2400001.pth", weights_only=True)
-    import importlib.util
-    import tomllib
-
-    folder = ROOT / "submissions" / "s2400002"
-    spec = importlib.util.spec_from_file_location("s2400002_model", folder / "model.py")
-    code = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(code)
-    fast = code.build_model()
-    fast.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
-    table = tomllib.loads((folder / "submission.toml").read_text())["input"]
+def networks(data, hand_ins: list[Path]) -> dict:
     both_images = np.concatenate([data.train_images, data.test_images])
     both_labels = np.concatenate([data.train_labels, data.test_labels])
-    return {"homework (s2400001)": torch_predictor(homework),
-            "fast (s2400002)": torch_predictor(fast, table["mean"], table["std"]),
+    return {**{path.name: hand_in_predictor(path) for path in hand_ins},
             "lookup: test set": lookup_predictor(data.test_images, data.test_labels),
             "lookup: train+test": lookup_predictor(both_images, both_labels)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("hand_ins", nargs="*", type=Path,
+                        default=[ROOT / "submissions" / "s2400001.pth", ROOT / "submissions" / "s2400002"])
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
@@ -127,9 +117,9 @@ def main() -> None:
     print(f"accuracy on {args.count} test images (drop from clean in brackets)")
     print("| network | " + " | ".join(altered) + " |")
     print("|---" * (len(altered) + 1) + "|")
-    for name, predict in networks(data).items():
+    for name, predict_all in networks(data, args.hand_ins).items():
         start = time.perf_counter()
-        accuracy = {k: float((predict(v) == labels).mean()) for k, v in altered.items()}
+        accuracy = {k: float((predicted == labels).mean()) for k, predicted in predict_all(altered).items()}
         cells = [f"{accuracy[k]:.1%}" + ("" if k == "clean" else f" ({accuracy['clean'] - accuracy[k]:+.1%})")
                  for k in altered]
         print(f"| {name} | " + " | ".join(cells) + f" |   ({time.perf_counter() - start:.0f} s)")
