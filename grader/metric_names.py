@@ -19,7 +19,7 @@ RESULT_KEYS = ("schema_version", "status", "error", "error_detail", "grader_vers
                "model",
                "provenance", "history", "score", "max_score", "checks", "flags", "timings")
 MEASURED_KEYS = ("train_accuracy", "train_accuracy_ci", "train_loss", "train_loss_ci", "count")
-MODEL_KEYS = ("parameters", "macs_per_image", "latency_ms_per_image", "layers", "precision")
+MODEL_KEYS = ("parameters", "macs_per_image", "latency_ms_per_image", "layers", "blocks", "precision")
 AGGREGATES = ("min", "max", "mean", "first", "last")
 ROBUSTNESS_KEYS = ("mean_accuracy", "mean_accuracy_ci", "per_corruption", "per_corruption_ci", "per_severity",
                    "per_severity_ci", "per_corruption_severity", "n_per_cell")

@@ -111,6 +111,8 @@ class ModelFacts:
         macs_per_image: multiply-accumulates of one forward pass, when countable.
         latency_ms_per_image: batched inference wall time / images.
         layers: ``{name, type, output_shape, parameters}`` per layer.
+        blocks: the class name of each container, by module name (``{"layer1.0": "BasicBlock"}``);
+            empty where unknown (results written before it, an export, ONNX).
         precision: how the logits were computed (docs/grading.md, "Precision and speed").
         source: who computed these facts: ``grader`` (only the grader's and torch's code ran in
             the child: stock layers, TorchScript, an export, ONNX, a run folder), ``reported``
@@ -122,6 +124,7 @@ class ModelFacts:
     macs_per_image: int | None = None
     latency_ms_per_image: float | None = None
     layers: tuple[Mapping[str, Any], ...] = ()
+    blocks: Mapping[str, str] = field(default_factory=dict)
     precision: Mapping[str, Any] | None = None
     source: str = "grader"
 
@@ -526,7 +529,8 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         sandbox=SandboxFacts(bool((obj.get("sandbox") or {}).get("enabled")),
                              (obj.get("sandbox") or {}).get("warning")),
         evaluation=_evaluation(obj, dataset) if status is Status.GRADED else None,
-        model=ModelFacts(**{k: (tuple(model.get(k) or ()) if k == "layers" else model.get(k)) for k in MODEL_KEYS},
+        model=ModelFacts(**{k: model.get(k) for k in MODEL_KEYS if k not in ("layers", "blocks")},
+                         layers=tuple(model.get("layers") or ()), blocks=dict(model.get("blocks") or {}),
                          source=str((obj.get("provenance") or {}).get("model", "unknown"))),
         integrity=_integrity(obj, memorisation),
         robustness=Robustness.from_json(obj["robustness"]) if obj.get("robustness") else None,

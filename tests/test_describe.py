@@ -1,15 +1,20 @@
 """What describe_model says of a network: MACs per image (the ONNX count from inferred shapes
-against the torch count from hooks) and its layers."""
+against the torch count from hooks), its layers and the classes of its blocks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch import nn
 
 from grader.models import build
+from grader.report.layers import condense
 from grader.runner.child import serve
 from grader.runner.describe import describe_model, onnx_macs_per_image
-from tests.fixtures.make_submissions import as_loaded, homework_net, tiny_data, write_form
+from grader.runner.launch import reply_problem
+from grader.runner.protocol import BLOCK_NAME_CHARS, MAX_BLOCKS
+from grader.submission import inspect_submission
+from tests.fixtures.make_submissions import RESNET20_PY, as_loaded, homework_net, tiny_data, write_form
 
 HOMEWORK_MACS = 65_915_392  # as test_runner's hand count
 
@@ -88,3 +93,60 @@ def test_torchscript_lists_the_same_layers_as_the_module_without_shapes():
     assert all(l["output_shape"] is None for l in script)
     assert all(l["output_shape"] is not None for l in eager)
     assert describe_model(traced)["macs_per_image"] == HOMEWORK_MACS
+
+
+@pytest.fixture(scope="module")
+def resnet20_reply(tmp_path_factory) -> dict:
+    """The child's reply for a ResNet-20 handed in as model.py (its own BasicBlock) and weights."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("resnet20")
+    (folder / "model.py").write_text(RESNET20_PY, encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(RESNET20_PY, "model.py", "exec"), namespace)
+    torch.manual_seed(0)
+    torch.save(namespace["ResNet20"]().state_dict(), folder / "weights.pth")
+    sub = inspect_submission(folder)
+    request = {"form": sub.form, "weights": str(sub.weights), "input": sub.input,
+               "entry": [str(sub.entry[0]), sub.entry[1]], "batch_size": 4}
+    info, _ = serve(request, tiny_data(4).test_images)
+    return info
+
+
+def test_the_child_names_the_blocks_of_a_students_own_classes(resnet20_reply):
+    blocks = resnet20_reply["blocks"]
+    assert {blocks[f"layer{s}.{i}"] for s in (1, 2, 3) for i in range(3)} == {"BasicBlock"}
+    assert blocks["layer1"] == "Sequential" and blocks["layer2.0.shortcut"] == "Sequential"
+    assert "conv1" not in blocks and "" not in blocks  # leaves and the network itself are not blocks
+    assert reply_problem(resnet20_reply) is None
+    rows = condense(resnet20_reply["layers"], blocks)
+    assert ("layer1.0–2", "3 × BasicBlock") in [(r.names, r.types) for r in rows]
+
+
+class Pair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.act = nn.Conv2d(3, 3, 3, padding=1), nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+def test_torchscript_keeps_the_blocks_original_class_names():
+    import torch
+
+    net = nn.Sequential(Pair(), Pair(), nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()
+    scripted = torch.jit.trace(net, torch.zeros(1, 3, 32, 32))
+    assert describe_model(as_loaded(scripted, "torchscript"))["blocks"] == {"0": "Pair", "1": "Pair"}
+
+
+@pytest.mark.parametrize("blocks, problem", [
+    ([["layer1.0", "BasicBlock"]], "blocks is list"),
+    ({"layer1.0": 3}, "class name"),
+    ({"layer1.0": "B" * (BLOCK_NAME_CHARS + 1)}, "class name"),
+    ({str(i): "B" for i in range(MAX_BLOCKS + 1)}, "more than"),
+])
+def test_a_reply_with_forged_blocks_is_refused(resnet20_reply, blocks, problem):
+    assert problem in reply_problem({**resnet20_reply, "blocks": blocks})
+    without = {k: v for k, v in resnet20_reply.items() if k != "blocks"}
+    assert reply_problem(without) is None  # optional: a reply without names shows layer types

@@ -180,12 +180,16 @@ def test_sandbox_warning_and_flags_are_shown():
 
 
 def test_hostile_strings_stay_text(tmp_path):
-    """A student name or image from a results file cannot inject markup or break the CSS footer."""
+    """A student name, image or class name from a results file cannot inject markup or break the
+    CSS footer."""
     results = load("graded")
     results["student"]["name"] = 'Bob\\"; } body { display: none } </style><script>alert(1)</script>'
     results["samples"][0]["png"] = '"><script>alert(2)</script>'
+    results["model"]["layers"][0]["name"] = "b.0.conv"  # a block whose class a student named
+    results["model"]["blocks"] = {"b.0": "<script>alert(3)</script>"}
     html = render_html(results)
     assert "<script" not in html and html.count("</style>") == 1
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html
     assert html.count('<div class="no-image">') == 1
     footer = re.search(r"@bottom-left \{ content: \"(.*?)\"; \}", html).group(1)
     assert '"' not in footer and "<" not in footer and "}" not in footer
@@ -731,50 +735,6 @@ def test_the_layer_table_is_condensed_and_results_keep_every_layer(graded):
     assert len(graded["model"]["layers"]) == 21
 
 
-RESNET20_PY = '''
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class ResNet20(nn.Module):
-    """He et al. (2016), CIFAR-10: 3 stages of 3 BasicBlocks, 16/32/64 channels."""
-
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        stages, cin = [], 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            stages.append(nn.Sequential(*(BasicBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1)
-                                          for i in range(3))))
-            cin = cout
-        self.layer1, self.layer2, self.layer3 = stages
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.linear = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.linear(self.pool(x).flatten(1))
-'''
-
-
 @pytest.mark.slow  # a whole (unsandboxed) grade of a ResNet-20 and its PDF: ~10 s
 def test_a_resnet20_report_fits_four_pages(tmp_path):
     """A ResNet-20 handed in as model.py and its (random) weights: its 51 layers condense to
@@ -782,7 +742,7 @@ def test_a_resnet20_report_fits_four_pages(tmp_path):
     import torch
 
     from grader.pipeline import grade_one
-    from tests.fixtures.make_submissions import tiny_data
+    from tests.fixtures.make_submissions import RESNET20_PY, tiny_data
 
     folder = tmp_path / "s2400020"
     folder.mkdir()
@@ -796,7 +756,6 @@ def test_a_resnet20_report_fits_four_pages(tmp_path):
     assert len(result.model.layers) == 51  # results.json keeps every layer
     html_path, pdf_path = write_result_report(result, tmp_path / "report")
     html = html_path.read_text(encoding="utf-8")
-    for row in ("layer1.0–2", "3 × [Conv2d → BatchNorm2d → Conv2d → BatchNorm2d]",
-                "layer2.1–2", "2 × [", "layer3.0"):
+    for row in ("layer1.0–2", "3 × BasicBlock", "layer2.1–2", "2 × BasicBlock", "layer3.0"):
         assert row in html, row
     assert len(pdf_page_texts(pdf_path)) <= 4

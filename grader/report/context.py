@@ -369,7 +369,7 @@ def _model(model: ModelFacts, t: dict) -> dict:
     rows = [{"name": row.names, "type": row.types,
              "output_shape": " × ".join(str(d) for d in row.output_shape or ()) or "–",
              "parameters": number(row.parameters)}
-            for row in condense(model.layers)]
+            for row in condense(model.layers, model.blocks)]
     note = t["layers_condensed"].format(layers=len(model.layers), rows=len(rows)) if len(rows) < len(model.layers) else ""
     return {"layers": rows, "total": number(model.parameters), "note": note}
 

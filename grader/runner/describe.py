@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from grader.runner.network import Loaded, to_input
+from grader.runner.protocol import BLOCK_NAME_CHARS, MAX_BLOCKS
 
 # Layers whose multiply-accumulates follow from their output shape (per image: output elements
 # times the weights that feed each), and parameterised layers that do no matrix products (their
@@ -24,10 +25,11 @@ _NO_MATMUL = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.G
 
 
 def describe_model(loaded: Loaded) -> dict:
-    """Parameter count, layers (leaf modules with output shapes) and MACs per image (one forward).
+    """Parameter count, layers (leaf modules with output shapes), blocks (the class of every
+    container) and MACs per image (one forward).
 
-    TorchScript layers are listed by their original class names, without output shapes (a
-    ScriptModule takes no forward hooks); an export and ONNX list none.
+    TorchScript layers and blocks are named by their original class names, the layers without
+    output shapes (a ScriptModule takes no forward hooks); an export and ONNX list none.
 
     MACs are counted from the output shapes of Conv and Linear layers when every parameter sits
     in such a layer or in a norm/embedding layer (the homework's case: no extra cost). Otherwise
@@ -37,7 +39,7 @@ def describe_model(loaded: Loaded) -> dict:
     with a static batch runs one batch of that size, and its count is divided by it.
     """
     module = loaded.module
-    info = {"parameters": loaded.parameters, "macs_per_image": loaded.macs_per_image, "layers": []}
+    info = {"parameters": loaded.parameters, "macs_per_image": loaded.macs_per_image, "layers": [], "blocks": {}}
     if module is None:
         return info
     info["parameters"] = int(sum(p.numel() for p in module.parameters()))
@@ -73,7 +75,22 @@ def describe_model(loaded: Loaded) -> dict:
         for hook in hooks:
             hook.remove()
     info["layers"] = layers
+    info["blocks"] = {} if loaded.form == "exported" else _blocks(module, scripted)  # an export keeps no classes
     return info
+
+
+def _blocks(module: nn.Module, scripted: bool) -> dict[str, str]:
+    """Module name -> class name of each named container (a module with children), for the
+    report's layer table: ``{"layer1": "Sequential", "layer1.0": "BasicBlock", ...}``. The names
+    come from student code: at most MAX_BLOCKS of them, each cut to BLOCK_NAME_CHARS."""
+    blocks: dict[str, str] = {}
+    for name, sub in module.named_modules():
+        if len(blocks) == MAX_BLOCKS:
+            break
+        if name and next(sub.children(), None) is not None:
+            kind = getattr(sub, "original_name", type(sub).__name__) if scripted else type(sub).__name__
+            blocks[name] = " ".join(str(kind).split())[:BLOCK_NAME_CHARS]
+    return blocks
 
 
 def _layer(name: str, sub: nn.Module, kind: str, shape: list[int] | None) -> dict:

@@ -22,7 +22,7 @@ from grader.errors import GraderError
 from grader.messages import Message, read_notes, say
 from grader.limits import Limits, MiB
 from grader.integrity.secret import seed_from
-from grader.runner.protocol import BATCH_SIZE, ProtocolError, decode, encode
+from grader.runner.protocol import BATCH_SIZE, BLOCK_NAME_CHARS, MAX_BLOCKS, ProtocolError, decode, encode
 from grader.sandbox.messages import complete_messages, message
 from grader.submission import Submission
 from grader.submission.forms import import_time_statements, read_import_time_work
@@ -38,7 +38,8 @@ class ChildOutput:
     Attributes:
         logits: float32 (n, classes), in the caller's image order.
         info: the child's model description (``parameters``, ``macs_per_image``, ``layers``,
-            ``latency_ms_per_image``, ``form``, ``input``, ``history``, ``notes``, ``timings``).
+            ``blocks``, ``latency_ms_per_image``, ``form``, ``input``, ``history``, ``notes``,
+            ``timings``).
         sandbox: ``{"enabled": bool, "warning": str | None}``.
     """
 
@@ -239,7 +240,7 @@ REPLY_FIELDS = (("parameters", (int, type(None))), ("macs_per_image", (int, type
 
 def reply_problem(header: dict) -> str | None:
     """What is wrong with a reply header's facts, or None: a missing or mistyped field, a negative
-    count, or a NaN or infinity anywhere (results.json cannot hold one)."""
+    count, blocks beyond their bounds, or a NaN or infinity anywhere (results.json cannot hold one)."""
     for key, types in REPLY_FIELDS:
         value = header.get(key)
         if not isinstance(value, types) or isinstance(value, bool):
@@ -250,8 +251,22 @@ def reply_problem(header: dict) -> str | None:
         return "notes holds a non-string"
     if any(not isinstance(layer, dict) for layer in header["layers"]):
         return "layers holds a non-object"
+    problem = _blocks_problem(header.get("blocks", {}))
+    if problem:
+        return problem
     facts = {k: v for k, v in header.items() if k != "history"}  # a diverged run's log is read on its own
     return "it holds a NaN or infinite number" if not _finite(facts) else None
+
+
+def _blocks_problem(blocks) -> str | None:
+    """What is wrong with a reply's ``blocks`` (module name -> class name; optional), or None."""
+    if not isinstance(blocks, dict):
+        return f"blocks is {type(blocks).__name__}"
+    if len(blocks) > MAX_BLOCKS:
+        return f"blocks holds more than {MAX_BLOCKS} names"
+    if any(not isinstance(kind, str) or len(kind) > BLOCK_NAME_CHARS for kind in blocks.values()):
+        return f"blocks holds a class name that is not text of at most {BLOCK_NAME_CHARS} characters"
+    return None
 
 
 def _finite(value, depth: int = 0) -> bool:

@@ -22,6 +22,11 @@ MAX_HEADER_BYTES = 16 << 20
 # homework net's activations in cache: on the 2-core EPYC, float32 ran 2x and bf16 1.2x slower
 # at 500 (measured).
 BATCH_SIZE = 100
+# The child names the network's containers (``blocks``: module name -> class name) for the
+# report's layer table; class names come from student code, so they are bounded in number and
+# length, and a reply beyond these bounds is refused (grader.runner.launch.reply_problem).
+MAX_BLOCKS = 4096
+BLOCK_NAME_CHARS = 80
 
 
 class ProtocolError(ValueError):
