@@ -31,7 +31,6 @@ RAW_LEAD = {"en": "", "zh": "评分程序的原始信息（英文）："}
 HINT_LABEL = {"en": "hint: ", "zh": "建议："}  # before the hint, where it shares a text with the message
 ARG_CHARS = 600  # an argument from the untrusted child longer than this is not accepted
 NESTING, LIST_ITEMS = 3, 20  # how deep messages nest, how long a list argument is, when read back
-LIST_SEPARATOR = {"en": ", ", "zh": "、"}  # between the items of a list argument
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class Entry:
     zh: str
     hint_en: str = ""
     hint_zh: str = ""
+    joiners: tuple[str, str] = (", ", "、")  # between the items of a list argument, per language
 
     def fields(self) -> set[str]:
         """The argument names its English templates use (``{x_hint}``, the hint of a Message
@@ -76,12 +76,14 @@ _PICK = ('add the line weights = "{pick}" (or the name of the one to grade) to s
          'such as "*.pth")',
          '请在提交内容顶层文件夹的 submission.toml 中加一行 weights = "{pick}"（或写要评分的那个文件名）；'
          '助教也可以在评分标准中为全班指定：[submission] weights = "..."（路径或通配符，如 "*.pth"）')
+_TAR_LINKS = ("archive the files themselves, not links to them (tar --dereference --hard-dereference)",
+              "请打包文件本身，而不是指向它们的链接（tar 加 --dereference --hard-dereference）")
 _ARCHIVE = ("zip the folder that holds your network and code, and hand that in",
             "请把存放网络和代码的文件夹打包成 zip 后提交")
 
 
-def _entry(en: str, zh: str, hint: tuple[str, str] = ("", "")) -> Entry:
-    return Entry(en, zh, *hint)
+def _entry(en: str, zh: str, hint: tuple[str, str] = ("", ""), joiners: tuple[str, str] = (", ", "、")) -> Entry:
+    return Entry(en, zh, *hint, joiners=joiners)
 
 
 CATALOGUE: dict[str, Entry] = {
@@ -165,6 +167,11 @@ CATALOGUE: dict[str, Entry] = {
         ("hand in the network, its code and its training log as plain files in one folder (or a zip of it), "
          "without links",
          "请把网络、代码和训练日志作为普通文件放在一个文件夹里提交（或打包成 zip），不要用链接")),
+    "walk.link_out": _entry("'{name}' points outside the submission folder (a link that leaves it), and was not read",
+                            "'{name}' 指向提交文件夹之外（一个离开该文件夹的链接），没有读取"),
+    "walk.link_nowhere": _entry("{name} is a link to a folder or to nothing; hand in the files themselves",
+                                "{name} 是指向文件夹或不存在之处的链接；请提交文件本身"),
+    "walk.too_deep": _entry("it nests folders more than {depth} deep ({name})", "文件夹嵌套超过 {depth} 层（{name}）"),
     "weights.no_such_file": _entry('weights = "{name}" in submission.toml: no such file in {folder}',
                                    'submission.toml 中的 weights = "{name}"：{folder} 中没有这个文件',
                                    ("fix the name, or hand in the file", "请改正文件名，或提交这个文件")),
@@ -246,7 +253,34 @@ CATALOGUE: dict[str, Entry] = {
         ("save weights with torch.save(model.state_dict(), path) (the default zip format) or safetensors, and "
          "nothing but tensors and plain data",
          "请用 torch.save(model.state_dict(), path)（默认的 zip 格式）或 safetensors 保存权重，"
-         "且只保存张量和普通数据")),
+         "且只保存张量和普通数据"), joiners=("; ", "；")),
+    "precheck.over_cap": _entry("it is {size}, over the {cap} cap", "文件有 {size}，超过了 {cap} 的上限"),
+    "precheck.bare_pickle": _entry(
+        "it is a bare pickle (pickle.dump), not a torch.save file in the zip or legacy pickle format, and a bare "
+        "pickle can run code when loaded",
+        "它是用 pickle.dump 直接保存的 pickle，不是 zip 格式或旧格式的 torch.save 文件，而这样的 pickle "
+        "在加载时可能运行代码"),
+    "precheck.truncated_storage": _entry(
+        "it is truncated: storage {key} claims {claimed} but the file holds {held} from there on",
+        "文件不完整：存储 {key} 应有 {claimed}，但文件从那里往后只剩 {held}"),
+    "precheck.cut_short": _entry("it is truncated or corrupt: {what} cannot be read ({reason})",
+                                 "文件不完整或已损坏：无法读取{what}（{reason}）"),
+    "precheck.cut_short_large": _entry(
+        "{what} cannot be read within the first {limit} of the file ({reason}): too large to check, or corrupt",
+        "在文件的前 {limit} 中无法读取{what}（{reason}）：太大无法检查，或已损坏"),
+    "precheck.its_facts": _entry("its system facts", "其中的系统信息"),
+    "precheck.its_pickle": _entry("its pickle", "其中的 pickle"),
+    "precheck.its_storages": _entry("its list of storages", "其中的存储列表"),
+    "precheck.foreign_global": _entry(
+        "{what} refers to {name}, which a weights file has no use for (it is how a pickle runs code)",
+        "{what} 引用了 {name}，权重文件用不到它（pickle 正是借此运行代码）"),
+    "precheck.bad_pickle": _entry("{name} is not a well-formed pickle ({reason})", "{name} 不是格式正确的 pickle（{reason}）"),
+    "precheck.legacy_module": _entry(
+        "it holds a whole network in torch's legacy format, which only an unrestricted (code-running) load can "
+        "read; hand in its state_dict",
+        "文件以 torch 的旧格式保存了整个网络，只有不受限制（会运行代码）的加载才能读取；请提交它的 state_dict"),
+    "pickle.unreadable_past": _entry("it cannot be read past byte {pos} ({kind})",
+                                     "第 {pos} 个字节之后无法读取（{kind}）"),
     # --- archives ---------------------------------------------------------------------------
     "archive.unreadable_zip": _entry(
         "{file} is not a readable zip archive ({reason})", "{file} 不是可读取的 zip 压缩包（{reason}）",
@@ -254,12 +288,22 @@ CATALOGUE: dict[str, Entry] = {
          "请重新打包文件夹后再提交（上传不完整很常见）")),
     "archive.refused": _entry("{file} was refused: {why}; nothing in it was graded",
                               "{file} 被拒绝：{why}；其中的内容都没有评分", _ARCHIVE),
-    "archive.link": _entry(
-        "{file} was refused: entry {name} is a link; links can reach files outside the hand-in; nothing in it "
-        "was graded",
-        "{file} 被拒绝：其中的 {name} 是链接，链接可能指向提交内容以外的文件；其中的内容都没有评分",
-        ("archive the files themselves, not links to them (zip without -y, tar --dereference)",
-         "请打包文件本身，而不是指向它们的链接（zip 不要加 -y，tar 加 --dereference）")),
+    "archive.zip_link": _entry(
+        "{file} was refused: entry {name} is a symbolic link; links can reach files outside the hand-in; nothing "
+        "in it was graded",
+        "{file} 被拒绝：其中的 {name} 是符号链接，链接可能指向提交内容以外的文件；其中的内容都没有评分",
+        ("zip the files themselves, not links to them (zip without -y)",
+         "请打包文件本身，而不是指向它们的链接（zip 不要加 -y）")),
+    "archive.tar_symlink": _entry(
+        "{file} was refused: entry {name} is a symbolic link to {target}; links can reach files outside the "
+        "hand-in; nothing in it was graded",
+        "{file} 被拒绝：其中的 {name} 是指向 {target} 的符号链接，链接可能指向提交内容以外的文件；其中的内容都没有评分",
+        _TAR_LINKS),
+    "archive.tar_hardlink": _entry(
+        "{file} was refused: entry {name} is a hard link to {target}; links can reach files outside the hand-in; "
+        "nothing in it was graded",
+        "{file} 被拒绝：其中的 {name} 是指向 {target} 的硬链接，链接可能指向提交内容以外的文件；其中的内容都没有评分",
+        _TAR_LINKS),
     "archive.encrypted": _entry("{file} was refused: entry {name} is encrypted; nothing in it was graded",
                                 "{file} 被拒绝：其中的 {name} 是加密的；其中的内容都没有评分",
                                 ("zip it again without a password", "请不设密码重新打包")),
@@ -592,7 +636,7 @@ class Message(str):
     def __new__(cls, key: str, args: Mapping[str, Any] | None = None):
         entry = CATALOGUE[key]
         args = dict(args or {})
-        self = super().__new__(cls, _fill(entry.en, args, "en"))
+        self = super().__new__(cls, _fill(entry.en, args, "en", entry.joiners[0]))
         self.key, self.args = key, MappingProxyType(args)
         return self
 
@@ -601,11 +645,11 @@ class Message(str):
 
     def text(self, lang: str = "en") -> str:
         """The message in ``lang`` (English for a language the catalogue lacks)."""
-        return _fill(_template(self.key, lang, hint=False), self.args, lang)
+        return _fill(_template(self.key, lang, hint=False), self.args, lang, _joiner(self.key, lang))
 
     def hint(self, lang: str = "en") -> str:
         """What to do about it, in ``lang``; "" when the entry gives no hint."""
-        return _fill(_template(self.key, lang, hint=True), self.args, lang)
+        return _fill(_template(self.key, lang, hint=True), self.args, lang, _joiner(self.key, lang))
 
     def mapped(self, change) -> "Message":
         """The same message with ``change`` applied to every string argument (nested ones too)."""
@@ -679,14 +723,17 @@ def _template(key: str, lang: str, *, hint: bool) -> str:
     return getattr(entry, f"hint_{lang}" if hint else lang)
 
 
-def _fill(template: str, args: Mapping[str, Any], lang: str) -> str:
+def _joiner(key: str, lang: str) -> str:
+    return CATALOGUE[key].joiners[LANGS.index(lang) if lang in LANGS else 0]
+
+
+def _fill(template: str, args: Mapping[str, Any], lang: str, joiner: str) -> str:
     values = {}
     for name, value in args.items():
         if isinstance(value, Message):
             values[name], values[f"{name}_hint"] = value.text(lang), value.hint(lang)
         elif isinstance(value, (list, tuple)):
-            values[name] = LIST_SEPARATOR[lang if lang in LANGS else "en"].join(
-                item.text(lang) if isinstance(item, Message) else str(item) for item in value)
+            values[name] = joiner.join(item.text(lang) if isinstance(item, Message) else str(item) for item in value)
         else:
             values[name] = value
     return template.format_map(values)

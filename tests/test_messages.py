@@ -122,12 +122,12 @@ def test_a_forged_child_note_keeps_its_english_text_escaped(tmp_path):
     info, _ = read_reply(run, submission, encode(header, np.zeros((1, 10), np.float32)))
     notes = info["notes"]
     assert [getattr(n, "key", None) for n in notes] == ["note.prefixes_stripped", None, None]
-    assert notes[1:] == (forged, "looks honest")
+    assert notes[1:] == [forged, "looks honest"]
     result = new_result(tmp_path / "s", dataset={}, sandbox=True)
-    result = result.replace(submission=result.submission.__class__(path=str(tmp_path / "s"), notes=notes))
+    result = result.replace(submission=result.submission.__class__(path=str(tmp_path / "s"), notes=tuple(notes)))
     result = as_error(result, "x")
     again = GradeResult.from_json(result.to_json())
-    assert again.submission.notes == notes and again.submission.notes[0].key == "note.prefixes_stripped"
+    assert again.submission.notes == tuple(notes) and again.submission.notes[0].key == "note.prefixes_stripped"
     html = render_html(again, lang="zh")
     assert "已去掉 weights.pth 中键名的 module./_orig_mod. 前缀" in html
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -160,6 +160,14 @@ def _truncated_save(tmp_path: Path) -> Path:
     return folder
 
 
+def _truncated_legacy_save(tmp_path: Path) -> Path:
+    folder = write_form("state-dict", tmp_path / "s2400005")
+    buffer = io.BytesIO()
+    torch.save(small_net().state_dict(), buffer, _use_new_zipfile_serialization=False)  # torch's legacy format
+    (folder / "weights.pth").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    return folder
+
+
 def _bad_toml(tmp_path: Path) -> Path:
     folder = write_form("state-dict", tmp_path / "s2400002")
     (folder / "submission.toml").write_text('weight = "weights.pth"\n')  # weights, misspelt
@@ -179,6 +187,7 @@ def data():
 
 @pytest.mark.parametrize("write, zh, hint", [
     (_truncated_save, "weights.pth 不完整或已损坏（无法读取它的 zip 目录）", "请重新保存网络后再提交；通常是上传没有完成"),
+    (_truncated_legacy_save, "weights.pth 在加载前被拒绝：文件不完整：存储", "请用 torch.save(model.state_dict(), path)"),
     (_bad_toml, "submission.toml：无法识别的键 'weight'", "可用的键：classes, entry, history"),
     (_toml_syntax, "submission.toml 不是有效的 TOML：", "格式见 docs/grading.md"),
 ])
@@ -192,7 +201,7 @@ def test_an_intake_fault_is_reported_in_chinese(tmp_path, data, write, zh, hint)
     assert RAW_LEAD["zh"] not in text and "hint:" not in text
     for value in again.student_error_detail.args.values():  # what the student wrote, and Python's words
         text = text.replace(str(value), " ")
-    assert english_words(text, {"CIFAR", "PDF", "SHA", "UTC", "grader", "cpu", "TOML", "zip", "docs"}) == set()
+    assert english_words(text, TOKENS | {"CIFAR", "PDF", "SHA", "UTC", "grader", "cpu", "docs"}) == set()
     assert result.error.startswith(result.error_detail)  # results.json's error: the English, as before
 
 

@@ -228,7 +228,7 @@ def read_reply(result, submission: Submission, frame: bytes, *, answered: bool =
     problem = reply_problem(header)
     if problem:
         raise GraderError(say("run.malformed_reply", file=name, reason=problem))
-    return {**header, "notes": read_notes(header["notes"], header.get("notes_detail"), untrusted=True)}, logits
+    return {**header, "notes": list(read_notes(header["notes"], header.get("notes_detail"), untrusted=True))}, logits
 
 
 # What the reply's facts must be: (key, accepted types, must be a finite number >= 0 when a number).

@@ -240,16 +240,16 @@ def _walk_entry(root: str, path: str, depth: int, limits: FolderLimits, files: l
         return f"{_shown(path)} cannot be read ({exc.strerror})"
     if stat.S_ISDIR(mode):
         if depth + 1 > limits.depth:
-            return f"it nests folders more than {limits.depth} deep ({_shown(path)})"
+            return say("walk.too_deep", depth=limits.depth, name=_shown(path))
         pending.append((path, depth + 1))
     elif stat.S_ISREG(mode):
         files.append(path)
     elif stat.S_ISLNK(mode):
         target = os.path.realpath(full)
         if os.path.commonpath([root, target]) != root or target == root:
-            return f"'{_shown(path)}' points outside the submission folder (a link that leaves it), and was not read"
+            return say("walk.link_out", name=_shown(path))
         if not os.path.isfile(target) or os.path.islink(target):
-            return f"{_shown(path)} is a link to a folder or to nothing; hand in the files themselves"
+            return say("walk.link_nowhere", name=_shown(path))
         files.append(path)
         links.add(path)
     else:
@@ -342,7 +342,7 @@ def _checked_zip_entry(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits)
     name = _safe_name(path, zip_name(info))
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
-        raise GraderError(say("archive.link", file=path.name, name=name))
+        raise GraderError(say("archive.zip_link", file=path.name, name=name))
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise _refused(path, f"entry {name} is {_file_type(kind)}, which a hand-in has no use for")
     if info.flag_bits & _ZIP_ENCRYPTED:
@@ -397,7 +397,8 @@ def _unpack_tar(path: Path, into: Path, limits: ArchiveLimits) -> None:
 def _checked_tar_member(path: Path, member: tarfile.TarInfo) -> str | None:
     name = _safe_name(path, _decoded(member.name.encode("utf-8", "surrogateescape")))  # undo tarfile's
     if member.issym() or member.islnk():
-        raise GraderError(say("archive.link", file=path.name, name=f"{name} -> {member.linkname}"))
+        raise GraderError(say("archive.tar_symlink" if member.issym() else "archive.tar_hardlink", file=path.name,
+                              name=name, target=member.linkname))
     if member.issparse() or not (member.isreg() or member.isdir()):
         what = _file_type(_TAR_TYPES.get(member.type, -1)) if not member.issparse() else "a sparse file"
         raise _refused(path, f"entry {name} is {what}, which a hand-in has no use for")

@@ -17,6 +17,8 @@ import pickletools
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
+from grader.messages import say
+
 _STRING_OPS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
                "BINSTRING", "SHORT_BINSTRING"}
 _INT_OPS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
@@ -243,7 +245,7 @@ def scan_pickle(data: bytes | BinaryIO, limits: ScanLimits = SCAN_LIMITS) -> Pic
     except _Stop as stop:
         scan.error = f"{stop} (at byte {pos})"
     except Exception as exc:  # the argument readers raise ValueError and others on garbage
-        scan.error = f"it cannot be read past byte {pos} ({type(exc).__name__})"
+        scan.error = say("pickle.unreadable_past", pos=pos, kind=type(exc).__name__)
     scan.opcodes = min(count, cap)
     leave_at(pos)
     return scan

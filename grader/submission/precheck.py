@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.messages import say
 from grader.limits import GiB, MiB, format_bytes
+from grader.messages import say
 from grader.submission.archive import zip_entry_count
 from grader.submission.pickle_scan import (PickleScan, ScanLimits, allowed_global, describe, read_plain_pickle,
                                            scan_pickle, shorten)
@@ -45,11 +45,10 @@ ELEMENT_BYTES = {
 # torch's legacy format: the first pickle holds this number, the second this format version.
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-LEGACY_PICKLE = "its pickle"  # FileCheck.pickles' key for a legacy file's main pickle
+LEGACY_PICKLE = say("precheck.its_pickle")  # FileCheck.pickles' key for a legacy file's main pickle
 COUNT_BYTES = 8  # each legacy storage's bytes follow its element count, a little-endian int64
 _LOCAL_HEADER = 30  # bytes of a zip entry's local header before its name
-BARE_PICKLE = ("it is a bare pickle (pickle.dump), not a torch.save file in the zip or legacy "
-               "pickle format, and a bare pickle can run code when loaded")
+BARE_PICKLE = say("precheck.bare_pickle")
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def precheck_file(path: Path, limits: PrecheckLimits = LIMITS) -> None:
 
 def refusal(path: Path, problems: list[str]) -> GraderError:
     """The error that refuses ``path`` for ``problems`` (from ``inspect_file`` and friends)."""
-    return GraderError(say("precheck.refused", file=path.name, problems="; ".join(problems)))
+    return GraderError(say("precheck.refused", file=str(path), problems=tuple(problems)))
 
 
 def inspect_file(path: Path, limits: PrecheckLimits = LIMITS) -> list[str]:
@@ -131,7 +130,7 @@ def check_file(path: Path, limits: PrecheckLimits = LIMITS, *, own: frozenset[st
     except OSError as exc:
         raise GraderError(f"cannot read {path}: {exc.strerror}") from exc
     if size > limits.file_bytes:
-        return FileCheck([f"it is {format_bytes(size)}, over the {format_bytes(limits.file_bytes)} cap"])
+        return FileCheck([say("precheck.over_cap", size=format_bytes(size), cap=format_bytes(limits.file_bytes))])
     if head.startswith(b"PK"):
         return check_archive(path, size, limits, own=own)
     if head[:1] == b"\x80":
@@ -255,10 +254,9 @@ def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: 
         own: the globals the student's own code defines.
     """
     foreign = [g for g in scan.globals if not allowed_global(g, torchscript=torchscript, own=own)]
-    problems = [f"{name} refers to {shorten(g)}, which a weights file has no use for (it is how a pickle runs "
-                "code)" for g in foreign[:5]]
+    problems = [say("precheck.foreign_global", what=name, name=shorten(g)) for g in foreign[:5]]
     if scan.error:
-        problems.append(f"{name} is not a well-formed pickle ({scan.error})")
+        problems.append(say("precheck.bad_pickle", name=name, reason=scan.error))
     if name.endswith("traced_inputs.pkl"):
         return problems[:5]  # torch.jit.save records the example inputs' storages empty
     prefix = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
@@ -311,7 +309,7 @@ def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> File
         return FileCheck(["it has torch's legacy magic number but no known format version after it"])
     problems: list[str] = []
     budget = ScanLimits(opcodes=limits.pickle_opcodes)
-    for what in ("its system facts", LEGACY_PICKLE):
+    for what in (say("precheck.its_facts"), LEGACY_PICKLE):
         scan = scan_pickle(head, budget)
         budget = dataclasses.replace(budget, opcodes=max(budget.opcodes - scan.opcodes, 0))
         if scan.error:
@@ -321,7 +319,7 @@ def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> File
     problems += record_problems
     keys = read_plain_pickle(head)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        return FileCheck(problems + [_cut_short("its list of storages", "not a list of keys", size, limits)],
+        return FileCheck(problems + [_cut_short(say("precheck.its_storages"), "not a list of keys", size, limits)],
                          {LEGACY_PICKLE: scan})
     problems += _legacy_storage_problems(path, head.tell(), size, keys, records, limits)
     return FileCheck(problems[:5], {LEGACY_PICKLE: scan})
@@ -330,15 +328,13 @@ def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> File
 def _cut_short(what: str, error: str, size: int, limits: PrecheckLimits) -> str:
     """Why one of a legacy file's pickles could not be read: over the cap, or truncated."""
     if size > limits.pickle_bytes:
-        return (f"{what} cannot be read within the first {format_bytes(limits.pickle_bytes)} of the "
-                f"file ({error}): too large to check, or corrupt")
-    return f"it is truncated or corrupt: {what} cannot be read ({error})"
+        return say("precheck.cut_short_large", what=what, limit=format_bytes(limits.pickle_bytes), reason=error)
+    return say("precheck.cut_short", what=what, reason=error)
 
 
 def _global_problems(scan: PickleScan, what: str) -> list[str]:
     foreign = [g for g in scan.globals if not allowed_global(g)]
-    return [f"{what} refers to {shorten(g)}, which a weights file has no use for (it is how a pickle runs "
-            "code)" for g in foreign[:5]]
+    return [say("precheck.foreign_global", what=what, name=shorten(g)) for g in foreign[:5]]
 
 
 def _legacy_storages(scan: PickleScan) -> tuple[dict[str, tuple[int, int]], list[str]]:
@@ -352,8 +348,7 @@ def _legacy_storages(scan: PickleScan) -> tuple[dict[str, tuple[int, int]], list
     problems = []
     for pid in scan.persistent_ids:
         if isinstance(pid, tuple) and pid[:1] == ("module",):
-            problems.append("it holds a whole network in torch's legacy format, which only an "
-                            "unrestricted (code-running) load can read; hand in its state_dict")
+            problems.append(say("precheck.legacy_module"))
             continue
         if len(problems) >= 5:
             break
@@ -395,8 +390,8 @@ def _legacy_storage_problems(path: Path, offset: int, size: int, keys: list[str]
         for key in keys:
             numel, element = records[key]
             if offset + COUNT_BYTES + numel * element > size:
-                return [f"it is truncated: storage {shorten(key)} claims {format_bytes(numel * element)} but "
-                        f"the file holds {format_bytes(max(0, size - offset - COUNT_BYTES))} from there on"]
+                return [say("precheck.truncated_storage", key=shorten(key), claimed=format_bytes(numel * element),
+                            held=format_bytes(max(0, size - offset - COUNT_BYTES)))]
             f.seek(offset)
             count = int.from_bytes(f.read(COUNT_BYTES), "little")
             if count != numel:
