@@ -90,7 +90,7 @@ class NotebookResult:
 
         t = platform_strings(self.lang)
         # each check named in the display's language, with integrity's reasons said in it too
-        rows = [(c, check_name(c, self.lang), check_reason(c.detail, self.result, t) or c.detail) for c in self.checks]
+        rows = [(c, check_name(c, self.lang), check_reason(c.detail, self.result, t, self.lang) or c.detail) for c in self.checks]
         return environment().get_template("notebook_result.html.j2").render(
             t=t, verdict=self.verdict_line(), passed=self.passed,
             graded=self.accuracy is not None, rows=rows, report=self.report_html)

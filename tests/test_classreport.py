@@ -74,6 +74,8 @@ def test_the_zh_class_report_holds_no_english_words():
     lead-in before each reason; only ids, code (fix lines, in <code>) and the grader's own reasons
     stay as written."""
     from grader.integrity.diagnosis import CONVENTIONS
+    from grader.errors import GraderError
+    from grader.messages import RAW_LEAD, say
     from tests.test_report import english_words, visible_text
 
     raw = next(c for c in CONVENTIONS if c.scale == 255 and not c.bgr)
@@ -86,12 +88,17 @@ def test_the_zh_class_report_holds_no_english_words():
     records[0] = dataclasses.replace(records[0], result=records[0].result.replace(verdict=dataclasses.replace(
         records[0].result.verdict, checks=tuple(dataclasses.replace(c, borderline=True)
                                                 for c in records[0].result.verdict.checks[:1]))))
+    said_again = say("history.missing", file="history.json")  # an error the catalogue holds: said in Chinese
+    records.append(Record("cat", "cat", "c" * 64, "error", str(GraderError(said_again)), synthetic_results(
+        "cat", None, error=str(GraderError(said_again))).replace(error_detail=said_again)))
     html = render_class_html(records, "zh", figures=False)
     text = visible_text(re.sub(r"<code>.*?</code>", " ", html))
-    for reason in reasons.values():
-        assert f"评分器的说明：{reason}" in text
+    assert said_again.text("zh") in text and said_again.hint("zh") in text
+    for reason in reasons.values():  # no catalogue entry: the grader's English under the catalogue's lead-in
+        assert f"{RAW_LEAD['zh']}{reason}" in text
         text = text.replace(reason, " ")
-    assert english_words(text, {r.student for r in records} | {"grader"}) == set()
+    # beyond ids: grader (the footer) and history (a submission.toml key the catalogue's hint quotes)
+    assert english_words(text, {r.student for r in records} | {"grader", "history"}) == set()
     assert "像素值保持 0..255，不做归一化" in text and "超时" in text and "测试准确率高于 70%" in text
     review = {r["student"]: r for r in class_context(records, "zh", figures=False)["review"]}
     assert review["ok"]["borderline"] == [records[0].result.verdict.checks[0].name_zh]

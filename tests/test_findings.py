@@ -10,6 +10,7 @@ import pytest
 from grader.integrity.claims import Mismatch
 from grader.integrity.diagnosis import CONVENTIONS, Diagnosis, convention_of
 from grader.integrity.gate import HISTORY_UNREAD, NOT_BORNE_OUT, REPORTED_FACT
+from grader.messages import RAW_LEAD, say
 from grader.report import findings
 from grader.report.i18n import STRINGS
 from grader.results import Integrity
@@ -41,13 +42,18 @@ def test_the_reasons_integrity_gives_a_withheld_check_read_in_the_reports_langua
     result = synthetic_results("ada", 0.62).replace(integrity=Integrity(mismatches=(claim,)))
     result = result.replace(submission=dataclasses.replace(result.submission, history_error="history.csv: no epochs"))
     zh = STRINGS["zh"]
-    assert findings.check_reason(NOT_BORNE_OUT.format(finding=claim.sentence()), result, zh).startswith(
+    assert findings.check_reason(NOT_BORNE_OUT.format(finding=claim.sentence()), result, zh, "zh").startswith(
         "该声明与实测不符：训练日志声称最后一轮的测试准确率为 99.00%")
-    assert findings.check_reason(REPORTED_FACT, result, zh) == zh["integrity_reason_reported"]
-    assert findings.check_reason(HISTORY_UNREAD.format(error="history.csv: no epochs"), result, zh) == \
-        "未能读取提交的训练日志：history.csv: no epochs"
-    assert findings.check_reason("0.62 fails x > 0.7", result, zh) is None  # not integrity's: left as written
-    assert findings.check_reason(REPORTED_FACT, result, STRINGS["en"]) == REPORTED_FACT
+    assert findings.check_reason(REPORTED_FACT, result, zh, "zh") == zh["integrity_reason_reported"]
+    # a history error read back from results.json is the grader's English, said under the catalogue's lead-in
+    assert findings.check_reason(HISTORY_UNREAD.format(error="history.csv: no epochs"), result, zh, "zh") == \
+        f"未能读取提交的训练日志：{RAW_LEAD['zh']}history.csv: no epochs"
+    assert findings.check_reason("0.62 fails x > 0.7", result, zh, "zh") is None  # not integrity's: left as written
+    assert findings.check_reason(REPORTED_FACT, result, STRINGS["en"], "en") == REPORTED_FACT
+    unparsable = say("history.unparsable", file="history.csv", reason="line 3")  # as a grade holds it
+    fresh = result.replace(submission=dataclasses.replace(result.submission, history_error=unparsable))
+    assert findings.check_reason(HISTORY_UNREAD.format(error=unparsable), fresh, zh, "zh") == \
+        "未能读取提交的训练日志：无法读取 history.csv：line 3"
 
 
 def test_every_flag_a_grade_can_raise_is_described_in_both_languages():

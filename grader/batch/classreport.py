@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 from grader import __version__
 from grader.batch.gradebook import Record, display_name
 from grader.batch.itemanalysis import ITEM_STYLE, CheckItem, ItemStyle, check_items, shared_ranks, summed_confusion
+from grader.messages import said
 from grader.report import findings
 from grader.report.context import check_name, pct
 from grader.report.i18n import class_name, class_report_strings
@@ -83,7 +84,7 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
         "per_class": [{**row, "label": class_name(row["name"], lang),
                        **{k: pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
         "leaderboard": leaderboard(graded, style.leaderboard_size),
-        "failures": [failure_row(r, t) for r in records if not _is_graded(r)],
+        "failures": [failure_row(r, t, lang) for r in records if not _is_graded(r)],
         "review": review_list(graded, t, lang),
         # said once for the class, not once per student in the review list
         "unofficial_data": any(UNOFFICIAL_DATA_FLAG in r.result.flags for r in graded),
@@ -159,11 +160,14 @@ def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
     return rows
 
 
-def failure_row(r: Record, t: dict) -> dict:
-    """A submission not graded: its status in words and the reason its record gives, after a lead
-    in the report's language (the reason itself is as the grader wrote it)."""
+def failure_row(r: Record, t: dict, lang: str = "en") -> dict:
+    """A submission not graded: its status in words and its reason in ``lang``: the grade's own
+    error said from the message catalogue, any other reason (a timeout, a crash) as the batch
+    wrote it, after the catalogue's lead-in saying it is the grader's English."""
+    own = r.result is not None and r.result.error is not None and r.error == r.result.error
+    reason = r.result.student_error_text(lang) if own else said(r.error, lang) if r.error else ""
     return {"student": r.student, "name": display_name(r), "status": t.get(f"class_status_{r.status}", r.status),
-            "error": t["class_reason_lead"].format(reason=r.error) if r.error else ""}
+            "error": reason}
 
 
 def review_list(graded: Sequence[Record], t: dict, lang: str = "en") -> list[dict]:

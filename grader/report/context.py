@@ -189,11 +189,11 @@ def _check_notes(c: CheckResult, t: dict) -> list[str]:
     return notes + ([t["check_borderline"]] if c.borderline else [])
 
 
-def _missing(c: CheckResult, r: GradeResult, t: dict) -> str:
+def _missing(c: CheckResult, r: GradeResult, t: dict, lang: str) -> str:
     name = ALIASES.get(c.metric, c.metric)
     if c.detail == missing_reason(c.metric, name):
         return t["check_no_history"] if name.startswith("history.") else t["check_not_available"]
-    reason = findings.check_reason(c.detail, r, t) or c.detail
+    reason = findings.check_reason(c.detail, r, t, lang) or c.detail
     return t["check_missing_because"].format(reason=reason) if reason else t["check_not_available"]
 
 
@@ -211,10 +211,10 @@ def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
     summary = t["all_passed"] if not failed else t["some_failed"].format(n=failed, total=len(checks))
     return {"score": number(float(r.verdict.score)), "max_score": number(float(r.verdict.max_score)),
             "passed": not failed and r.graded, "summary": summary, "checks": checks,
-            "todo": _todo(r, checks, t) if r.graded else []}
+            "todo": _todo(r, checks, t, lang) if r.graded else []}
 
 
-def _todo(r: GradeResult, checks: list[dict], t: dict) -> list[str]:
+def _todo(r: GradeResult, checks: list[dict], t: dict, lang: str) -> list[str]:
     """What to fix: each failed check with its value and what it needs; checks without a value
     grouped by why (two history checks, one missing history)."""
     todo, missing = [], {}
@@ -222,7 +222,7 @@ def _todo(r: GradeResult, checks: list[dict], t: dict) -> list[str]:
         if c.passed:
             continue
         if c.value is None:
-            missing.setdefault(_missing(c, r, t), []).append(shown["name"])
+            missing.setdefault(_missing(c, r, t, lang), []).append(shown["name"])
         else:
             todo.append(t["todo_check"].format(name=shown["name"], value=shown["value"], condition=shown["threshold"]))
     return todo + [f"{t['list_sep'].join(names)}{t['colon']}{why}" for why, names in missing.items()]

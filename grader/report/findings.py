@@ -5,7 +5,7 @@
     memorisation(probe, t) -> str           accuracy collapses on altered copies of test images
     cause(diagnosis, t) -> str              what a diagnosed network expects
     applied(fix, t) -> str                  the grade was taken with the diagnosed fix
-    check_reason(detail, result, t) -> str | None   why integrity withheld a check's value
+    check_reason(detail, result, t, lang) -> str | None   why integrity withheld a check's value
 
 results.json keeps English sentences beside these numbers for TAs and tools; reports compose
 their own from the numbers with the templates of grader/report/i18n.py (``t``), so a Chinese
@@ -19,6 +19,7 @@ from grader.integrity.claims import Mismatch
 from grader.integrity.diagnosis import Diagnosis
 from grader.integrity.gate import HISTORY_UNREAD, NOT_BORNE_OUT, REPORTED_FACT
 from grader.integrity.memorisation import THRESHOLDS as PROBE
+from grader.messages import said
 from grader.results import AppliedFix, GradeResult, Memorisation
 
 # The history keys a claim can be about: the label naming it and the images it is measured on.
@@ -72,9 +73,9 @@ def applied(fix: AppliedFix, t: dict) -> str:
     return t["integrity_applied"].format(penalty=f"{fix.penalty:.0%}", accuracy=percent(fix.accuracy_as_handed_in))
 
 
-def check_reason(detail: str, result: GradeResult, t: dict) -> str | None:
-    """A failed check's ``detail`` in ``t``'s language when integrity wrote it (a claim not borne
-    out, a history not read, a fact the submission reported); None for any other detail."""
+def check_reason(detail: str, result: GradeResult, t: dict, lang: str) -> str | None:
+    """A failed check's ``detail`` in ``lang`` (``t``: its strings) when integrity wrote it (a
+    claim not borne out, a history not read, a fact the submission reported); None for any other."""
     for m in result.integrity.mismatches:
         if detail == NOT_BORNE_OUT.format(finding=m.sentence()):
             return t["integrity_reason_claim"].format(finding=mismatch(m, t))
@@ -82,5 +83,5 @@ def check_reason(detail: str, result: GradeResult, t: dict) -> str | None:
         return t["integrity_reason_reported"]
     error = result.submission.history_error
     if error is not None and detail == HISTORY_UNREAD.format(error=error):
-        return t["integrity_reason_history"].format(error=error)
+        return t["integrity_reason_history"].format(error=said(error, lang))
     return None
