@@ -1,4 +1,5 @@
-"""A network from outside this project, handed in as students hand in pretrained CIFAR ResNets:
+"""Honest hand-ins must never be flagged: the project's example submissions on the real data,
+and a network from outside this project, handed in as students hand in pretrained CIFAR ResNets:
 a ``model.py`` in the style of the public CIFAR ResNet repositories (BasicBlocks with a padding
 shortcut, a ``linear`` head), expecting ImageNet-normalised inputs, saved in torch's legacy format as ``{'state_dict': <DataParallel keys>, 'best_prec1': ...}``, with its own
 normalisation declared in ``submission.toml``. It must be graded as it is, with none of the
@@ -151,3 +152,21 @@ def test_the_same_resnet_declared_as_plain_pixels_gets_its_normalisation_back(re
     best = result.integrity.diagnosis[0]
     assert best.accuracy > 0.9
     assert "mean = [0.485, 0.456, 0.406]" in best.fix or "ImageNet mean and std" in best.also, best
+
+
+@pytest.fixture(scope="module")
+def real_data(shared_copy):
+    from grader.data import load_cifar10
+
+    return load_cifar10(shared_copy)
+
+
+@pytest.mark.slow  # five whole grades on the real data; run with make test-all
+@pytest.mark.parametrize("name", ["s2400001.pth", "s2400002", "s2400004", "s2400005.zip", "s2400006"])
+def test_the_example_submissions_raise_no_integrity_flag(name, real_data):
+    """Every gradable example (the homework network, the fast recipe, a pickled own class, a zip,
+    a continued run with its log) graded as a TA grades it: sandboxed, on the shared copy."""
+    result = grade_one(Path(__file__).resolve().parents[1] / "submissions" / name, data=real_data)
+    assert result.graded, result.error
+    assert not INTEGRITY_FLAGS & set(result.flags), (name, result.flags)
+    assert not result.integrity.diagnosis and result.integrity.training.count == 1000
