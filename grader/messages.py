@@ -373,6 +373,7 @@ CATALOGUE: dict[str, Entry] = {
                                    "请提交 Jupyter 保存的 .ipynb 文件，或把其中的代码放进 model.py 提交")),
     "notebook.too_many_cells": _entry("{file} has {count} cells, over {limit}", "{file} 有 {count} 个单元格，超过了 {limit} 个",
                                       ("hand in model.py instead", "请改为提交 model.py")),
+    "code.failed_at": _entry("{reason} ({file} line {line})", "{reason}（{file} 第 {line} 行）"),
     "code.statement": _entry("line {line}: {text}", "第 {line} 行：{text}"),
     "code.import_failed": _entry("{file} failed to import: {reason}", "导入 {file} 时出错：{reason}",
                                  ("run `python {file}` locally and fix the error", "请在本地运行 `python {file}` 并改正错误")),
@@ -614,6 +615,23 @@ CATALOGUE: dict[str, Entry] = {
         "graded with the diagnosed fix ({fix}), as the rubric allows, less {penalty} of the points; as handed in "
         "it scored {accuracy}",
         "按评分标准的允许，采用诊断出的修正（{fix}）评分，扣除 {penalty} 的分数；按原样提交的准确率是 {accuracy}"),
+    # --- batch: why a student's grading process gave no grade ----------------------------------
+    "batch.memory": _entry("used more than the {limit} MiB memory limit and was stopped",
+                           "使用的内存超过了 {limit} MiB 的上限，已被终止"),
+    "batch.timeout": _entry("took longer than the {limit} s limit and was stopped",
+                            "运行时间超过了 {limit} 秒的上限，已被终止"),
+    "batch.crashed": _entry("the grader failed on this submission: {error}", "评分程序处理这份提交时出错：{error}"),
+    "batch.killed": _entry("the grading process was killed by {signal}", "评分进程被信号 {signal} 终止"),
+    "batch.killed_oom": _entry("the grading process was killed by {signal} (the system may have run out of memory)",
+                               "评分进程被信号 {signal} 终止（系统可能内存不足）"),
+    "batch.lost": _entry("the grader lost track of the grading process (no exit status); run the batch again to "
+                         "grade it", "评分程序失去了评分进程的退出状态；请重新运行批量评分来为它评分"),
+    "batch.exit_code": _entry("the grading process exited with code {code} without finishing",
+                              "评分进程以退出码 {code} 结束，没有完成评分"),
+    "batch.worker_failed": _entry("the Dask worker failed: {error}", "Dask 工作进程出错：{error}"),
+    "batch.no_results": _entry("no results were written; run the batch again", "没有写出评分结果；请重新运行批量评分"),
+    "batch.link_out": _entry("{file} is a link to something outside the class folder; it was not read (hand in "
+                             "the file itself)", "{file} 是指向班级文件夹之外的链接，没有读取（请提交文件本身）"),
 }
 
 

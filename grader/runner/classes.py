@@ -90,12 +90,11 @@ def _checked_class(module: ModuleType, name: str, pickled: str) -> type:
 
 
 def failure_at(exc: BaseException, file: Path) -> str:
-    """``Type: message (model.py line N)``: the deepest frame in the student's file."""
+    """``Type: message (model.py line N)``: the deepest frame in the student's file (a catalogue
+    message when a line is known)."""
     lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
-    at = f" ({file.name} line {lines[-1]})" if lines else ""
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        at = f" ({file.name} line {exc.lineno})"
-    return f"{one_line(exc)}{at}"
+    line = exc.lineno if isinstance(exc, SyntaxError) and exc.lineno else lines[-1] if lines else None
+    return say("code.failed_at", reason=one_line(exc), file=file.name, line=line) if line else one_line(exc)
 
 
 def import_error(exc: BaseException, file: Path) -> GraderError:
