@@ -83,14 +83,16 @@ class NotebookResult:
         return f"<grader result: {self.verdict_line()}>"
 
     def _repr_html_(self) -> str:
-        from grader.report.context import check_name
+        from grader.report.context import check_detail, check_name
         from grader.report.findings import check_reason
         from grader.report.i18n import platform_strings
         from grader.report.render import environment
 
         t = platform_strings(self.lang)
-        # each check named in the display's language, with integrity's reasons said in it too
-        rows = [(c, check_name(c, self.lang), check_reason(c.detail, self.result, t, self.lang) or c.detail) for c in self.checks]
+        # each check named and its detail said in the display's language, integrity's reasons too
+        rows = [(c, check_name(c, self.lang),
+                 check_reason(c.detail, self.result, t, self.lang) or check_detail(c, self.result, self.lang))
+                for c in self.checks]
         return environment().get_template("notebook_result.html.j2").render(
             t=t, verdict=self.verdict_line(), passed=self.passed,
             graded=self.accuracy is not None, rows=rows, report=self.report_html)

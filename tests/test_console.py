@@ -12,6 +12,7 @@ from grader.batch.gradebook import Record
 from grader.batch.run import BatchSummary
 from grader.commands.console import (BatchProgress, check_verdict, counters_text, make_console,
                                      print_batch_summary, print_check_summary, tally)
+from grader.report.i18n import STRINGS
 from grader.results import metrics
 from grader.rubric import check, parse_rubric
 from tests.test_batch import synthetic_results
@@ -80,3 +81,7 @@ def test_the_self_check_prints_the_verdict_first_and_every_na_with_its_reason():
     assert lines[0] == check_verdict(result)
     na = [line for line in lines if "n/a" in line]
     assert len(na) == 1 and "n/a: no training history: add history" in na[0]
+    console = Console(record=True, width=300)
+    print_check_summary(result, Path("out/report.pdf"), console=console, lang="zh")  # why n/a, in Chinese
+    said = STRINGS["zh"]["check_no_history"]
+    assert f"n/a: {said}" in console.export_text() and check_verdict(result, "zh").endswith(f"history logged: {said}")

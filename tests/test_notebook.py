@@ -167,6 +167,16 @@ def test_the_zh_display_names_each_check_and_says_integritys_reasons_in_chinese(
     assert "the claim is not borne out" in NotebookResult.of(lying, None)._repr_html_()
 
 
+def test_the_zh_display_says_every_checks_detail_in_chinese():
+    from tests.test_report import checks_of_every_kind, english_words, visible_text
+
+    result = checks_of_every_kind()
+    zh = visible_text(NotebookResult.of(result, None, lang="zh")._repr_html_())
+    assert "70.00% 不满足条件 70% < x ≤ 100%" in zh and "fails" not in zh
+    assert english_words(zh, {"grader", "check", "history", "json", "submission", "toml", "true", "x"}) == set()
+    assert "0.7 fails 0.7 &lt; x &lt;= 1" in NotebookResult.of(result, None)._repr_html_()  # English: results.json's
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     return make_image_tree(tmp_path_factory.mktemp("nb") / "tree", {"train": 1, "test": 3})

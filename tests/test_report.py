@@ -759,3 +759,47 @@ def test_a_resnet20_report_fits_four_pages(tmp_path):
     for row in ("layer1.0–2", "3 × BasicBlock", "layer2.1–2", "2 × BasicBlock", "layer3.0"):
         assert row in html, row
     assert len(pdf_page_texts(pdf_path)) <= 4
+
+
+def checks_of_every_kind() -> GradeResult:
+    """A graded result whose checks hold each kind of detail: passed, failed and borderline,
+    measured instead of a missing history, no history, no such value, and integrity's reason."""
+    from grader.integrity.gate import REPORTED_FACT
+    from grader.rubric import Check, apply_check
+    from tests.test_batch import synthetic_results
+
+    metrics = {"accuracy": 0.70, "dataset.test_count": 10000, "measured.train_loss": 0.4, "overfit_gap": 0.3}
+    checks = [Check("test accuracy above 0.7", "accuracy", "0.7 < x <= 1", lower=0.7, upper=1.0, upper_inclusive=True,
+                    name_zh="测试准确率高于 70%"),
+              Check("final training loss below 0.5", "train_loss", "x < 0.5", upper=0.5, name_zh="最终训练损失低于 0.5"),
+              Check("final training accuracy above 0.7", "train_acc", "x > 0.7", lower=0.7,
+                    name_zh="最终训练准确率高于 70%"),
+              Check("gap", "overfit_gap", "x <= 0.25", upper=0.25, upper_inclusive=True, name_zh="准确率差距"),
+              Check("worst class", "per_class_accuracy.min", "x >= 0.5", lower=0.5, lower_inclusive=True,
+                    name_zh="最差类别"),
+              Check("parameters", "parameters", "x <= 2000000", upper=2e6, upper_inclusive=True, name_zh="参数量")]
+    results = tuple(apply_check(c, metrics, reasons={"model.parameters": REPORTED_FACT}) for c in checks)
+    result = synthetic_results("ada", 0.70)
+    return result.replace(verdict=dataclasses.replace(result.verdict, checks=results))
+
+
+def test_a_checks_detail_is_said_in_the_readers_language():
+    from grader.report.context import check_detail
+    from tests.test_batch import synthetic_results
+
+    result = checks_of_every_kind()
+    details = [check_detail(c, result, "zh") for c in result.verdict.checks]
+    assert [check_detail(c, result, "en") for c in result.verdict.checks] == [c.detail for c in result.verdict.checks]
+    assert result.verdict.checks[0].detail.startswith("0.7 fails 0.7 < x <= 1")  # English: as results.json holds it
+    assert details[0] == f"70.00% 不满足条件 70% < x ≤ 100%；{STRINGS['zh']['check_borderline']}"
+    assert details[1] == f"0.400 满足条件 x < 0.5；{STRINGS['zh']['check_measured_instead']}"
+    assert details[2] == STRINGS["zh"]["check_no_history"] and details[4] == STRINGS["zh"]["check_not_available"]
+    assert details[5] == STRINGS["zh"]["check_missing_because"].format(
+        reason=STRINGS["zh"]["integrity_reason_reported"])
+    allowed = {"history", "json", "submission", "toml", "true", "x"}  # TOML the hints quote
+    assert english_words("\n".join(details), allowed) == set()
+    said = say("history.missing", file="history.json")
+    error = synthetic_results("bob", None, error=str(said)).replace(error_detail=said)
+    assert check_detail(error.verdict.checks[0], error, "zh") == f"未评分：{said.text('zh')}\n  建议：{said.hint('zh')}"
+    assert english_words(check_detail(error.verdict.checks[0], error, "zh"), allowed) == set()
+    assert english_words("\n".join(check_detail(c, result, "en") for c in result.verdict.checks), allowed)  # can fail

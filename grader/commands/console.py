@@ -120,6 +120,8 @@ def check_verdict(result: GradeResult, lang: str = "en") -> str:
     """The self-check's verdict in one line: ``READY: 3/3 checks pass``, or ``NOT READY: ...`` with
     the first thing to fix (why it was not graded, in ``lang``, or the first failing check and what
     it needs)."""
+    from grader.report.context import check_detail
+
     if not result.graded:
         return f"NOT READY: not graded: {result.student_error_text(lang) or 'the submission could not be graded'}"
     checks = result.verdict.checks
@@ -128,7 +130,7 @@ def check_verdict(result: GradeResult, lang: str = "en") -> str:
         return f"READY: {passed}/{len(checks)} checks pass"
     first = next(c for c in checks if not c.passed)
     if first.value is None:
-        why = first.detail
+        why = check_detail(first, result, lang)
     else:
         why = f"{first.value:.4g}, needs {check_condition(first)}"
     return f"NOT READY: {passed}/{len(checks)} checks pass; fix first: {first.name}: {why}"
@@ -141,6 +143,7 @@ def print_check_summary(result: GradeResult, report: Path | None, console=None, 
     from rich.markup import escape
     from rich.table import Table
 
+    from grader.report.context import check_detail
     from grader.report.i18n import strings
 
     console = console or make_console()
@@ -154,7 +157,7 @@ def print_check_summary(result: GradeResult, report: Path | None, console=None, 
             mark = "[green]passed[/]" if check.passed else "[red]FAILED[/]"
             if check.borderline:
                 mark += " (borderline)"
-            value = f"n/a: {escape(check.detail)}" if check.value is None else f"{check.value:.4g}"
+            value = f"n/a: {escape(check_detail(check, result, lang))}" if check.value is None else f"{check.value:.4g}"
             table.add_row(escape(check.name), mark, value, escape(check_condition(check)),
                           f"{check.score:g} / {check.max_score:g}")
         console.print(table)

@@ -197,8 +197,27 @@ def _missing(c: CheckResult, r: GradeResult, t: dict, lang: str) -> str:
     return t["check_missing_because"].format(reason=reason) if reason else t["check_not_available"]
 
 
-def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
-    checks = [{
+def check_detail(c: CheckResult, r: GradeResult, lang: str) -> str:
+    """A check's detail for a reader of ``lang``: in English the rubric's sentence as results.json
+    holds it; in another language said again from the check's facts (its value against its
+    condition, measured instead of claimed, borderline; or why it has no value, or why ``r`` was
+    not graded), so that no English sentence reaches that reader."""
+    if lang == "en":
+        return c.detail
+    t = strings(lang)
+    if not r.graded:
+        return t["check_not_graded"].format(error=r.student_error_text(lang) or t["check_not_available"])
+    if c.value is None:
+        return _missing(c, r, t, lang)
+    verdict = t["check_holds" if c.passed else "check_fails"].format(value=metric_value(c.metric, c.value),
+                                                                      condition=_condition(c))
+    return t["check_note_sep"].join([verdict, *_check_notes(c, t)])
+
+
+def check_row(c: CheckResult, t: dict, lang: str) -> dict:
+    """A check as a row of the report's table: name, value and condition in their units, points,
+    result and notes, in ``lang`` (``t``: its strings)."""
+    return {
         "name": check_name(c, lang),
         "value": metric_value(c.metric, c.value) if c.value is not None else t["unavailable"],
         "threshold": _condition(c),
@@ -206,7 +225,11 @@ def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
         "passed": c.passed,
         "borderline": c.borderline,
         "notes": _check_notes(c, t),
-    } for c in r.verdict.checks]
+    }
+
+
+def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
+    checks = [check_row(c, t, lang) for c in r.verdict.checks]
     failed = sum(not c["passed"] for c in checks)
     summary = t["all_passed"] if not failed else t["some_failed"].format(n=failed, total=len(checks))
     return {"score": number(float(r.verdict.score)), "max_score": number(float(r.verdict.max_score)),
