@@ -243,7 +243,7 @@ class OutputParts:
     Attributes:
         report: report.html.
         pdf: report.pdf too (with ``report``).
-        lang: the report's language, "en" or "zh".
+        lang: the language of the report and of gradescope/results.json, "en" or "zh".
         gradescope: gradescope/results.json, with check visibility from ``public``.
         public: check name -> shown to students before publication (Gradescope's visibility).
     """
@@ -277,7 +277,8 @@ def write_outputs(result: GradeResult, folder: Path, parts: OutputParts = Output
     if parts.gradescope:
         from grader.platforms.gradescope import gradescope_results
 
-        paths.append(atomic.write_json(folder / GRADESCOPE_NAME, gradescope_results(result, public=parts.public)))
+        paths.append(atomic.write_json(folder / GRADESCOPE_NAME, gradescope_results(result, public=parts.public,
+                                                                                    lang=parts.lang)))
     if not parts.report:
         return Written(tuple(paths))
     try:

@@ -272,3 +272,31 @@ def test_platform_strings_exist_in_both_languages():
     for key, text in PLATFORM_STRINGS["en"].items():  # the same placeholders, or a format() fails
         assert re.findall(r"{(\w+)}", text) == re.findall(r"{(\w+)}", PLATFORM_STRINGS["zh"][key]) or \
             sorted(re.findall(r"{(\w+)}", text)) == sorted(re.findall(r"{(\w+)}", PLATFORM_STRINGS["zh"][key])), key
+
+
+def test_each_tests_output_and_the_summary_read_in_the_chosen_language(tmp_path):
+    """Under zh a student reads no English sentence: not a check's detail, nor the plain-text
+    output; the English stays as results.json words it."""
+    from grader.messages import say
+    from grader.pipeline import GRADESCOPE_NAME, OutputParts, write_outputs
+    from tests.test_report import checks_of_every_kind, english_words
+
+    graded = checks_of_every_kind()
+    said = say("history.missing", file="history.json")
+    error = synthetic_results("bob", None, error=str(said)).replace(error_detail=said)
+    allowed = {"CIFAR", "history", "json", "submission", "toml", "true", "x"}  # TOML the hints quote
+    for result in (graded, error):
+        out = gradescope_results(result, lang="zh")
+        assert validate_gradescope(out) == []
+        texts = [out["output"], *(f"{t['name']}\n{t['output']}" for t in out["tests"])]
+        assert english_words("\n".join(texts), allowed) == set()
+    zh = gradescope_results(graded, lang="zh")
+    assert zh["output"].startswith("测试准确率：70.00%（10000 张测试图像）。\n得分：")
+    assert zh["tests"][0]["output"] == "测试准确率高于 70% = 70.00%（要求 70% < x ≤ 100%）\n" \
+                                       "70.00% 不满足条件 70% < x ≤ 100%；临界：阈值落在测量值的 95% 置信区间内"
+    en = gradescope_results(graded)
+    assert en["tests"][0]["output"].endswith("\n" + graded.verdict.checks[0].detail)
+    assert english_words(en["output"] + en["tests"][0]["output"], allowed)  # the check can fail
+    write_outputs(graded, tmp_path, OutputParts(report=False, gradescope=True, lang="zh"))  # as a batch writes it
+    written = json.loads((tmp_path / GRADESCOPE_NAME).read_text(encoding="utf-8"))
+    assert written["output"] == zh["output"] and written["tests"][0]["name"] == "测试准确率高于 70%"

@@ -129,7 +129,8 @@ def gradescope_command(*, root: str = "/autograder", rubric: str | None = None,
     result = grade_one(submission, data=data, rubric=chosen, student=gradescope_student(root))
     write_outputs(result, work, OutputParts(lang=lang))
     target = atomic.write_json(root / "results" / "results.json",
-                               gradescope_results(result, public=chosen.visibility(), progress=progress))
+                               gradescope_results(result, public=chosen.visibility(), progress=progress,
+                                                  lang=lang))
     click.echo(f"{result.student.id}: {result.status.value}, score {result.verdict.score:g} -> {target}")
     return Exit.OK
 

@@ -32,7 +32,7 @@ def classroom_result(result: GradeResult) -> dict:
         status = "pass" if result.passed else "fail"
     tests = []
     for check in result.verdict.checks:
-        message = check_output(check) if result.graded else summary_text(result)
+        message = check_output(check, result) if result.graded else summary_text(result)
         tests.append({"name": check.name, "status": ("pass" if check.passed else "fail") if result.graded else "error",
                       "score": _num(check.score), "max_score": _num(check.max_score), "message": message})
     return {"version": VERSION, "status": status, "max_score": _num(result.verdict.max_score), "tests": tests}

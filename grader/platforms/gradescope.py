@@ -1,9 +1,11 @@
 """A grade in Gradescope's autograder results format.
 
-    gradescope_results(result, public=None, progress=None) -> dict      pure
+    gradescope_results(result, public=None, progress=None, lang="en") -> dict      pure
     limited_results(refusal, progress, max_score) -> dict      a submission over the daily limit
     gradescope_student(root) -> str                      the student id Gradescope's metadata names
 
+Each test's ``output`` and the plain-text ``output`` are in ``lang`` (``grader gradescope --lang``):
+in English as results.json words them, in another language said again from the grade's facts.
 With ``progress`` (``grader gradescope``, which reads the earlier submissions), the top-level
 ``output`` is HTML in the progress's language: the grade, then a table of the student's
 submissions (score and test accuracy each).
@@ -69,7 +71,7 @@ class Progress:
 
 
 def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None = None,
-                       style: GradescopeStyle = STYLE, progress: Progress | None = None) -> dict:
+                       style: GradescopeStyle = STYLE, progress: Progress | None = None, lang: str = "en") -> dict:
     """The Gradescope ``results.json`` object for one grade.
 
     Args:
@@ -79,6 +81,7 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
             with another rubric must not show a hidden check early); None shows every check.
         progress: the earlier submissions: the output becomes HTML with their table, and
             ``extra_data`` keeps this grade's accuracy for the next submission's table.
+        lang: the language of each test's name and output and of the plain-text output.
     Returns:
         the object Gradescope reads; every rubric check is one test.
     """
@@ -86,19 +89,19 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
     for number, check in enumerate(result.verdict.checks, start=1):
         visible = True if public is None else public.get(check.name, False)
         tests.append({
-            "name": check.name,
+            "name": _check_name(check, lang),
             "number": str(number),
             "score": _num(check.score),
             "max_score": _num(check.max_score),
             "status": "passed" if check.passed else "failed",
-            "output": without_folders(check_output(check), result.submission.path),
+            "output": without_folders(check_output(check, result, lang), result.submission.path),
             "output_format": "text",
             "visibility": style.public_test if visible else style.private_test,
         })
     out = {
         "score": _num(result.verdict.score),
         "execution_time": int(round(_num(result.timings.total))),
-        "output": summary_text(result),
+        "output": summary_text(result, lang),
         "output_format": "text",
         "visibility": style.visibility,
         "stdout_visibility": style.stdout_visibility,
@@ -193,8 +196,11 @@ def _percent(fraction: float) -> str:
     return f"{_num(fraction) * 100:.2f}%"
 
 
-def check_output(check: CheckResult) -> str:
-    """One line per check: its measured value against its threshold, then its detail."""
+def check_output(check: CheckResult, result: GradeResult, lang: str = "en") -> str:
+    """One line per check: its measured value against its threshold, then its detail (in ``lang``;
+    ``result``: the grade the check belongs to)."""
+    if lang != "en":
+        return _said_check_output(check, result, lang)
     value = check.value
     shown = "unavailable" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
     line = f"{check.metric or check.name} = {shown} (needs {check_condition(check)})"
@@ -203,8 +209,26 @@ def check_output(check: CheckResult) -> str:
     return f"{line}\n{check.detail}" if check.detail else line
 
 
-def summary_text(result: GradeResult) -> str:
-    """The submission-level message: the error, or accuracy, score and the TA's flags."""
+def _said_check_output(check: CheckResult, result: GradeResult, lang: str) -> str:
+    """``check_output`` in a language other than English: the check by its name in ``lang``."""
+    from grader.report.context import check_detail, check_row
+    from grader.report.i18n import platform_strings
+
+    row = check_row(check, platform_strings(lang), lang)
+    line = platform_strings(lang)["gs_check"].format(name=row["name"], value=row["value"], condition=row["threshold"])
+    return f"{line}\n{check_detail(check, result, lang)}"
+
+
+def _check_name(check: CheckResult, lang: str) -> str:
+    from grader.report.context import check_name
+
+    return check.name if lang == "en" else check_name(check, lang)
+
+
+def summary_text(result: GradeResult, lang: str = "en") -> str:
+    """The submission-level message: the error, or accuracy, score and the TA's flags (in ``lang``)."""
+    if lang != "en":
+        return _said_summary(result, lang)
     if result.evaluation is None:
         return f"Not graded: {result.student_error or 'unknown error'}"
     dataset = result.dataset
@@ -219,6 +243,24 @@ def summary_text(result: GradeResult) -> str:
                      "it may change once they have looked at it.")
     if flags:
         lines.append("Notes: " + ", ".join(flags) + ".")
+    return "\n".join(lines)
+
+
+def _said_summary(result: GradeResult, lang: str) -> str:
+    """``summary_text`` in a language other than English, worded as the HTML output words it."""
+    from grader.report.i18n import platform_strings
+
+    t = platform_strings(lang)
+    grade = _grade_context(result, t, lang)
+    if grade["error"] is not None:
+        return t["gs_not_graded"].format(error=grade["error"])
+    lines = [t["gs_accuracy"].format(accuracy=grade["accuracy"], n=grade["test_count"])
+             + ("" if grade["official"] else t["gs_unofficial"]),
+             t["gs_score"].format(score=grade["score"], max=grade["max_score"])]
+    if grade["review"]:
+        lines.append(t["gs_review"].format(flags=grade["review"]))
+    if grade["notes"]:
+        lines.append(t["gs_notes"].format(notes=grade["notes"]))
     return "\n".join(lines)
 
 

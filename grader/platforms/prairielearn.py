@@ -60,7 +60,7 @@ def prairielearn_results(result: GradeResult, *, images: list[dict] | None = Non
     verdict = result.verdict
     tests = [{"name": check.name, "description": check.metric or check.name, "points": _num(check.score),
               "max_points": _num(check.max_score), "message": "passed" if check.passed else "failed",
-              "output": check_output(check)} for check in verdict.checks]
+              "output": check_output(check, result)} for check in verdict.checks]
     maximum = _num(verdict.max_score)
     score = min(1.0, max(0.0, _num(verdict.score) / maximum)) if maximum > 0 else 0.0
     return {"gradable": True, "score": score, "message": summary_text(result), "output": _notes(result),

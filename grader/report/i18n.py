@@ -535,6 +535,7 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "gs_unofficial": " (NOT the official CIFAR-10 test set)",
         "gs_score": "Score: {score} / {max}.",
         "gs_not_graded": "Not graded: {error}",
+        "gs_check": "{name} = {value} (needs {condition})",
         "gs_review": "This grade is under review by the teaching staff ({flags}): it may change once they "
                      "have looked at it.",
         "gs_notes": "Notes: {notes}.",
@@ -564,6 +565,7 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "gs_unofficial": "（不是官方 CIFAR-10 测试集）",
         "gs_score": "得分：{score} / {max}。",
         "gs_not_graded": "未评分：{error}",
+        "gs_check": "{name} = {value}（要求 {condition}）",
         "gs_review": "此成绩正在由教学人员复核（{flags}），复核后可能会改变。",
         "gs_notes": "备注：{notes}。",
         "gs_flag_sep": "；",
