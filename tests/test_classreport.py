@@ -108,6 +108,48 @@ def test_the_zh_class_report_holds_no_english_words():
     assert "<code>memorisation-suspected</code>" in english  # a TA reading English gets the flag's name
 
 
+class _Data:
+    """The one thing an error grade needs of its data: the identity it records."""
+
+    def identity(self) -> dict:
+        return {"fingerprint": "f" * 64, "official": True, "source": "tree", "source_kind": "image-tree",
+                "test_count": 10000}
+
+
+def test_the_batchs_reasons_are_said_in_the_class_reports_language(tmp_path):
+    """A timeout, the memory cap, a killed grading process and results never written: catalogue
+    messages the error grade keeps in results.json, so the zh report says them in Chinese."""
+    import signal
+
+    from grader import atomic
+    from grader.batch.gradebook import read_record
+    from grader.batch.pool import MARKER, Job, _outcome_from_exit
+    from grader.batch.worker import failed_results
+    from grader.messages import say
+    from grader.results import write_results
+    from grader.rubric import load_rubric
+    from tests.test_report import english_words, visible_text
+
+    killed = _outcome_from_exit(-signal.SIGKILL, tmp_path, 1.0, 10.0)
+    reasons = {"slow": ("timeout", say("batch.timeout", limit="420")),
+               "big": ("memory", say("batch.memory", limit=4096)), "dead": (killed.status, killed.reason)}
+    records = []
+    for student, (status, reason) in reasons.items():
+        folder = tmp_path / student
+        job = Job(student, student, tmp_path / f"{student}.pt", "e" * 64, folder)
+        write_results(failed_results(job, reason, load_rubric(None), _Data()), folder)
+        atomic.write_json(folder / MARKER, {"status": status, "reason": reason})  # as record_outcome writes it
+        records.append(read_record(student, student, "e" * 64, folder))
+    records.append(read_record("gone", "gone", "f" * 64, tmp_path / "gone"))  # no results.json at all
+    text = visible_text(render_class_html(records, "zh", figures=False))
+    assert "评分进程被信号 SIGKILL 终止（系统可能内存不足）" in text and "运行时间超过了 420 秒的上限" in text
+    assert say("batch.no_results").text("zh") in text
+    assert english_words(text, {"slow", "big", "dead", "gone", "grader", "SIGKILL", "MiB"}) == set()
+    english = visible_text(render_class_html(records, "en", figures=False))
+    assert "took longer than the 420 s limit and was stopped" in english  # the English, as it always read
+    assert "killed by SIGKILL (the system may have run out of memory)" in english
+
+
 def test_item_analysis_and_confusion_reach_the_page():
     records = [graded("a", 0.85), graded("b", 0.71), graded("c", 0.65)]
     e = records[0].result.evaluation

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.hashing import sha256_file
+from grader.messages import say
 from grader.submission import MANIFEST_NAME, read_manifest
 from grader.submission.archive import JUNK_NAMES, graded_folder, hand_in_stem, is_junk, walk_folder
 
@@ -160,8 +161,7 @@ def _entry(path: Path, root: Path) -> Entry:
     if path.is_symlink() and not _inside(os.path.realpath(path), root):
         digest = hashlib.sha256(b"link out\0" + os.fsencode(os.readlink(path))).hexdigest()
         return Entry(path, _printable(hand_in_stem(path)), "", digest,
-                     problem=f"{path.name} is a link to something outside the class folder; it was not read "
-                             "(hand in the file itself)")
+                     problem=say("batch.link_out", file=path.name))
     digest, problem = _content(path)
     if problem:
         problem = f"{path.name} was refused: {problem}; nothing in it was graded"

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 from grader import atomic
 from grader.batch.pool import Job, Outcome, Task, TreeCaps, run_job
 from grader.errors import GraderError
+from grader.messages import say
 
 
 def cpu_slots(workers: int) -> list[tuple[int, ...] | None]:
@@ -134,7 +135,7 @@ class DaskExecutor:
                 try:
                     outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - a lost worker becomes a row, not a crash
-                    outcome = Outcome("crashed", f"the Dask worker failed: {type(exc).__name__}: {exc}",
+                    outcome = Outcome("crashed", say("batch.worker_failed", error=f"{type(exc).__name__}: {exc}"),
                                       infrastructure=True)
                 yield job, outcome
         finally:

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 from grader import atomic
 from grader.batch.resume import RESULTS_NAME, read_marker
 from grader.errors import GraderError
+from grader.messages import say
 from grader.results import GradeResult, read_results
 
 GRADEBOOK_NAME = "gradebook.csv"
@@ -70,7 +71,7 @@ def read_record(student: str, slug: str, sha256: str, folder: Path) -> Record:
     try:
         result = read_results(folder / RESULTS_NAME)
     except GraderError:
-        return Record(student, slug, sha256, "missing", "no results were written; run the batch again")
+        return Record(student, slug, sha256, "missing", say("batch.no_results"))
     outcome = marker.get("status", "ok")
     if outcome != "ok":
         status, error = outcome, marker.get("reason") or result.error

@@ -33,6 +33,7 @@ from typing import Any, Callable
 from grader import atomic
 from grader.batch.process_tree import kill_tree, tree_rss_mib
 from grader.limits import Limits
+from grader.messages import say
 
 MARKER = "batch.json"  # written last by a finished child; its absence means "not finished"
 CRASH_NOTE = "crash.txt"  # the child's own account of an exception in the grader itself
@@ -112,8 +113,9 @@ class Outcome:
 
     Attributes:
         status: "ok" (the task finished), "timeout", "memory" or "crashed".
-        reason: for anything but "ok", a sentence for the gradebook's error column; deterministic
-            (no timings, no pids) so a re-run writes the same gradebook.
+        reason: for anything but "ok", a sentence for the gradebook's error column (a catalogue
+            Message, so that a report says it in its language); deterministic (no timings, no
+            pids) so a re-run writes the same gradebook.
         wall_s: seconds the child ran.
         peak_mib: the largest resident memory sampled over its process tree, MiB.
         files: for a remote run, the files it wrote (relative path -> bytes); else empty.
@@ -314,12 +316,10 @@ def _run_once(task: Task, job: Job, limits: TreeCaps) -> Outcome:
             # memory first: a child over both caps is reported for the more specific one
             if rss > limits.memory_mib:
                 kill_tree(child.pid)
-                return Outcome("memory", f"used more than the {limits.memory_mib} MiB memory limit and was "
-                                         "stopped", elapsed, peak)
+                return Outcome("memory", say("batch.memory", limit=limits.memory_mib), elapsed, peak)
             if elapsed > limits.timeout_s:
                 kill_tree(child.pid)
-                return Outcome("timeout", f"took longer than the {limits.timeout_s:g} s limit and was stopped",
-                               elapsed, peak)
+                return Outcome("timeout", say("batch.timeout", limit=f"{limits.timeout_s:g}"), elapsed, peak)
             time.sleep(limits.poll_s)
     except BaseException:
         kill_tree(child.pid)
@@ -350,12 +350,11 @@ def _outcome_from_exit(code: int, staging: Path, wall: float, peak: float,
         return Outcome("ok", None, wall, peak)
     if code == CRASH_EXIT and (staging / CRASH_NOTE).is_file():
         first = (staging / CRASH_NOTE).read_text(encoding="utf-8").split("\n\n", 1)[0]
-        return Outcome("crashed", f"the grader failed on this submission: {first}", wall, peak)
+        return Outcome("crashed", say("batch.crashed", error=first), wall, peak)
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
-        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
-        return Outcome("crashed", f"the grading process was killed by {name}{hint}", wall, peak)
+        key = "batch.killed_oom" if -code == signal.SIGKILL else "batch.killed"
+        return Outcome("crashed", say(key, signal=name), wall, peak)
     if lost:
-        return Outcome("crashed", "the grader lost track of the grading process (no exit status); "
-                                  "run the batch again to grade it", wall, peak, infrastructure=True)
-    return Outcome("crashed", f"the grading process exited with code {code} without finishing", wall, peak)
+        return Outcome("crashed", say("batch.lost"), wall, peak, infrastructure=True)
+    return Outcome("crashed", say("batch.exit_code", code=code), wall, peak)

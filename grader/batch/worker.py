@@ -108,15 +108,19 @@ def failed_results(job: Job, reason: str, rubric, data):
     """An ERROR grade for a submission whose grading process did not finish.
 
     Args:
+        reason: why, for the gradebook and the report (a catalogue Message is said in the report's
+            language, and kept in results.json's ``error_detail``).
         rubric: the run's Rubric; every check is listed as failed with ``reason`` in its detail.
         data: the Cifar10 the run grades against (only its identity is recorded).
     """
+    from grader.messages import Message
     from grader.results import Student, as_error, new_result, with_verdict
     from grader.rubric import check
 
     result = new_result(job.submission, dataset=data.identity(), sandbox=bool(getattr(job.settings, "sandbox", True)))
     result = as_error(result.replace(student=Student(job.student, job.student),
-                                     submission=dataclasses.replace(result.submission, sha256=job.sha256)), reason)
+                                     submission=dataclasses.replace(result.submission, sha256=job.sha256)), reason,
+                      detail=reason if isinstance(reason, Message) else None)
     return with_verdict(result, check({}, rubric, not_graded=reason), total_seconds=0.0)
 
 
