@@ -81,7 +81,22 @@ def test_the_self_check_prints_the_verdict_first_and_every_na_with_its_reason():
     assert lines[0] == check_verdict(result)
     na = [line for line in lines if "n/a" in line]
     assert len(na) == 1 and "n/a: no training history: add history" in na[0]
+
+
+def test_the_zh_self_check_holds_no_english_words():
+    from tests.test_report import checks_of_every_kind, english_words
+
+    allowed = {"history", "json", "submission", "toml", "true", "x", "out", "pdf"}  # TOML the hints quote, a path
+    result = checks_of_every_kind().replace(flags=("borderline",))
     console = Console(record=True, width=300)
-    print_check_summary(result, Path("out/report.pdf"), console=console, lang="zh")  # why n/a, in Chinese
-    said = STRINGS["zh"]["check_no_history"]
-    assert f"n/a: {said}" in console.export_text() and check_verdict(result, "zh").endswith(f"history logged: {said}")
+    print_check_summary(result, Path("out/report.pdf"), console=console, lang="zh")
+    text = console.export_text()
+    assert text.splitlines()[0] == check_verdict(result, "zh") == (
+        "尚不能提交：1/6 项检查通过；请先改正：测试准确率高于 70%：当前 0.7，要求 0.7 < x <= 1")
+    assert f"无：{STRINGS['zh']['check_no_history']}" in text and STRINGS["zh"]["flag_borderline"] in text
+    assert english_words(text, allowed) == set()
+    broken = synthetic_results("carol", None, error="unknown format: hand in a .pth")
+    assert check_verdict(broken, "zh").startswith("尚不能提交：未评分：")
+    console = Console(record=True, width=300)
+    print_check_summary(result, Path("out/report.pdf"), console=console)
+    assert english_words(console.export_text(), allowed)  # in English, the check can fail

@@ -117,55 +117,67 @@ def print_batch_summary(summary, out_dir: Path, console=None) -> None:
 
 
 def check_verdict(result: GradeResult, lang: str = "en") -> str:
-    """The self-check's verdict in one line: ``READY: 3/3 checks pass``, or ``NOT READY: ...`` with
-    the first thing to fix (why it was not graded, in ``lang``, or the first failing check and what
-    it needs)."""
-    from grader.report.context import check_detail
+    """The self-check's verdict in one line, in ``lang``: ``READY: 3/3 checks pass``, or ``NOT
+    READY: ...`` with the first thing to fix (why it was not graded, or the first failing check
+    and what it needs)."""
+    from grader.report.context import check_detail, check_name
+    from grader.report.i18n import platform_strings
 
+    t = platform_strings(lang)
     if not result.graded:
-        return f"NOT READY: not graded: {result.student_error_text(lang) or 'the submission could not be graded'}"
+        return t["cc_not_graded"].format(error=result.student_error_text(lang) or t["cc_cannot_grade"])
     checks = result.verdict.checks
     passed = sum(c.passed for c in checks)
     if passed == len(checks):
-        return f"READY: {passed}/{len(checks)} checks pass"
+        return t["cc_ready"].format(passed=passed, total=len(checks))
     first = next(c for c in checks if not c.passed)
     if first.value is None:
         why = check_detail(first, result, lang)
     else:
-        why = f"{first.value:.4g}, needs {check_condition(first)}"
-    return f"NOT READY: {passed}/{len(checks)} checks pass; fix first: {first.name}: {why}"
+        why = t["cc_needs"].format(value=f"{first.value:.4g}", condition=check_condition(first))
+    return t["cc_fix_first"].format(passed=passed, total=len(checks), name=check_name(first, lang), why=why)
 
 
 def print_check_summary(result: GradeResult, report: Path | None, console=None, lang: str = "en") -> None:
-    """A student's self-check: the verdict line first (why it was not graded said in ``lang``),
-    then accuracy, score, each public check with its value (``n/a`` with the reason when there is
-    none), notes, and the report's path."""
+    """A student's self-check, in ``lang``: the verdict line first, then accuracy, score, each
+    public check with its value (``n/a`` with the reason when there is none), notes, and the
+    report's path."""
     from rich.markup import escape
     from rich.table import Table
 
-    from grader.report.context import check_detail
-    from grader.report.i18n import strings
+    from grader.report.i18n import platform_strings
 
+    t = platform_strings(lang)
     console = console or make_console()
     console.print(check_verdict(result, lang), style="bold green" if result.passed else "bold red", markup=False,
                   highlight=False)
     if result.evaluation is not None:
-        console.print(f"accuracy [bold]{result.evaluation.accuracy * 100:.2f}%[/]   "
-                      f"score [bold]{result.verdict.score:g} / {result.verdict.max_score:g}[/]")
-        table = Table("check", "result", "value", "needs", "points")
+        console.print(t["cc_scores"].format(accuracy=f"{result.evaluation.accuracy * 100:.2f}%",
+                                            score=f"{result.verdict.score:g}", max=f"{result.verdict.max_score:g}"))
+        table = Table(t["cc_check"], t["cc_result"], t["cc_value"], t["cc_condition"], t["cc_points"])
         for check in result.verdict.checks:
-            mark = "[green]passed[/]" if check.passed else "[red]FAILED[/]"
-            if check.borderline:
-                mark += " (borderline)"
-            value = f"n/a: {escape(check_detail(check, result, lang))}" if check.value is None else f"{check.value:.4g}"
-            table.add_row(escape(check.name), mark, value, escape(check_condition(check)),
-                          f"{check.score:g} / {check.max_score:g}")
+            table.add_row(*_check_cells(check, result, t, lang))
         console.print(table)
-        described = strings("en")
-        for flag in result.flags:
-            console.print(f"[yellow]note[/]: {escape(described.get(f'flag_{flag}', flag))} ({flag})")
+        for flag in result.flags:  # the flag's name beside its words for an English reader, as the report does
+            named = f" ({flag})" if lang == "en" else ""
+            console.print(f"[yellow]{t['cc_note']}[/]: {escape(t.get(f'flag_{flag}', flag))}{named}")
     if report:
-        console.print(f"report: {escape(str(report))}", highlight=False)
+        console.print(f"{t['cc_report']}: {escape(str(report))}", highlight=False)
+
+
+def _check_cells(check, result: GradeResult, t: dict, lang: str) -> tuple[str, ...]:
+    """One check's row of the self-check's table (rich markup; the texts escaped)."""
+    from rich.markup import escape
+
+    from grader.report.context import check_detail, check_name
+
+    mark = f"[green]{t['cc_passed']}[/]" if check.passed else f"[red]{t['cc_failed']}[/]"
+    if check.borderline:
+        mark += f" ({t['cc_borderline']})"
+    value = t["cc_na"].format(reason=escape(check_detail(check, result, lang))) if check.value is None \
+        else f"{check.value:.4g}"
+    return (escape(check_name(check, lang)), mark, value,
+            escape(check_condition(check)), f"{check.score:g} / {check.max_score:g}")
 
 
 def format_summary(result: GradeResult) -> str:

@@ -528,7 +528,8 @@ CLASS_REPORT_STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-# The Gradescope output (gs_) and the notebook's result (nb_); shown with the report's own labels.
+# The Gradescope output (gs_), the notebook's result (nb_) and grader check's console lines (cc_);
+# shown with the report's own labels.
 PLATFORM_STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "gs_accuracy": "Test accuracy: {accuracy} on {n} test images.",
@@ -559,6 +560,23 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "nb_checks": "Checks",
         "nb_report": "Report",
         "nb_public_only": "The rubric's public checks, as grader check runs them: the TA's grade may hold more.",
+        "cc_ready": "READY: {passed}/{total} checks pass",
+        "cc_not_graded": "NOT READY: not graded: {error}",
+        "cc_cannot_grade": "the submission could not be graded",
+        "cc_fix_first": "NOT READY: {passed}/{total} checks pass; fix first: {name}: {why}",
+        "cc_needs": "{value}, needs {condition}",
+        "cc_scores": "accuracy [bold]{accuracy}[/]   score [bold]{score} / {max}[/]",
+        "cc_check": "check",
+        "cc_result": "result",
+        "cc_value": "value",
+        "cc_condition": "needs",
+        "cc_points": "points",
+        "cc_passed": "passed",
+        "cc_failed": "FAILED",
+        "cc_borderline": "borderline",
+        "cc_na": "n/a: {reason}",
+        "cc_note": "note",
+        "cc_report": "report",
     },
     "zh": {
         "gs_accuracy": "测试准确率：{accuracy}（{n} 张测试图像）。",
@@ -587,6 +605,23 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "nb_checks": "检查项",
         "nb_report": "报告",
         "nb_public_only": "仅含评分标准中公开的检查项（与 grader check 相同）：助教的评分可能包含更多检查项。",
+        "cc_ready": "可以提交：{passed}/{total} 项检查通过",
+        "cc_not_graded": "尚不能提交：未评分：{error}",
+        "cc_cannot_grade": "无法评分这份提交",
+        "cc_fix_first": "尚不能提交：{passed}/{total} 项检查通过；请先改正：{name}：{why}",
+        "cc_needs": "当前 {value}，要求 {condition}",
+        "cc_scores": "测试准确率 [bold]{accuracy}[/]   得分 [bold]{score} / {max}[/]",
+        "cc_check": "检查项",
+        "cc_result": "结果",
+        "cc_value": "数值",
+        "cc_condition": "要求",
+        "cc_points": "得分",
+        "cc_passed": "通过",
+        "cc_failed": "未通过",
+        "cc_borderline": "临界",
+        "cc_na": "无：{reason}",
+        "cc_note": "备注",
+        "cc_report": "报告",
     },
 }
 
