@@ -223,3 +223,20 @@ def test_a_syntax_error_in_model_py_is_reported_in_chinese(tmp_path, data):
     assert "导入 model.py 时出错：SyntaxError" in html and "请在本地运行 <code>" not in html
     assert "请在本地运行 `python model.py` 并改正错误" in html
     assert error_text(result.error_detail, result.error, "en") == result.error  # English as before
+
+
+def test_gradescope_and_grader_check_say_the_error_in_their_language(tmp_path):
+    from datetime import datetime, timezone
+
+    from grader.commands.console import check_verdict
+    from grader.platforms.gradescope import Progress, progress_html
+
+    said = say("load.keys_mismatch", file="weights.pth", detail=say("load.unexpected_keys", keys="extra.weight"))
+    result = as_error(new_result(tmp_path / "s2400006", dataset={}, sandbox=True), str(GraderError(said)),
+                      detail=said)
+    now = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    output = progress_html(Progress((), now, lang="zh"), result=result)
+    assert "未评分：weights.pth 与网络不匹配：多出的键 extra.weight" in output and "does not fit" not in output
+    assert "does not fit the network" in progress_html(Progress((), now), result=result)
+    assert check_verdict(result, "zh").endswith("建议：build_model() 构建的网络结构必须与训练这些权重时的结构相同")
+    assert check_verdict(result) == f"NOT READY: not graded: {result.error}"  # English, exactly as before
