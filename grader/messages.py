@@ -99,11 +99,11 @@ CATALOGUE: dict[str, Entry] = {
                             ("hand in {file} itself, not a link to it", "请提交 {file} 文件本身，而不是指向它的链接")),
     "manifest.unreadable": _entry("{file} cannot be read ({reason})", "无法读取 {file}（{reason}）",
                                   ("hand in a readable file", "请提交可读的文件")),
-    "manifest.too_large": _entry("{file} is not a file of at most {kib} KiB", "{file} 不是不超过 {kib} KiB 的文件",
+    "manifest.too_large": _entry("{file} is not a file of at most {kib} KiB", "{file} 不是普通文件，或超过了 {kib} KiB",
                                  ("a manifest is a few lines, see docs/grading.md",
                                   "submission.toml 只需要几行，见 docs/grading.md")),
     "manifest.not_utf8": _entry("{file} is not UTF-8 text (byte {byte} is not)",
-                                "{file} 不是 UTF-8 文本（第 {byte} 个字节不是）", _UTF8),
+                                "{file} 不是 UTF-8 文本（偏移 {byte} 处的字节不合法）", _UTF8),
     "input.not_table": _entry("{where} must be a table", "{where} 必须是一个表",
                               ("write [input] with scale, mean, std below it",
                                "请写一行 [input]，并在其下写 scale、mean、std")),
@@ -157,7 +157,7 @@ CATALOGUE: dict[str, Entry] = {
          "请把文件本身放进文件夹，并写它相对于这个文件夹的路径")),
     # --- finding and reading the checkpoint ---------------------------------------------------
     "hand_in.dangling_link": _entry(
-        "{file} is a link to {target}, which does not exist", "{file} 是指向 {target} 的链接，而那里什么也没有",
+        "{file} is a link to {target}, which does not exist", "{file} 是指向 {target} 的链接，而链接的目标不存在",
         ("hand in the file itself (an archive can keep a link and lose what it pointed to)",
          "请提交文件本身（压缩包可能只保留了链接，丢掉了它指向的文件）")),
     "hand_in.missing": _entry("{file} does not exist", "{file} 不存在",
@@ -258,7 +258,7 @@ CATALOGUE: dict[str, Entry] = {
     "precheck.bare_pickle": _entry(
         "it is a bare pickle (pickle.dump), not a torch.save file in the zip or legacy pickle format, and a bare "
         "pickle can run code when loaded",
-        "它是用 pickle.dump 直接保存的 pickle，不是 zip 格式或旧格式的 torch.save 文件，而这样的 pickle "
+        "文件是用 pickle.dump 直接保存的 pickle，不是 zip 格式或旧格式的 torch.save 文件，而这样的 pickle "
         "在加载时可能运行代码"),
     "precheck.truncated_storage": _entry(
         "it is truncated: storage {key} claims {claimed} but the file holds {held} from there on",
@@ -479,7 +479,7 @@ CATALOGUE: dict[str, Entry] = {
     "run.the_network_batch": _entry("the network, on a batch of {count} images,", "网络在处理一批 {count} 张图像时"),
     "run.memory_cap": _entry(" (the cap here is {size})", "（这里的上限是 {size}）"),
     "run.batch_failed": _entry("the network failed on a batch of {shape} images: {reason}",
-                               "网络在一批 {shape} 的图像上出错：{reason}",
+                               "网络处理形状为 {shape} 的一批图像时出错：{reason}",
                                ("it must accept float32 (n, 3, 32, 32) input", "它必须接受 float32 的 (n, 3, 32, 32) 输入")),
     "run.not_a_tensor": _entry("the network returned a {kind}, not a tensor", "网络返回的是 {kind}，不是张量",
                                ("forward() must return the logits tensor (n, 10)",
