@@ -324,6 +324,7 @@ CATALOGUE: dict[str, Entry] = {
         "{file}: entry {name} could not be unpacked ({reason})", "{file}：其中的 {name} 无法解压（{reason}）",
         ("free space in the temporary folder (TMPDIR) and grade again", "请清理临时文件夹（TMPDIR）的空间后重新评分")),
     # --- the training history -----------------------------------------------------------------
+    "history.failed": _entry("{error}; {error_hint}", "{error}；{error_hint}"),
     "history.missing": _entry("history file {file} is missing", "训练历史文件 {file} 不存在",
                               ("hand it in, or fix history = ... in submission.toml",
                                "请提交它，或改正 submission.toml 中的 history = ...")),

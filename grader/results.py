@@ -81,7 +81,8 @@ class SubmissionFacts:
             a note from the catalogue is a ``grader.messages.Message`` (a str that can be said in
             another language).
         history_error: why the history handed in could not be read (a failed claim: its checks
-            fail, the rest is graded); None when it was read or none was handed in.
+            fail, the rest is graded), a catalogue Message when it has an entry; None when it was
+            read or none was handed in.
     """
 
     path: str
@@ -450,11 +451,12 @@ def _to_json(r: GradeResult) -> dict:
         "schema_version": SCHEMA_VERSION,
         "status": r.status.value,
         "error": r.error,
-        "error_detail": r.error_detail.to_json() if r.error_detail is not None else None,
+        "error_detail": _detail(r.error_detail),
         "grader_version": r.grader_version,
         "created": r.created,
         "student": {"id": r.student.id, "name": r.student.name},
-        "submission": {**_plain(dataclasses.asdict(r.submission)), "notes_detail": notes_detail(r.submission.notes)},
+        "submission": {**_plain(dataclasses.asdict(r.submission)), "notes_detail": notes_detail(r.submission.notes),
+                       "history_error_detail": _detail(r.submission.history_error)},
         "dataset": _plain(r.dataset),
         "device": r.device,
         "sandbox": {"enabled": r.sandbox.enabled, "warning": r.sandbox.warning},
@@ -524,7 +526,7 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
             files=tuple(submission.get("files") or ()), manifest=dict(submission.get("manifest") or {}),
             input=submission.get("input"),
             notes=read_notes(tuple(submission.get("notes") or ()), submission.get("notes_detail")),
-            history_error=submission.get("history_error")),
+            history_error=_history_error(submission)),
         dataset=dataset,
         sandbox=SandboxFacts(bool((obj.get("sandbox") or {}).get("enabled")),
                              (obj.get("sandbox") or {}).get("warning")),
@@ -545,6 +547,16 @@ def _read_fields(obj: Mapping[str, Any], status: Status) -> GradeResult:
         grader_version=str(obj.get("grader_version") or "?"),
         created=str(obj.get("created") or ""),
     )
+
+
+def _detail(text: str | None) -> dict | None:
+    return text.to_json() if isinstance(text, Message) else None
+
+
+def _history_error(submission: Mapping[str, Any]) -> str | None:
+    """``history_error``, a catalogue message again when ``history_error_detail`` says which."""
+    error = submission.get("history_error")
+    return None if error is None else read_notes((error,), [submission.get("history_error_detail")])[0]
 
 
 def _measured_json(training: Measured | None) -> dict | None:

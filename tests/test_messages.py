@@ -240,3 +240,19 @@ def test_gradescope_and_grader_check_say_the_error_in_their_language(tmp_path):
     assert "does not fit the network" in progress_html(Progress((), now), result=result)
     assert check_verdict(result, "zh").endswith("建议：build_model() 构建的网络结构必须与训练这些权重时的结构相同")
     assert check_verdict(result) == f"NOT READY: not graded: {result.error}"  # English, exactly as before
+
+
+def test_an_unread_history_is_said_in_chinese_after_results_json(tmp_path, data):
+    folder = write_form("state-dict", tmp_path / "s2400007")
+    (folder / "history.json").write_text('{"step": [1, 2], "lr": [0.1, 0.01]}')  # none of the keys read
+    inspected = pipeline.inspect_submission(folder)
+    with inspected:
+        result = pipeline._with_submission(new_result(folder, dataset={}, sandbox=True), inspected)
+    result = as_error(result, "not run here")  # what the intake recorded, without running the network
+    again = GradeResult.from_json(result.to_json())
+    error = again.submission.history_error
+    assert error == result.submission.history_error and error.startswith("history.json holds keys step, lr")
+    assert error.text("zh").startswith("history.json 中的键是 step, lr：其中没有 train_loss/train_acc/test_acc")
+    assert "；请每个 epoch 记录一次 train_loss、train_acc 和 test_acc" in error.text("zh")
+    note = again.submission.notes[-1]
+    assert note.key == "note.history_unread" and note.text("zh").startswith("没有读取训练历史")

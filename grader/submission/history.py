@@ -103,8 +103,10 @@ def load_history(path: Path, name: str | None = None) -> HistoryFile:
     try:
         values, notes = _read(path, name)
     except GraderError as exc:
-        return HistoryFile(name, error=f"{exc.message}; {exc.hint}" if exc.hint else exc.message,
-                           error_detail=exc.detail)
+        if exc.detail is not None:  # the error with its hint, as one message
+            error = say("history.failed", error=exc.detail) if exc.hint else exc.detail
+            return HistoryFile(name, error=error, error_detail=exc.detail)
+        return HistoryFile(name, error=f"{exc.message}; {exc.hint}" if exc.hint else exc.message)
     except OSError as exc:  # no permission, an I/O error: the student's file, not a grader bug
         error = say("history.unreadable", file=name, reason=str(exc.strerror or exc))
         return HistoryFile(name, error=error, error_detail=error)
