@@ -161,6 +161,14 @@ def test_confusion_counts_and_pairs_are_text(graded):
     cells = [int(v) for v in re.findall(r">(\d+)</td>", table)]
     assert cells == [v for row in graded["confusion_matrix"] for v in row]
     assert "<td>cat → dog</td><td class=\"num\">350<" in html
+    # each cell's colours by its class, from one rule per colour in the page's style
+    from grader.report.figures import heatmap_cells
+
+    expected = [c for row in heatmap_cells(graded["confusion_matrix"]) for c in row]
+    assert re.findall(r'<td class="num h([0-9a-f]{6})', table) == [c["bg"][1:] for c in expected]
+    style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    rules = dict(re.findall(r"td\.h([0-9a-f]{6}) \{ background: #\1; color: (#[0-9a-f]{6}); \}", style))
+    assert {c["bg"][1:]: c["fg"] for c in expected} == rules
 
 
 def test_render_is_deterministic(graded):

@@ -110,11 +110,30 @@ def to_data_uri(fig, style: FigureStyle | None = None) -> str:
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
             mime = "image/svg+xml"
         elif style.fmt == "png":
-            fig.savefig(buf, format="png", dpi=style.dpi, metadata={"Software": None})
+            buf.write(_opaque_png(fig, style.dpi))
             mime = "image/png"
         else:
             raise ValueError(f"figure format must be 'svg' or 'png', not {style.fmt!r}")
     return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _opaque_png(fig, dpi: float) -> bytes:
+    """``fig`` as an RGB PNG without metadata (call inside ``matplotlib.rc_context``).
+
+    The figures are opaque (a white background): without the alpha channel that savefig writes,
+    weasyprint encodes one image per figure for the PDF, not an image and its alpha mask.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    size = canvas.get_width_height(physical=True)
+    image = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue()
 
 
 def bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[float]], *,
