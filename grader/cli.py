@@ -288,6 +288,8 @@ def gradescope(**options) -> None:
 @PARTIAL_OPTION
 @MODEL_CODE_OPTION
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Language of what the student reads [default: params.grader.lang in ROOT/data/data.json, else en].")
 @user_errors
 def prairielearn(**options) -> None:
     """Run as a PrairieLearn external grader: ROOT/student in, ROOT/results/results.json out."""
@@ -305,6 +307,8 @@ def prairielearn(**options) -> None:
 @PARTIAL_OPTION
 @MODEL_CODE_OPTION
 @click.option("--no-sandbox", is_flag=True, help="Run the submission unsandboxed (loudly flagged).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the test names and messages, the log's summary and the report.")
 @user_errors
 def classroom(**options) -> None:
     """Grade for GitHub Classroom: the `result` step output goes to $GITHUB_OUTPUT."""

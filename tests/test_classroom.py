@@ -78,3 +78,15 @@ def test_classroom_writes_the_step_output_and_exits_2_when_ungradable(tmp_path):
     obj = decode(lines[1])
     assert validate_classroom(obj) == [] and obj["status"] == "error"
     assert (tmp_path / "out" / "results.json").is_file()
+
+
+def test_a_chinese_result_names_each_check_in_chinese():
+    from tests.test_report import checks_of_every_kind, english_words
+
+    graded = checks_of_every_kind()
+    obj = classroom_result(graded, lang="zh")
+    assert validate_classroom(obj) == []
+    assert obj["tests"][0]["name"] == "测试准确率高于 70%"
+    allowed = {"CIFAR", "history", "json", "submission", "toml", "true", "x"}
+    assert english_words("\n".join(f"{t['name']}\n{t['message']}" for t in obj["tests"]), allowed) == set()
+    assert [t["score"] for t in obj["tests"]] == [t["score"] for t in classroom_result(graded)["tests"]]

@@ -100,3 +100,18 @@ def test_the_zh_self_check_holds_no_english_words():
     console = Console(record=True, width=300)
     print_check_summary(result, Path("out/report.pdf"), console=console)
     assert english_words(console.export_text(), allowed)  # in English, the check can fail
+
+
+def test_the_grade_summary_in_zh_is_the_verdict_then_each_check_in_chinese():
+    from grader.commands.console import format_summary
+    from tests.test_report import checks_of_every_kind, english_words
+
+    result = checks_of_every_kind()
+    text = format_summary(result, "zh")
+    lines = text.splitlines()
+    assert lines[0] == f"ada: {check_verdict(result, 'zh')}"
+    assert lines[1].startswith("  测试准确率：70.00%") and lines[2].startswith("  得分：")
+    marks = [line.split("]")[0] for line in lines if line.startswith("  [")]
+    assert marks == ["  [未通过", "  [通过"] + ["  [未通过"] * 4
+    assert english_words(text, {"ada", "history", "json", "submission", "toml", "true", "x"}) == set()
+    assert format_summary(result).startswith("ada: state-dict, accuracy 0.7000")  # English as before

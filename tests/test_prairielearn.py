@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import warnings
 
 import pytest
 from click.testing import CliRunner
@@ -137,3 +139,42 @@ def test_prairielearn_marks_an_unreadable_hand_in_ungradable(grading_root, tmp_p
     out = json.loads((tmp_path / "results" / "results.json").read_text())
     assert validate_prairielearn(out) == [] and out["gradable"] is False
     assert "unknown format" in out["format_errors"][0]
+
+
+def test_a_chinese_result_has_no_english_sentence_and_no_grading_folders():
+    """Under zh the student reads Chinese names, messages and figure labels; an error names the
+    hand-in by its own name, never the grading container's folders."""
+    from grader.messages import say
+    from tests.test_report import checks_of_every_kind, english_words
+
+    allowed = {"CIFAR", "history", "json", "submission", "toml", "true", "x"}
+    graded = checks_of_every_kind().replace(flags=("history-mismatch",))
+    with warnings.catch_warnings():  # a Chinese label drawn without the CJK font warns of each missing glyph
+        warnings.simplefilter("error", UserWarning)
+        images = result_images(graded, "zh")
+    out = prairielearn_results(graded, images=images, lang="zh")
+    assert validate_prairielearn(out) == []
+    texts = [out["message"], out["output"], *(i["label"] for i in out["images"]),
+             *(f"{t['name']}\n{t['message']}\n{t['output']}" for t in out["tests"])]
+    assert english_words("\n".join(texts), allowed) == set()
+    assert out["tests"][0]["name"] == "测试准确率高于 70%" and {t["message"] for t in out["tests"]} == {"通过", "未通过"}
+    assert [i["label"] for i in out["images"]] == ["混淆矩阵（行：真实类别，列：预测类别）", "训练曲线"]
+    said = say("weights.empty", file="/grade/student/model.pth")
+    error = synthetic_results("bob", None, error=str(said))
+    error = error.replace(error_detail=said, submission=dataclasses.replace(error.submission, path="/grade/student"))
+    failed = prairielearn_results(error, lang="zh")
+    assert failed["format_errors"][0].startswith("student/model.pth") and "/grade/" not in json.dumps(failed)
+    assert english_words(failed["format_errors"][0] + failed["message"], allowed | {"student"}) == set()
+    english = prairielearn_results(error)
+    assert english["format_errors"][0].startswith("student/model.pth is empty")  # the same, in English
+    assert english_words(english["message"], allowed)  # the check above can fail
+
+
+def test_the_language_comes_from_data_json_unless_the_command_line_says(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "data.json").write_text(json.dumps({"params": {"grader": {"lang": "zh"}}}))
+    assert read_options(tmp_path).lang == "zh"
+    (tmp_path / "data" / "data.json").write_text(json.dumps({"params": {"grader": {"lang": "fr"}}}))
+    (tmp_path / "student").mkdir()
+    result = CliRunner().invoke(main, ["prairielearn", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "params.grader.lang is 'fr'" in result.output and "en, zh" in result.output

@@ -180,8 +180,11 @@ def _check_cells(check, result: GradeResult, t: dict, lang: str) -> tuple[str, .
             escape(check_condition(check)), f"{check.score:g} / {check.max_score:g}")
 
 
-def format_summary(result: GradeResult) -> str:
-    """A few lines for the terminal: status, accuracy, each check, score."""
+def format_summary(result: GradeResult, lang: str = "en") -> str:
+    """A few lines for the terminal: status, accuracy, each check, score (in ``lang``; in English
+    with the TA's own paths and the form the hand-in was read as)."""
+    if lang != "en":
+        return _said_summary(result, lang)
     who = result.student.id
     if result.evaluation is None:
         return f"{who}: NOT GRADED\n  {result.error}"
@@ -197,6 +200,27 @@ def format_summary(result: GradeResult) -> str:
         mark = "PASS" if c.passed else "FAIL"
         lines.append(f"  [{mark}] {c.name}: {c.detail}  ({c.score:g}/{c.max_score:g})")
     lines.append(f"score {result.verdict.score:g}/{result.verdict.max_score:g}")
+    if result.sandbox.warning:
+        lines.append(f"WARNING: {result.sandbox.warning}")
+    return "\n".join(lines)
+
+
+def _said_summary(result: GradeResult, lang: str) -> str:
+    """``format_summary`` for a reader of ``lang``: the self-check's verdict, then accuracy, each
+    check with its detail, and the score, as a student reads them (no folder of the grading machine)."""
+    from grader.platforms.gradescope import check_output, summary_text
+    from grader.report.i18n import platform_strings
+
+    t = platform_strings(lang)
+    lines = [f"{result.student.id}: {check_verdict(result, lang)}"]
+    if result.evaluation is not None:
+        lines.append("  " + summary_text(result, lang).replace("\n", "\n  "))
+        for check in result.verdict.checks:
+            mark = t["cc_passed"] if check.passed else t["cc_failed"]
+            line, _, detail = check_output(check, result, lang).partition("\n")
+            lines.append(f"  [{mark}] {line} ({check.score:g}/{check.max_score:g})")
+            if detail:
+                lines.append(f"      {detail}")
     if result.sandbox.warning:
         lines.append(f"WARNING: {result.sandbox.warning}")
     return "\n".join(lines)

@@ -82,7 +82,7 @@ def grade_and_write(submission: Path, out_dir: Path, *, data: Cifar10, rubric: R
     written; return the grade (``grader grade`` and a finished ``grader train`` both end here)."""
     result = grade_one(submission, data=data, rubric=rubric, sandbox=sandbox, robustness=robustness)
     written = write_outputs(result, out_dir, OutputParts(lang=lang, pdf=pdf))
-    click.echo(format_summary(result))
+    click.echo(format_summary(result, lang))
     for path in written.paths:
         click.echo(f"wrote {path}")
     if written.report_error:

@@ -22,10 +22,12 @@ from grader.pipeline import OutputParts, grade_one, write_outputs
 
 
 def prairielearn_command(*, root: str = "/grade", rubric: str | None = None, data_path: str | None = None,
-                         partial: bool = False, model_code: str | None = None, no_sandbox: bool = False) -> Exit:
+                         partial: bool = False, model_code: str | None = None, no_sandbox: bool = False,
+                         lang: str | None = None) -> Exit:
     """`grader prairielearn`: grade ROOT/student, write ROOT/results/results.json (and the grade's
     own results.json in ROOT/results/grader). OK once results.json is written, whatever the grade;
-    options on the command line win over ``params.grader`` in ROOT/data/data.json."""
+    options on the command line win over ``params.grader`` in ROOT/data/data.json (``lang``:
+    English when neither sets it)."""
     from grader.platforms.prairielearn import fit_size, prairielearn_results, read_options, result_images
 
     root = Path(root)
@@ -39,7 +41,8 @@ def prairielearn_command(*, root: str = "/grade", rubric: str | None = None, dat
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_one(submission, data=data, rubric=chosen, sandbox=not no_sandbox)
     write_outputs(result, work, OutputParts(report=False))
-    shown = fit_size(prairielearn_results(result, images=result_images(result)))
+    lang = lang or options.lang or "en"
+    shown = fit_size(prairielearn_results(result, images=result_images(result, lang), lang=lang))
     target = atomic.write_json(root / "results" / "results.json", shown)
     click.echo(f"{result.student.id}: {result.status.value}, score {shown['score']:.4g} -> {target}")
     return Exit.OK
@@ -47,9 +50,10 @@ def prairielearn_command(*, root: str = "/grade", rubric: str | None = None, dat
 
 def classroom_command(*, submission: str, out_dir: str = "grader-classroom", rubric: str | None = None,
                       data_path: str | None = None, partial: bool = False, model_code: str | None = None,
-                      no_sandbox: bool = False) -> Exit:
-    """`grader classroom`: grade, write results.json and the report to ``out_dir``, append the
-    ``result`` line to $GITHUB_OUTPUT (or print it when unset), and exit by the rubric."""
+                      no_sandbox: bool = False, lang: str = "en") -> Exit:
+    """`grader classroom`: grade, write results.json and the report (in ``lang``) to ``out_dir``,
+    append the ``result`` line to $GITHUB_OUTPUT (or print it when unset), and exit by the rubric.
+    The workflow's log, which the student reads, has the summary in ``lang``."""
     from grader.platforms.classroom import classroom_result, output_line
 
     chosen, data, _ = prepare(rubric, data_path=data_path, partial=partial, model_code=model_code,
@@ -57,9 +61,9 @@ def classroom_command(*, submission: str, out_dir: str = "grader-classroom", rub
     if no_sandbox:
         click.echo(NO_SANDBOX_WARNING, err=True)
     result = grade_one(Path(submission), data=data, rubric=chosen, sandbox=not no_sandbox)
-    write_outputs(result, Path(out_dir), OutputParts(pdf=False))
-    click.echo(format_summary(result))
-    line = output_line(classroom_result(result))
+    write_outputs(result, Path(out_dir), OutputParts(pdf=False, lang=lang))
+    click.echo(format_summary(result, lang))
+    line = output_line(classroom_result(result, lang))
     target = os.environ.get("GITHUB_OUTPUT")
     if target:
         with open(target, "a", encoding="utf-8") as out:  # the runner's file: append, as every step does

@@ -3,6 +3,8 @@
     gradescope_results(result, public=None, progress=None, lang="en") -> dict      pure
     limited_results(refusal, progress, max_score) -> dict      a submission over the daily limit
     gradescope_student(root) -> str                      the student id Gradescope's metadata names
+    check_title(check, lang), check_output(check, result, lang), summary_text(result, lang)
+                                                          the words every platform's output shares
 
 Each test's ``output`` and the plain-text ``output`` are in ``lang`` (``grader gradescope --lang``):
 in English as results.json words them, in another language said again from the grade's facts.
@@ -89,12 +91,12 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
     for number, check in enumerate(result.verdict.checks, start=1):
         visible = True if public is None else public.get(check.name, False)
         tests.append({
-            "name": _check_name(check, lang),
+            "name": check_title(check, lang),
             "number": str(number),
             "score": _num(check.score),
             "max_score": _num(check.max_score),
             "status": "passed" if check.passed else "failed",
-            "output": without_folders(check_output(check, result, lang), result.submission.path),
+            "output": check_output(check, result, lang),
             "output_format": "text",
             "visibility": style.public_test if visible else style.private_test,
         })
@@ -198,7 +200,12 @@ def _percent(fraction: float) -> str:
 
 def check_output(check: CheckResult, result: GradeResult, lang: str = "en") -> str:
     """One line per check: its measured value against its threshold, then its detail (in ``lang``;
-    ``result``: the grade the check belongs to)."""
+    ``result``: the grade the check belongs to). The grading machine's folders above the hand-in
+    are left out, as everywhere a student reads."""
+    return without_folders(_check_output(check, result, lang), result.submission.path) or ""
+
+
+def _check_output(check: CheckResult, result: GradeResult, lang: str) -> str:
     if lang != "en":
         return _said_check_output(check, result, lang)
     value = check.value
@@ -219,7 +226,8 @@ def _said_check_output(check: CheckResult, result: GradeResult, lang: str) -> st
     return f"{line}\n{check_detail(check, result, lang)}"
 
 
-def _check_name(check: CheckResult, lang: str) -> str:
+def check_title(check: CheckResult, lang: str = "en") -> str:
+    """The check's name as a student reads it in ``lang`` (the rubric's ``name_zh`` in Chinese)."""
     from grader.report.context import check_name
 
     return check.name if lang == "en" else check_name(check, lang)

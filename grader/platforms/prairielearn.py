@@ -1,7 +1,7 @@
 """A grade in PrairieLearn's external grader results format.
 
-    prairielearn_results(result, images=...) -> dict     pure
-    result_images(result) -> list[dict]                   the confusion matrix and curves as data URIs
+    prairielearn_results(result, images=..., lang="en") -> dict     pure
+    result_images(result, lang="en") -> list[dict]        the confusion matrix and curves as data URIs
     fit_size(obj, limit) -> dict                          drops images, then trims text, to fit
     read_options(root) -> PrairieLearnOptions             grader options from ROOT/data/data.json
 
@@ -10,6 +10,10 @@ could not be graded, the student keeps the attempt), ``score`` in [0, 1], ``mess
 ``output``, ``format_errors``, ``images`` (each ``label``, ``url``) and ``tests`` (each ``name``,
 ``description``, ``points``, ``max_points``, ``message``, ``output``). PrairieLearn refuses a
 results file of 1 MB or more.
+
+What the student reads (test names, messages, outputs, the figures' labels) is in ``lang``
+(``grader prairielearn --lang``, or ``lang`` in the question's ``params.grader``), and names the
+hand-in by its name, never by the grading container's folders.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
-from grader.platforms.gradescope import check_output, summary_text
-from grader.results import GradeResult
+from grader.messages import LANGS, said
+from grader.platforms.gradescope import check_output, check_title, summary_text
+from grader.results import GradeResult, without_folders
 
 SIZE_LIMIT = 1_000_000  # bytes of results.json PrairieLearn accepts, less than 1 MB
 TEXT_LIMIT = 20_000  # characters kept of ``output`` when the whole does not fit
-OPTION_KEYS = ("rubric", "model_code", "partial")
+OPTION_KEYS = ("rubric", "model_code", "partial", "lang")
 
 
 @dataclass(frozen=True)
@@ -37,79 +42,93 @@ class PrairieLearnOptions:
         rubric: rubric.toml, relative to ROOT (e.g. ``serverFilesCourse/rubric.toml``).
         model_code: the class's model code, relative to ROOT.
         partial: accept a data source smaller than CIFAR-10.
+        lang: the language of what the student reads ("en" or "zh"); None: the command line's.
     """
 
     rubric: Path | None = None
     model_code: Path | None = None
     partial: bool = False
+    lang: str | None = None
 
 
-def prairielearn_results(result: GradeResult, *, images: list[dict] | None = None) -> dict:
+def prairielearn_results(result: GradeResult, *, images: list[dict] | None = None, lang: str = "en") -> dict:
     """The PrairieLearn ``results.json`` object for one grade.
 
     Args:
         result: the grade (graded or error).
         images: ``{label, url}`` figures to show (``result_images``); None shows none.
+        lang: the language of the names, messages and outputs.
     Returns:
         an ungradable object (``gradable: false``, ``format_errors``) for a hand-in that was not
         graded; otherwise the score as a fraction of the rubric's maximum and one test per check.
     """
+    from grader.report.i18n import platform_strings
+
+    t = platform_strings(lang)
     if not result.graded:
-        return {"gradable": False, "score": 0.0, "format_errors": [result.error or "the hand-in was not graded"],
-                "message": summary_text(result), "output": "", "tests": [], "images": []}
+        return {"gradable": False, "score": 0.0, "format_errors": [result.student_error_text(lang) or t["pl_not_graded"]],
+                "message": summary_text(result, lang), "output": "", "tests": [], "images": []}
     verdict = result.verdict
-    tests = [{"name": check.name, "description": check.metric or check.name, "points": _num(check.score),
-              "max_points": _num(check.max_score), "message": "passed" if check.passed else "failed",
-              "output": check_output(check, result)} for check in verdict.checks]
+    tests = [{"name": check_title(check, lang), "description": check.metric or check.name, "points": _num(check.score),
+              "max_points": _num(check.max_score), "message": t["pl_passed"] if check.passed else t["pl_failed"],
+              "output": check_output(check, result, lang)} for check in verdict.checks]
     maximum = _num(verdict.max_score)
     score = min(1.0, max(0.0, _num(verdict.score) / maximum)) if maximum > 0 else 0.0
-    return {"gradable": True, "score": score, "message": summary_text(result), "output": _notes(result),
+    return {"gradable": True, "score": score, "message": summary_text(result, lang), "output": _notes(result, t, lang),
             "format_errors": [], "tests": tests, "images": list(images or [])}
 
 
-def result_images(result: GradeResult) -> list[dict]:
-    """The confusion matrix and, where a history was handed in, the training curves."""
+def result_images(result: GradeResult, lang: str = "en") -> list[dict]:
+    """The confusion matrix and, where a history was handed in, the training curves, labelled in ``lang``."""
     from grader.report import figures
+    from grader.report.i18n import class_name, platform_strings
 
     if result.evaluation is None:
         return []
+    t = platform_strings(lang)
     style = figures.FigureStyle(dpi=90)  # small enough that both fit PrairieLearn's 1 MB many times over
-    shown = [{"label": "Confusion matrix (rows: true class, columns: predicted)",
-              "url": confusion_image(result.evaluation.confusion_matrix,
-                                     list(result.evaluation.per_class_accuracy), style)}]
+    classes = [class_name(name, lang) for name in result.evaluation.per_class_accuracy]
+    shown = [{"label": t["pl_confusion"],
+              "url": confusion_image(result.evaluation.confusion_matrix, classes, style,
+                                     axes=(t["predicted"], t["true_class"]))}]
     history = result.history or {}
     loss, train, test = history.get("train_loss"), history.get("train_acc"), history.get("test_acc")
     longest = max((len(v) for v in (loss, train, test) if v), default=0)
     if longest:
-        accuracies = {name: values for name, values in (("train accuracy", train), ("test accuracy", test)) if values}
+        accuracies = {name: values for name, values in ((t["train_acc"], train), (t["test_acc"], test)) if values}
         epochs = history.get("epoch") or list(range(1, longest + 1))
-        shown.append({"label": "Training curves", "url": figures.training_curves(
-            epochs, loss=loss, accuracies=accuracies, best_epoch=None, labels={}, style=style)})
+        shown.append({"label": t["pl_curves"], "url": figures.training_curves(
+            epochs, loss=loss, accuracies=accuracies, best_epoch=None,
+            labels={"epoch": t["epoch"], "loss": t["train_loss"], "accuracy": t["accuracy_axis"], "gap": t["gap"]},
+            style=style)})
     return shown
 
 
-def confusion_image(matrix: list[list[int]], classes: list[str], style) -> str:
-    """A confusion matrix as a cividis heatmap with its counts, as a data URI."""
+def confusion_image(matrix: list[list[int]], classes: list[str], style,
+                    axes: tuple[str, str] = ("predicted", "true")) -> str:
+    """A confusion matrix as a cividis heatmap with its counts, as a data URI (``axes``: the
+    labels of the predicted and the true class)."""
     import matplotlib
     from matplotlib.figure import Figure
 
-    from grader.report.figures import to_data_uri
+    from grader.report.figures import styled, to_data_uri
 
-    n = len(matrix)
-    fig = Figure(figsize=(5.5, 5.0))
-    fig.subplots_adjust(left=0.2, bottom=0.2, right=0.97, top=0.95)
-    ax = fig.add_subplot()
-    ax.imshow(matrix, cmap="cividis")
-    high = max((max(row) for row in matrix if row), default=0) or 1
-    for i, row in enumerate(matrix):
-        for j, count in enumerate(row):
-            light = matplotlib.colormaps["cividis"](count / high)[:3]
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
-                    color="black" if sum(light) / 3 > 0.5 else "white")
-    ax.set_xticks(range(n), classes[:n], rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(n), classes[:n])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    with styled(style):
+        n = len(matrix)
+        fig = Figure(figsize=(5.5, 5.0))
+        fig.subplots_adjust(left=0.2, bottom=0.2, right=0.97, top=0.95)
+        ax = fig.add_subplot()
+        ax.imshow(matrix, cmap="cividis")
+        high = max((max(row) for row in matrix if row), default=0) or 1
+        for i, row in enumerate(matrix):
+            for j, count in enumerate(row):
+                light = matplotlib.colormaps["cividis"](count / high)[:3]
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
+                        color="black" if sum(light) / 3 > 0.5 else "white")
+        ax.set_xticks(range(n), classes[:n], rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(n), classes[:n])
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(axes[1])
     return to_data_uri(fig, style)
 
 
@@ -148,9 +167,12 @@ def read_options(root: Path) -> PrairieLearnOptions:
     if unknown:
         raise GraderError(f"{path}: params.grader has unknown keys {', '.join(unknown)}",
                           f"use only {', '.join(OPTION_KEYS)}")
+    lang = table.get("lang")
+    if lang is not None and lang not in LANGS:
+        raise GraderError(f"{path}: params.grader.lang is {lang!r}", f"use one of: {', '.join(LANGS)}")
     return PrairieLearnOptions(rubric=_file(root, table.get("rubric"), path),
                                model_code=_file(root, table.get("model_code"), path),
-                               partial=bool(table.get("partial", False)))
+                               partial=bool(table.get("partial", False)), lang=lang)
 
 
 def _file(root: Path, value: Any, where: Path) -> Path | None:
@@ -163,12 +185,12 @@ def _file(root: Path, value: Any, where: Path) -> Path | None:
     return found
 
 
-def _notes(result: GradeResult) -> str:
-    """The TA-facing notes of the grade, one per line."""
-    lines = [f"- {note}" for note in result.submission.notes]
+def _notes(result: GradeResult, t: dict, lang: str) -> str:
+    """What reading the hand-in changed and why its history was not read, one per line, in ``lang``."""
+    lines = [f"- {said(note, lang)}" for note in result.submission.notes]
     if result.submission.history_error:
-        lines.append(f"- history: {result.submission.history_error}")
-    return "\n".join(lines)
+        lines.append("- " + t["pl_history"].format(error=said(result.submission.history_error, lang)))
+    return without_folders("\n".join(lines), result.submission.path) or ""
 
 
 def _size(obj: dict) -> int:

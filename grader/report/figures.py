@@ -82,6 +82,14 @@ def _rc(style: FigureStyle) -> dict:
     }
 
 
+def styled(style: FigureStyle | None = None):
+    """The context in which to build a figure drawn elsewhere (``grader.platforms``): the same fonts,
+    CJK fallback included, as the report's own figures. A text takes its font when it is made."""
+    import matplotlib
+
+    return matplotlib.rc_context(_rc(style or STYLE))
+
+
 def _new_figure(height_in: float, style: FigureStyle, margins_in: tuple[float, float, float, float]):
     """A Figure with fixed margins (left, bottom, right, top) in inches.
 

@@ -528,8 +528,8 @@ CLASS_REPORT_STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-# The Gradescope output (gs_), the notebook's result (nb_) and grader check's console lines (cc_);
-# shown with the report's own labels.
+# The Gradescope output (gs_), the notebook's result (nb_), grader check's console lines (cc_) and
+# the words of the PrairieLearn and GitHub Classroom results (pl_); shown with the report's own labels.
 PLATFORM_STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "gs_accuracy": "Test accuracy: {accuracy} on {n} test images.",
@@ -577,6 +577,12 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "cc_na": "n/a: {reason}",
         "cc_note": "note",
         "cc_report": "report",
+        "pl_passed": "passed",
+        "pl_failed": "failed",
+        "pl_not_graded": "the hand-in was not graded",
+        "pl_confusion": "Confusion matrix (rows: true class, columns: predicted)",
+        "pl_curves": "Training curves",
+        "pl_history": "history: {error}",
     },
     "zh": {
         "gs_accuracy": "测试准确率：{accuracy}（{n} 张测试图像）。",
@@ -622,6 +628,12 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "cc_na": "无：{reason}",
         "cc_note": "备注",
         "cc_report": "报告",
+        "pl_passed": "通过",
+        "pl_failed": "未通过",
+        "pl_not_graded": "这份提交没有评分",
+        "pl_confusion": "混淆矩阵（行：真实类别，列：预测类别）",
+        "pl_curves": "训练曲线",
+        "pl_history": "训练记录：{error}",
     },
 }
 
