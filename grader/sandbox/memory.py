@@ -70,8 +70,17 @@ def tree_bytes(root: int, cap_bytes: int) -> int:
     total = sum(sizes.values())
     if total <= cap_bytes or sum(1 for size in sizes.values() if size) < 2:
         return total
-    shares = [proportional_bytes(pid) for pid in sizes]
-    return sum(size if share is None else share for size, share in zip(sizes.values(), shares))
+    return sum(_share(pid) for pid in sizes)
+
+
+def _share(pid: int) -> int:
+    """The proportional share of ``pid``; where it cannot be read, its resident size read again
+    now: 0 for a process that ended since the first reading. Counting such a process at its
+    first, full size would count the pages it shared twice and stop an honest child whose
+    worker (a DataLoader's) exits; this way one sample may count them at half a share instead,
+    and the next, 50 ms later, counts them in full again."""
+    share = proportional_bytes(pid)
+    return resident_bytes(pid) if share is None else share
 
 
 class MemoryWatch:

@@ -217,3 +217,27 @@ print(torch.nn.Conv2d(3, 16, 3)(x).shape[1], int(numpy.ones(1000).sum()))
     result, _ = attack(body, caps(1 * GiB))
     assert result.ok, result.stderr[-500:]
     assert result.stdout.split() == [b"16", b"1000"]
+
+
+def test_a_process_that_ends_while_its_shares_are_read_counts_nothing(monkeypatch):
+    """Two processes hold 160 MiB between them, shared by a fork, over a 256 MiB cap by their
+    resident sizes; the child ends before its share is read. It must count as gone, not as its
+    160 MiB again (which stopped honest runs whose forked workers exited)."""
+    from grader.sandbox import memory
+
+    parent, child = 100, 101
+    alive = {parent, child}
+    monkeypatch.setattr(memory, "process_tree", lambda root: [parent, child])
+    monkeypatch.setattr(memory, "resident_bytes", lambda pid: 160 * MiB if pid in alive else 0)
+
+    def proportional(pid):
+        if pid == parent:
+            alive.discard(child)  # the child exits just after the parent's share is read
+            return 160 * MiB      # its pages are the parent's alone now
+        return None if pid not in alive else 80 * MiB
+
+    monkeypatch.setattr(memory, "proportional_bytes", proportional)
+    assert memory.tree_bytes(parent, 256 * MiB) == 160 * MiB
+    alive.add(child)  # a share that cannot be read for another reason: its resident size counts
+    monkeypatch.setattr(memory, "proportional_bytes", lambda pid: None)
+    assert memory.tree_bytes(parent, 256 * MiB) == 320 * MiB
