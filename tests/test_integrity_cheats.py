@@ -104,6 +104,19 @@ def test_a_lookup_table_of_the_test_set_with_a_lying_log_is_flagged(tmp_path, da
     assert saved["integrity"]["test_set_fit"] and saved["integrity"]["history_mismatch"]
 
 
+def test_a_lookup_table_of_the_training_and_test_images_is_caught_by_the_probe(tmp_path, data):
+    """Both sets are public: a table of both does as well on the secret training images as on the
+    test set, so the fit gap says nothing. Its altered copies give it away, with an honest log."""
+    images = np.concatenate([data.train_images, data.test_images])
+    labels = np.concatenate([data.train_labels, data.test_labels])
+    honest_looking = {"train_loss": [0.9, 0.3], "train_acc": [0.7, 0.99], "test_acc": [0.7, 1.0]}
+    result = grade_one(hand_in(tmp_path / "s", lookup_table(images, labels), history=honest_looking), data=data,
+                       sandbox=False)
+    assert result.graded and result.evaluation.accuracy == 1.0, result.error
+    assert result.integrity.training.accuracy > 0.98 and "test-set-fit" not in result.flags
+    assert "memorisation-suspected" in result.flags, result.flags
+
+
 def test_without_a_history_the_homeworks_checks_read_the_measured_training_metrics(tmp_path, data):
     result = grade_one(hand_in(tmp_path / "s", colour_net()), data=data, sandbox=False)
     checks = {c.metric: c for c in result.verdict.checks}
