@@ -172,6 +172,18 @@ CATALOGUE: dict[str, Entry] = {
     "walk.link_nowhere": _entry("{name} is a link to a folder or to nothing; hand in the files themselves",
                                 "{name} 是指向文件夹或不存在之处的链接；请提交文件本身"),
     "walk.too_deep": _entry("it nests folders more than {depth} deep ({name})", "文件夹嵌套超过 {depth} 层（{name}）"),
+    "walk.unlistable": _entry("folder {name} cannot be listed ({reason})", "无法列出文件夹 {name} 的内容（{reason}）"),
+    "walk.too_many": _entry("it holds more than {cap} files and folders (the cap)",
+                            "其中的文件和文件夹超过了上限 {cap} 个"),
+    "walk.unreadable": _entry("{name} cannot be read ({reason})", "无法读取 {name}（{reason}）"),
+    "walk.file_kind": _entry("{name} is {kind}, which a hand-in has no use for", "{name} 是{kind}，提交内容用不到它"),
+    # what a file is, when it is neither a plain file nor a folder
+    "kind.character_device": _entry("a character device", "字符设备"),
+    "kind.block_device": _entry("a block device", "块设备"),
+    "kind.fifo": _entry("a FIFO", "命名管道"),
+    "kind.socket": _entry("a socket", "套接字"),
+    "kind.sparse": _entry("a sparse file", "稀疏文件"),
+    "kind.other": _entry("not a plain file or folder", "既非普通文件也非文件夹的东西"),
     "weights.no_such_file": _entry('weights = "{name}" in submission.toml: no such file in {folder}',
                                    'submission.toml 中的 weights = "{name}"：{folder} 中没有这个文件',
                                    ("fix the name, or hand in the file", "请改正文件名，或提交这个文件")),
@@ -281,6 +293,17 @@ CATALOGUE: dict[str, Entry] = {
         "文件以 torch 的旧格式保存了整个网络，只有不受限制（会运行代码）的加载才能读取；请提交它的 state_dict"),
     "pickle.unreadable_past": _entry("it cannot be read past byte {pos} ({kind})",
                                      "第 {pos} 个字节之后无法读取（{kind}）"),
+    "pickle.stopped": _entry("{reason} (at byte {pos})", "{reason}（在第 {pos} 个字节处）"),
+    "pickle.pops_too_much": _entry("it pops more than its stack holds", "它从栈中弹出的比栈里有的还多"),
+    "pickle.empty_top": _entry("it reads the top of an empty stack", "它读取了空栈的栈顶"),
+    "pickle.unopened_mark": _entry("it closes a MARK it never opened", "它结束了一个从未开始的 `MARK`"),
+    "pickle.too_many_globals": _entry("it names more than {cap} globals", "它引用的全局名超过了 {cap} 个"),
+    "pickle.too_many_ids": _entry("it holds more than {cap} persistent ids", "其中的持久化标识超过了 {cap} 个"),
+    "pickle.too_many_opcodes": _entry("it holds more than {cap} opcodes (the cap)", "其中的操作码超过了上限 {cap} 个"),
+    # a value a pickle holds, described (pickle_scan.describe)
+    "value.long_number": _entry("a {bits}-bit number", "一个 {bits} 位的数"),
+    "value.tuple": _entry("a tuple of {count} items", "一个含 {count} 项的元组"),
+    "value.not_plain": _entry("something that is not a plain value", "不是普通值的东西"),
     # --- archives ---------------------------------------------------------------------------
     "archive.unreadable_zip": _entry(
         "{file} is not a readable zip archive ({reason})", "{file} 不是可读取的 zip 压缩包（{reason}）",
@@ -320,6 +343,32 @@ CATALOGUE: dict[str, Entry] = {
         "{file} 被拒绝：压缩包已损坏或不完整（{reason}）；其中的内容都没有评分",
         ("zip the folder again (truncated uploads are common) and re-submit",
          "请重新打包文件夹后再提交（上传不完整很常见）")),
+    "archive.too_many_entries": _entry(
+        "{file} was refused: it has more than {cap} entries (the cap); nothing in it was graded",
+        "{file} 被拒绝：其中的条目超过了上限 {cap} 个；其中的内容都没有评分",
+        ("hand in the network, its code and notebook, not the data set or a virtualenv",
+         "只提交网络、它的代码和笔记本，不要提交数据集或虚拟环境")),
+    # why an archive was refused (archive.refused's {why})
+    "archive.unpacks_to": _entry("it unpacks to {size}, over the {cap} cap", "解压后有 {size}，超过了 {cap} 的上限"),
+    "archive.overlap": _entry("its entries overlap (they declare {declared} in a {size} file)",
+                              "其中的条目互相重叠（在 {size} 的文件中声明了 {declared}）"),
+    "archive.entry_kind": _entry("entry {name} is {kind}, which a hand-in has no use for",
+                                 "其中的 {name} 是{kind}，提交内容用不到它"),
+    "archive.entry_ratio": _entry(
+        "entry {name} unpacks {ratio} times its packed size ({size}), over the {cap}:1 cap (a zip bomb?)",
+        "其中的 {name} 解压后是压缩大小的 {ratio} 倍（{size}），超过了 {cap}:1 的上限（是 zip 炸弹吗？）"),
+    "archive.nul_name": _entry("entry {name} has a NUL byte in its name", "其中的 {name} 的名字里有空字节（`\\0`）"),
+    "archive.twice": _entry("entry {name} appears twice, or as both a file and a folder",
+                            "其中的 {name} 出现了两次，或者既是文件又是文件夹"),
+    "archive.cannot_write": _entry("entry {name} cannot be unpacked here ({reason})",
+                                   "其中的 {name} 无法在这里解压（{reason}）"),
+    "archive.longer_than_declared": _entry("entry {name} holds more than the {size} bytes it declares",
+                                           "其中的 {name} 的实际内容超过了它声明的 {size} 字节"),
+    "archive.tar_too_large": _entry("it unpacks to more than {cap} (the cap) by entry {name}",
+                                    "解压到其中的 {name} 时已超过 {cap} 的上限"),
+    "archive.tar_ratio": _entry(
+        "by entry {name} it unpacks {ratio} times its packed size ({size}), over the {cap}:1 cap (a tar bomb?)",
+        "解压到其中的 {name} 时，解压后已是压缩大小的 {ratio} 倍（{size}），超过了 {cap}:1 的上限（是 tar 炸弹吗？）"),
     "archive.unpack_failed": _entry(
         "{file}: entry {name} could not be unpacked ({reason})", "{file}：其中的 {name} 无法解压（{reason}）",
         ("free space in the temporary folder (TMPDIR) and grade again", "请清理临时文件夹（TMPDIR）的空间后重新评分")),
@@ -560,6 +609,9 @@ CATALOGUE: dict[str, Entry] = {
                         "{what}占用的 CPU 时间超过 {seconds} 秒，已被停止", _PLAIN_FILES),
     "fence.died": _entry("{what} failed ({how}) before it could say why", "{what}失败了（{how}），没能说明原因",
                          _PLAIN_FILES),
+    "fence.killed_by": _entry("killed by {signal}", "被信号 {signal} 终止"),  # fence.died's {how}
+    "fence.killed": _entry("killed", "被终止"),
+    "fence.exit_status": _entry("exit status {status}", "退出状态为 {status}"),
     "fence.memory": _entry("{what} needed more than {size} of memory and was stopped",
                            "{what}需要的内存超过 {size}，已被停止", _PLAIN_FILES),
     "fence.nesting": _entry("{what} was stopped: something in it nests too deep to read",
@@ -631,6 +683,11 @@ CATALOGUE: dict[str, Entry] = {
                               "评分进程以退出码 {code} 结束，没有完成评分"),
     "batch.worker_failed": _entry("the Dask worker failed: {error}", "Dask 工作进程出错：{error}"),
     "batch.no_results": _entry("no results were written; run the batch again", "没有写出评分结果；请重新运行批量评分"),
+    "batch.id_claimed_twice": _entry(
+        "{file} claims the student id {student}, which {other} also claims; graded as {renamed}: check who handed in "
+        "which",
+        "{file} 声明的学号 {student} 也被 {other} 声明了；已按 {renamed} 评分：请核对这两份作业分别是谁交的"),
+    "batch.noted": _entry("{note}; {error}", "{note}；{error}"),  # a note for the TA before a row's error
     "batch.link_out": _entry("{file} is a link to something outside the class folder; it was not read (hand in "
                              "the file itself)", "{file} 是指向班级文件夹之外的链接，没有读取（请提交文件本身）"),
 }

@@ -3,6 +3,7 @@ they hold (hostile archives: tests/hostile/test_archives.py)."""
 
 from __future__ import annotations
 
+import os
 import stat
 import tempfile
 import zipfile
@@ -14,9 +15,12 @@ import torch
 from grader.errors import GraderError
 from grader.hashing import sha256_file
 from grader.submission import inspect_submission
-from grader.submission.archive import archive_kind, graded_folder, hand_in_stem, zip_name
+from grader.messages import error_text
+from grader.submission.archive import (FolderLimits, archive_kind, graded_folder, hand_in_stem, walk_folder,
+                                      zip_name)
 from tests.fixtures.make_archives import tar_folder, zip_like_finder, zip_like_windows
 from tests.fixtures.make_submissions import small_net, tiny_data, write_form
+from tests.test_report import english_words
 
 
 @pytest.fixture
@@ -132,6 +136,28 @@ def test_an_error_inside_an_archive_names_the_archive_not_the_scratch(tmp_path, 
 def test_student_names_drop_archive_suffixes():
     assert [hand_in_stem(Path(n)) for n in ("a.tar.gz", "b.tgz", "c.zip", "d.pth", "model_best.pth.tar")] \
         == ["a", "b", "c", "d", "model_best.pth"]
+
+
+def test_a_folder_holding_a_fifo_is_refused_in_words_a_student_reads_in_chinese(tmp_path):
+    """A FIFO would block whoever reads it: the walk refuses the folder before anything is read."""
+    folder = write_form("state-dict", tmp_path / "hw2")
+    os.mkfifo(folder / "weights.pipe")
+    with pytest.raises(GraderError) as info:
+        inspect_submission(folder)
+    error = info.value.detail
+    assert error == "hw2 was refused: weights.pipe is a FIFO, which a hand-in has no use for; nothing in it was graded"
+    assert error.text("zh") == "hw2 被拒绝：weights.pipe 是命名管道，提交内容用不到它；其中的内容都没有评分"
+    assert english_words(error_text(error, str(info.value), "zh"), {"zip"}) == set()
+
+
+@pytest.mark.parametrize("limits, english, zh", [
+    (FolderLimits(depth=2), "it nests folders more than 2 deep (a/b/c)", "文件夹嵌套超过 2 层（a/b/c）"),
+    (FolderLimits(entries=3), "it holds more than 3 files and folders (the cap)", "其中的文件和文件夹超过了上限 3 个"),
+])
+def test_the_caps_of_a_folder_walk_are_said_in_both_languages(tmp_path, limits, english, zh):
+    (tmp_path / "a" / "b" / "c" / "d").mkdir(parents=True)
+    problem = walk_folder(tmp_path, limits).problem
+    assert problem == english and problem.text("zh") == zh
 
 
 @pytest.mark.slow  # a whole grade end to end; run with make test-all

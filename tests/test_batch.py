@@ -181,6 +181,7 @@ def test_two_claims_of_one_id_grade_both_and_say_so(tmp_path):
     assert (second.student, second.slug, second.path.name) == ("alice~2", "alice_2", "x")
     assert second.note == "x claims the student id 'alice', which alice.pt also claims; graded as 'alice~2': " \
                           "check who handed in which"
+    assert second.note.text("zh") == "x 声明的学号 'alice' 也被 alice.pt 声明了；已按 'alice~2' 评分：请核对这两份作业分别是谁交的"
 
 
 def test_the_readme_id_copied_by_three_keeps_its_own_folder_and_numbers_the_rest(tmp_path):
@@ -217,6 +218,18 @@ def test_a_folder_nested_past_the_cap_is_an_entry_with_a_problem_not_a_crash(tmp
         assert entries[1].sha256 == discover_submissions(subs)[1].sha256  # the same, run after run
     finally:
         remove_nested(subs / "deep", deep)
+
+
+def test_a_folder_holding_a_fifo_is_a_row_whose_reason_reads_in_chinese(tmp_path):
+    from tests.test_report import english_words
+
+    subs = make_class(tmp_path / "subs", {"bob": "0.8"})
+    (subs / "carol").mkdir()
+    os.mkfifo(subs / "carol" / "model.pth")  # reading it would wait for a writer forever
+    problem = {e.student: e for e in discover_submissions(subs)}["carol"].problem
+    assert problem == "carol was refused: model.pth is a FIFO, which a hand-in has no use for; nothing in it was graded"
+    assert problem.text("zh") == "carol 被拒绝：model.pth 是命名管道，提交内容用不到它；其中的内容都没有评分"
+    assert english_words(f"{problem.text('zh')}\n{problem.hint('zh')}", {"carol", "zip"}) == set()
 
 
 def test_a_link_out_of_the_class_folder_is_named_never_read(tmp_path):

@@ -203,3 +203,33 @@ def test_pdf_pages_never_end_on_a_heading_and_long_tables_repeat_their_header():
     assert len(with_failures) >= 2  # the table of the ungraded runs over a page...
     assert all("Student Name Status Reason" in text for text in with_failures)  # ...with its header each time
     assert sum(text.count("not a checkpoint: hand in") for text in pages) == 40
+
+
+def test_a_note_before_a_rows_reason_is_said_in_the_class_reports_language(tmp_path):
+    """Two hand-ins claim one id; the second, graded as ``alice~2``, timed out. Its row's reason
+    starts with the note for the TA, in the report's language like the reason after it."""
+    from grader import atomic
+    from grader.batch.discover import discover_submissions
+    from grader.batch.gradebook import read_record
+    from grader.batch.pool import MARKER, Job
+    from grader.batch.run import _noted
+    from grader.batch.worker import failed_results
+    from grader.messages import RAW_LEAD, say
+    from grader.results import write_results
+    from grader.rubric import load_rubric
+    from tests.test_batch import make_class
+    from tests.test_report import english_words, visible_text
+
+    _, second = discover_submissions(make_class(tmp_path / "subs", {"alice": "0.8", "x/alice": "0.9"}))
+    folder, reason = tmp_path / second.slug, say("batch.timeout", limit="420")
+    job = Job(second.student, second.slug, second.path, "e" * 64, folder)
+    write_results(failed_results(job, reason, load_rubric(None), _Data()), folder)
+    atomic.write_json(folder / MARKER, {"status": "timeout", "reason": reason})
+    record = _noted(read_record(second.student, second.slug, "e" * 64, folder), second)
+    assert record.error == ("x claims the student id 'alice', which alice.pt also claims; graded as 'alice~2': check "
+                            "who handed in which; took longer than the 420 s limit and was stopped")  # as it was
+    text = visible_text(render_class_html([record], "zh", figures=False))
+    assert "x 声明的学号 'alice' 也被 alice.pt 声明了；已按 'alice~2' 评分：请核对这两份作业分别是谁交的；运行时间超过了 420 秒的上限" \
+        in text and RAW_LEAD["zh"] not in text
+    assert english_words(text, {"alice", "grader"}) == set()
+    assert record.error in visible_text(render_class_html([record], "en", figures=False))

@@ -154,3 +154,24 @@ def test_the_pre_check_does_not_import_torch(tmp_path):
             f"s = inspect_submission({str(path)!r}); print(s.form, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["pickled-module", "False"]
+
+
+def test_a_pickle_over_the_opcode_cap_is_refused_in_words_a_student_reads_in_chinese(tmp_path):
+    from grader.submission.pickle_scan import ScanLimits
+    from grader.submission.precheck import PrecheckLimits, check_file, refusal
+    from tests.hostile.payloads import write_archive
+    from tests.test_report import english_words
+
+    data = pickle.dumps(list(range(1000)), protocol=2)  # a thousand opcodes and more
+    scan = scan_pickle(data, ScanLimits(opcodes=100))
+    pos = scan.error.args["pos"]
+    assert scan.error == f"it holds more than 100 opcodes (the cap) (at byte {pos})"
+    assert scan.error.text("zh") == f"其中的操作码超过了上限 100 个（在第 {pos} 个字节处）"
+    assert scan_pickle(b"\x80\x020.").error == "it pops more than its stack holds (at byte 2)"
+    path = write_archive(tmp_path / "weights.pth", data)
+    error = refusal(path.name, check_file(path, PrecheckLimits(pickle_opcodes=100)).problems)
+    assert str(error).startswith("weights.pth was refused before loading: archive/data.pkl is not a well-formed "
+                                 f"pickle (it holds more than 100 opcodes (the cap) (at byte {pos}))\n  hint: ")
+    zh = f"{error.detail.text('zh')}\n{error.detail.hint('zh')}"
+    assert zh.startswith("weights.pth 在加载前被拒绝：archive/data.pkl 不是格式正确的 pickle（其中的操作码超过了上限 100 个")
+    assert english_words(zh, {"pickle", "torch", "zip", "safetensors", "path", "archive"}) == set()  # archive/: a name

@@ -164,7 +164,7 @@ def _entry(path: Path, root: Path) -> Entry:
                      problem=say("batch.link_out", file=path.name))
     digest, problem = _content(path)
     if problem:
-        problem = f"{path.name} was refused: {problem}; nothing in it was graded"
+        problem = say("hand_in.unsafe_folder", file=path.name, why=problem)
     return Entry(path, student_id(path), "", digest, problem=problem)
 
 
@@ -191,8 +191,8 @@ def _distinct_ids(entries: list[Entry]) -> list[Entry]:
                 number += 1
             renamed = f"{entry.student}{DUPLICATE_MARK}{number}"
             taken.add(renamed.lower())
-            note = (f"{entry.path.name} claims the student id {entry.student!r}, which {group[0].path.name} "
-                    f"also claims; graded as {renamed!r}: check who handed in which")
+            note = say("batch.id_claimed_twice", file=entry.path.name, student=repr(entry.student),
+                       other=group[0].path.name, renamed=repr(renamed))
             out.append(dataclasses.replace(entry, student=renamed, note=note))
     return out
 

@@ -31,6 +31,7 @@ from grader.batch.worker import (GradeSettings, failed_results, grade_into, load
                                  load_settings_rubric, rubric_check_names, rubric_digest,
                                  write_outputs)
 from grader.errors import GraderError
+from grader.messages import say
 from grader.pipeline import preflight
 
 LOCK_NAME = ".batch.lock"
@@ -144,10 +145,12 @@ def run_batch(submissions_dir: Path, out_dir: Path, *, settings: GradeSettings, 
 
 
 def _noted(record: Record, entry: Entry) -> Record:
-    """``record`` with the entry's note for the TA (an id claimed twice) leading its error column."""
+    """``record`` with the entry's note for the TA (an id claimed twice) leading its error column
+    (``batch.noted``, which the class report says in its language)."""
     if not entry.note:
         return record
-    return dataclasses.replace(record, error="; ".join(filter(None, (entry.note, record.error))))
+    return dataclasses.replace(record, error=say("batch.noted", note=entry.note, error=record.error)
+                               if record.error else entry.note)
 
 
 def record_outcome(job: Job, outcome: Outcome, out_dir: Path, plan: Plan) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from grader.errors import GraderError
-from grader.messages import say
+from grader.messages import Message, say
 from grader.limits import GiB, MiB, format_bytes
 
 
@@ -187,13 +187,13 @@ class FolderWalk:
             sorted; as far as the walk went when it stopped at a problem.
         links: the relative paths among ``files`` that are links.
         problem: why the folder cannot be graded safely (nested too deep, too many entries, a link
-            that leaves it or leads to a folder, a device, FIFO or socket), or None. It names the
-            entry by its path inside the folder, never the target or its bytes.
+            that leaves it or leads to a folder, a device, FIFO or socket), a catalogue message, or
+            None. It names the entry by its path inside the folder, never the target or its bytes.
     """
 
     files: tuple[str, ...]
     links: frozenset[str] = frozenset()
-    problem: str | None = None
+    problem: Message | None = None
 
 
 def walk_folder(folder: Path, limits: FolderLimits = FOLDER_LIMITS) -> FolderWalk:
@@ -216,13 +216,13 @@ def walk_folder(folder: Path, limits: FolderLimits = FOLDER_LIMITS) -> FolderWal
                 children = sorted(entry.name for entry in listing)
         except OSError as exc:
             return FolderWalk(tuple(sorted(files)), frozenset(links),
-                              f"folder {_shown(relative)} cannot be listed ({exc.strerror})")
+                              say("walk.unlistable", name=_shown(relative), reason=str(exc.strerror)))
         for name in children:
             count += 1
             path = f"{relative}/{name}" if relative else name
             problem = None
             if count > limits.entries:
-                problem = f"it holds more than {limits.entries} files and folders (the cap)"
+                problem = say("walk.too_many", cap=limits.entries)
             else:
                 problem = _walk_entry(root, path, depth, limits, files, links, pending)
             if problem:
@@ -231,13 +231,13 @@ def walk_folder(folder: Path, limits: FolderLimits = FOLDER_LIMITS) -> FolderWal
 
 
 def _walk_entry(root: str, path: str, depth: int, limits: FolderLimits, files: list[str], links: set[str],
-                pending: list[tuple[str, int]]) -> str | None:
+                pending: list[tuple[str, int]]) -> Message | None:
     """File one entry of ``walk_folder``: its problem, or None."""
     full = os.path.join(root, path)
     try:
         mode = os.lstat(full).st_mode
     except OSError as exc:
-        return f"{_shown(path)} cannot be read ({exc.strerror})"
+        return say("walk.unreadable", name=_shown(path), reason=str(exc.strerror))
     if stat.S_ISDIR(mode):
         if depth + 1 > limits.depth:
             return say("walk.too_deep", depth=limits.depth, name=_shown(path))
@@ -253,7 +253,7 @@ def _walk_entry(root: str, path: str, depth: int, limits: FolderLimits, files: l
         files.append(path)
         links.add(path)
     else:
-        return f"{_shown(path)} is {_file_type(stat.S_IFMT(mode))}, which a hand-in has no use for"
+        return say("walk.file_kind", name=_shown(path), kind=_file_type(stat.S_IFMT(mode)))
     return None
 
 
@@ -324,11 +324,11 @@ def _unpack_zip(path: Path, into: Path, limits: ArchiveLimits) -> None:
             names = [_checked_zip_entry(path, info, limits) for info in infos]  # all before any write
             total, packed = sum(i.file_size for i in infos), sum(i.compress_size for i in infos)
             if total > limits.total_bytes:
-                raise _refused(path, f"it unpacks to {format_bytes(total)}, over the "
-                                     f"{format_bytes(limits.total_bytes)} cap")
+                raise _refused(path, say("archive.unpacks_to", size=format_bytes(total),
+                                         cap=format_bytes(limits.total_bytes)))
             if packed > path.stat().st_size:  # entries that share their bytes: a bomb's trick
-                raise _refused(path, f"its entries overlap (they declare {format_bytes(packed)} in a "
-                                     f"{format_bytes(path.stat().st_size)} file)")
+                raise _refused(path, say("archive.overlap", declared=format_bytes(packed),
+                                         size=format_bytes(path.stat().st_size)))
             for info, name in zip(infos, names):
                 if name is not None:
                     with archive.open(info) as source:
@@ -344,13 +344,13 @@ def _checked_zip_entry(path: Path, info: zipfile.ZipInfo, limits: ArchiveLimits)
     if kind == stat.S_IFLNK:
         raise GraderError(say("archive.zip_link", file=path.name, name=name))
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise _refused(path, f"entry {name} is {_file_type(kind)}, which a hand-in has no use for")
+        raise _refused(path, say("archive.entry_kind", name=name, kind=_file_type(kind)))
     if info.flag_bits & _ZIP_ENCRYPTED:
         raise GraderError(say("archive.encrypted", file=path.name, name=name))
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > limits.ratio_floor_bytes and ratio > limits.ratio:
-        raise _refused(path, f"entry {name} unpacks {ratio:.0f} times its packed size "
-                             f"({format_bytes(info.file_size)}), over the {limits.ratio}:1 cap (a zip bomb?)")
+        raise _refused(path, say("archive.entry_ratio", name=name, ratio=f"{ratio:.0f}",
+                                 size=format_bytes(info.file_size), cap=limits.ratio))
     return None if name == "" or is_junk(name) else name
 
 
@@ -400,8 +400,8 @@ def _checked_tar_member(path: Path, member: tarfile.TarInfo) -> str | None:
         raise GraderError(say("archive.tar_symlink" if member.issym() else "archive.tar_hardlink", file=path.name,
                               name=name, target=member.linkname))
     if member.issparse() or not (member.isreg() or member.isdir()):
-        what = _file_type(_TAR_TYPES.get(member.type, -1)) if not member.issparse() else "a sparse file"
-        raise _refused(path, f"entry {name} is {what}, which a hand-in has no use for")
+        what = _file_type(_TAR_TYPES.get(member.type, -1)) if not member.issparse() else say("kind.sparse")
+        raise _refused(path, say("archive.entry_kind", name=name, kind=what))
     return None if name == "" or is_junk(name) else name
 
 
@@ -410,11 +410,10 @@ _TAR_TYPES = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarf
 
 def _check_tar_total(path: Path, name: str | None, total: int, packed: int, limits: ArchiveLimits) -> None:
     if total > limits.total_bytes:
-        raise _refused(path, f"it unpacks to more than {format_bytes(limits.total_bytes)} "
-                             f"(the cap) by entry {name}")
+        raise _refused(path, say("archive.tar_too_large", cap=format_bytes(limits.total_bytes), name=str(name)))
     if total > limits.ratio_floor_bytes and total > limits.ratio * packed:
-        raise _refused(path, f"by entry {name} it unpacks {total / packed:.0f} times its packed size "
-                             f"({format_bytes(total)}), over the {limits.ratio}:1 cap (a tar bomb?)")
+        raise _refused(path, say("archive.tar_ratio", name=str(name), ratio=f"{total / packed:.0f}",
+                                 size=format_bytes(total), cap=limits.ratio))
 
 
 # --- both ----------------------------------------------------------------------------------------
@@ -427,14 +426,13 @@ def _safe_name(path: Path, name: str) -> str:
     if ".." in parts:
         raise GraderError(say("archive.climbs", file=path.name, name=name))
     if "\0" in name:
-        raise _refused(path, f"entry {name!r} has a NUL byte in its name")
+        raise _refused(path, say("archive.nul_name", name=repr(name)))
     return "/".join(part for part in parts if part not in ("", "."))
 
 
 def _check_count(path: Path, count: int, limits: ArchiveLimits) -> None:
     if count > limits.entries:
-        raise _refused(path, f"it has more than {limits.entries} entries (the cap)",
-                       "hand in the network, its code and notebook, not the data set or a virtualenv")
+        raise GraderError(say("archive.too_many_entries", file=path.name, cap=limits.entries))
 
 
 def _write_entry(path: Path, into: Path, name: str, is_dir: bool, source: BinaryIO | None, size: int) -> None:
@@ -447,15 +445,15 @@ def _write_entry(path: Path, into: Path, name: str, is_dir: bool, source: Binary
             return
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     except (FileExistsError, NotADirectoryError):
-        raise _refused(path, f"entry {name} appears twice, or as both a file and a folder") from None
+        raise _refused(path, say("archive.twice", name=name)) from None
     except OSError as exc:  # a name too long for the file system, say
-        raise _refused(path, f"entry {name} cannot be unpacked here ({exc.strerror})") from None
+        raise _refused(path, say("archive.cannot_write", name=name, reason=str(exc.strerror))) from None
     written = 0
     with os.fdopen(fd, "wb") as out:
         while source is not None and (chunk := source.read(_COPY_CHUNK)):
             written += len(chunk)
             if written > size:  # the reader stops at the declared size; this is the second fence
-                raise _refused(path, f"entry {name} holds more than the {size} bytes it declares")
+                raise _refused(path, say("archive.longer_than_declared", name=name, size=size))
             try:
                 out.write(chunk)
             except OSError as exc:  # the scratch disk is full, say
@@ -463,10 +461,11 @@ def _write_entry(path: Path, into: Path, name: str, is_dir: bool, source: Binary
                                       reason=str(exc.strerror))) from None
 
 
-def _file_type(kind: int) -> str:
-    return {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
-            stat.S_IFSOCK: "a socket"}.get(kind, "not a plain file or folder")
+def _file_type(kind: int) -> Message:
+    """What a file of type ``kind`` (``stat.S_IFMT``) is, in words: "a FIFO", ..."""
+    return say({stat.S_IFCHR: "kind.character_device", stat.S_IFBLK: "kind.block_device", stat.S_IFIFO: "kind.fifo",
+                stat.S_IFSOCK: "kind.socket"}.get(kind, "kind.other"))
 
 
-def _refused(path: Path, why: str, hint: str | None = None) -> GraderError:
-    return GraderError(say("archive.refused", file=path.name, why=why), hint)
+def _refused(path: Path, why: Message) -> GraderError:
+    return GraderError(say("archive.refused", file=path.name, why=why))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from grader.errors import GraderError
-from grader.messages import say
+from grader.messages import Message, say
 from grader.limits import GiB, MiB, format_bytes
 
 T = TypeVar("T")
@@ -202,11 +202,12 @@ def _outcome(reply: bytes, status: int, what: str, allowed: frozenset[tuple[str,
     raise RuntimeError(f"{what} failed in the grader: {value}")
 
 
-def _how_it_ended(status: int) -> str:
+def _how_it_ended(status: int) -> Message:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
-        return f"killed by {signal.Signals(number).name}" if number in signal.valid_signals() else "killed"
-    return f"exit status {os.WEXITSTATUS(status)}"
+        return say("fence.killed_by", signal=signal.Signals(number).name) if number in signal.valid_signals() \
+            else say("fence.killed")
+    return say("fence.exit_status", status=os.WEXITSTATUS(status))
 
 
 class _FenceUnpickler(pickle.Unpickler):

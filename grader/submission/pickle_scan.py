@@ -17,7 +17,7 @@ import pickletools
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
-from grader.messages import say
+from grader.messages import Message, say
 
 _STRING_OPS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
                "BINSTRING", "SHORT_BINSTRING"}
@@ -70,8 +70,8 @@ class PickleScan:
         persistent_ids: each persistent id as far as small flat values rebuild it, e.g.
             ``("storage", "torch.FloatStorage", "0", "cpu", 4096)``; None where it was not small
             and flat (a tuple over ``ScanLimits.tuple_items`` or ``tuple_depth``, a huge number).
-        error: why the stream could not be read to its end, or None. It names a position and a
-            cause, never the stream's bytes.
+        error: why the stream could not be read to its end (a catalogue message), or None. It
+            names a position and a cause, never the stream's bytes.
         opcodes: how many opcodes were walked.
         tensors: each tensor view torch's rebuild function makes of a storage, as
             ``TensorView``s, in stream order (what the similarity fingerprints read).
@@ -80,7 +80,7 @@ class PickleScan:
     globals: list[str] = field(default_factory=list)
     strings: set[str] = field(default_factory=set)
     persistent_ids: list[object] = field(default_factory=list)
-    error: str | None = None
+    error: Message | None = None
     opcodes: int = 0
     tensors: list["TensorView"] = field(default_factory=list)
 
@@ -115,7 +115,7 @@ class _GlobalName(str):
 
 
 class _Stop(Exception):
-    """The scan stops here; the message says why."""
+    """The scan stops here; its one argument, a catalogue message, says why."""
 
 
 class _Machine:
@@ -132,19 +132,19 @@ class _Machine:
     def pop(self, n: int) -> list[object]:
         floor = self.marks[-1] if self.marks else 0
         if len(self.stack) - n < floor:
-            raise _Stop("it pops more than its stack holds")
+            raise _Stop(say("pickle.pops_too_much"))
         items = self.stack[len(self.stack) - n:] if n else []
         del self.stack[len(self.stack) - n:]
         return items
 
     def top(self) -> object:
         if len(self.stack) <= (self.marks[-1] if self.marks else 0):
-            raise _Stop("it reads the top of an empty stack")
+            raise _Stop(say("pickle.empty_top"))
         return self.stack[-1]
 
     def pop_mark(self) -> list[object]:
         if not self.marks:
-            raise _Stop("it closes a MARK it never opened")
+            raise _Stop(say("pickle.unopened_mark"))
         start = self.marks.pop()
         items = self.stack[start:]
         del self.stack[start:]
@@ -158,14 +158,14 @@ class _Machine:
     def add_global(self, name: str) -> str:
         if name not in self.seen:
             if len(self.seen) >= self.limits.globals:
-                raise _Stop(f"it names more than {self.limits.globals} globals")
+                raise _Stop(say("pickle.too_many_globals", cap=self.limits.globals))
             self.seen.add(name)
             self.scan.globals.append(name)
         return name
 
     def persistent_id(self, pid: object) -> _StorageRef:
         if len(self.scan.persistent_ids) >= self.limits.persistent_ids:
-            raise _Stop(f"it holds more than {self.limits.persistent_ids} persistent ids")
+            raise _Stop(say("pickle.too_many_ids", cap=self.limits.persistent_ids))
         self.scan.persistent_ids.append(pid)
         return _StorageRef(len(self.scan.persistent_ids) - 1)
 
@@ -228,7 +228,7 @@ def scan_pickle(data: bytes | BinaryIO, limits: ScanLimits = SCAN_LIMITS) -> Pic
                 raise ValueError("an unknown opcode, or the end before STOP")
             count += 1
             if count > cap:
-                raise _Stop(f"it holds more than {cap} opcodes (the cap)")
+                raise _Stop(say("pickle.too_many_opcodes", cap=cap))
             if op.arg is None:
                 arg, after = None, pos + 1
             else:
@@ -243,7 +243,7 @@ def scan_pickle(data: bytes | BinaryIO, limits: ScanLimits = SCAN_LIMITS) -> Pic
             if op.name == "STOP":
                 break
     except _Stop as stop:
-        scan.error = f"{stop} (at byte {pos})"
+        scan.error = say("pickle.stopped", reason=stop.args[0], pos=pos)
     except Exception as exc:  # the argument readers raise ValueError and others on garbage
         scan.error = say("pickle.unreadable_past", pos=pos, kind=type(exc).__name__)
     scan.opcodes = min(count, cap)
@@ -331,7 +331,7 @@ def _pop(m: _Machine, _arg: object) -> None:
     elif m.marks:
         m.marks.pop()  # POP of a MARK, as the unpickler allows
     else:
-        raise _Stop("it pops more than its stack holds")
+        raise _Stop(say("pickle.pops_too_much"))
 
 
 def _binpersid(m: _Machine, _arg: object) -> None:
@@ -413,14 +413,15 @@ def shorten(text: str, limit: int = 80) -> str:
 
 def describe(value: object, limit: int = 40) -> str:
     """A short description of a value a pickle holds, for a message: a string or number
-    shortened to ``limit`` characters, a tuple by its length; never the whole value."""
+    shortened to ``limit`` characters, a tuple by its length (in words, a catalogue message);
+    never the whole value."""
     if isinstance(value, str):
         return repr(shorten(value, limit))
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value) if value.bit_length() <= 64 else f"a {value.bit_length()}-bit number"
+        return str(value) if value.bit_length() <= 64 else say("value.long_number", bits=value.bit_length())
     if isinstance(value, tuple):
-        return f"a tuple of {len(value)} items"
-    return "something that is not a plain value"
+        return say("value.tuple", count=len(value))
+    return say("value.not_plain")
 
 
 def _qualified(module: str, name: str) -> str:

@@ -3,6 +3,7 @@ the host outside the grade's scratch folder, which is removed."""
 
 from __future__ import annotations
 
+import re
 import tarfile
 import tempfile
 import zipfile
@@ -131,3 +132,47 @@ def test_entries_that_share_their_bytes_are_refused(host):
     assert len(zipfile.ZipFile(path).infolist()) == 50
     assert "its entries overlap" in refused(path, host).message
     assert landed(host) == []
+
+
+# --- what a student reads in Chinese ---------------------------------------------------------------
+
+
+def _fifo_tar(host: Path) -> Path:
+    return tar_with(host / "attack.tar.gz", "hw2/weights.pth", tarfile.FIFOTYPE)
+
+
+def _many_entries(host: Path) -> Path:
+    with zipfile.ZipFile(host / "attack.zip", "w") as archive:
+        for i in range(12):
+            archive.writestr(f"hw2/{i}.txt", bytes(100))
+    return host / "attack.zip"
+
+
+@pytest.mark.parametrize("build, limits, english, zh", [
+    (lambda host: zip_bomb(host / "attack.zip", mib=2), ArchiveLimits(),
+     "attack.zip was refused: entry hw2/data.bin unpacks {n} times its packed size (2 MiB), over the 100:1 cap "
+     "(a zip bomb?); nothing in it was graded",
+     "attack.zip 被拒绝：其中的 hw2/data.bin 解压后是压缩大小的 {n} 倍（2 MiB），超过了 100:1 的上限（是 zip 炸弹吗？）；"
+     "其中的内容都没有评分"),
+    (lambda host: tar_with(host / "attack.tar.gz", "hw2/data.bin", tarfile.REGTYPE, size=2 << 20), ArchiveLimits(),
+     "attack.tar.gz was refused: by entry hw2/data.bin it unpacks", "attack.tar.gz 被拒绝：解压到其中的 hw2/data.bin 时，"),
+    (_fifo_tar, ArchiveLimits(), "attack.tar.gz was refused: entry hw2/weights.pth is a FIFO, which a hand-in has no use "
+     "for; nothing in it was graded", "attack.tar.gz 被拒绝：其中的 hw2/weights.pth 是命名管道，提交内容用不到它；"),
+    (_many_entries, ArchiveLimits(entries=10), "attack.zip was refused: it has more than 10 entries (the cap); nothing "
+     "in it was graded", "attack.zip 被拒绝：其中的条目超过了上限 10 个；其中的内容都没有评分"),
+    (_many_entries, ArchiveLimits(total_bytes=1000), "attack.zip was refused: it unpacks to 1.17 KiB, over the 1000 B "
+     "cap; nothing in it was graded", "attack.zip 被拒绝：解压后有 1.17 KiB，超过了 1000 B 的上限；"),
+])
+def test_a_refused_archive_is_said_in_chinese_and_its_english_is_kept(host, build, limits, english, zh):
+    from tests.test_report import english_words
+
+    error = refused(build(host), host, archive_limits=limits)
+    assert re.match(_pattern(english), error.message) and error.detail is error.message  # the English, as it was
+    said = error.detail.text("zh")
+    assert re.match(_pattern(zh), said)
+    assert english_words(f"{said}\n{error.detail.hint('zh')}", {"MiB", "KiB", "zip", "tar"}) == set()
+
+
+def _pattern(text: str) -> str:
+    """``text`` as a regular expression in which ``{n}`` stands for any number (a compression ratio)."""
+    return re.escape(text).replace(re.escape("{n}"), r"\d+")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -222,6 +223,31 @@ def test_the_fence_passes_values_and_the_tasks_own_errors_and_calls_a_bug_a_bug(
         run_fenced(_bug, what="x", allowed=frozenset())
     with pytest.raises(RuntimeError, match="could not read back its own result"):
         run_fenced(lambda: Path("/"), what="x", allowed=frozenset())  # a class the caller did not allow
+
+
+def _terminated() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # what a parser that trips a signal, or a stray kill, does
+
+
+def _exits() -> None:
+    os._exit(3)
+
+
+@pytest.mark.parametrize("task, english, zh", [
+    (_terminated, "inspecting alice.zip failed (killed by SIGTERM) before it could say why",
+     "检查 alice.zip 失败了（被信号 SIGTERM 终止），没能说明原因"),
+    (_exits, "inspecting alice.zip failed (exit status 3) before it could say why",
+     "检查 alice.zip 失败了（退出状态为 3），没能说明原因"),
+])
+def test_an_inspection_that_dies_is_said_in_the_students_language(task, english, zh):
+    from grader.messages import say
+    from tests.test_report import english_words
+
+    with pytest.raises(GraderError) as error:
+        run_fenced(task, what=say("fence.inspecting", file="alice.zip"), allowed=frozenset())
+    said = error.value.detail
+    assert said == english and said.text("zh") == zh
+    assert english_words(f"{said.text('zh')}\n{said.hint('zh')}", {"SIGTERM"}) == set()
 
 
 def test_a_stopped_inspection_leaves_no_scratch_folder(tmp_path, monkeypatch):
