@@ -23,7 +23,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.limits import GiB, MiB, format_bytes
-from grader.messages import say
+from grader.messages import Message, say
 from grader.submission.archive import zip_entry_count
 from grader.submission.pickle_scan import (PickleScan, ScanLimits, allowed_global, describe, read_plain_pickle,
                                            scan_pickle, shorten)
@@ -128,7 +128,7 @@ def check_file(path: Path, limits: PrecheckLimits = LIMITS, *, own: frozenset[st
         with path.open("rb") as f:
             head = f.read(4)
     except OSError as exc:
-        raise GraderError(f"cannot read {path}: {exc.strerror}") from exc
+        raise GraderError(say("precheck.unreadable", file=str(path), reason=str(exc.strerror))) from exc
     if size > limits.file_bytes:
         return FileCheck([say("precheck.over_cap", size=format_bytes(size), cap=format_bytes(limits.file_bytes))])
     if head.startswith(b"PK"):
@@ -148,7 +148,7 @@ def check_archive(path: Path, size: int, limits: PrecheckLimits, *, own: frozens
     """
     count = zip_entry_count(path, limits.entries)
     if count > limits.entries:
-        return FileCheck([f"it has more than {limits.entries} zip entries (the cap)"])
+        return FileCheck([say("precheck.too_many_entries", cap=limits.entries)])
     scans: dict[str, PickleScan] = {}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -163,11 +163,11 @@ def check_archive(path: Path, size: int, limits: PrecheckLimits, *, own: frozens
             unread = limits.pickles_bytes
             for info in read:
                 if info.file_size > limits.pickle_bytes:
-                    problems.append(f"{info.filename} is {format_bytes(info.file_size)}, over the cap of "
-                                    f"{format_bytes(limits.pickle_bytes)}")
+                    problems.append(say("precheck.pickle_over", name=info.filename, size=format_bytes(info.file_size),
+                                        cap=format_bytes(limits.pickle_bytes)))
                     continue
                 if info.file_size > unread:
-                    problems.append(f"its pickles hold over {format_bytes(limits.pickles_bytes)} together (the cap)")
+                    problems.append(say("precheck.pickles_over", cap=format_bytes(limits.pickles_bytes)))
                     break
                 unread -= info.file_size
                 scan = scan_pickle(archive.read(info), budget)
@@ -178,7 +178,7 @@ def check_archive(path: Path, size: int, limits: PrecheckLimits, *, own: frozens
                     scans[info.filename] = scan
             return FileCheck(problems[:5], scans)
     except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:  # OSError: a seek before the file's start
-        return FileCheck([f"it is not a readable zip archive ({type(exc).__name__})"], scans)
+        return FileCheck([say("precheck.unreadable_zip", reason=type(exc).__name__)], scans)
 
 
 def read_pickles(infos: list[zipfile.ZipInfo], *, torchscript: bool) -> tuple[list[zipfile.ZipInfo], list[str]]:
@@ -190,12 +190,11 @@ def read_pickles(infos: list[zipfile.ZipInfo], *, torchscript: bool) -> tuple[li
     prefix = data[0][:-len("data.pkl")] if data else None
     read = [i for i in infos if prefix is not None and i.filename.startswith(prefix)
             and i.filename[len(prefix):] in names]
-    problems = [f"it holds {len(data)} data.pkl entries; torch.save writes one"] if len(data) > 1 else []
+    problems = [say("precheck.several_data", count=len(data))] if len(data) > 1 else []
     stray = [i.filename for i in infos if i.filename.endswith(PICKLE_SUFFIXES) and i not in read]
     if stray:
-        problems.append(f"it holds {len(stray)} pickle(s) that torch does not read ({describe(stray[0], 80)}"
-                        f"{', ...' if len(stray) > 1 else ''}); a torch.save archive has one data.pkl, "
-                        "TorchScript adds constants.pkl")
+        names = (describe(stray[0], 80), "...") if len(stray) > 1 else (describe(stray[0], 80),)
+        problems.append(say("precheck.stray_pickles", count=len(stray), names=names))
     return read, problems
 
 
@@ -211,27 +210,24 @@ def entry_problems(archive: zipfile.ZipFile, size: int,
     first. ``size`` is the archive's size in bytes."""
     infos = archive.infolist()
     if len(infos) > limits.entries:
-        return [f"it has {len(infos)} zip entries, over the cap of {limits.entries}"]
+        return [say("precheck.zip_entries_over", count=len(infos), cap=limits.entries)]
     return _entry_problems(infos, size, limits)
 
 
 def _entry_problems(infos: list[zipfile.ZipInfo], size: int,
                     limits: PrecheckLimits) -> list[str]:
-    problems = [f"entry {i.filename} is compressed ({i.compress_size} -> {i.file_size} bytes); "
-                "torch.save stores entries uncompressed" for i in infos
+    problems = [say("precheck.compressed", name=i.filename, packed=i.compress_size, size=i.file_size) for i in infos
                 if (i.compress_type != zipfile.ZIP_STORED or i.compress_size != i.file_size)
                 and not _tame_torchscript_source(i, limits)]
     outside = [i.filename for i in infos if not 0 <= i.header_offset <= size - _LOCAL_HEADER]
     if outside:  # zipfile would seek there (before the file's start: an OSError)
-        problems.append(f"entry {outside[0]} lies outside the file")
+        problems.append(say("precheck.outside", name=outside[0]))
     stored = sum(i.compress_size for i in infos)
     if stored > size:  # entries cannot outweigh the archive unless they overlap
-        problems.append(f"its entries declare {format_bytes(stored)} in a "
-                        f"{format_bytes(size)} file (overlapping entries)")
+        problems.append(say("precheck.overlap", declared=format_bytes(stored), size=format_bytes(size)))
     exported = any(i.filename.endswith("/archive_format") for i in infos)  # torch.export.save
     if not exported and not any(i.filename.endswith(PICKLE_SUFFIXES) for i in infos):
-        problems.append("it has no data.pkl: not a torch.save, TorchScript or torch.export "
-                        "archive")
+        problems.append(say("precheck.no_data_pkl"))
     return problems[:5]
 
 
@@ -264,32 +260,35 @@ def pickle_problems(scan: PickleScan, name: str, sizes: dict[str, int], limits: 
     total = 0
     for pid in scan.persistent_ids:
         message, nbytes = _storage_problem(pid, storage_dir, sizes)
-        problems += [f"{name}: {message}"] if message and len(problems) < 5 else []
+        problems += [say("precheck.in_pickle", name=name, problem=message)] if message and len(problems) < 5 else []
         total += nbytes
     if total > limits.storage_bytes:
-        problems.append(f"its tensors claim {format_bytes(total)}, over the "
-                        f"{format_bytes(limits.storage_bytes)} cap")
+        problems.append(_tensors_over(total, limits))
     return problems[:5]
 
 
-def _storage_problem(pid, storage_dir: str, sizes: dict[str, int]) -> tuple[str | None, int]:
+def _tensors_over(total: int, limits: PrecheckLimits) -> Message:
+    return say("precheck.tensors_over", size=format_bytes(total), cap=format_bytes(limits.storage_bytes))
+
+
+def _storage_problem(pid, storage_dir: str, sizes: dict[str, int]) -> tuple[Message | None, int]:
     """Check one persistent id ('storage', 'torch FloatStorage', key, location, numel)."""
     if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-        return f"unexpected persistent id ({describe(pid)})", 0
+        return say("precheck.unexpected_id", value=describe(pid)), 0
     _, storage_type, key, _, numel = pid
     if not isinstance(key, str):
-        return f"a storage is named by {describe(key)}, not a key", 0
+        return say("precheck.storage_not_key", value=describe(key)), 0
     element = ELEMENT_BYTES.get(storage_type.rsplit(" ", 1)[-1].rsplit(".", 1)[-1]) \
         if isinstance(storage_type, str) else None
     if element is None or not isinstance(numel, int) or numel < 0:
-        return f"storage {shorten(key)} has an unknown type {describe(storage_type)} or count {describe(numel)}", 0
+        return say("precheck.storage_unknown", key=shorten(key), kind=describe(storage_type), count=describe(numel)), 0
     claimed = numel * element
     held = sizes.get(f"{storage_dir}{key}")
     if held is None:
-        return f"storage {shorten(key)} has no entry {storage_dir}{shorten(key)}", 0
+        return say("precheck.storage_no_entry", key=shorten(key), entry=f"{storage_dir}{shorten(key)}"), 0
     if claimed > held:
-        return (f"storage {shorten(key)} claims {format_bytes(claimed)} but its entry holds "
-                f"{format_bytes(held)}"), 0
+        return say("precheck.storage_claims", key=shorten(key), claimed=format_bytes(claimed),
+                   held=format_bytes(held)), 0
     return None, claimed
 
 
@@ -306,7 +305,7 @@ def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> File
     if read_plain_pickle(head) != LEGACY_MAGIC:
         return FileCheck([BARE_PICKLE])
     if read_plain_pickle(head) != LEGACY_PROTOCOL:
-        return FileCheck(["it has torch's legacy magic number but no known format version after it"])
+        return FileCheck([say("precheck.legacy_no_version")])
     problems: list[str] = []
     budget = ScanLimits(opcodes=limits.pickle_opcodes)
     for what in (say("precheck.its_facts"), LEGACY_PICKLE):
@@ -319,7 +318,8 @@ def check_legacy(path: Path, size: int, limits: PrecheckLimits = LIMITS) -> File
     problems += record_problems
     keys = read_plain_pickle(head)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        return FileCheck(problems + [_cut_short(say("precheck.its_storages"), "not a list of keys", size, limits)],
+        return FileCheck(problems + [_cut_short(say("precheck.its_storages"), say("precheck.not_key_list"), size,
+                                                limits)],
                          {LEGACY_PICKLE: scan})
     problems += _legacy_storage_problems(path, head.tell(), size, keys, records, limits)
     return FileCheck(problems[:5], {LEGACY_PICKLE: scan})
@@ -353,17 +353,17 @@ def _legacy_storages(scan: PickleScan) -> tuple[dict[str, tuple[int, int]], list
         if len(problems) >= 5:
             break
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            problems.append(f"{LEGACY_PICKLE} has an unexpected persistent id ({describe(pid)})")
+            problems.append(say("precheck.unexpected_id_in", what=LEGACY_PICKLE, value=describe(pid)))
             continue
         _, storage_type, key, _, numel, view = pid
         element = ELEMENT_BYTES.get(storage_type.rsplit(".", 1)[-1]) if isinstance(storage_type, str) else None
         if element is None or not isinstance(numel, int) or numel < 0 or not isinstance(key, str):
-            problems.append(f"storage {describe(key)} has an unknown type {describe(storage_type)} or count "
-                            f"{describe(numel)}")
+            problems.append(say("precheck.storage_unknown", key=describe(key), kind=describe(storage_type),
+                                count=describe(numel)))
         elif records.setdefault(key, (numel, element)) != (numel, element):
-            problems.append(f"storage {shorten(key)} is named with two different sizes")
+            problems.append(say("precheck.storage_two_sizes", key=shorten(key)))
         elif view is not None and not _fits(view, numel):
-            problems.append(f"storage {shorten(key)} has a view outside it")
+            problems.append(say("precheck.storage_view_outside", key=shorten(key)))
     return records, list(dict.fromkeys(problems))
 
 
@@ -380,12 +380,12 @@ def _legacy_storage_problems(path: Path, offset: int, size: int, keys: list[str]
     listed = set(keys)
     stray = [k for k in keys if k not in records] + [k for k in records if k not in listed]
     if stray or len(listed) != len(keys):
-        return [f"its list of storages does not match its pickle (storage {shorten((stray or keys)[0])})"]
+        return [say("precheck.storages_mismatch", key=shorten((stray or keys)[0]))]
     if len(keys) > limits.entries:
-        return [f"it has {len(keys)} storages, over the cap of {limits.entries}"]
+        return [say("precheck.storages_over", count=len(keys), cap=limits.entries)]
     total = sum(numel * element for numel, element in records.values())
     if total > limits.storage_bytes:
-        return [f"its tensors claim {format_bytes(total)}, over the {format_bytes(limits.storage_bytes)} cap"]
+        return [_tensors_over(total, limits)]
     with path.open("rb") as f:
         for key in keys:
             numel, element = records[key]
@@ -395,6 +395,6 @@ def _legacy_storage_problems(path: Path, offset: int, size: int, keys: list[str]
             f.seek(offset)
             count = int.from_bytes(f.read(COUNT_BYTES), "little")
             if count != numel:
-                return [f"storage {shorten(key)} holds {count} elements where its pickle names {numel}"]
+                return [say("precheck.storage_count", key=shorten(key), count=count, numel=numel)]
             offset += COUNT_BYTES + numel * element
     return []

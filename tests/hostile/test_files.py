@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -126,3 +127,24 @@ def test_form_detection_refuses_a_zip_bomb_before_reading_a_member(tmp_path, mon
     monkeypatch.setattr(zipfile.ZipFile, "read", never)
     with pytest.raises(GraderError, match="compressed"):
         inspect_submission(path)
+
+
+@pytest.mark.parametrize("write, english, zh", [
+    (lambda path: payloads.zip_bomb(path, 2 << 20), "archive/data/0 is compressed",
+     "其中的 archive/data/0 是压缩过的（"),
+    (payloads.terabyte_tensor, "archive/data.pkl: storage 0 claims 1 TiB but its entry holds 16 B",
+     "archive/data.pkl：存储 0 声称有 1 TiB，但它的条目只有 16 B"),
+    (payloads.legacy_terabyte_tensor, "its tensors claim 1 TiB, over the 2 GiB cap", "其中的张量声称有 1 TiB，超过了 2 GiB 的上限"),
+])
+def test_a_refused_file_is_said_in_chinese_and_its_english_is_kept(tmp_path, write, english, zh):
+    from tests.test_report import english_words
+
+    path = write(tmp_path / "bomb.pt")
+    with pytest.raises(GraderError) as raised:
+        precheck_file(path)
+    said = raised.value.detail
+    assert said.startswith(f"{path} was refused before loading: ") and english in said
+    assert "bomb.pt 在加载前被拒绝：" in said.mapped(lambda text: text.replace(str(tmp_path) + "/", "")).text("zh")
+    assert zh in said.text("zh")
+    text = re.sub(r"[A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)+", " ", f"{said.text('zh')}\n{said.hint('zh')}")  # names
+    assert english_words(text, {"zip", "torch", "pickle", "safetensors", "path", "TiB", "GiB"}) == set()
