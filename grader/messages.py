@@ -664,6 +664,13 @@ CATALOGUE: dict[str, Entry] = {
                              "请提交普通文件：网络、它的代码和训练日志")),
     "fence.inspecting": _entry("inspecting {file}", "检查 {file} "),
     # --- grader.check in a notebook --------------------------------------------------------------
+    "check.no_data": _entry(
+        "no CIFAR-10 copy: {variable} is not set and the grader cache ({cache}) holds no download",
+        "没有 CIFAR-10 数据：没有设置 {variable}，评分程序的缓存（{cache}）中也没有下载好的数据",
+        ("set os.environ['{variable}'] = '/path/to/cifar-10-python.tar.gz' before calling grader.check (or pass "
+         "data='...'), or run `grader data prepare` once in a terminal",
+         "请在调用 grader.check 之前设置 `os.environ['{variable}'] = '/path/to/cifar-10-python.tar.gz'`"
+         "（或传入 `data='...'`），或在终端中运行一次 `grader data prepare`")),
     "check.not_a_module": _entry("grader.check needs the network, an nn.Module; got {kind}",
                                  "grader.check 需要的是网络（nn.Module），传入的却是 {kind}",
                                  ("pass the trained model object: result = grader.check(net, history=hist)",

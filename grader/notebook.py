@@ -22,9 +22,10 @@ import pickle
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from grader.errors import GraderError
 from grader.messages import error_for, say
@@ -124,18 +125,27 @@ def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = N
 
     strings(lang)  # an unknown language is refused before any work
     chosen = load_rubric(rubric).public()
-    dataset = load_cifar10(_data_source(data), expect_full=not partial)
+    with _said_in(lang):
+        source = _data_source(data)
+    dataset = load_cifar10(source, expect_full=not partial)
     _require_sandbox()
     with tempfile.TemporaryDirectory(prefix="grader-notebook-") as scratch:
-        try:
+        with _said_in(lang):
             folder = save_hand_in(net, Path(scratch) / "notebook", history=history)
-        except GraderError as exc:  # raised in the notebook: said in its language
-            if exc.detail is None or lang == "en":
-                raise
-            said_here = error_for(exc.detail, str(exc), lang)
-            raise GraderError(said_here.message, said_here.hint) from None
         result = grade_one(folder, data=dataset, rubric=chosen)
     return NotebookResult.of(result, _report(result, lang), lang)
+
+
+@contextmanager
+def _said_in(lang: str) -> Iterator[None]:
+    """Raise a catalogue GraderError from the block in ``lang``, the notebook's: a student reads it there."""
+    try:
+        yield
+    except GraderError as exc:
+        if exc.detail is None or lang == "en":
+            raise
+        said_here = error_for(exc.detail, str(exc), lang)
+        raise GraderError(said_here.message, said_here.hint) from None
 
 
 def _data_source(data: str | os.PathLike | None) -> str | os.PathLike:
@@ -149,10 +159,7 @@ def _data_source(data: str | os.PathLike | None) -> str | os.PathLike:
 
     path, how = resolve_source(data)
     if path is None:
-        raise GraderError(f"no CIFAR-10 copy: {ENV_VAR} is not set and the grader cache ({cache_root()}) "
-                          "holds no download",
-                          f"set os.environ['{ENV_VAR}'] = '/path/to/cifar-10-python.tar.gz' before calling "
-                          "grader.check (or pass data='...'), or run `grader data prepare` once in a terminal")
+        raise GraderError(say("check.no_data", variable=ENV_VAR, cache=str(cache_root())))
     return path
 
 

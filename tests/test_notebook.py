@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import re
 import sys
 import types
 from pathlib import Path
@@ -117,11 +118,21 @@ def test_history_in_the_shapes_students_keep(tmp_path):
 
 
 def test_missing_data_names_the_fix(monkeypatch, tmp_path):
+    from tests.test_report import english_words
+
     monkeypatch.delenv("GRADER_DATA", raising=False)
     monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(GraderError) as caught:
         grader.check(nn.Linear(2, 2))
     assert "no CIFAR-10 copy" in caught.value.message and "GRADER_DATA" in caught.value.hint
+    assert caught.value.message == f"no CIFAR-10 copy: GRADER_DATA is not set and the grader cache " \
+                                   f"({tmp_path / 'empty-cache'}) holds no download"  # as it always read
+    with pytest.raises(GraderError) as caught:
+        grader.check(nn.Linear(2, 2), lang="zh")  # the student's notebook is in Chinese
+    assert caught.value.message.startswith("没有 CIFAR-10 数据：没有设置 GRADER_DATA，评分程序的缓存")
+    assert caught.value.hint.startswith("请在调用 grader.check 之前设置 `os.environ['GRADER_DATA']")
+    text = f"{caught.value.message}\n{caught.value.hint}".replace(str(tmp_path / "empty-cache"), "")
+    assert english_words(re.sub(r"`[^`]*`", " ", text), {"CIFAR"}) == set()  # `code` aside
 
 
 def test_missing_sandbox_names_the_fix(monkeypatch, tmp_path):
