@@ -215,7 +215,7 @@ def read_reply(result, submission: Submission, frame: bytes, *, answered: bool =
         header, logits = decode(frame)
     except ProtocolError as exc:
         tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        why = result.reason or say("run.no_reply", reason=str(exc))
+        why = result.reason or say("run.no_reply", reason=exc.args[0])
         if tail:
             raise GraderError(say("run.child_failed_output", file=name, reason=why, output=" | ".join(tail))) from None
         raise GraderError(say("run.child_failed", file=name, reason=why)) from None
@@ -238,34 +238,34 @@ REPLY_FIELDS = (("parameters", (int, type(None))), ("macs_per_image", (int, type
                 ("precision", (dict,)), ("device", (str,)))
 
 
-def reply_problem(header: dict) -> str | None:
+def reply_problem(header: dict) -> Message | None:
     """What is wrong with a reply header's facts, or None: a missing or mistyped field, a negative
     count, blocks beyond their bounds, or a NaN or infinity anywhere (results.json cannot hold one)."""
     for key, types in REPLY_FIELDS:
         value = header.get(key)
         if not isinstance(value, types) or isinstance(value, bool):
-            return f"{key} is {type(value).__name__}"
+            return say("reply.field_type", key=key, kind=type(value).__name__)
         if isinstance(value, (int, float)) and value < 0:
-            return f"{key} is negative"
+            return say("reply.negative", key=key)
     if any(not isinstance(note, str) for note in header["notes"]):
-        return "notes holds a non-string"
+        return say("reply.notes_type")
     if any(not isinstance(layer, dict) for layer in header["layers"]):
-        return "layers holds a non-object"
+        return say("reply.layers_type")
     problem = _blocks_problem(header.get("blocks", {}))
     if problem:
         return problem
     facts = {k: v for k, v in header.items() if k != "history"}  # a diverged run's log is read on its own
-    return "it holds a NaN or infinite number" if not _finite(facts) else None
+    return say("reply.not_finite") if not _finite(facts) else None
 
 
-def _blocks_problem(blocks) -> str | None:
+def _blocks_problem(blocks) -> Message | None:
     """What is wrong with a reply's ``blocks`` (module name -> class name; optional), or None."""
     if not isinstance(blocks, dict):
-        return f"blocks is {type(blocks).__name__}"
+        return say("reply.field_type", key="blocks", kind=type(blocks).__name__)
     if len(blocks) > MAX_BLOCKS:
-        return f"blocks holds more than {MAX_BLOCKS} names"
+        return say("reply.too_many_blocks", cap=MAX_BLOCKS)
     if any(not isinstance(kind, str) or len(kind) > BLOCK_NAME_CHARS for kind in blocks.values()):
-        return f"blocks holds a class name that is not text of at most {BLOCK_NAME_CHARS} characters"
+        return say("reply.block_name", chars=BLOCK_NAME_CHARS)
     return None
 
 

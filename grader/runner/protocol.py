@@ -16,6 +16,8 @@ import struct
 
 import numpy as np
 
+from grader.messages import say
+
 MAGIC = b"GRDR1\n"
 MAX_HEADER_BYTES = 16 << 20
 # Images per forward pass in the child, when a request names no batch_size. 100 keeps the
@@ -30,7 +32,7 @@ BLOCK_NAME_CHARS = 80
 
 
 class ProtocolError(ValueError):
-    """A frame that is not what the protocol says."""
+    """A frame that is not what the protocol says; its one argument, a catalogue message, says how."""
 
 
 def encode(header: dict, array: np.ndarray | None = None) -> bytes:
@@ -46,21 +48,21 @@ def encode(header: dict, array: np.ndarray | None = None) -> bytes:
 def decode(frame: bytes) -> tuple[dict, np.ndarray | None]:
     """Inverse of ``encode``. Raises ProtocolError for anything malformed."""
     if not frame.startswith(MAGIC):
-        raise ProtocolError("the frame does not start with the protocol's magic bytes")
+        raise ProtocolError(say("protocol.magic"))
     start = len(MAGIC) + 4
     if len(frame) < start:
-        raise ProtocolError("the frame is truncated")
+        raise ProtocolError(say("protocol.truncated"))
     (length,) = struct.unpack("<I", frame[len(MAGIC):start])
     if length > MAX_HEADER_BYTES or len(frame) < start + length:
-        raise ProtocolError("the frame's header is truncated or too large")
+        raise ProtocolError(say("protocol.header_size"))
     try:
         header = json.loads(frame[start:start + length].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the frame's header is not JSON ({type(exc).__name__})") from None
+        raise ProtocolError(say("protocol.header_json", kind=type(exc).__name__)) from None
     except RecursionError:
-        raise ProtocolError("the frame's header nests too deep to read") from None
+        raise ProtocolError(say("protocol.header_deep")) from None
     if not isinstance(header, dict):
-        raise ProtocolError("the frame's header is not a JSON object")
+        raise ProtocolError(say("protocol.header_object"))
     rest = frame[start + length:]
     if not rest:
         return header, None
@@ -79,11 +81,11 @@ def read_array(data: bytes) -> np.ndarray:
             raise ValueError(f"an .npy version {version} the child never writes")
         shape, fortran, dtype = read_header(stream)
     except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, tokenize's errors...
-        raise ProtocolError(f"the frame's array cannot be read ({type(exc).__name__})") from None
+        raise ProtocolError(say("protocol.array_unreadable", kind=type(exc).__name__)) from None
     if dtype.hasobject or not all(isinstance(n, int) and n >= 0 for n in shape):
-        raise ProtocolError("the frame's array holds objects or has a negative shape")
+        raise ProtocolError(say("protocol.array_objects"))
     body = data[stream.tell():]
     if math.prod(shape) * dtype.itemsize != len(body):
-        raise ProtocolError("the frame's array has a different size than its header says")
+        raise ProtocolError(say("protocol.array_size"))
     flat = np.frombuffer(body, dtype=dtype, count=math.prod(shape) if dtype.itemsize else -1)
     return flat.reshape(shape, order="F" if fortran else "C").copy()
