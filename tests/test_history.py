@@ -133,6 +133,27 @@ def test_a_hostile_history_pt_is_refused_unrun(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("write, english, zh", [
+    (lambda path, marker: torch.save({"loss": [1.0, _System(f"touch {marker}")]}, path),
+     f"history.pt cannot be read: it names {os.system.__module__}.system, which a file of plain values has no use for "
+     "(it is how a pickle runs code); nothing in it was run",
+     f"无法读取 history.pt：它引用了 {os.system.__module__}.system，只含普通值的文件用不到它（pickle 正是借此运行代码）；"
+     "其中的内容都没有运行"),
+    (lambda path, marker: torch.save({"loss": LOSS}, path, _use_new_zipfile_serialization=False),
+     "history.pt cannot be read: it is in torch's legacy format (saved with _use_new_zipfile_serialization=False)",
+     "无法读取 history.pt：它是 torch 的旧格式（用 _use_new_zipfile_serialization=False 保存的）"),
+])
+def test_a_refused_history_pt_is_said_in_chinese_and_its_english_is_kept(tmp_path, write, english, zh):
+    from tests.test_report import english_words
+
+    write(tmp_path / "history.pt", tmp_path / "ran")
+    error = load_history(tmp_path / "history.pt").error
+    assert error.startswith(f"{english}; save the history as lists of numbers")  # the English, as it was
+    assert error.text("zh").startswith(f"{zh}；请把训练历史保存为数字列表")
+    assert english_words(error.text("zh"), {"torch", "pickle", "json", "False"}) == set()  # False: code
+    assert not (tmp_path / "ran").exists()
+
+
 @pytest.mark.parametrize("payload, words", [
     (b"\x80\x02K\x01\x86.", "not a well-formed pickle"),           # TUPLE2 on a stack of one
     (b"\x80\x02X\x04\x00\x00\x00lossJ\x01\x00\x00\x00s.", "not a well-formed pickle"),  # SETITEM, no dict

@@ -30,8 +30,8 @@ GRADER = Path(__file__).resolve().parents[1] / "grader"
 # Words a Chinese template may keep: formats, tools and units, and the names of keys, methods and
 # variables that a student writes as they are (submission.toml keys, forward, logits, n).
 TOKENS = {"TOML", "UTF", "KiB", "MiB", "CPU", "CSV", "JSON", "NaN", "Python", "ONNX", "TorchScript", "Jupyter",
-          "OpenCV", "Dask", "TMPDIR", "safetensors", "onnxruntime", "torch", "torchvision", "pickle", "zip", "tar",
-          "lambda", "float", "logits", "forward", "path", "n", "R", "G", "B",
+          "OpenCV", "Dask", "TMPDIR", "safetensors", "onnxruntime", "torch", "torchvision", "numpy", "pickle", "zip",
+          "tar", "lambda", "float", "logits", "forward", "path", "n", "R", "G", "B",
           "scale", "mean", "std", "channels", "classes", "entry", "weights", "history", "epoch"}
 
 

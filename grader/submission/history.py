@@ -146,7 +146,7 @@ def _read(path: Path, name: str) -> tuple[dict, list[str]]:
         try:
             rows = read_torch_values(path)
         except RefusedPickle as exc:
-            raise GraderError(say("history.refused_pickle", file=name, reason=str(exc))) from None
+            raise GraderError(say("history.refused_pickle", file=name, reason=exc.args[0])) from None
     else:
         rows = _parse_text(path.read_bytes(), name)
     return _normalise(rows, name)

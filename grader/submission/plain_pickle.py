@@ -33,11 +33,13 @@ from typing import Callable
 import numpy as np
 
 from grader.limits import MiB
+from grader.messages import say
 from grader.submission.precheck import PrecheckLimits, entry_problems, is_data_pickle
 
 
 class RefusedPickle(ValueError):
-    """The pickle holds something other than plain values, or breaks a cap; the message says what."""
+    """The pickle holds something other than plain values, or breaks a cap; its one argument, a
+    catalogue message, says what."""
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,16 @@ def read_torch_values(path: Path, limits: ValueLimits = LIMITS) -> object:
     """
     size = path.stat().st_size
     if size > limits.file_bytes:
-        raise RefusedPickle(f"it is {size} bytes, over the {limits.file_bytes}-byte cap for a history")
+        raise RefusedPickle(say("plain.file_over", size=size, cap=limits.file_bytes))
     with path.open("rb") as f:
         head = f.read(4)
     if head.startswith(b"PK"):
         return _read_archive(path, size, limits)
     if head[:1] != b"\x80":
-        raise RefusedPickle("it is neither a torch.save file nor a pickle")
+        raise RefusedPickle(say("plain.not_pickle"))
     value = read_pickle_values(path.read_bytes(), limits)
     if value == LEGACY_MAGIC:
-        raise RefusedPickle("it is in torch's legacy format (saved with _use_new_zipfile_serialization=False)")
+        raise RefusedPickle(say("plain.legacy"))
     return value
 
 
@@ -92,10 +94,10 @@ def _read_archive(path: Path, size: int, limits: ValueLimits) -> object:
         with zipfile.ZipFile(path) as archive:
             problems = entry_problems(archive, size, PrecheckLimits(entries=1000))
             if problems:  # compressed or overlapping entries: nothing is inflated
-                raise RefusedPickle("; ".join(problems))
+                raise RefusedPickle(say("plain.problems", problems=tuple(problems)))
             pickles = [n for n in archive.namelist() if is_data_pickle(n)]
             if len(pickles) != 1:
-                raise RefusedPickle("it is a zip file but not one torch.save wrote")
+                raise RefusedPickle(say("plain.not_torch_zip"))
             prefix = pickles[0][: -len("data.pkl")]
             names = set(archive.namelist())
             big = archive.read(f"{prefix}byteorder") == b"big" if f"{prefix}byteorder" in names else False
@@ -106,19 +108,19 @@ def _read_archive(path: Path, size: int, limits: ValueLimits) -> object:
 
             return read_pickle_values(archive.read(pickles[0]), limits, storage=storage)
     except (zipfile.BadZipFile, KeyError, EOFError) as exc:
-        raise RefusedPickle(f"it is a truncated or corrupt zip file ({exc})") from None
+        raise RefusedPickle(say("plain.corrupt_zip", reason=str(exc))) from None
 
 
 def _storage(archive: zipfile.ZipFile, prefix: str, pid: object, cache: dict, *, big: bool) -> np.ndarray:
     """One tensor storage, ``('storage', <dtype>, key, location, numel)``, checked against its entry."""
     if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _DType)
             and isinstance(pid[2], str) and isinstance(pid[4], int) and pid[4] >= 0):
-        raise RefusedPickle("it holds a persistent id that is not a tensor storage")
+        raise RefusedPickle(say("plain.not_storage"))
     dtype, key, numel = pid[1], pid[2], pid[4]
     if key not in cache:
         raw = archive.read(f"{prefix}data/{key}")
         if numel * dtype.itemsize > len(raw):
-            raise RefusedPickle(f"storage {key} claims {numel} elements but holds {len(raw)} bytes")
+            raise RefusedPickle(say("plain.storage_short", key=key, numel=numel, size=len(raw)))
         cache[key] = dtype.decode(raw[: numel * dtype.itemsize], big=big)
     return cache[key]
 
@@ -138,15 +140,15 @@ def read_pickle_values(data: bytes, limits: ValueLimits = LIMITS,
     try:
         for count, (op, arg, _) in enumerate(pickletools.genops(data)):
             if count >= limits.opcodes:
-                raise RefusedPickle(f"it holds over {limits.opcodes} pickle opcodes")
+                raise RefusedPickle(say("plain.opcodes", cap=limits.opcodes))
             if op.name == "STOP":
                 return _plain(machine.pop(), limits.depth, [0], limits.elements)
             machine.step(op.name, arg)
     except RefusedPickle:
         raise
     except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:  # garbage, bad stack
-        raise RefusedPickle(f"it is not a well-formed pickle ({type(exc).__name__}: {exc})") from None
-    raise RefusedPickle("it is not a well-formed pickle (no STOP opcode)")
+        raise RefusedPickle(say("plain.malformed", reason=f"{type(exc).__name__}: {exc}")) from None
+    raise RefusedPickle(say("plain.no_stop"))
 
 
 class _Machine:
@@ -185,7 +187,7 @@ class _Machine:
         elif name in _STEPS:
             _STEPS[name](self, arg)
         else:
-            raise RefusedPickle(f"it uses the pickle opcode {name}, which plain values never need")
+            raise RefusedPickle(say("plain.opcode", name=name))
 
 
 def _tuple_n(n: int) -> Callable[[_Machine, object], None]:
@@ -201,16 +203,16 @@ def _tuple_n(n: int) -> Callable[[_Machine, object], None]:
 def _setitems(m: _Machine, pairs: list) -> None:
     target = m.stack[-1]
     if not isinstance(target, dict) or len(pairs) % 2:
-        raise RefusedPickle("it sets items on something that is not a dict")
+        raise RefusedPickle(say("plain.setitems"))
     for key, value in zip(pairs[::2], pairs[1::2]):
         if not isinstance(key, (str, int, float, bool, type(None))):  # hashing a deep tuple could recurse
-            raise RefusedPickle("it holds a dict key that is not a string or a number")
+            raise RefusedPickle(say("plain.dict_key"))
         target[key] = value
 
 
 def _appends(m: _Machine, items: list) -> None:
     if not isinstance(m.stack[-1], list):
-        raise RefusedPickle("it appends to something that is not a list")
+        raise RefusedPickle(say("plain.appends"))
     m.stack[-1].extend(items)
 
 
@@ -222,14 +224,14 @@ def _global(m: _Machine, name: str) -> None:
 def _stack_global(m: _Machine, _arg: object) -> None:
     attr, module = m.pop(), m.pop()
     if not (isinstance(module, str) and isinstance(attr, str)):
-        raise RefusedPickle("it names a global by something that is not a string")
+        raise RefusedPickle(say("plain.global_name"))
     m.stack.append(_resolve(module, attr))
 
 
 def _reduce(m: _Machine, _arg: object) -> None:
     args, func = m.pop(), m.pop()
     if not isinstance(func, _Callable) or not isinstance(args, tuple):
-        raise RefusedPickle("it calls something that is not a plain value's constructor")
+        raise RefusedPickle(say("plain.reduce"))
     m.stack.append(func(m, *args))
 
 
@@ -237,13 +239,13 @@ def _build(m: _Machine, _arg: object) -> None:
     state = m.pop()
     target = m.stack[-1]
     if not isinstance(target, (_DType, _Array)):
-        raise RefusedPickle("it sets the state of something that is not a numpy dtype or array")
+        raise RefusedPickle(say("plain.build"))
     target.build(state, m)
 
 
 def _persid(m: _Machine, _arg: object) -> None:
     if m.storage is None:
-        raise RefusedPickle("it refers to data outside the pickle, which a plain pickle never does")
+        raise RefusedPickle(say("plain.outside"))
     m.stack.append(m.storage(m.pop()))
 
 
@@ -302,7 +304,7 @@ class _DType:
         bfloat16 = code == "bf16"
         dtype = np.dtype("u2" if bfloat16 else code)
         if dtype.kind not in _NUMERIC_KINDS or dtype.itemsize > 8:
-            raise RefusedPickle(f"it holds numbers of type {code}, which a history never needs")
+            raise RefusedPickle(say("plain.number_type", code=code))
         self.dtype, self.bfloat16, self.big = dtype, bfloat16, False
 
     @property
@@ -330,14 +332,14 @@ class _Array:
     def build(self, state: object, m: _Machine) -> None:
         if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[1], tuple)
                 and isinstance(state[2], _DType) and isinstance(state[4], bytes)):
-            raise RefusedPickle("it holds a numpy array that is not plain numbers")
+            raise RefusedPickle(say("plain.array_not_plain"))
         shape, dtype = state[1], state[2]
         if not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise RefusedPickle("it holds a numpy array whose shape is not plain")
+            raise RefusedPickle(say("plain.array_shape"))
         count = math.prod(shape)
         _spend(m, count)
         if count * dtype.itemsize > len(state[4]):
-            raise RefusedPickle("it holds a numpy array whose shape does not match its bytes")
+            raise RefusedPickle(say("plain.array_bytes"))
         flat = dtype.decode(state[4][: count * dtype.itemsize])
         self.values = _numbers(flat.reshape(shape, order="F" if state[3] else "C"))
 
@@ -345,7 +347,7 @@ class _Array:
 def _spend(m: _Machine, count: int) -> None:
     m.elements[0] -= count
     if m.elements[0] < 0:
-        raise RefusedPickle("its tensors and arrays hold more numbers than a history needs")
+        raise RefusedPickle(say("plain.too_many_numbers"))
 
 
 def _rebuild_tensor(m: _Machine, storage: object, offset: object, size: object, stride: object,
@@ -354,11 +356,11 @@ def _rebuild_tensor(m: _Machine, storage: object, offset: object, size: object, 
     if not (isinstance(storage, np.ndarray) and isinstance(offset, int) and isinstance(size, tuple)
             and isinstance(stride, tuple) and len(size) == len(stride)
             and all(isinstance(v, int) and v >= 0 for v in (offset, *size, *stride))):
-        raise RefusedPickle("it holds a tensor whose layout is not plain")
+        raise RefusedPickle(say("plain.tensor_layout"))
     count = math.prod(size)
     _spend(m, count)
     if count and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= len(storage):
-        raise RefusedPickle("it holds a tensor that reaches past its storage")
+        raise RefusedPickle(say("plain.tensor_past"))
     item = storage.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:] if count else storage[:0], shape=size,
                                            strides=tuple(s * item for s in stride), writeable=False)
@@ -379,35 +381,35 @@ def _rebuild_parameter(_m: _Machine, data: object, *_rest: object) -> object:
 
 def _ordered_dict(_m: _Machine, *args: object) -> dict:
     if args and not (len(args) == 1 and isinstance(args[0], (list, tuple)) and not args[0]):
-        raise RefusedPickle("it builds an OrderedDict from something other than nothing")
+        raise RefusedPickle(say("plain.ordered_dict"))
     return {}
 
 
 def _encode(_m: _Machine, text: object, encoding: object = "latin1") -> bytes:
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise RefusedPickle("it encodes bytes in a way pickle never does")
+        raise RefusedPickle(say("plain.encode"))
     return text.encode("latin1")
 
 
 def _numpy_dtype(_m: _Machine, code: object, *_flags: object) -> _DType:
     if not isinstance(code, str):
-        raise RefusedPickle("it names a numpy dtype by something that is not a string")
+        raise RefusedPickle(say("plain.dtype_name"))
     try:
         return _DType(code)
     except TypeError:
-        raise RefusedPickle(f"it names the numpy dtype {code!r}, which a history never needs") from None
+        raise RefusedPickle(say("plain.dtype", code=repr(code))) from None
 
 
 def _numpy_scalar(m: _Machine, dtype: object, raw: object = b"") -> object:
     if not isinstance(dtype, _DType) or not isinstance(raw, bytes) or len(raw) != dtype.itemsize:
-        raise RefusedPickle("it holds a numpy scalar that is not a plain number")
+        raise RefusedPickle(say("plain.scalar"))
     _spend(m, 1)
     return _numbers(dtype.decode(raw)[:1])[0]
 
 
 def _numpy_reconstruct(_m: _Machine, cls: object, *_args: object) -> _Array:
     if cls is not _NDARRAY:
-        raise RefusedPickle("it rebuilds a numpy object that is not an array")
+        raise RefusedPickle(say("plain.reconstruct"))
     return _Array()
 
 
@@ -436,17 +438,16 @@ def _resolve(module: str, attr: str) -> object:
         return _NDARRAY
     if module == "torch" and attr in STORAGE_DTYPES:
         return _DType(STORAGE_DTYPES[attr])
-    raise RefusedPickle(f"it names {name[:80]}, which a file of plain values has no use for "
-                        "(it is how a pickle runs code); nothing in it was run")
+    raise RefusedPickle(say("plain.global", name=name[:80]))
 
 
 def _plain(value: object, depth: int, seen: list[int], cap: int) -> object:
     """``value`` with arrays as lists, checked for depth and size (a shared list counts each time)."""
     seen[0] += 1
     if seen[0] > cap:
-        raise RefusedPickle("it holds more values than a history needs")
+        raise RefusedPickle(say("plain.too_many_values"))
     if isinstance(value, (list, tuple, dict)) and depth <= 0:
-        raise RefusedPickle("it nests containers deeper than a history needs")
+        raise RefusedPickle(say("plain.too_deep"))
     if isinstance(value, _Array):
         return value.values
     if isinstance(value, list):
@@ -456,5 +457,5 @@ def _plain(value: object, depth: int, seen: list[int], cap: int) -> object:
     if isinstance(value, dict):
         return {k: _plain(v, depth - 1, seen, cap) for k, v in value.items()}
     if isinstance(value, (_Callable, _DType, np.ndarray)) or value is _NDARRAY:
-        raise RefusedPickle("it holds a bare global or storage instead of a value")
+        raise RefusedPickle(say("plain.bare"))
     return value

@@ -156,8 +156,9 @@ def _many_entries(host: Path) -> Path:
      "其中的内容都没有评分"),
     (lambda host: tar_with(host / "attack.tar.gz", "hw2/data.bin", tarfile.REGTYPE, size=2 << 20), ArchiveLimits(),
      "attack.tar.gz was refused: by entry hw2/data.bin it unpacks", "attack.tar.gz 被拒绝：解压到其中的 hw2/data.bin 时，"),
-    (_fifo_tar, ArchiveLimits(), "attack.tar.gz was refused: entry hw2/weights.pth is a FIFO, which a hand-in has no use "
-     "for; nothing in it was graded", "attack.tar.gz 被拒绝：其中的 hw2/weights.pth 是命名管道，提交内容用不到它；"),
+    (_fifo_tar, ArchiveLimits(),
+     "attack.tar.gz was refused: entry hw2/weights.pth is a FIFO, which a hand-in has no use for; nothing in it was "
+     "graded", "attack.tar.gz 被拒绝：其中的 hw2/weights.pth 是命名管道，提交内容用不到它；"),
     (_many_entries, ArchiveLimits(entries=10), "attack.zip was refused: it has more than 10 entries (the cap); nothing "
      "in it was graded", "attack.zip 被拒绝：其中的条目超过了上限 10 个；其中的内容都没有评分"),
     (_many_entries, ArchiveLimits(total_bytes=1000), "attack.zip was refused: it unpacks to 1.17 KiB, over the 1000 B "
