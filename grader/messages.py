@@ -345,10 +345,11 @@ CATALOGUE: dict[str, Entry] = {
     "pickle.too_many_globals": _entry("it names more than {cap} globals", "它引用的全局名超过了 {cap} 个"),
     "pickle.too_many_ids": _entry("it holds more than {cap} persistent ids", "其中的持久化标识超过了 {cap} 个"),
     "pickle.too_many_opcodes": _entry("it holds more than {cap} opcodes (the cap)", "其中的操作码超过了上限 {cap} 个"),
-    # a value a pickle holds, described (pickle_scan.describe)
+    # a value a pickle or submission.toml holds, described (pickle_scan.describe, manifest._shown)
     "value.long_number": _entry("a {bits}-bit number", "一个 {bits} 位的数"),
     "value.tuple": _entry("a tuple of {count} items", "一个含 {count} 项的元组"),
     "value.not_plain": _entry("something that is not a plain value", "不是普通值的东西"),
+    "value.of_type": _entry("a {kind}", "{kind} 类型的值"),  # a value of submission.toml, by its type
     # --- archives ---------------------------------------------------------------------------
     "archive.unreadable_zip": _entry(
         "{file} is not a readable zip archive ({reason})", "{file} 不是可读取的 zip 压缩包（{reason}）",

@@ -130,6 +130,16 @@ def test_bad_manifests_name_the_key(tmp_path, text, match):
             read_manifest(folder / "submission.toml")
 
 
+def test_a_table_where_a_string_belongs_is_named_by_its_type_in_both_languages(tmp_path):
+    folder = write_form("pickled-module", tmp_path / "s")
+    (folder / "submission.toml").write_text('weights = ["model.pth"]\n')
+    with pytest.raises(GraderError) as raised:
+        read_manifest(folder / "submission.toml")
+    said = raised.value.detail
+    assert said.endswith("submission.toml: weights must be a string, got a list")  # the English, as it was
+    assert said.text("zh").endswith("submission.toml：weights 必须是字符串，实际写的是 list 类型的值")
+
+
 def test_history_json_and_csv_agree(tmp_path):
     (tmp_path / "h.json").write_text('[{"epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "test_acc": 0.35},'
                                      ' {"epoch": 2, "train_loss": 0.9, "train_acc": 0.7, "test_acc": 0.6}]')

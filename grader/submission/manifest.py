@@ -86,8 +86,11 @@ def _manifest_text(path: Path) -> str | None:
 
 
 def _shown(value: object, limit: int = 60) -> str:
-    """A value from the manifest, for a message: its repr, cut short."""
-    text = repr(value) if isinstance(value, (str, int, float, bool)) else f"a {type(value).__name__}"
+    """A value from the manifest, for a message: its repr, cut short; a table or array by its type
+    (a catalogue message)."""
+    if not isinstance(value, (str, int, float, bool)):
+        return say("value.of_type", kind=type(value).__name__)
+    text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
