@@ -725,6 +725,45 @@ def test_the_best_epoch_label_sits_inside_the_axes(lang, best):
     assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 and box.y1 <= axes.y1, (box, axes)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("loss", [[2.1, 1.2, 0.6, 0.4], [0.0312, 0.0305, 0.0298, 0.0291], [1.0012, 1.0009, 1.0004, 1.0001]])
+def test_the_loss_axis_label_is_never_cut_at_the_figures_edge(lang, loss):
+    """A narrow loss range ticks at 0.0300, wider than the fixed left margin: the label read
+    "rain loss" in a ResNet-20's report."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from grader.report import figures
+
+    t = STRINGS[lang]
+    epochs = list(range(1, len(loss) + 1))
+    with matplotlib.rc_context(figures._rc(figures.STYLE)):
+        fig = figures.training_curves_figure(
+            epochs, loss=loss, accuracies={t["train_acc"]: [0.9, 0.95, 0.97, 0.99], t["test_acc"]: [0.8, 0.85, 0.9, 0.91]},
+            best_epoch=4, labels={"loss": t["train_loss"], "accuracy": t["accuracy_axis"]})
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        ax = fig.axes[0]
+        label = ax.yaxis.label.get_window_extent(renderer)
+        ticks = [tick.label1.get_window_extent(renderer) for tick in ax.yaxis.get_major_ticks() if tick.label1.get_visible()
+                 and tick.label1.get_text()]
+    assert label.x0 >= 0, label
+    assert all(label.x1 <= box.x0 for box in ticks), (label, ticks)
+
+
+def test_a_one_epoch_history_is_said_in_words_not_drawn_as_a_curve(graded):
+    """One point is no curve: its axes ticked fractions of an epoch (0.945 .. 1.050)."""
+    results = copy.deepcopy(graded)
+    results["history"] = {"train_loss": [0.03], "train_acc": [0.99], "test_acc": [0.9178]}
+    html = render_html(results)
+    training = html[html.index('<section id="training"'):html.index("</section>", html.index('<section id="training"'))]
+    assert "<img" not in training
+    assert "Best test accuracy 91.8% at epoch 1" in training
+    results["history"] = {"train_loss": [0.5, 0.03], "train_acc": [0.8, 0.99], "test_acc": [0.7, 0.9178]}
+    html = render_html(results)
+    assert "<img" in html[html.index('<section id="training"'):]
+
+
 def test_a_reliability_diagram_stands_beside_the_ece(graded):
     html = fixture_html("graded")
     metrics = html[html.index('<section id="metrics"'):html.index("</section>", html.index('<section id="metrics"'))]

@@ -313,6 +313,8 @@ def _training(history: Mapping[str, Any] | None, t: dict) -> dict | None:
             key = "training_summary" if gap >= 0 else "training_summary_test_ahead"  # never "a gap of -3%"
             summary = t[key].format(best=pct(test_acc[i]), epoch=best, train=pct(train_acc[-1]),
                                     test=pct(test_acc[-1]), gap=pct(abs(gap)))
+    if longest < 2:  # one point is no curve (its axes ticked fractions of an epoch): words only
+        return {"figure": "", "summary": summary} if summary else None
     figure = figures.training_curves(
         epochs, loss=loss, accuracies=accuracies, best_epoch=best,
         labels={"epoch": t["epoch"], "loss": t["train_loss"], "accuracy": t["accuracy_axis"],

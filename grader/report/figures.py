@@ -284,7 +284,25 @@ def training_curves_figure(epochs: Sequence[int], *, loss: Sequence[float] | Non
                         ha="right" if right_half else "left", va="center", gid="best-epoch",
                         bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85})
     ax_loss.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(handles))
+    _clear_left_label(fig, ax_loss, style)
     return fig
+
+
+def _clear_left_label(fig, ax, style: FigureStyle, em_per_char: float = 0.64) -> None:
+    """Widen ``fig``'s left margin until ``ax``'s y label clears its widest tick label.
+
+    A narrow loss range ticks at 0.031, five characters where the fixed margin holds three, and
+    the label was cut at the figure's edge. Estimated from the tick texts (DejaVu's digits are
+    0.64 em wide), not measured: measuring needs a draw, about half a figure's time.
+    """
+    low, high = sorted(ax.get_ylim())
+    ticks = [v for v in ax.yaxis.get_majorticklocs() if low <= v <= high]
+    texts = ax.yaxis.get_major_formatter().format_ticks(ticks)
+    widest = max((len(text) for text in texts), default=0) * em_per_char * style.font_size / 72
+    # tick, its pad and the label's pad (3.5 + 3.5 + 4 pt), the label's line, a little air
+    needed = widest + (11 + 1.3 * style.font_size) / 72 + 0.05
+    if needed > fig.subplotpars.left * style.width_in:
+        fig.subplots_adjust(left=needed / style.width_in)
 
 
 def reliability_diagram(bins: Sequence[Mapping[str, float]], *, labels: Mapping[str, str],
