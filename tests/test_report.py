@@ -764,6 +764,37 @@ def test_a_one_epoch_history_is_said_in_words_not_drawn_as_a_curve(graded):
     assert "<img" in html[html.index('<section id="training"'):]
 
 
+def thumbnail_rows(html: str) -> list[list[float]]:
+    """The heights (CSS px) of the thumbnails in each printed row, from weasyprint's layout."""
+    import collections
+
+    import weasyprint
+
+    rows = collections.defaultdict(list)
+    for number, page in enumerate(weasyprint.HTML(string=html).render().pages):
+        for box in page._page_box.descendants():
+            element = getattr(box, "element", None)
+            if box.element_tag == "figure" and "thumb" in (element.get("class") or "").split():
+                rows[number, round(box.position_y, 1)].append(box.height)
+    return list(rows.values())
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_thumbnails_in_a_row_line_up_and_no_caption_line_starts_with_a_dot(graded, lang):
+    """A wrong prediction's caption ran to a fourth line ("✗" / "automobile" / "· 100%") and its
+    dashed frame stood taller than its row; the thicker frame also shrank its image."""
+    results = copy.deepcopy(graded)
+    for s in results["confident_wrong"][:2]:
+        s.update(true="truck", predicted="automobile", confidence=1.0)
+    html = render_html(results, lang=lang)
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    assert captions and not [c for c in captions if any(line.startswith("·") for line in c.splitlines())]
+    rows = thumbnail_rows(html)
+    assert len(rows) >= 3
+    for heights in rows:
+        assert max(heights) - min(heights) < 0.5, heights
+
+
 def test_a_reliability_diagram_stands_beside_the_ece(graded):
     html = fixture_html("graded")
     metrics = html[html.index('<section id="metrics"'):html.index("</section>", html.index('<section id="metrics"'))]
