@@ -225,7 +225,18 @@ def test_error_result_renders_its_own_report(error):
     # the error and what to do once each, not again in every check's row
     assert html.count("is a pickled module, which the grader never unpickles") == 1
     assert html.count("save the weights with torch.save") == 1
-    assert "not graded:" not in html and "What to do" in html and "3 of 3 checks failed" in html
+    assert "not graded:" not in html and "What to do" in html
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_error_report_does_not_say_its_checks_failed(error, lang):
+    """No check ran on a hand-in that could not be graded: "3 of 3 checks failed" beside the
+    error box said they had, and failed."""
+    html = render_html(error, lang=lang)
+    verdict = html[html.index('<section id="verdict"'):html.index('id="error"')]
+    failed = STRINGS[lang]["some_failed"].format(n=3, total=3)
+    assert failed not in html and STRINGS[lang]["error_intro"] in html
+    assert "✗ " + STRINGS[lang]["fail"] in verdict  # not passed, all the same
 
 
 def test_zh_html_labels_are_chinese(graded):

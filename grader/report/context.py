@@ -232,6 +232,8 @@ def _verdict(r: GradeResult, t: dict, lang: str) -> dict:
     checks = [check_row(c, t, lang) for c in r.verdict.checks]
     failed = sum(not c["passed"] for c in checks)
     summary = t["all_passed"] if not failed else t["some_failed"].format(n=failed, total=len(checks))
+    if not r.graded:  # no check ran: "3 of 3 checks failed" would say otherwise; the error box says why
+        summary = ""
     return {"score": number(float(r.verdict.score)), "max_score": number(float(r.verdict.max_score)),
             "passed": not failed and r.graded, "summary": summary, "checks": checks,
             "todo": _todo(r, checks, t, lang) if r.graded else []}
