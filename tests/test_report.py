@@ -634,6 +634,23 @@ def with_integrity_findings(results: dict) -> dict:
     return out
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_integrity_without_a_log_shows_no_column_of_claims(graded, lang):
+    """Measured on training images with no history handed in: the claims were a column of dashes
+    under "against what its log claims"."""
+    t = STRINGS[lang]
+    results = with_integrity_findings(graded)
+    results["history"] = None
+    results["integrity"]["history_mismatch"] = []
+    html = render_html(results, lang=lang)
+    box = html[html.index('<section id="integrity"'):html.index("</section>", html.index('<section id="integrity"'))]
+    assert str(escape(t["integrity_claimed"])) not in box and str(escape(t["integrity_what"])) not in box
+    assert str(escape(t["check_measured_instead"])) in box and str(escape(t["integrity_measured"])) in box
+    assert "<td class=\"num\">–</td>" not in box
+    html = render_html(with_integrity_findings(graded), lang=lang)  # with a log: both columns
+    assert str(escape(t["integrity_claimed"])) in html and str(escape(t["integrity_what"])) in html
+
+
 def without_code(html: str) -> str:
     """``html`` less its code (submission.toml lines stay as written in every language)."""
     return re.sub(r"<pre>.*?</pre>|<code>.*?</code>", " ", html, flags=re.S)

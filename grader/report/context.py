@@ -387,7 +387,8 @@ def _integrity(r: GradeResult, t: dict) -> dict | None:
                   "accuracy": t["integrity_with_fix"].format(acc=pct(d.accuracy), lo=pct(d.accuracy_ci[0]),
                                                              hi=pct(d.accuracy_ci[1]))} for d in facts.diagnosis]
     count = facts.training.count if facts.training else 0
-    return {"rows": rows, "findings": found, "diagnosis": diagnosis,
+    claims = any(row["claimed"] != "–" for row in rows)  # without a log, no column of dashes
+    return {"rows": rows, "claims": claims, "findings": found, "diagnosis": diagnosis,
             "applied": findings.applied(facts.applied, t) if facts.applied else "",
             "note": t["integrity_on_train"].format(n=number(count)) if count else ""}
 
