@@ -324,6 +324,8 @@ def classroom(**options) -> None:
               help="CSV with a 'student' column (gradebook ids) and the platform's identity columns.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The CSV file to write.")
 @click.option("--assignment", help='Canvas assignment column, as Canvas names it: "HW2 (1234)".')
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the feedback column, which Moodle shows the student.")
 @user_errors
 def export(**options) -> None:
     """Export a batch's grades (BATCH_OUT) as a Canvas, Moodle or plain CSV gradebook."""

@@ -54,6 +54,31 @@ def test_moodle_writes_identifier_grade_and_feedback():
     assert rows[2][1] == "0" and "model.pth is empty" in rows[2][2]
 
 
+def test_moodle_feedback_reads_in_chinese_without_the_grading_machines_folders():
+    """Moodle shows the feedback column to the student: in the chosen language, and naming the
+    hand-in, not the TA's folders."""
+    import dataclasses
+
+    from grader.messages import say
+    from tests.test_report import english_words
+
+    said = say("weights.empty", file="/home/ta/hw2/bob/model.pth")
+    failed = synthetic_results("bob", None, error=str(said))
+    failed = failed.replace(error_detail=said, submission=dataclasses.replace(failed.submission, path="/home/ta/hw2/bob"))
+    graded = synthetic_results("alice", 0.83)
+    kept = [Record("alice", "alice", "0" * 64, "graded", None, graded),
+            Record("bob", "bob", "0" * 64, "error", failed.error, failed)]
+    roster = read_roster(MOODLE_ROSTER, "moodle")
+    zh = parse(export_csv(export_table(kept, roster, "moodle", lang="zh").rows))
+    assert zh[1][2] == "测试准确率 83.00%；3 项检查通过 3 项；得分 3/3。"
+    assert zh[2][2].startswith("未评分（出错）：bob/model.pth 是空文件")
+    assert english_words(zh[1][2] + zh[2][2], {"bob"}) == set()
+    en = parse(export_csv(export_table(kept, roster, "moodle").rows))
+    assert en[1][2] == "Test accuracy 83.00%; 3/3 checks passed; score 3/3."
+    assert en[2][2].startswith("Not graded (error): bob/model.pth is empty (0 bytes)")
+    assert "/home/ta" not in en[2][2] + zh[2][2]
+
+
 def test_plain_csv_cells_are_formula_safe():
     roster = read_roster("student,name\n=HYPERLINK(1),@evil\n", "csv")
     rows = export_table(records(), roster, "csv").rows

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from grader import __version__
-from grader.batch.gradebook import Record, display_name
+from grader.batch.gradebook import Record, display_name, record_reason
 from grader.batch.itemanalysis import ITEM_STYLE, CheckItem, ItemStyle, check_items, shared_ranks, summed_confusion
-from grader.messages import Message, said, say
 from grader.report import findings
 from grader.report.context import check_name, pct
 from grader.report.i18n import class_name, class_report_strings
@@ -166,14 +165,7 @@ def failure_row(r: Record, t: dict, lang: str = "en") -> dict:
     wrote it, after the catalogue's lead-in saying it is the grader's English; a note before it
     (an id claimed twice) said too."""
     return {"student": r.student, "name": display_name(r), "status": t.get(f"class_status_{r.status}", r.status),
-            "error": _reason(r, r.error, lang) if r.error else ""}
-
-
-def _reason(r: Record, error: str, lang: str) -> str:
-    if isinstance(error, Message) and error.key == "batch.noted":  # the note said, then the error
-        return say("batch.noted", note=error.args["note"], error=_reason(r, error.args["error"], lang)).text(lang)
-    own = r.result is not None and r.result.error is not None and error == r.result.error
-    return r.result.student_error_text(lang) if own else said(error, lang)
+            "error": record_reason(r, lang)}
 
 
 def review_list(graded: Sequence[Record], t: dict, lang: str = "en") -> list[dict]:

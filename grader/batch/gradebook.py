@@ -5,6 +5,7 @@
     gradebook_csv(records, check_names) -> str      pure
     write_gradebook(records, check_names, out_dir, bom=True) -> Path
     outcome_of(record) -> str               which console counter a record adds to
+    record_reason(record, lang) -> str      why a record was not graded, as its student reads it
 
 Columns: student, status, score, max_score, accuracy, one ``check:<name>`` column per rubric check
 (points earned), error, sha256 (the submission's content digest), report (path relative to
@@ -23,7 +24,7 @@ from typing import Any, Iterable, Sequence
 from grader import atomic
 from grader.batch.resume import RESULTS_NAME, read_marker
 from grader.errors import GraderError
-from grader.messages import say
+from grader.messages import Message, said, say
 from grader.results import GradeResult, read_results
 
 GRADEBOOK_NAME = "gradebook.csv"
@@ -125,6 +126,21 @@ def write_gradebook(records: Iterable[Record], check_names: Sequence[str], out_d
 def display_name(record: Record) -> str:
     """The name results.json shows for the student, else the student id."""
     return (record.result.student.name if record.result else "") or record.student
+
+
+def record_reason(record: Record, lang: str = "en") -> str:
+    """Why ``record`` has no grade, in ``lang`` and without the grading machine's folders: the
+    grade's own error said from the message catalogue, any other reason (a timeout, a crash) as
+    the batch wrote it (after the catalogue's lead-in saying it is the grader's English), and a
+    note before it (an id claimed twice) said too. "" when there is none."""
+    return _reason(record, record.error, lang) if record.error else ""
+
+
+def _reason(record: Record, error: str, lang: str) -> str:
+    if isinstance(error, Message) and error.key == "batch.noted":  # the note said, then the error
+        return say("batch.noted", note=error.args["note"], error=_reason(record, error.args["error"], lang)).text(lang)
+    own = record.result is not None and record.result.error is not None and error == record.result.error
+    return record.result.student_error_text(lang) if own else said(error, lang)
 
 
 def outcome_of(record: Record) -> str:

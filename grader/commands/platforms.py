@@ -74,9 +74,11 @@ def classroom_command(*, submission: str, out_dir: str = "grader-classroom", rub
     return exit_for(result)
 
 
-def export_command(*, batch_out: str, fmt: str, roster: str, out: str, assignment: str | None = None) -> Exit:
-    """`grader export`: a batch's grades as a Canvas, Moodle or plain CSV gradebook. Students with
-    a grade but no roster row, and roster rows without a grade, are listed on stderr."""
+def export_command(*, batch_out: str, fmt: str, roster: str, out: str, assignment: str | None = None,
+                   lang: str = "en") -> Exit:
+    """`grader export`: a batch's grades as a Canvas, Moodle or plain CSV gradebook (its feedback
+    in ``lang``). Students with a grade but no roster row, and roster rows without a grade, are
+    listed on stderr."""
     from grader.platforms.exports import DEFAULT_ASSIGNMENT, export_csv, export_table, read_roster
 
     try:
@@ -84,7 +86,8 @@ def export_command(*, batch_out: str, fmt: str, roster: str, out: str, assignmen
     except UnicodeDecodeError:
         raise GraderError(f"{roster} is not UTF-8 text", "save the roster as CSV UTF-8") from None
     table = read_roster(text, fmt, where=roster)
-    made = export_table(read_batch(Path(batch_out)), table, fmt, assignment=assignment or DEFAULT_ASSIGNMENT)
+    made = export_table(read_batch(Path(batch_out)), table, fmt, assignment=assignment or DEFAULT_ASSIGNMENT,
+                        lang=lang)
     target = atomic.write_text(out, export_csv(made.rows))
     if made.unmatched:
         click.echo(f"{len(made.unmatched)} graded student(s) not in {roster}, left out of {out}: "

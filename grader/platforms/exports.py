@@ -1,7 +1,7 @@
 """A class's grades as a gradebook file a learning platform imports: Canvas, Moodle, plain CSV.
 
     read_roster(text, fmt, where) -> Roster          the roster CSV's rows, checked for ``fmt``'s columns
-    export_table(records, roster, fmt, assignment) -> Export      pure
+    export_table(records, roster, fmt, assignment, lang) -> Export      pure
     export_csv(rows) -> str                          UTF-8 with a BOM, so Excel reads accents
 
 The roster maps the gradebook's student ids (its ``student`` column) to the platform's identity
@@ -15,7 +15,8 @@ columns, under the platform's own names:
   user field, the grade item and its feedback in Moodle's "Import grades from CSV".
 - csv: any columns; output the roster's columns, then score, max_score, status and feedback.
 
-Every cell is formula-safe as gradebook.csv's cells are.
+Every cell is formula-safe as gradebook.csv's cells are. The feedback, which Moodle shows the
+student, is in ``lang`` and names a hand-in by its name, never by the grading machine's folders.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import io
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from grader.batch.gradebook import Record
-from grader.batch.gradebook import number_cell, text_cell
+from grader.batch.gradebook import Record, number_cell, record_reason, text_cell
 from grader.errors import GraderError
 
 FORMATS = ("canvas", "moodle", "csv")
@@ -101,7 +101,7 @@ def _identity_columns(header: Sequence[str], fmt: str, where: str) -> tuple[str,
 
 
 def export_table(records: Iterable[Record], roster: Roster, fmt: str, *,
-                 assignment: str = DEFAULT_ASSIGNMENT) -> Export:
+                 assignment: str = DEFAULT_ASSIGNMENT, lang: str = "en") -> Export:
     """One row per roster student, in roster order, with the grade of the matching record.
 
     Args:
@@ -109,6 +109,7 @@ def export_table(records: Iterable[Record], roster: Roster, fmt: str, *,
         roster: ``read_roster`` for the same ``fmt``.
         fmt: ``canvas``, ``moodle`` or ``csv``.
         assignment: Canvas's assignment column, "Name (id)".
+        lang: the language of the feedback column.
     """
     graded = {r.student: r for r in records}
     if fmt == "canvas":
@@ -122,7 +123,7 @@ def export_table(records: Iterable[Record], roster: Roster, fmt: str, *,
         identity = [text_cell(row.get(c, "")) for c in roster.columns]
         record = graded.get(student)
         score = number_cell(record.result.verdict.score if record and record.result else 0.0) if record else ""
-        feedback = text_cell(feedback_text(record)) if record else ""
+        feedback = text_cell(feedback_text(record, lang)) if record else ""
         if fmt == "canvas":
             rows.append([*identity, score])
         elif fmt == "moodle":
@@ -134,15 +135,19 @@ def export_table(records: Iterable[Record], roster: Roster, fmt: str, *,
                   tuple(s for s in roster.rows if s not in graded))
 
 
-def feedback_text(record: Record) -> str:
-    """One line: accuracy, checks passed and score; or why there is no grade."""
+def feedback_text(record: Record, lang: str = "en") -> str:
+    """One line in ``lang``: accuracy, checks passed and score; or why there is no grade."""
+    from grader.report.i18n import class_report_strings, platform_strings
+
+    t = platform_strings(lang)
     result = record.result
     if record.status != "graded" or result is None or result.evaluation is None:
-        return f"Not graded ({record.status}): {record.error or 'no reason recorded'}"
+        status = class_report_strings(lang).get(f"class_status_{record.status}", record.status)
+        return t["ex_not_graded"].format(status=status, error=record_reason(record, lang) or t["pl_not_graded"])
     checks = result.verdict.checks
-    passed = sum(c.passed for c in checks)
-    return (f"Test accuracy {result.evaluation.accuracy * 100:.2f}%; {passed}/{len(checks)} checks passed; "
-            f"score {result.verdict.score:g}/{result.verdict.max_score:g}.")
+    return t["ex_feedback"].format(accuracy=f"{result.evaluation.accuracy * 100:.2f}%", total=len(checks),
+                                   passed=sum(c.passed for c in checks), score=f"{result.verdict.score:g}",
+                                   max=f"{result.verdict.max_score:g}")
 
 
 def export_csv(rows: Sequence[Sequence[str]]) -> str:

@@ -529,7 +529,8 @@ CLASS_REPORT_STRINGS: dict[str, dict[str, str]] = {
 }
 
 # The Gradescope output (gs_), the notebook's result (nb_), grader check's console lines (cc_) and
-# the words of the PrairieLearn and GitHub Classroom results (pl_); shown with the report's own labels.
+# the words of the PrairieLearn and GitHub Classroom results (pl_) and of an export's feedback column
+# (ex_); shown with the report's own labels.
 PLATFORM_STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "gs_accuracy": "Test accuracy: {accuracy} on {n} test images.",
@@ -583,6 +584,8 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "pl_confusion": "Confusion matrix (rows: true class, columns: predicted)",
         "pl_curves": "Training curves",
         "pl_history": "history: {error}",
+        "ex_feedback": "Test accuracy {accuracy}; {passed}/{total} checks passed; score {score}/{max}.",
+        "ex_not_graded": "Not graded ({status}): {error}",
     },
     "zh": {
         "gs_accuracy": "测试准确率：{accuracy}（{n} 张测试图像）。",
@@ -634,6 +637,8 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "pl_confusion": "混淆矩阵（行：真实类别，列：预测类别）",
         "pl_curves": "训练曲线",
         "pl_history": "训练记录：{error}",
+        "ex_feedback": "测试准确率 {accuracy}；{total} 项检查通过 {passed} 项；得分 {score}/{max}。",
+        "ex_not_graded": "未评分（{status}）：{error}",
     },
 }
 
