@@ -737,6 +737,21 @@ CATALOGUE: dict[str, Entry] = {
                             ("hand in plain files: the network, its code and its training log",
                              "请提交普通文件：网络、它的代码和训练日志")),
     "fence.inspecting": _entry("inspecting {file}", "检查 {file} "),
+    # --- this machine's sandbox ---------------------------------------------------------------------
+    "sandbox.no_bwrap": _entry(
+        "bubblewrap (bwrap) is not on PATH; submissions cannot be sandboxed",
+        "找不到 bubblewrap（bwrap）：无法在沙盒中运行提交的内容",
+        ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), or pass "
+         "--no-sandbox to run untrusted code without it (not advised)",
+         "请安装 bubblewrap（Debian/Ubuntu：`apt-get install bubblewrap`；Fedora：`dnf install bubblewrap`），"
+         "或加上 `--no-sandbox` 在没有沙盒的情况下运行不可信的代码（不建议）")),
+    "sandbox.cannot_create": _entry(
+        "bubblewrap ({bwrap}) cannot create a sandbox here: {reason}",
+        "bubblewrap（{bwrap}）无法在这台机器上创建沙盒：{reason}",
+        ("allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone; "
+         "in Docker, --security-opt seccomp=unconfined), or pass --no-sandbox (not advised)",
+         "请允许非特权用户命名空间（sysctl `user.max_user_namespaces`、`kernel.unprivileged_userns_clone`；"
+         "在 Docker 中加上 `--security-opt seccomp=unconfined`），或加上 `--no-sandbox`（不建议）")),
     # --- grader.check in a notebook --------------------------------------------------------------
     "check.no_data": _entry(
         "no CIFAR-10 copy: {variable} is not set and the grader cache ({cache}) holds no download",
@@ -745,6 +760,14 @@ CATALOGUE: dict[str, Entry] = {
          "data='...'), or run `grader data prepare` once in a terminal",
          "请在调用 grader.check 之前设置 `os.environ['{variable}'] = '/path/to/cifar-10-python.tar.gz'`"
          "（或传入 `data='...'`），或在终端中运行一次 `grader data prepare`")),
+    "check.no_sandbox": _entry(
+        "{problem}", "{problem}",
+        ("grader.check runs your network only in the sandbox, as the TA's grade does: install bubblewrap "
+         "(Debian/Ubuntu: sudo apt-get install bubblewrap) and run the cell again; in Docker or Colab without user "
+         "namespaces, hand in the files and let the TA grade them",
+         "grader.check 只在沙盒中运行你的网络，和助教评分时一样：请安装 bubblewrap（Debian/Ubuntu："
+         "`sudo apt-get install bubblewrap`）后重新运行这个单元格；在没有用户命名空间的 Docker 或 Colab 中，"
+         "请直接提交文件，由助教评分")),
     "check.not_a_module": _entry("grader.check needs the network, an nn.Module; got {kind}",
                                  "grader.check 需要的是网络（nn.Module），传入的却是 {kind}",
                                  ("pass the trained model object: result = grader.check(net, history=hist)",

@@ -128,7 +128,8 @@ def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = N
     with _said_in(lang):
         source = _data_source(data)
     dataset = load_cifar10(source, expect_full=not partial)
-    _require_sandbox()
+    with _said_in(lang):
+        _require_sandbox()
     with tempfile.TemporaryDirectory(prefix="grader-notebook-") as scratch:
         with _said_in(lang):
             folder = save_hand_in(net, Path(scratch) / "notebook", history=history)
@@ -176,10 +177,7 @@ def _require_sandbox() -> None:
     except GraderError as exc:
         if "bubblewrap" not in exc.message:
             raise
-        raise GraderError(exc.message, "grader.check runs your network only in the sandbox, as the TA's grade "
-                                       "does: install bubblewrap (Debian/Ubuntu: sudo apt-get install "
-                                       "bubblewrap) and run the cell again; in Docker or Colab without user "
-                                       "namespaces, hand in the files and let the TA grade them") from None
+        raise GraderError(say("check.no_sandbox", problem=exc.detail or exc.message)) from None
 
 
 def _report(result: GradeResult, lang: str) -> str | None:

@@ -32,7 +32,8 @@ GRADER = Path(__file__).resolve().parents[1] / "grader"
 TOKENS = {"TOML", "UTF", "KiB", "MiB", "CPU", "CSV", "JSON", "NaN", "Python", "ONNX", "TorchScript", "Jupyter",
           "OpenCV", "Dask", "TMPDIR", "safetensors", "onnxruntime", "torch", "torchvision", "numpy", "pickle", "zip",
           "tar", "lambda", "float", "logits", "forward", "path", "n", "R", "G", "B",
-          "scale", "mean", "std", "channels", "classes", "entry", "weights", "history", "epoch"}
+          "scale", "mean", "std", "channels", "classes", "entry", "weights", "history", "epoch",
+          "bubblewrap", "bwrap", "Docker", "Colab", "Fedora", "sysctl"}
 
 
 def _fields(template: str) -> set[str]:

@@ -137,12 +137,21 @@ def test_missing_data_names_the_fix(monkeypatch, tmp_path):
 
 def test_missing_sandbox_names_the_fix(monkeypatch, tmp_path):
     import grader.sandbox.bwrap as bwrap
+    from tests.test_report import english_words
 
     monkeypatch.setattr(bwrap.shutil, "which", lambda name: None)
     data = make_image_tree(tmp_path / "tree", {"train": 1, "test": 1})
     with pytest.raises(GraderError) as caught:
         grader.check(nn.Linear(2, 2), data=data, partial=True)
-    assert "bubblewrap" in caught.value.message and "apt-get install bubblewrap" in caught.value.hint
+    assert caught.value.message == "bubblewrap (bwrap) is not on PATH; submissions cannot be sandboxed"
+    assert caught.value.hint.startswith("grader.check runs your network only in the sandbox")
+    assert "apt-get install bubblewrap" in caught.value.hint
+    with pytest.raises(GraderError) as caught:
+        grader.check(nn.Linear(2, 2), data=data, partial=True, lang="zh")
+    assert caught.value.message == "找不到 bubblewrap（bwrap）：无法在沙盒中运行提交的内容"
+    assert caught.value.hint.startswith("grader.check 只在沙盒中运行你的网络")
+    text = re.sub(r"`[^`]*`", " ", f"{caught.value.message}\n{caught.value.hint}")
+    assert english_words(text, {"bubblewrap", "bwrap", "Debian", "Ubuntu", "Docker", "Colab"}) == set()
 
 
 def test_the_display_shows_the_verdict_the_checks_and_the_report():

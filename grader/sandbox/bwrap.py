@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.messages import say
 from grader.sandbox.limits import SandboxCaps
 
 SANDBOX_UID = 65534  # "nobody" inside the user namespace
@@ -37,8 +38,6 @@ SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 LOADER_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 # Modules the child imports from outside the interpreter's prefixes, if installed elsewhere.
 NEEDED_MODULES = ("grader", "torch", "numpy")
-INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
-                "bubblewrap), or pass --no-sandbox to run untrusted code without it (not advised)")
 
 
 def check_available() -> None:
@@ -53,19 +52,14 @@ def check_available() -> None:
 @functools.cache
 def _probe(bwrap: str | None) -> None:
     if bwrap is None:
-        raise GraderError("bubblewrap (bwrap) is not on PATH; submissions cannot be sandboxed",
-                          INSTALL_HINT)
+        raise GraderError(say("sandbox.no_bwrap"))
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as staging:
         argv = bwrap_argv(readonly=(), limits=SandboxCaps(), seccomp_fd=None, staging=Path(staging))
         probe = subprocess.run([*argv, sys.executable, "-I", "-S", "-c", ""],
                                capture_output=True, timeout=60)
     if probe.returncode != 0:
-        raise GraderError(
-            f"bubblewrap ({bwrap}) cannot create a sandbox here: "
-            f"{probe.stderr.decode(errors='replace').strip()}",
-            "allow unprivileged user namespaces (sysctl user.max_user_namespaces, "
-            "kernel.unprivileged_userns_clone; in Docker, --security-opt seccomp=unconfined), "
-            "or pass --no-sandbox (not advised)")
+        raise GraderError(say("sandbox.cannot_create", bwrap=bwrap,
+                              reason=probe.stderr.decode(errors="replace").strip()[:500]))
 
 
 def readable_copies(readonly: Sequence[Path], copies: Path) -> list[tuple[Path, Path]]:
