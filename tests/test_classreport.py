@@ -233,3 +233,40 @@ def test_a_note_before_a_rows_reason_is_said_in_the_class_reports_language(tmp_p
         in text and RAW_LEAD["zh"] not in text
     assert english_words(text, {"alice", "grader"}) == set()
     assert record.error in visible_text(render_class_html([record], "en", figures=False))
+
+
+def laid_out(html: str):
+    """weasyprint's pages of ``html``, laid out for print."""
+    import weasyprint
+
+    return weasyprint.HTML(string=html).render().pages
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_item_analysis_fits_the_page_and_names_its_checks_on_a_line_or_two(lang):
+    """Beside the long "would pass" header the check's name was squeezed to a word per line."""
+    records = [graded(f"s{i}", 0.6 + 0.05 * i) for i in range(3)] + [failed("f1")]
+    for page in laid_out(render_class_html(records, lang, figures=False)):
+        right = page._page_box.margin_left + page._page_box.width  # the content box's right edge
+        for box in page._page_box.descendants():
+            if type(box).__name__ == "TableBox" and "item-analysis" in (box.element.get("class") or ""):
+                assert box.position_x + box.width <= right + 0.5
+                rows = [r for r in box.descendants() if type(r).__name__ == "TableRowBox" and r.element_tag == "tr"]
+                names = [r.children[0] for r in rows if r.children and r.children[0].element_tag == "td"]
+                assert names
+                for cell in names:
+                    assert len([d for d in cell.descendants() if type(d).__name__ == "LineBox"]) <= 2
+
+
+def test_the_per_class_table_is_not_split_across_pages():
+    """Ten rows: two of them ended page 2 under the chart, eight began page 3 (zh, three graded)."""
+    import pypdf
+
+    from grader.report.render import render_pdf
+
+    records = [graded(f"s{i}", 0.6 + 0.05 * i) for i in range(3)] + [failed("f1")]
+    t = class_report_strings("zh")
+    header = " ".join(t[k] for k in ("class", "class_mean", "class_median", "class_min", "class_max"))
+    pages = [" ".join(page.extract_text().split()) for page in
+             pypdf.PdfReader(io.BytesIO(render_pdf(render_class_html(records, "zh")))).pages]
+    assert sum(header in text for text in pages) == 1
