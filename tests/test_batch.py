@@ -584,7 +584,7 @@ def test_class_report_context_summarises_the_class():
     ctx = class_context(records, figures=False)
     assert ctx["counts"] == {"total": 4, "graded": 3, "not_graded": 1}
     assert [row["student"] for row in ctx["leaderboard"]] == ["=cmd()", "zoe", "bea"]
-    assert ctx["failures"] == [{"student": "amy", "name": "amy", "status": "timeout",
+    assert ctx["failures"] == [{"student": "amy", "name": "", "status": "timeout",
                                 "error": "took longer than the 600 s limit and was stopped"}]
     rates = {c["name"]: (c["passed"], c["total"]) for c in ctx["checks"]}
     assert rates["test accuracy above 0.7"] == (2, 3)  # over the graded only

@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from markupsafe import escape
 
 from grader.batch.classreport import STYLE, class_context, render_class_html
 from grader.batch.gradebook import Record
@@ -33,7 +34,7 @@ def test_ties_share_a_rank_and_the_leaderboard_shows_names():
     ctx = class_context(records, figures=False, style=dataclasses.replace(STYLE, leaderboard_size=2))
     board = [(row["rank"], row["student"], row["name"]) for row in ctx["leaderboard"]]
     # three share rank 2, so a board of two ranks shows four rows; the next would be rank 5
-    assert board == [(1, "s1", "李雷"), (2, "s2", "s2"), (2, "s3", "Hàn Méiméi"), (2, "s5", "s5")]
+    assert board == [(1, "s1", "李雷"), (2, "s2", ""), (2, "s3", "Hàn Méiméi"), (2, "s5", "")]  # no id twice
     html = render_class_html(records, "en", figures=False)
     assert "李雷" in html and "Hàn Méiméi" in html
 
@@ -67,6 +68,34 @@ def test_needs_a_look_lists_flags_in_words_and_diagnoses_with_their_fix():
     html = render_class_html(records, "en", figures=False)
     assert "inputs scaled to 0..255, not 0..1" in html and "<code>scale = 255</code>" in html
     assert html.index('id="needs-a-look"') < html.index('id="scores"')  # what to act on comes first
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_needs_a_look_names_each_student_of_a_similar_pair(lang):
+    """Two students handed in one network: each is listed to check, naming the other, and a
+    pair with last year's class names where the other comes from."""
+    from grader.similarity.rank import Evidence, Found, Member, Pair
+    from grader.similarity.words import report_section
+
+    t = class_report_strings(lang)
+    copy = Pair(Member("ann", "", "1" * 64), Member("ben", "", "2" * 64), "exact copy", 1.0, Evidence(exact=1.0))
+    old = Pair(Member("cat", "", "3" * 64), Member("s2023001", "hw2-2023", "4" * 64), "derived (weights)", 0.99,
+               Evidence(as_saved=0.9, aligned=0.99))
+    section = report_section(Found([copy, old], None, None, 2), 3, lang)
+    records = [graded("ann", 0.8), graded("ben", 0.8), graded("cat", 0.78), graded("dan", 0.75)]
+    review = {r["student"]: r["similar"] for r in class_context(records, lang, figures=False,
+                                                                 sections={"similarity": section})["review"]}
+    assert sorted(review) == ["ann", "ben", "cat"]  # dan is in no pair; s2023001 is not in this class
+    kinds = {kind: section["t"][f"sim_kind_{kind}"] for kind in ("exact copy", "derived (weights)")}
+    assert review["ann"] == [t["class_similar_to"].format(other="ben", kind=kinds["exact copy"])]
+    assert review["ben"] == [t["class_similar_to"].format(other="ann", kind=kinds["exact copy"])]
+    origin = section["rows"][1]["b_from"]
+    assert origin and review["cat"] == [t["class_similar_to"].format(other=f"s2023001 ({origin})",
+                                                                     kind=kinds["derived (weights)"])]
+    html = render_class_html(records, lang, figures=False, sections={"similarity": section})
+    look = html[html.index('id="needs-a-look"'):html.index('id="scores"')]
+    assert str(escape(review["ann"][0])) in look and t["class_nothing_to_review"] not in look
+    assert class_context(records, lang, figures=False)["review"] == []  # without the section, nothing to look at
 
 
 def test_the_zh_class_report_holds_no_english_words():
@@ -158,14 +187,18 @@ def test_item_analysis_and_confusion_reach_the_page():
         evaluation=dataclasses.replace(r.result.evaluation, confusion_matrix=matrix))) for r in records]
     ctx = class_context(records, figures=False)
     test_acc = next(c for c in ctx["checks"] if c["name"] == "test accuracy above 0.7")
-    assert (test_acc["passed"], test_acc["total"], test_acc["step"]) == (2, 3, "1 / 2 pp")
+    assert (test_acc["passed"], test_acc["total"], test_acc["step"]) == (2, 3, "1 pp")  # -2..+2 count the steps
     assert test_acc["shifts"] == [2, 2, 2, 1, 1]  # 0.71 fails once the bar is x > 0.71
     loss = next(c for c in ctx["checks"] if c["name"] == "final training loss below 0.5")
     assert (loss["discrimination"], loss["no_discrimination"]) == ("n/a", "everyone passed")
+    assert loss["step"] == "5% of the bound"  # not a proportion: its bound moves by 5% and 10% of itself
+    uneven = dataclasses.replace(STYLE, items=dataclasses.replace(STYLE.items, relative_steps=(0.05, 0.2)))
+    loss = next(c for c in class_context(records, figures=False, style=uneven)["checks"] if c["name"] == loss["name"])
+    assert loss["step"] == "5 / 20% of the bound"  # steps that are not even are each named
     assert [cell["value"] for cell in ctx["confusion"]["rows"][0]["cells"][:2]] == [90.0, 10.0]  # % of the row
     assert ctx["confusion"]["included"] == 3 and len(e.per_class_accuracy) == 10
     html = render_class_html(records, "en", figures=False)
-    assert ">discrimination<" in html and "everyone passed" in html
+    assert ">Discrimination<" in html and "everyone passed" in html
 
 
 def test_optional_sections_are_shown_only_when_given(tmp_path, monkeypatch):

@@ -645,10 +645,35 @@ def test_integrity_without_a_log_shows_no_column_of_claims(graded, lang):
     html = render_html(results, lang=lang)
     box = html[html.index('<section id="integrity"'):html.index("</section>", html.index('<section id="integrity"'))]
     assert str(escape(t["integrity_claimed"])) not in box and str(escape(t["integrity_what"])) not in box
-    assert str(escape(t["check_measured_instead"])) in box and str(escape(t["integrity_measured"])) in box
+    lead = t["check_measured_instead"]
+    assert str(escape(lead[:1].upper() + lead[1:])) in box and str(escape(t["integrity_measured"])) in box
     assert "<td class=\"num\">–</td>" not in box
     html = render_html(with_integrity_findings(graded), lang=lang)  # with a log: both columns
     assert str(escape(t["integrity_claimed"])) in html and str(escape(t["integrity_what"])) in html
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_claim_above_the_measurement_says_which_allowance_let_it_pass(graded, lang):
+    """A network trained on the official images and graded on another copy logs 10 points more
+    than it measures, within the allowance, so no flag: the box says why, and only then."""
+    from grader.integrity.claims import TOLERANCES
+
+    said = STRINGS[lang]["integrity_other_copy"].format(points=f"{TOLERANCES.other_copy * 100:g}")
+    results = with_integrity_findings(graded)
+    results["integrity"] = {"history_mismatch": [], "test_set_fit": None, "diagnosis": []}
+    results["memorisation"] = None
+    results["flags"] = [f for f in results["flags"] if f not in {"history-mismatch", "test-set-fit",
+                        "memorisation-suspected", "input-convention", "class-order", "diagnosis-applied"}]
+    results["measured"]["train_accuracy"] = 0.881
+    results["history"] = {"epoch": [1, 2], "train_loss": [0.5, 0.03], "train_acc": [0.9, 0.99],
+                          "test_acc": [0.88, results["accuracy"] + 0.108]}
+    results["dataset"] = {**results["dataset"], "official": False}
+    assert str(escape(said)) in render_html(results, lang=lang)
+    assert str(escape(said)) not in render_html({**results, "dataset": {**results["dataset"], "official": True}},
+                                                lang=lang)  # on the official data nothing needed allowing
+    honest = {**results, "history": {**results["history"], "train_acc": [0.8, 0.85],
+                                      "test_acc": [0.7, results["accuracy"]]}}
+    assert str(escape(said)) not in render_html(honest, lang=lang)  # a log below the measurement is usual
 
 
 def without_code(html: str) -> str:

@@ -84,7 +84,7 @@ def class_context(records: Sequence[Record], lang: str = "en", *, figures: bool 
                        **{k: pct(row[k]) for k in ("mean", "median", "min", "max")}} for row in per_class],
         "leaderboard": leaderboard(graded, style.leaderboard_size),
         "failures": [failure_row(r, t, lang) for r in records if not _is_graded(r)],
-        "review": review_list(graded, t, lang),
+        "review": review_list(graded, t, lang, similar=similar_notes((sections or {}).get("similarity"), t)),
         # said once for the class, not once per student in the review list
         "unofficial_data": any(UNOFFICIAL_DATA_FLAG in r.result.flags for r in graded),
         **{name: (sections or {}).get(name) for name in OPTIONAL_SECTIONS},
@@ -109,7 +109,9 @@ def item_row(item: CheckItem, t: dict, lang: str = "en") -> dict:
     why = t["class_na_" + item.no_discrimination.replace("-", "_")] if item.no_discrimination else ""
     discrimination = t["unavailable"] if item.discrimination is None else f"{item.discrimination:.2f}"
     step = t["class_step_relative"] if item.relative else t["class_step_points"]
-    shown = [abs(s.step) * 100 for s in item.shifts if s.step > 0]
+    shown = [round(abs(s.step) * 100, 6) for s in item.shifts if s.step > 0]
+    if shown and all(v == shown[0] * k for k, v in enumerate(shown, start=1)):
+        shown = shown[:1]  # even steps (1, 2 pp): the table's -2..+2 count them, so one says it all
     return {"name": check_name(item, lang), "passed": item.passed, "total": item.total, "rate_text": pct(item.rate),
             "discrimination": discrimination, "no_discrimination": why, "low": item.low, "borderline": item.borderline,
             "shifts": [s.passed for s in item.shifts],
@@ -153,7 +155,7 @@ def leaderboard(graded: Sequence[Record], size: int) -> list[dict]:
         if rank > size:
             break
         params = r.result.model.parameters
-        rows.append({"rank": rank, "student": r.student, "name": display_name(r), "accuracy": pct(_accuracy(r), 2),
+        rows.append({"rank": rank, "student": r.student, "name": _name(r), "accuracy": pct(_accuracy(r), 2),
                      "score": f"{_fmt(_score(r))} / {_fmt(r.result.verdict.max_score)}",
                      "parameters": f"{params:,}" if isinstance(params, int) else "–"})
     return rows
@@ -164,13 +166,15 @@ def failure_row(r: Record, t: dict, lang: str = "en") -> dict:
     error said from the message catalogue, any other reason (a timeout, a crash) as the batch
     wrote it, after the catalogue's lead-in saying it is the grader's English; a note before it
     (an id claimed twice) said too."""
-    return {"student": r.student, "name": display_name(r), "status": t.get(f"class_status_{r.status}", r.status),
+    return {"student": r.student, "name": _name(r), "status": t.get(f"class_status_{r.status}", r.status),
             "error": record_reason(r, lang)}
 
 
-def review_list(graded: Sequence[Record], t: dict, lang: str = "en") -> list[dict]:
+def review_list(graded: Sequence[Record], t: dict, lang: str = "en", *,
+                similar: Mapping[str, list[str]] | None = None) -> list[dict]:
     """Graded submissions that need a look, by student id: a borderline check (named in ``lang``),
-    a flag about the submission (described in words), or an input diagnosis (its cause and fix)."""
+    a flag about the submission (described in words), an input diagnosis (its cause and fix), or a
+    similar hand-in (``similar``: student -> sentences, ``similar_notes``)."""
     rows = []
     for r in graded:
         borderline = [check_name(c, lang) for c in r.result.verdict.checks if c.borderline]
@@ -178,10 +182,28 @@ def review_list(graded: Sequence[Record], t: dict, lang: str = "en") -> list[dic
         diagnosed = {d.flag for d in r.result.integrity.diagnosis}
         flags = [{"code": f, "text": t.get(f"flag_{f}", f)} for f in r.result.submission_flags
                  if f != BORDERLINE_FLAG and f not in diagnosed]
-        if borderline or flags or diagnoses:
-            rows.append({"student": r.student, "name": display_name(r), "accuracy": pct(_accuracy(r), 2),
-                         "borderline": borderline, "flags": flags, "diagnoses": diagnoses})
+        alike = list((similar or {}).get(r.student, ()))
+        if borderline or flags or diagnoses or alike:
+            rows.append({"student": r.student, "name": _name(r), "accuracy": pct(_accuracy(r), 2),
+                         "borderline": borderline, "flags": flags, "diagnoses": diagnoses, "similar": alike})
     return rows
+
+
+def _name(r: Record) -> str:
+    """The display name beside the student id: empty where it would only repeat the id."""
+    name = display_name(r)
+    return "" if name == r.student else name
+
+
+def similar_notes(section: Mapping[str, Any] | None, t: dict) -> dict[str, list[str]]:
+    """student -> one sentence per flagged pair it is in, from the "Similar pairs" section's rows
+    (a student of a compared earlier folder is named with where it comes from)."""
+    notes: dict[str, list[str]] = {}
+    for row in (section or {}).get("rows", ()):
+        for me, other, origin in ((row["a"], row["b"], row["b_from"]), (row["b"], row["a"], row["a_from"])):
+            named = f"{other} ({origin})" if origin else other
+            notes.setdefault(me, []).append(t["class_similar_to"].format(other=named, kind=row["kind"]))
+    return notes
 
 
 def draw_figures(scores, accuracies, per_class, t, lang, style: ClassReportStyle) -> dict:

@@ -120,7 +120,7 @@ def check_verdict(result: GradeResult, lang: str = "en") -> str:
     """The self-check's verdict in one line, in ``lang``: ``READY: 3/3 checks pass``, or ``NOT
     READY: ...`` with the first thing to fix (why it was not graded, or the first failing check
     and what it needs)."""
-    from grader.report.context import check_detail, check_name
+    from grader.report.context import check_detail, check_name, check_row
     from grader.report.i18n import platform_strings
 
     t = platform_strings(lang)
@@ -133,8 +133,11 @@ def check_verdict(result: GradeResult, lang: str = "en") -> str:
     first = next(c for c in checks if not c.passed)
     if first.value is None:
         why = check_detail(first, result, lang)
-    else:
+    elif lang == "en":  # as results.json words it
         why = t["cc_needs"].format(value=f"{first.value:.4g}", condition=check_condition(first))
+    else:  # in the report's units: 69.08%, needs 70% < x ≤ 100%
+        row = check_row(first, t, lang)
+        why = t["cc_needs"].format(value=row["value"], condition=row["threshold"])
     return t["cc_fix_first"].format(passed=passed, total=len(checks), name=check_name(first, lang), why=why)
 
 

@@ -14,6 +14,7 @@ import re
 from typing import Any, Mapping
 
 from grader.evaluate import EvalResult
+from grader.integrity.claims import TOLERANCES
 from grader.messages import error_for, said
 from grader.report import figures, findings
 from grader.report.i18n import class_name, strings
@@ -28,6 +29,9 @@ FRACTION_METRICS = ("accuracy", "acc", "recall", "precision", "gap", "ece", "top
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # The per-class chart sits beside its table: narrower than a full-width figure, same font size.
 PER_CLASS_STYLE = dataclasses.replace(figures.STYLE, width_in=4.6)
+# A logged accuracy this far above the measured one is more than rounding or sampling: when no flag
+# was raised for it, the integrity box says which allowance covered it.
+CLAIM_NOISE = 0.03
 
 
 def build_context(result: GradeResult, lang: str = "en") -> dict[str, Any]:
@@ -388,7 +392,12 @@ def _integrity(r: GradeResult, t: dict) -> dict | None:
                                                              hi=pct(d.accuracy_ci[1]))} for d in facts.diagnosis]
     count = facts.training.count if facts.training else 0
     claims = any(row["claimed"] != "–" for row in rows)  # without a log, no column of dashes
-    return {"rows": rows, "claims": claims, "findings": found, "diagnosis": diagnosis,
+    measured = {"train_acc": facts.training.accuracy if facts.training else None,
+                "test_acc": r.evaluation.accuracy if r.evaluation else None}
+    above = any(last(k) is not None and v is not None and last(k) > v + CLAIM_NOISE for k, v in measured.items())
+    allowance = t["integrity_other_copy"].format(points=f"{TOLERANCES.other_copy * 100:g}") \
+        if above and not facts.mismatches and not r.dataset.get("official") else ""
+    return {"rows": rows, "claims": claims, "findings": found, "diagnosis": diagnosis, "allowance": allowance,
             "applied": findings.applied(facts.applied, t) if facts.applied else "",
             "note": t["integrity_on_train"].format(n=number(count)) if count else ""}
 
