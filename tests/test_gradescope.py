@@ -111,7 +111,7 @@ def test_autograder_run_writes_valid_results(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads((tmp_path / "ag" / "results" / "results.json").read_text())
     assert validate_gradescope(out) == [] and len(out["tests"]) == 3
-    assert out["tests"][2]["name"] == "test accuracy above 0.7"
+    assert out["tests"][2]["name"] == "测试准确率高于 70%"  # under --lang zh, by the rubric's name_zh
     assert out["output_format"] == "html" and "你的提交记录" in out["output"] and "62.00%" in out["output"]
     assert out["extra_data"]["grader"]["graded"] is True
 
