@@ -303,3 +303,19 @@ def test_the_per_class_table_is_not_split_across_pages():
     pages = [" ".join(page.extract_text().split()) for page in
              pypdf.PdfReader(io.BytesIO(render_pdf(render_class_html(records, "zh")))).pages]
     assert sum(header in text for text in pages) == 1
+
+
+def test_a_reasons_hint_starts_a_line_of_its_own():
+    """The grader's error is 'what went wrong\n  hint: what to do'; the table kept it on one line."""
+    import pypdf
+
+    from grader.errors import GraderError
+    from grader.messages import say
+    from grader.report.render import render_pdf
+
+    said = say("weights.empty", file="model.pth")
+    refused = synthetic_results("bob", None, error=str(GraderError(said))).replace(error_detail=said)
+    records = [graded("a", 0.8), Record("bob", "bob", "b" * 64, "error", refused.error, refused)]
+    text = pypdf.PdfReader(io.BytesIO(render_pdf(render_class_html(records, "en", figures=False)))).pages[0]
+    lines = [line.strip() for line in text.extract_text().splitlines()]
+    assert any(line.startswith("hint: save the network again") for line in lines), lines
