@@ -554,6 +554,12 @@ CATALOGUE: dict[str, Entry] = {
     "entry.builder_failed": _entry("{file}: {name}() failed: {reason}", "{file}：调用 {name}() 时出错：{reason}",
                                    ("{name}() must take no arguments and return the network",
                                     "{name}() 必须不带参数，并返回网络")),
+    "entry.builder_offline": _entry(
+        "{file}: {name}() failed: {reason}", "{file}：调用 {name}() 时出错：{reason}",
+        ("grading has no network: build the network without downloading weights (e.g. "
+         "torchvision.models.resnet18(weights=None)); the trained weights are read from your checkpoint",
+         "评分时没有网络连接：构建网络时请不要下载权重（例如 torchvision.models.resnet18(weights=None)）；"
+         "训练好的权重会从你的检查点读取")),
     "entry.not_a_module": _entry("{file}: {name}() returned a {kind}, not an nn.Module",
                                  "{file}：{name}() 返回的是 {kind}，不是 nn.Module",
                                  ("make {name}() return the network", "请让 {name}() 返回网络")),

@@ -808,6 +808,24 @@ def test_model_py_with_two_networks_lists_them_and_the_entry_line(tmp_path):
     assert "several networks: Net, BigNet" in result and 'entry = "model.py:BigNet"' in result
 
 
+def test_a_class_that_downloads_pretrained_weights_is_named_and_told_grading_is_offline(tmp_path, monkeypatch):
+    """Net() (built in place of build_model) fetches ImageNet weights in __init__; grading has no
+    network, so the message names Net() and the hint says to build without a download."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # nothing cached
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # refused at once, as offline
+    downloads = TUTORIAL_NET.replace(
+        "        self.conv1 =", "        import torchvision\n"
+        "        self.base = torchvision.models.resnet18(weights='IMAGENET1K_V1')\n        self.conv1 =")
+    folder, _ = tutorial_hand_in(tmp_path / "s", downloads)
+    with pytest.raises(GraderError) as err:
+        build_from_entry(folder / "model.py", "build_model")
+    assert err.value.message.startswith("model.py: Net() failed: URLError")
+    assert "build_model" not in err.value.message + err.value.hint
+    assert err.value.hint.startswith("grading has no network")
+    assert err.value.message.text("zh").startswith("model.py：调用 Net() 时出错")
+    assert err.value.message.hint("zh").startswith("评分时没有网络连接")
+
+
 def pipeline_error(folder) -> str:
     from grader import pipeline
 

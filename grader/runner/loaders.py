@@ -211,11 +211,29 @@ def build_from_entry(file: Path, name: str) -> tuple[nn.Module, list[str]]:
     try:
         module = builder()
     except BaseException as exc:
-        raise GraderError(say("entry.builder_failed", file=file.name, name=name,
+        key = "entry.builder_offline" if _needs_network(exc) else "entry.builder_failed"
+        raise GraderError(say(key, file=file.name, name=getattr(builder, "__name__", name),
                               reason=failure_at(exc, file))) from None
     if not isinstance(module, nn.Module):
         raise GraderError(say("entry.not_a_module", file=file.name, name=name, kind=type(module).__name__))
     return module, notes
+
+
+def _needs_network(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it came from, is a connection that failed (a download of
+    pretrained weights): the sandbox has no network."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain of causes is short; a cycle would not end
+        if seen is None:
+            return False
+        if any(cls.__name__ in _NETWORK_ERRORS for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+# Exception classes a failed connection raises: the standard library's, and requests' by its name.
+_NETWORK_ERRORS = frozenset({"URLError", "ConnectionError", "gaierror"})
 
 
 def _only_network_class(code, file: Path, name: str) -> type:
