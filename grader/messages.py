@@ -62,6 +62,9 @@ _PLAIN_FILES = ("hand in only the network, its code and its training log",
                 "只提交网络、它的代码和训练日志")
 _SAME_ARCH = ("build_model() must build the same architecture the weights were trained with",
               "build_model() 构建的网络结构必须与训练这些权重时的结构相同")
+_SAME_LAYERS = ("the network {code} builds ({name}) must have the same layers, with the same names and sizes, as "
+                "the one the weights were saved from",
+                "{code} 构建的网络（{name}）必须与保存这些权重时的网络有相同的层：名称相同、尺寸相同")
 _SHAPE = ("forward() must return logits of shape (n, 10)", "forward() 必须返回形状为 (n, 10) 的 logits")
 _CLASS = ("put the class in a model.py file beside the notebook, import it from there (from model import Net), "
           "build and train the network again, and rerun grader.check",
@@ -608,6 +611,13 @@ CATALOGUE: dict[str, Entry] = {
                                   "请保存 net.state_dict()，直接保存或放在 {keys} 之一下面")),
     "load.shape_mismatch": _entry("{file} does not fit the network: {reason}", "{file} 与网络不匹配：{reason}", _SAME_ARCH),
     "load.keys_mismatch": _entry("{file} does not fit the network: {detail}", "{file} 与网络不匹配：{detail}", _SAME_ARCH),
+    "load.shapes_differ": _entry("{file} does not fit the network {code} builds: {shapes}",
+                                 "{file} 与 {code} 构建的网络不匹配：{shapes}", _SAME_LAYERS, joiners=("; ", "；")),
+    "load.keys_differ": _entry("{file} does not fit the network {code} builds: {detail}",
+                               "{file} 与 {code} 构建的网络不匹配：{detail}", _SAME_LAYERS),
+    "load.shape_pair": _entry("{key} is {saved} in the file but {built} in the network",
+                              "{key} 在文件中是 {saved}，在网络中是 {built}"),
+    "load.more_shapes": _entry("{count} more", "另有 {count} 处"),
     "load.missing_keys": _entry("missing keys {keys}", "缺少键 {keys}"),
     "load.unexpected_keys": _entry("unexpected keys {keys}", "多出的键 {keys}"),
     "load.more_keys": _entry("{keys} (+{count} more)", "{keys}（另有 {count} 个）"),

@@ -177,7 +177,8 @@ UNGRADABLE = [  # (id, write the submission, what the error must name, graded th
     ("inf-logits", lambda t: _net_with_head(t, bias=float("inf")), r"output holds infinite values for 100% of the images", False),
     ("bad-manifest", _bad_manifest, r"s/submission\.toml is not valid TOML", False),  # the error names a path
     ("state-dict-misfit", _state_dict_misfit,
-     r"weights\.pth does not fit the network: missing keys 4\.weight; unexpected keys extra\.weight", False),
+     r"weights\.pth does not fit the network model\.py builds: missing keys 4\.weight; unexpected keys extra\.weight",
+     False),
 ]
 
 

@@ -112,7 +112,8 @@ def test_state_dict_that_does_not_fit_names_the_keys(tmp_path):
     with pytest.raises(GraderError, match=r"missing keys 5\.weight, 5\.bias"):
         serve(request_for(folder), tiny_data(2).test_images)
     (folder / "model.py").write_text(MODEL_PY.replace("nn.Conv2d(3, 8, 3", "nn.Conv2d(3, 9, 3"))
-    with pytest.raises(GraderError, match="does not fit the network.*size mismatch"):
+    with pytest.raises(GraderError, match=r"does not fit the network model\.py builds: 0\.weight is \[8, 3, 3, 3\] in "
+                                          r"the file but \[9, 3, 3, 3\] in the network"):
         serve(request_for(folder), tiny_data(2).test_images)
 
 
@@ -824,6 +825,32 @@ def test_a_class_that_downloads_pretrained_weights_is_named_and_told_grading_is_
     assert err.value.hint.startswith("grading has no network")
     assert err.value.message.text("zh").startswith("model.py：调用 Net() 时出错")
     assert err.value.message.hint("zh").startswith("评分时没有网络连接")
+
+
+def test_weights_of_other_layer_sizes_list_the_shapes_and_point_at_model_py(tmp_path):
+    """cifar_net.pth from the tutorial's Net, model.py's Net widened since: each tensor whose shape
+    differs is said with both shapes, in Chinese too, and the hint names the class built."""
+    wider = TUTORIAL_NET.replace("nn.Conv2d(3, 6, 5)", "nn.Conv2d(3, 8, 5)").replace("nn.Conv2d(6, 16, 5)",
+                                                                                   "nn.Conv2d(8, 16, 5)")
+    folder, _ = tutorial_hand_in(tmp_path / "s", wider)
+    with pytest.raises(GraderError) as err:
+        load(request_for(folder))
+    message = err.value.message
+    assert message == ("cifar_net.pth does not fit the network model.py builds: conv1.weight is [6, 3, 5, 5] in "
+                       "the file but [8, 3, 5, 5] in the network; conv1.bias is [6] in the file but [8] in the "
+                       "network; conv2.weight is [16, 6, 5, 5] in the file but [16, 8, 5, 5] in the network")
+    assert "build_model" not in err.value.hint and "(Net)" in err.value.hint
+    assert message.text("zh").startswith("cifar_net.pth 与 model.py 构建的网络不匹配：conv1.weight 在文件中是 "
+                                         "[6, 3, 5, 5]，在网络中是 [8, 3, 5, 5]；")
+    assert message.hint("zh") == "model.py 构建的网络（Net）必须与保存这些权重时的网络有相同的层：名称相同、尺寸相同"
+    renamed = TUTORIAL_NET.replace("self.fc3 = nn.Linear(84, 10)", "self.out = nn.Linear(84, 10)").replace(
+        "self.fc3(x)", "self.out(x)")
+    (folder / "model.py").write_text(renamed)
+    with pytest.raises(GraderError) as err:
+        load(request_for(folder))
+    assert err.value.message.text("zh") == ("cifar_net.pth 与 model.py 构建的网络不匹配：缺少键 out.weight, out.bias；"
+                                            "多出的键 fc3.weight, fc3.bias")
+    assert "build_model" not in err.value.hint and "(Net)" in err.value.hint
 
 
 def pipeline_error(folder) -> str:

@@ -37,7 +37,7 @@ def load(request: dict) -> Loaded:
     elif form in ("state-dict", "safetensors"):
         state = _read_safetensors(weights) if form == "safetensors" else _unwrap(_torch_load(weights), weights)
         module, notes = build_from_entry(Path(request["entry"][0]), request["entry"][1])
-        notes += load_weights(module, state, source=weights.name)
+        notes += load_weights(module, state, source=weights.name, code=Path(request["entry"][0]).name)
         loaded = Loaded(module, module, form, default_input, notes=notes)
     elif form == "run-folder":
         loaded = _load_grader_checkpoint(weights)
@@ -160,8 +160,12 @@ def strip_prefixes(state: dict) -> dict:
     return out
 
 
-def load_weights(module: nn.Module, state: dict, *, source: str) -> list[str]:
+def load_weights(module: nn.Module, state: dict, *, source: str, code: str | None = None) -> list[str]:
     """Load ``state`` into ``module``; every missing or unexpected key is an error that names them.
+
+    Args:
+        code: the file of the student's code that built ``module``; tensors whose shapes differ
+            from the network's are then an error that lists them and points there.
 
     Returns:
         notes for the TA (e.g. prefixes that were stripped).
@@ -170,20 +174,36 @@ def load_weights(module: nn.Module, state: dict, *, source: str) -> list[str]:
     stripped = strip_prefixes(state)
     if stripped.keys() != state.keys():
         notes.append(say("note.prefixes_stripped", prefixes="/".join(PREFIXES), file=source))
+    shapes = _shapes_differ(module, stripped)
+    if code is not None and shapes:
+        raise GraderError(say("load.shapes_differ", file=source, code=code, name=type(module).__name__,
+                              shapes=shapes))
     try:
         result = module.load_state_dict(stripped, strict=False)
     except RuntimeError as exc:  # shape mismatches
         raise GraderError(say("load.shape_mismatch", file=source, reason=one_line(exc)[:600])) from None
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     unexpected = list(result.unexpected_keys)
+    if not (missing or unexpected):
+        return notes
     if missing and unexpected:
-        raise GraderError(say("load.keys_mismatch", file=source,
-                              detail=say("load.both_keys", missing=_few(missing), unexpected=_few(unexpected))))
-    if missing or unexpected:
+        detail = say("load.both_keys", missing=_few(missing), unexpected=_few(unexpected))
+    else:
         detail = say("load.missing_keys", keys=_few(missing)) if missing else \
             say("load.unexpected_keys", keys=_few(unexpected))
+    if code is None:
         raise GraderError(say("load.keys_mismatch", file=source, detail=detail))
-    return notes
+    raise GraderError(say("load.keys_differ", file=source, detail=detail, code=code, name=type(module).__name__))
+
+
+def _shapes_differ(module: nn.Module, state: dict) -> tuple:
+    """The first six tensors of ``state`` whose shape is not the network's, each said as a pair of
+    shapes, and how many more there are."""
+    own = module.state_dict()
+    pairs = [say("load.shape_pair", key=key, saved=str(list(value.shape)), built=str(list(own[key].shape)))
+             for key, value in state.items()
+             if key in own and isinstance(value, torch.Tensor) and value.shape != own[key].shape]
+    return tuple(pairs[:6]) + ((say("load.more_shapes", count=len(pairs) - 6),) if len(pairs) > 6 else ())
 
 
 def _few(keys: list[str]):
