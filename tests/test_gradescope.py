@@ -288,9 +288,15 @@ def test_each_tests_output_and_the_summary_read_in_the_chosen_language(tmp_path)
     for result in (graded, error):
         out = gradescope_results(result, lang="zh")
         assert validate_gradescope(out) == []
-        texts = [out["output"], *(f"{t['name']}\n{t['output']}" for t in out["tests"])]
+        texts = [out["output"], *(f"{t['name']}\n{t['output']}" for t in out["tests"]),
+                 *(entry["name"] for entry in out.get("leaderboard", []))]  # every student reads its headings
         assert english_words("\n".join(texts), allowed) == set()
     zh = gradescope_results(graded, lang="zh")
+    assert [entry["name"] for entry in zh["leaderboard"]] == ["测试准确率 (%)", "参数量"]
+    from grader.platforms.attempts import earlier_attempts
+
+    earlier = {"submission_time": "2026-03-01T12:00:00+08:00", "score": 1, "results": zh}  # its board alone
+    assert earlier_attempts({"previous_submissions": [earlier]})[0].accuracy == pytest.approx(0.7)
     assert zh["output"].startswith("测试准确率：70.00%（10000 张测试图像）。\n得分：")
     assert zh["tests"][0]["output"] == "测试准确率高于 70% = 70.00%（要求 70% < x ≤ 100%）\n" \
                                        "70.00% 不满足条件 70% < x ≤ 100%；临界：阈值落在测量值的 95% 置信区间内"

@@ -155,8 +155,10 @@ def test_a_chinese_result_has_no_english_sentence_and_no_grading_folders():
     out = prairielearn_results(graded, images=images, lang="zh")
     assert validate_prairielearn(out) == []
     texts = [out["message"], out["output"], *(i["label"] for i in out["images"]),
-             *(f"{t['name']}\n{t['message']}\n{t['output']}" for t in out["tests"])]
+             *(f"{t['name']}\n{t['description']}\n{t['message']}\n{t['output']}" for t in out["tests"])]
     assert english_words("\n".join(texts), allowed) == set()
+    assert out["tests"][0]["description"] == "要求 70% < x ≤ 100%"  # not results.json's key, "accuracy"
+    assert prairielearn_results(graded)["tests"][0]["description"] == "accuracy"  # English as before
     assert out["tests"][0]["name"] == "测试准确率高于 70%" and {t["message"] for t in out["tests"]} == {"通过", "未通过"}
     assert [i["label"] for i in out["images"]] == ["混淆矩阵（行：真实类别，列：预测类别）", "训练曲线"]
     said = say("weights.empty", file="/grade/student/model.pth")

@@ -171,9 +171,13 @@ def _number(value: Any) -> float | None:
 
 
 def _board_accuracy(results: dict) -> float | None:
-    """The accuracy an older result shows only on its leaderboard (``Accuracy (%)``)."""
+    """The accuracy an older result shows only on its leaderboard (``Accuracy (%)``, in any language)."""
+    from grader.messages import LANGS
+    from grader.report.i18n import platform_strings
+
+    names = {platform_strings(lang)["gs_board_accuracy"] for lang in LANGS}
     for entry in results.get("leaderboard") or []:
-        if isinstance(entry, dict) and entry.get("name") == "Accuracy (%)":
+        if isinstance(entry, dict) and entry.get("name") in names:
             value = _number(entry.get("value"))
             return None if value is None else value / 100
     return None

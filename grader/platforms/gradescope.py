@@ -109,7 +109,7 @@ def gradescope_results(result: GradeResult, *, public: Mapping[str, bool] | None
         "stdout_visibility": style.stdout_visibility,
         "tests": tests,
     }
-    leaderboard = leaderboard_entries(result)
+    leaderboard = leaderboard_entries(result, lang)
     if leaderboard:
         out["leaderboard"] = leaderboard
     if progress is not None:
@@ -272,14 +272,18 @@ def _said_summary(result: GradeResult, lang: str) -> str:
     return "\n".join(lines)
 
 
-def leaderboard_entries(result: GradeResult) -> list[dict]:
-    """Accuracy (higher is better) and parameter count (lower is better), when known."""
+def leaderboard_entries(result: GradeResult, lang: str = "en") -> list[dict]:
+    """Accuracy (higher is better) and parameter count (lower is better), when known, named in
+    ``lang`` (the leaderboard's column headings, which every student reads)."""
+    from grader.report.i18n import platform_strings
+
+    t = platform_strings(lang)
     entries = []
     if result.evaluation is not None:
-        entries.append({"name": "Accuracy (%)", "value": round(float(result.evaluation.accuracy) * 100, 2),
+        entries.append({"name": t["gs_board_accuracy"], "value": round(float(result.evaluation.accuracy) * 100, 2),
                         "order": "desc"})
     if result.model.parameters is not None:
-        entries.append({"name": "Parameters", "value": int(result.model.parameters), "order": "asc"})
+        entries.append({"name": t["gs_board_parameters"], "value": int(result.model.parameters), "order": "asc"})
     return entries
 
 

@@ -28,6 +28,7 @@ from grader.errors import GraderError
 from grader.messages import LANGS, said
 from grader.platforms.gradescope import check_output, check_title, summary_text
 from grader.results import GradeResult, without_folders
+from grader.rubric import CheckResult
 
 SIZE_LIMIT = 1_000_000  # bytes of results.json PrairieLearn accepts, less than 1 MB
 TEXT_LIMIT = 20_000  # characters kept of ``output`` when the whole does not fit
@@ -69,13 +70,23 @@ def prairielearn_results(result: GradeResult, *, images: list[dict] | None = Non
         return {"gradable": False, "score": 0.0, "format_errors": [result.student_error_text(lang) or t["pl_not_graded"]],
                 "message": summary_text(result, lang), "output": "", "tests": [], "images": []}
     verdict = result.verdict
-    tests = [{"name": check_title(check, lang), "description": check.metric or check.name, "points": _num(check.score),
+    tests = [{"name": check_title(check, lang), "description": _description(check, t, lang), "points": _num(check.score),
               "max_points": _num(check.max_score), "message": t["pl_passed"] if check.passed else t["pl_failed"],
               "output": check_output(check, result, lang)} for check in verdict.checks]
     maximum = _num(verdict.max_score)
     score = min(1.0, max(0.0, _num(verdict.score) / maximum)) if maximum > 0 else 0.0
     return {"gradable": True, "score": score, "message": summary_text(result, lang), "output": _notes(result, t, lang),
             "format_errors": [], "tests": tests, "images": list(images or [])}
+
+
+def _description(check: CheckResult, t: dict, lang: str) -> str:
+    """What a test measures, under its name: the metric's name in English, the condition it needs
+    in another language (a results.json key is no word of it)."""
+    from grader.report.context import check_row
+
+    if lang == "en":
+        return check.metric or check.name
+    return t["pl_needs"].format(condition=check_row(check, t, lang)["threshold"])
 
 
 def result_images(result: GradeResult, lang: str = "en") -> list[dict]:
