@@ -133,6 +133,27 @@ def test_an_error_inside_an_archive_names_the_archive_not_the_scratch(tmp_path, 
     assert list(scratch_root.iterdir()) == []
 
 
+def test_a_folder_holding_only_an_archive_grades_as_that_archive(tmp_path, scratch_root):
+    """PrairieLearn keeps an uploaded zip as it came (student/hw2.zip): the folder is graded as the
+    archive it holds, not refused for holding no checkpoint; the student is still the folder."""
+    upload = tmp_path / "student"
+    upload.mkdir()
+    zipped = zip_like_finder(write_form("state-dict", tmp_path / "hw2", small_net(seed=1)), upload / "hw2.zip")
+    (upload / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # litter counts nowhere
+    with inspect_submission(upload) as sub:
+        assert sub.form == "state-dict" and sub.path == zipped.resolve() and sub.sha256 == sha256_file(zipped)
+        assert "model.py" in sub.files and sub.student["id"] == "student"
+    (tmp_path / "hw2" / "submission.toml").write_text('weights = "missing.pth"\n')  # an error inside
+    zip_like_finder(tmp_path / "hw2", upload / "hw2.zip")
+    with pytest.raises(GraderError) as info:
+        inspect_submission(upload)
+    assert "no such file in hw2.zip/hw2" in info.value.message and str(scratch_root) not in str(info.value)
+    assert list(scratch_root.iterdir()) == []
+    (upload / "notes.txt").write_text("see the zip")  # not alone: a folder as before
+    with pytest.raises(GraderError, match="no checkpoint in"):
+        inspect_submission(upload)
+
+
 def test_student_names_drop_archive_suffixes():
     assert [hand_in_stem(Path(n)) for n in ("a.tar.gz", "b.tgz", "c.zip", "d.pth", "model_best.pth.tar")] \
         == ["a", "b", "c", "d", "model_best.pth"]

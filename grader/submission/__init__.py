@@ -174,21 +174,37 @@ def _inspect_hand_in(given: Path, scratch: Path, *, limits: PrecheckLimits, rule
     path = given.resolve()
     if not path.exists():
         raise GraderError(say("hand_in.missing", file=str(path)))
-    kind = archive_kind(path) if path.is_file() else None
-    if kind is None:
-        if path.is_dir():
-            _refuse_unsafe_folder(path, path.name)
-        folder = graded_folder(path) if path.is_dir() else None
-        return _inspect(path, folder, limits=limits, rules=rules, scratch=scratch)
+    student = None
+    if path.is_dir():
+        _refuse_unsafe_folder(path, path.name)
+        folder = graded_folder(path)
+        packed = _lone_archive(folder)
+        if packed is None:
+            return _inspect(path, folder, limits=limits, rules=rules, scratch=scratch)
+        (path, kind), student = packed, path.name  # an upload kept as it came (PrairieLearn's student/hw2.zip)
+    else:
+        kind = archive_kind(path)
+        if kind is None:
+            return _inspect(path, None, limits=limits, rules=rules, scratch=scratch)
     unpacked = scratch / "hand-in"  # the child is shown this, never /tmp
     try:
         unpacked.mkdir()
         unpack(path, unpacked, kind, limits=archive_limits)
         _refuse_unsafe_folder(unpacked, path.name)
-        return _inspect(path, graded_folder(unpacked), limits=limits, rules=rules, scratch=scratch)
+        return _inspect(path, graded_folder(unpacked), limits=limits, rules=rules, scratch=scratch, student=student)
     except GraderError as exc:  # named inside the archive, not in a scratch folder nobody knows
         raise GraderError(rewritten(exc.message, str(unpacked), path.name),
                           exc.hint.replace(str(unpacked), path.name)) from None
+
+
+def _lone_archive(folder: Path) -> tuple[Path, str] | None:
+    """The archive that is ``folder``'s only entry (archiver litter aside), and its kind; None when
+    the folder holds anything else."""
+    inside = [p for p in folder.iterdir() if not is_junk(p.name)]
+    if len(inside) != 1 or inside[0].is_symlink() or not inside[0].is_file():
+        return None
+    kind = archive_kind(inside[0])
+    return None if kind is None else (inside[0], kind)
 
 
 def _refuse_unsafe_folder(folder: Path, name: str) -> None:
@@ -204,8 +220,9 @@ def _scratch() -> tempfile.TemporaryDirectory:
 
 
 def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: IntakeRules,
-             scratch: Path) -> Submission:
-    """``inspect_submission`` of the hand-in ``path`` whose files lie in ``folder`` (None: a file)."""
+             scratch: Path, student: str | None = None) -> Submission:
+    """``inspect_submission`` of the hand-in ``path`` whose files lie in ``folder`` (None: a file);
+    ``student``: the id when the manifest gives none [default: the name of ``path``]."""
     root = folder or path.parent
     manifest = read_manifest(root / MANIFEST_NAME) if folder else {}
     weights = find_weights(folder or path, manifest, rules)
@@ -231,7 +248,7 @@ def _inspect(path: Path, folder: Path | None, *, limits: PrecheckLimits, rules: 
     found = find_history(root, manifest.get("history")) if folder else None
     history = load_history(found, str(found.relative_to(root))) if found else None  # unreadable: recorded
     files = _listing(folder) if folder else [path.name]
-    student = manifest.get("student", "").strip() or (path.name if path.is_dir() else hand_in_stem(path))
+    student = manifest.get("student", "").strip() or student or (path.name if path.is_dir() else hand_in_stem(path))
     return Submission(
         path=path, folder=folder, weights=weights, form=form, files=files,
         sha256=sha256_file(path if folder is not None and path.is_file() else weights),  # an archive: itself
