@@ -644,7 +644,7 @@ PLATFORM_STRINGS: dict[str, dict[str, str]] = {
         "cc_passed": "通过",
         "cc_failed": "未通过",
         "cc_borderline": "临界",
-        "cc_na": "无：{reason}",
+        "cc_na": "{reason}",  # each reason already says there is no value ("无数值：...")
         "cc_note": "备注",
         "cc_report": "报告",
         "pl_passed": "通过",
