@@ -4,7 +4,7 @@
     render_pdf(html) -> bytes
     write_report(result, out_dir, lang="en", pdf=True) -> [Path]
 
-Figures (figures.py), labels (i18n.py) and the base template/CSS are generic, for the class
+Figures (figures.py), labels (i18n/) and the base template/CSS are generic, for the class
 report to reuse. See docs/report.md.
 """
 

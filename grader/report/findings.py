@@ -8,7 +8,7 @@
     check_reason(detail, result, t, lang) -> str | None   why integrity withheld a check's value
 
 results.json keeps English sentences beside these numbers for TAs and tools; reports compose
-their own from the numbers with the templates of grader/report/i18n.py (``t``), so a Chinese
+their own from the numbers with the templates of grader/report/i18n/ (``t``), so a Chinese
 report reads Chinese. A fact the numbers cannot word (a hand-edited key, a diagnosis written
 before its convention was stored) is shown as the sentence results.json holds.
 """
