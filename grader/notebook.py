@@ -118,7 +118,6 @@ def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = N
         GraderError: no data, no working sandbox, a rubric that cannot be read, or a network whose
             class's code cannot be found (each message says what to do).
     """
-    from grader.data import load_cifar10
     from grader.pipeline import grade_one
     from grader.report.i18n import strings
     from grader.rubric import load_rubric
@@ -127,7 +126,7 @@ def check(net: Any, *, history: Any = None, rubric: str | os.PathLike | None = N
     chosen = load_rubric(rubric).public()
     with _said_in(lang):
         source = _data_source(data)
-    dataset = load_cifar10(source, expect_full=not partial)
+        dataset = _load_data(source, partial)
     with _said_in(lang):
         _require_sandbox()
     with tempfile.TemporaryDirectory(prefix="grader-notebook-") as scratch:
@@ -162,6 +161,22 @@ def _data_source(data: str | os.PathLike | None) -> str | os.PathLike:
     if path is None:
         raise GraderError(say("check.no_data", variable=ENV_VAR, cache=str(cache_root())))
     return path
+
+
+def _load_data(source: str | os.PathLike, partial: bool):
+    """``load_cifar10`` with the notebook's fix for a copy that is not all of CIFAR-10.
+
+    Raises:
+        GraderError: as ``load_cifar10``; for a partial copy, its hint is ``partial=True``.
+    """
+    from grader.data import load_cifar10
+
+    try:
+        return load_cifar10(source, expect_full=not partial)
+    except GraderError as exc:
+        if exc.detail is None or exc.detail.key != "data.not_full":
+            raise
+        raise GraderError(say("check.partial_data", problem=exc.detail)) from None
 
 
 def _require_sandbox() -> None:

@@ -135,6 +135,24 @@ def test_missing_data_names_the_fix(monkeypatch, tmp_path):
     assert english_words(re.sub(r"`[^`]*`", " ", text), {"CIFAR"}) == set()  # `code` aside
 
 
+def test_a_partial_copy_names_the_notebooks_fix_in_its_language(tmp_path):
+    """A student's own CIFAR-10 copy missing files: the fix is partial=True, not the CLI's --partial."""
+    from tests.test_report import english_words
+
+    data = make_image_tree(tmp_path / "tree", {"train": 1, "test": 1})
+    with pytest.raises(GraderError) as caught:
+        grader.check(nn.Linear(2, 2), data=data)
+    assert "the train split has 10 images" in caught.value.message and "CIFAR-10 has 50000" in caught.value.message
+    assert "partial=True" in caught.value.hint and "--partial" not in caught.value.hint
+    with pytest.raises(GraderError) as caught:
+        grader.check(nn.Linear(2, 2), data=data, lang="zh")
+    assert "train 部分有 10 张图像" in caught.value.message and "每类 5000 张" in caught.value.message
+    assert caught.value.hint.startswith("请补全缺少的文件，或在调用 grader.check 时传入 `partial=True`")
+    text = re.sub(r"`[^`]*`", " ", f"{caught.value.message}\n{caught.value.hint}").replace(str(data), "")
+    assert english_words(text, {"CIFAR", "train", "airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                "horse", "ship", "truck"}) == set()
+
+
 def test_missing_sandbox_names_the_fix(monkeypatch, tmp_path):
     import grader.sandbox.bwrap as bwrap
     from tests.test_report import english_words

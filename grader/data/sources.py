@@ -17,6 +17,7 @@ import numpy as np
 
 from grader.data.dataset import CLASSES, FULL_COUNTS
 from grader.errors import GraderError
+from grader.messages import say
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm"}
 OFFICIAL_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -34,11 +35,7 @@ class Converted:
 def detect_kind(path: Path) -> str:
     """Name the format of ``path`` or raise GraderError saying what was expected."""
     if not path.exists():
-        raise GraderError(
-            f"CIFAR-10 source not found: {path}",
-            "pass --data PATH or set GRADER_DATA to the official cifar-10-python.tar.gz, its "
-            "cifar-10-batches-py/ folder, or an image tree with train/<class>/ and test/<class>/",
-        )
+        raise GraderError(say("data.not_found", path=str(path)))
     if path.is_dir():
         if _official_folder(path) is not None:
             return "official-folder"
@@ -283,8 +280,5 @@ def check_class_counts(split: str, counts: list[int], where: str, expect_full: b
         want = FULL_COUNTS[split]
         if sum(counts) != want or any(n != want // len(CLASSES) for n in counts):
             per_class = ", ".join(f"{c}={n}" for c, n in zip(CLASSES, counts))
-            raise GraderError(
-                f"{where}: the {split} split has {sum(counts)} images ({per_class}); "
-                f"CIFAR-10 has {want}, {want // len(CLASSES)} per class",
-                "restore the missing files, or pass --partial to accept a subset",
-            )
+            raise GraderError(say("data.not_full", where=str(where), split=split, count=sum(counts),
+                                  per_class=per_class, want=want, per=want // len(CLASSES)))
