@@ -179,6 +179,9 @@ def _load_data(source: str | os.PathLike, partial: bool):
         raise GraderError(say("check.partial_data", problem=exc.detail)) from None
 
 
+SANDBOX_MISSING = ("sandbox.no_bwrap", "sandbox.cannot_create")  # preflight's errors that grader.check rewords
+
+
 def _require_sandbox() -> None:
     """The machine checks of ``grader check``, with a fix that fits a notebook.
 
@@ -190,7 +193,7 @@ def _require_sandbox() -> None:
     try:
         preflight(sandbox=True)
     except GraderError as exc:
-        if "bubblewrap" not in exc.message:
+        if exc.detail is None or exc.detail.key not in SANDBOX_MISSING:
             raise
         raise GraderError(say("check.no_sandbox", problem=exc.detail or exc.message)) from None
 

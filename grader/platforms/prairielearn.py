@@ -92,6 +92,7 @@ def _description(check: CheckResult, t: dict, lang: str) -> str:
 def result_images(result: GradeResult, lang: str = "en") -> list[dict]:
     """The confusion matrix and, where a history was handed in, the training curves, labelled in ``lang``."""
     from grader.report import figures
+    from grader.report.context import curve_labels
     from grader.report.i18n import class_name, platform_strings
 
     if result.evaluation is None:
@@ -110,8 +111,7 @@ def result_images(result: GradeResult, lang: str = "en") -> list[dict]:
         epochs = history.get("epoch") or list(range(1, longest + 1))
         shown.append({"label": t["pl_curves"], "url": figures.training_curves(
             epochs, loss=loss, accuracies=accuracies, best_epoch=None,
-            labels={"epoch": t["epoch"], "loss": t["train_loss"], "accuracy": t["accuracy_axis"], "gap": t["gap"]},
-            style=style)})
+            labels=curve_labels(t), style=style)})
     return shown
 
 

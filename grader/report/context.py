@@ -323,9 +323,17 @@ def _training(history: Mapping[str, Any] | None, t: dict) -> dict | None:
         return {"figure": "", "summary": summary} if summary else None
     figure = figures.training_curves(
         epochs, loss=loss, accuracies=accuracies, best_epoch=best,
-        labels={"epoch": t["epoch"], "loss": t["train_loss"], "accuracy": t["accuracy_axis"],
-                "gap": t["gap"], "best": t["best_epoch"].format(epoch=best)})
+        labels=curve_labels(t, best))
     return {"figure": figure, "summary": summary}
+
+
+def curve_labels(t: dict, best: int | None = None) -> dict[str, str]:
+    """The training curves' axis, legend and marker words from the table ``t`` (the best epoch's
+    marker only when there is one)."""
+    labels = {"epoch": t["epoch"], "loss": t["train_loss"], "accuracy": t["accuracy_axis"], "gap": t["gap"]}
+    if best is not None:
+        labels["best"] = t["best_epoch"].format(epoch=best)
+    return labels
 
 
 def _per_class(e: EvalResult, names: list[str], labels: list[str], t: dict) -> dict:
